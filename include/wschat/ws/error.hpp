@@ -1,0 +1,173 @@
+// wschat — the error codes of the library and their std::error_category.
+#pragma once
+
+#include <wschat/detail/config.hpp>
+#include <wschat/ws/close_code.hpp>
+
+#include <string>
+#include <system_error>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// Every failure wschat reports. Each maps to the close code sent to the peer
+/// (`close_code_for`) and, for handshake failures, to an HTTP status (`http_status_for`).
+enum class error {
+    // Framing (RFC 6455 §5): the connection is failed with the mapped close code.
+    unmasked_frame = 1,      ///< a client frame without the MASK bit (1002)
+    masked_frame,            ///< a server frame with the MASK bit, seen by a client (1002)
+    reserved_bits,           ///< RSV1-3 set with no extension negotiated (1002)
+    unknown_opcode,          ///< opcode 0x3-0x7 or 0xB-0xF (1002)
+    non_minimal_length,      ///< a payload length not in its shortest encoding (1002)
+    length_msb_set,          ///< a 64-bit payload length with its top bit set (1002)
+    control_too_long,        ///< a control frame payload over 125 bytes (1002)
+    fragmented_control,      ///< a control frame without FIN (1002)
+    unexpected_continuation, ///< a continuation frame with no message in progress (1002)
+    expected_continuation,   ///< a new data frame while a fragmented message is open (1002)
+    invalid_utf8,            ///< a text message that is not valid UTF-8 (1007)
+    message_too_big,         ///< a message over the configured maximum (1009)
+    bad_close_payload,       ///< a close frame with a 1-byte payload (1002)
+    bad_close_code,          ///< a close code that may not appear on the wire (1002)
+    invalid_close_reason,    ///< a close reason that is not valid UTF-8 (1007)
+    unsupported_data,        ///< a message type the application does not accept (1003)
+
+    // Handshake (RFC 6455 §4.2.1): the request is answered with the mapped HTTP status.
+    bad_request,                ///< malformed request line or header (400)
+    header_too_large,           ///< the header section exceeds the configured limit (431)
+    not_get,                    ///< an upgrade request whose method is not GET (400)
+    bad_http_version,           ///< an upgrade request older than HTTP/1.1 (400)
+    missing_host,               ///< no Host header (400)
+    missing_upgrade,            ///< no `Upgrade: websocket` (400)
+    missing_connection_upgrade, ///< no `upgrade` token in Connection (400)
+    bad_key,                    ///< Sec-WebSocket-Key absent or not 16 base64-encoded bytes (400)
+    bad_version,                ///< Sec-WebSocket-Version is not 13 (426)
+
+    // Connection life.
+    handshake_timeout, ///< the peer did not finish its handshake in time
+    heartbeat_timeout, ///< the peer stopped answering pings
+    close_timeout,     ///< the peer did not answer our Close frame in time
+    send_queue_full,   ///< the peer reads too slowly; its queue passed the bound (1008)
+    server_stopping,   ///< the server is shutting down (1001)
+    connection_closed, ///< an operation on a connection that is already closed
+};
+
+/// The std::error_category of `ws::error`.
+inline const std::error_category& error_category() noexcept {
+    struct category final : std::error_category {
+        const char* name() const noexcept override { return "wschat"; }
+        std::string message(int value) const override {
+            switch (static_cast<error>(value)) {
+            case error::unmasked_frame:
+                return "client frame is not masked";
+            case error::masked_frame:
+                return "server frame is masked";
+            case error::reserved_bits:
+                return "reserved bits set without an extension";
+            case error::unknown_opcode:
+                return "unknown opcode";
+            case error::non_minimal_length:
+                return "payload length not minimally encoded";
+            case error::length_msb_set:
+                return "64-bit payload length has its top bit set";
+            case error::control_too_long:
+                return "control frame payload longer than 125 bytes";
+            case error::fragmented_control:
+                return "fragmented control frame";
+            case error::unexpected_continuation:
+                return "continuation frame without a message";
+            case error::expected_continuation:
+                return "new message inside a fragmented message";
+            case error::invalid_utf8:
+                return "text message is not valid UTF-8";
+            case error::message_too_big:
+                return "message exceeds the size limit";
+            case error::bad_close_payload:
+                return "close frame payload of one byte";
+            case error::bad_close_code:
+                return "close code not allowed on the wire";
+            case error::invalid_close_reason:
+                return "close reason is not valid UTF-8";
+            case error::unsupported_data:
+                return "message type not accepted";
+            case error::bad_request:
+                return "malformed HTTP request";
+            case error::header_too_large:
+                return "HTTP header section too large";
+            case error::not_get:
+                return "WebSocket upgrade must use GET";
+            case error::bad_http_version:
+                return "WebSocket upgrade needs HTTP/1.1";
+            case error::missing_host:
+                return "missing Host header";
+            case error::missing_upgrade:
+                return "missing 'Upgrade: websocket' header";
+            case error::missing_connection_upgrade:
+                return "Connection header lacks 'upgrade'";
+            case error::bad_key:
+                return "missing or malformed Sec-WebSocket-Key";
+            case error::bad_version:
+                return "unsupported Sec-WebSocket-Version (need 13)";
+            case error::handshake_timeout:
+                return "handshake not completed in time";
+            case error::heartbeat_timeout:
+                return "peer stopped answering pings";
+            case error::close_timeout:
+                return "peer did not complete the close handshake";
+            case error::send_queue_full:
+                return "send queue limit exceeded (slow reader)";
+            case error::server_stopping:
+                return "server is stopping";
+            case error::connection_closed:
+                return "connection is closed";
+            }
+            return "unknown wschat error";
+        }
+    };
+    static const category instance;
+    return instance;
+}
+
+inline std::error_code make_error_code(error e) noexcept {
+    return {static_cast<int>(e), error_category()};
+}
+
+/// The close code sent to the peer when the connection fails with `ec`.
+inline close_code close_code_for(std::error_code ec) noexcept {
+    if (ec.category() != error_category())
+        return close_code::internal_error;
+    switch (static_cast<error>(ec.value())) {
+    case error::invalid_utf8:
+    case error::invalid_close_reason:
+        return close_code::invalid_payload;
+    case error::message_too_big:
+        return close_code::message_too_big;
+    case error::unsupported_data:
+        return close_code::unsupported_data;
+    case error::send_queue_full:
+        return close_code::policy_violation;
+    case error::server_stopping:
+        return close_code::going_away;
+    case error::handshake_timeout:
+    case error::heartbeat_timeout:
+    case error::close_timeout:
+    case error::connection_closed:
+        return close_code::abnormal;
+    default:
+        return close_code::protocol_error;
+    }
+}
+
+/// The HTTP status that answers a handshake failing with `ec`.
+inline int http_status_for(std::error_code ec) noexcept {
+    if (ec == make_error_code(error::bad_version))
+        return 426;
+    if (ec == make_error_code(error::header_too_large))
+        return 431;
+    return 400;
+}
+
+WSCHAT_END_NAMESPACE
+
+namespace std {
+template <>
+struct is_error_code_enum<ws::error> : true_type {};
+} // namespace std
