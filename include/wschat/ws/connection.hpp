@@ -1,0 +1,505 @@
+// wschat — one peer: handshake, read loop, send queue with gather writes, close handshake.
+#pragma once
+
+#include <wschat/detail/config.hpp>
+#include <wschat/ws/close_code.hpp>
+#include <wschat/ws/error.hpp>
+#include <wschat/ws/frame.hpp>
+#include <wschat/ws/handshake.hpp>
+#include <wschat/ws/message.hpp>
+#include <wschat/ws/options.hpp>
+#include <wschat/ws/shared_frame.hpp>
+
+#include <asio/bind_executor.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/write.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// How a connection ended, as reported to `on_close`.
+struct close_info {
+    /// The close code of the handshake: the peer's when it closed first, ours when we did;
+    /// 1006 (abnormal) when the connection ended without a Close frame.
+    std::uint16_t code = static_cast<std::uint16_t>(close_code::abnormal);
+    /// The reason text that went with `code` (may be empty).
+    std::string reason;
+    /// Why the connection ended when it was not a clean close handshake: a protocol error,
+    /// `error::heartbeat_timeout`, `error::send_queue_full`, a network error, …
+    std::error_code error;
+};
+
+/// What the application decides about an upgrade request in `on_upgrade`.
+struct upgrade_decision {
+    /// Accept (the default), optionally selecting one of the client's subprotocols.
+    void accept(std::string_view chosen_subprotocol = {}) {
+        status = 101;
+        subprotocol = std::string{chosen_subprotocol};
+    }
+    /// Refuse with an HTTP status (401, 403, 503, …) and a short human-readable reason.
+    void reject(int http_status, std::string_view why) {
+        status = http_status;
+        reason = std::string{why};
+    }
+    bool accepted() const noexcept { return status == 101; }
+
+    int status = 101;
+    std::string subprotocol; ///< pre-filled with the server's choice from its options
+    std::string reason;
+};
+
+template <class Transport>
+class connection;
+
+namespace detail {
+template <class Transport>
+class server_core;
+
+/// What a connection reports to its owner (the server). An interface rather than a
+/// template parameter so that this layer does not depend on the one above it.
+template <class Transport>
+class connection_owner {
+public:
+    using connection_ptr = std::shared_ptr<connection<Transport>>;
+    virtual void decide_upgrade(const http_request& request, upgrade_decision& decision) = 0;
+    virtual void answer_http(const http_request& request, http_response& response) = 0;
+    virtual void opened(const connection_ptr& conn) = 0;
+    virtual void received(const connection_ptr& conn, const message& msg) = 0;
+    /// Called once per connection when its socket is closed; `was_open` tells whether
+    /// `opened` was called for it (only then is the application's on_close due).
+    virtual void finished(const connection_ptr& conn, const close_info& info, bool was_open) = 0;
+
+protected:
+    ~connection_owner() = default;
+};
+} // namespace detail
+
+/// One WebSocket peer.
+///
+/// Created by `ws::server` for each accepted stream and handed to the handlers as a
+/// `std::shared_ptr`. All of its I/O runs on its own strand, so a server may run its
+/// io_context on several threads. `send_*`, `send` and `close` may be called from any
+/// thread at any time, also after the connection has ended (they then do nothing).
+///
+/// Outgoing frames wait in a queue of shared, immutable buffers; everything queued during
+/// one turn of the event loop leaves in a single gather write (corking). The queue is
+/// bounded by `server_options::max_send_queue_bytes`: a peer that reads too slowly is
+/// closed with 1008 instead of growing server memory.
+template <class Transport>
+class connection : public std::enable_shared_from_this<connection<Transport>> {
+public:
+    using stream_type = typename Transport::stream_type;
+    using owner_type = detail::connection_owner<Transport>;
+
+    /// Used by the server; applications get connections from the handlers.
+    connection(stream_type stream, const Transport& transport, std::shared_ptr<owner_type> owner,
+               const server_options& options, std::uint64_t id)
+        : stream_(std::move(stream)), strand_(asio::make_strand(stream_.get_executor())),
+          timer_(strand_), transport_(transport), owner_(std::move(owner)), options_(options),
+          request_parser_(options.max_header_bytes),
+          parser_(role::server, options.max_message_size), id_(id) {}
+
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    /// Queues a text message. `text` must be valid UTF-8 (the peer will close otherwise).
+    void send_text(std::string_view text) { send(make_frame(opcode::text, text)); }
+    /// Queues a binary message.
+    void send_binary(std::string_view bytes) { send(make_frame(opcode::binary, bytes)); }
+    /// Queues a frame encoded beforehand with `ws::make_frame`, typically one broadcast
+    /// frame shared by many connections.
+    void send(shared_frame frame) { enqueue(std::move(frame)); }
+
+    /// Starts the close handshake: sends a Close frame with `code` and `reason` after what
+    /// is already queued, then waits up to `close_timeout` for the peer's answer.
+    void close(close_code code = close_code::normal, std::string_view reason = {}) {
+        asio::post(strand_, [self = this->shared_from_this(), code, why = std::string{reason}] {
+            self->start_close(static_cast<std::uint16_t>(code), why, {});
+        });
+    }
+
+    /// True between the successful handshake and the start of the close handshake.
+    bool is_open() const noexcept { return state_.load(std::memory_order_acquire) == state::open; }
+    /// The peer's address as the transport reports it.
+    const std::string& remote_address() const noexcept { return remote_address_; }
+    /// The HTTP request that opened the connection (path, query, headers, cookies).
+    const http_request& request() const noexcept { return request_parser_.request(); }
+    /// The subprotocol selected in the handshake, or empty.
+    const std::string& subprotocol() const noexcept { return subprotocol_; }
+    /// A number unique within the server, for logs and maps.
+    std::uint64_t id() const noexcept { return id_; }
+    /// Bytes queued for this peer and not yet written.
+    std::size_t queued_bytes() const {
+        std::lock_guard<std::mutex> lock{queue_mutex_};
+        return queued_bytes_;
+    }
+
+private:
+    template <class>
+    friend class detail::server_core;
+
+    enum class state : std::uint8_t { handshake, open, closing, closed };
+
+    // The parser's event sink; keeps the parser's callbacks out of the public interface.
+    struct parser_events {
+        connection& self;
+        void on_message(opcode op, std::string_view payload) { self.deliver(op, payload); }
+        void on_ping(std::string_view payload) { self.answer_ping(payload); }
+        void on_pong(std::string_view) {} // arrival already counts as a sign of life
+        void on_close(std::uint16_t code, std::string_view reason) {
+            self.peer_closed(code, reason);
+        }
+        void on_error(std::error_code ec) { self.fail(ec); }
+    };
+
+    // --- start-up, called by the server on the connection's strand ----------------------
+
+    void start() {
+        remote_address_ = transport_.remote_address(stream_);
+        arm_timer(options_.handshake_timeout, error::handshake_timeout);
+        transport_.async_handshake(
+            stream_,
+            asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec) {
+                if (ec)
+                    return self->finish(ec);
+                self->read_some();
+            }));
+    }
+
+    /// The server's heartbeat sweep: a ping for the living, the end for the silent.
+    void heartbeat(std::chrono::steady_clock::time_point now, const shared_frame& ping) {
+        if (state_ != state::open)
+            return;
+        if (now - last_seen_ >= options_.heartbeat_timeout)
+            return finish(error::heartbeat_timeout);
+        enqueue(ping);
+    }
+
+    /// The server is stopping: open connections get a Close frame with 1001, those still
+    /// in their handshake are dropped.
+    void go_away() {
+        if (state_ == state::open)
+            start_close(static_cast<std::uint16_t>(close_code::going_away), "server shutting down",
+                        error::server_stopping);
+        else if (state_ == state::handshake)
+            finish(error::server_stopping);
+    }
+
+    /// Ends the connection at once, without a close handshake (server destruction).
+    void abort() {
+        asio::post(strand_,
+                   [self = this->shared_from_this()] { self->finish(error::server_stopping); });
+    }
+
+    // --- reading ---------------------------------------------------------------------------
+
+    void read_some() {
+        if (!read_buffer_)
+            read_buffer_ = std::make_unique<std::uint8_t[]>(options_.read_buffer_size);
+        stream_.async_read_some(
+            asio::buffer(read_buffer_.get(), options_.read_buffer_size),
+            asio::bind_executor(
+                strand_, [self = this->shared_from_this()](std::error_code ec, std::size_t size) {
+                    self->on_read(ec, size);
+                }));
+    }
+
+    void on_read(std::error_code ec, std::size_t size) {
+        if (state_ == state::closed)
+            return;
+        if (ec)
+            return peer_vanished(ec);
+        last_seen_ = std::chrono::steady_clock::now();
+        std::uint8_t* bytes = read_buffer_.get();
+        if (state_ == state::handshake)
+            consume_request(bytes, size);
+        else if (!parser_.done())
+            feed_parser(bytes, size);
+        // After our Close (or an HTTP answer) we keep reading, and discarding, until the peer
+        // closes: closing a socket with unread data would reset the connection and could
+        // destroy the Close frame or response still in flight to the peer.
+        if (state_ != state::closed)
+            read_some();
+    }
+
+    void consume_request(std::uint8_t* bytes, std::size_t size) {
+        if (reply_sent_)
+            return; // an HTTP answer is on its way; ignore whatever else arrives
+        const std::size_t used = request_parser_.feed(reinterpret_cast<const char*>(bytes), size);
+        switch (request_parser_.current()) {
+        case request_parser::state::incomplete:
+            return;
+        case request_parser::state::failed:
+            return reply(make_error_response(http_status_for(request_parser_.error()),
+                                             request_parser_.error().message()));
+        case request_parser::state::done:
+            break;
+        }
+        const http_request& req = request_parser_.request();
+        if (!is_websocket_request(req)) {
+            http_response response;
+            owner_->answer_http(req, response);
+            response.set_header("Connection", "close");
+            return reply(response);
+        }
+        if (const std::error_code invalid = validate_upgrade(req))
+            return reply(make_error_response(http_status_for(invalid), invalid.message()));
+        upgrade_decision decision;
+        decision.subprotocol = select_subprotocol(req);
+        owner_->decide_upgrade(req, decision);
+        if (!decision.accepted())
+            return reply(make_error_response(decision.status, decision.reason));
+        if (!decision.subprotocol.empty() && !offered(req, decision.subprotocol))
+            return reply(make_error_response(500, "server chose a subprotocol not offered"));
+        open(req, decision.subprotocol);
+        // Frames the client sent right behind its request are already in the buffer.
+        if (used < size && state_ == state::open)
+            feed_parser(bytes + used, size - used);
+    }
+
+    std::string select_subprotocol(const http_request& req) const {
+        const auto wanted = requested_subprotocols(req);
+        for (const std::string& ours : options_.subprotocols)
+            for (std::string_view theirs : wanted)
+                if (theirs == ours)
+                    return ours;
+        return {};
+    }
+
+    static bool offered(const http_request& req, std::string_view subprotocol) {
+        for (std::string_view theirs : requested_subprotocols(req))
+            if (theirs == subprotocol)
+                return true;
+        return false;
+    }
+
+    void open(const http_request& req, const std::string& subprotocol) {
+        subprotocol_ = subprotocol;
+        enqueue(raw_bytes(make_upgrade_response(req, subprotocol_).serialize()));
+        timer_.cancel();
+        state_ = state::open;
+        owner_->opened(this->shared_from_this());
+    }
+
+    void feed_parser(std::uint8_t* bytes, std::size_t size) {
+        parser_events events{*this};
+        parser_.feed(bytes, size, events);
+    }
+
+    void deliver(opcode op, std::string_view payload) {
+        // After our Close the peer may still send data; RFC 6455 §1.4 lets us discard it.
+        if (state_ == state::open)
+            owner_->received(this->shared_from_this(), message{op, payload});
+    }
+
+    void answer_ping(std::string_view payload) {
+        if (state_ == state::open)
+            enqueue(make_frame(opcode::pong, payload));
+    }
+
+    void peer_closed(std::uint16_t code, std::string_view reason) {
+        close_received_ = true;
+        if (state_ == state::closing)
+            return finish({}); // the answer to our Close: the handshake is complete
+        info_.code = code;
+        info_.reason = std::string{reason};
+        // Echo the code (RFC 6455 §5.5.1); a Close without a code is answered with none.
+        send_close_frame(code);
+    }
+
+    // --- closing ---------------------------------------------------------------------------
+
+    void start_close(std::uint16_t code, std::string_view reason, std::error_code why) {
+        if (state_ != state::open)
+            return;
+        info_.code = code;
+        info_.reason = std::string{reason};
+        info_.error = why;
+        send_close_frame(code, reason);
+    }
+
+    /// A protocol violation or policy breach: close with the mapped code.
+    void fail(std::error_code ec) {
+        start_close(static_cast<std::uint16_t>(close_code_for(ec)), ec.message(), ec);
+    }
+
+    void send_close_frame(std::uint16_t code, std::string_view reason = {}) {
+        state_ = state::closing;
+        arm_timer(options_.close_timeout, error::close_timeout);
+        enqueue(make_frame(opcode::close, close_payload(code, reason)), true);
+    }
+
+    /// Answers a plain HTTP request or refuses an upgrade, then closes.
+    void reply(const http_response& response) {
+        reply_sent_ = true;
+        arm_timer(options_.close_timeout, error::close_timeout);
+        enqueue(raw_bytes(response.serialize()), true);
+    }
+
+    /// Called when the last queued bytes (ending with a Close frame or an HTTP answer)
+    /// have been written.
+    void last_write_done() {
+        if (close_received_)
+            return finish({}); // both Close frames exchanged: the server closes TCP first
+        // Tell the peer we are done and let it close; the read loop sees its EOF.
+        transport_.shutdown_send(stream_);
+    }
+
+    /// The peer closed TCP or the network failed.
+    void peer_vanished(std::error_code ec) {
+        const bool expected = state_ == state::closing || reply_sent_;
+        finish(expected ? std::error_code{} : ec);
+    }
+
+    void arm_timer(std::chrono::milliseconds after, error on_expiry) {
+        timer_.expires_after(after);
+        timer_.async_wait([self = this->shared_from_this(), on_expiry](std::error_code ec) {
+            if (!ec)
+                self->finish(on_expiry);
+        });
+    }
+
+    /// Closes the socket and reports, exactly once.
+    void finish(std::error_code why) {
+        if (state_ == state::closed)
+            return;
+        const bool was_open = state_ != state::handshake;
+        state_ = state::closed;
+        if (why && !info_.error)
+            info_.error = why;
+        timer_.cancel();
+        transport_.close(stream_);
+        {
+            std::lock_guard<std::mutex> lock{queue_mutex_};
+            queue_closed_ = true;
+            pending_.clear();
+        }
+        owner_->finished(this->shared_from_this(), info_, was_open);
+    }
+
+    // --- writing ---------------------------------------------------------------------------
+
+    static shared_frame raw_bytes(const std::string& bytes) { return shared_frame::copy_of(bytes); }
+
+    /// Adds a frame to the queue. `last` (a Close frame or an HTTP answer) closes the queue
+    /// behind it and is exempt from the slow-reader bound, so a close always goes out.
+    /// Everything else counts, pongs included: a peer that floods pings and never reads
+    /// must hit the bound too.
+    void enqueue(shared_frame frame, bool last = false) {
+        bool start_flush = false;
+        bool overflow = false;
+        {
+            std::lock_guard<std::mutex> lock{queue_mutex_};
+            if (queue_closed_)
+                return;
+            queued_bytes_ += frame.size();
+            pending_.push_back(std::move(frame));
+            queue_closed_ = last;
+            overflow = !last && queued_bytes_ > options_.max_send_queue_bytes;
+            if (!flushing_)
+                flushing_ = start_flush = true;
+        }
+        if (start_flush)
+            asio::post(strand_, [self = this->shared_from_this()] { self->flush(); });
+        if (overflow)
+            asio::post(strand_,
+                       [self = this->shared_from_this()] { self->drop_backlog_and_fail(); });
+    }
+
+    /// The peer does not read fast enough: forget what it has not been sent yet and close.
+    void drop_backlog_and_fail() {
+        if (state_ != state::open)
+            return;
+        {
+            std::lock_guard<std::mutex> lock{queue_mutex_};
+            for (const shared_frame& frame : pending_)
+                queued_bytes_ -= frame.size();
+            pending_.clear();
+        }
+        fail(error::send_queue_full);
+    }
+
+    /// Writes everything queued so far in one gather write.
+    void flush() {
+        {
+            std::lock_guard<std::mutex> lock{queue_mutex_};
+            writing_.swap(pending_);
+        }
+        if (state_ == state::closed)
+            return;
+        gather_.clear();
+        for (const shared_frame& frame : writing_)
+            gather_.emplace_back(frame.data(), frame.size());
+        asio::async_write(stream_, gather_,
+                          asio::bind_executor(strand_, [self = this->shared_from_this()](
+                                                           std::error_code ec, std::size_t size) {
+                              self->on_written(ec, size);
+                          }));
+    }
+
+    void on_written(std::error_code ec, std::size_t size) {
+        writing_.clear();
+        if (ec)
+            return finish(ec);
+        bool more = false;
+        bool drained_after_last = false;
+        {
+            std::lock_guard<std::mutex> lock{queue_mutex_};
+            queued_bytes_ -= size;
+            more = !pending_.empty();
+            flushing_ = more;
+            drained_after_last = !more && queue_closed_;
+        }
+        if (more)
+            flush();
+        else if (drained_after_last && state_ != state::closed)
+            last_write_done();
+    }
+
+    stream_type stream_;
+    asio::strand<typename stream_type::executor_type> strand_;
+    asio::steady_timer timer_; // the handshake deadline, then the close deadline
+    // The owner outlives every connection it made: each holds a reference to it, and the
+    // transport and options live inside it.
+    const Transport& transport_;
+    std::shared_ptr<owner_type> owner_;
+    const server_options& options_;
+
+    request_parser request_parser_;
+    message_parser parser_;
+    std::unique_ptr<std::uint8_t[]> read_buffer_;
+    std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
+
+    std::atomic<state> state_{state::handshake};
+    bool close_received_ = false;
+    bool reply_sent_ = false;
+    close_info info_;
+    std::string remote_address_;
+    std::string subprotocol_;
+    const std::uint64_t id_;
+
+    // The send queue: `pending_` fills from any thread under the mutex; `writing_` and
+    // `gather_` belong to the write in flight (strand only) and keep their capacity, so a
+    // steady stream of broadcasts allocates nothing per delivery.
+    mutable std::mutex queue_mutex_;
+    std::vector<shared_frame> pending_;
+    std::size_t queued_bytes_ = 0;
+    bool flushing_ = false;     // a flush is posted or a write is in flight
+    bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
+    std::vector<shared_frame> writing_;
+    std::vector<asio::const_buffer> gather_;
+};
+
+WSCHAT_END_NAMESPACE

@@ -1,0 +1,78 @@
+// wschat — the server's options: where it listens and the limits that keep it safe.
+#pragma once
+
+#include <wschat/detail/config.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// Everything a `ws::server` can be told, each with a safe default and the reason for it.
+///
+/// A default that lets one peer exhaust memory or hold a connection forever would be a bug:
+/// every size and time here is bounded out of the box.
+///
+/// ```cpp
+/// ws::server_options opts;
+/// opts.port = 9000;
+/// opts.heartbeat_interval = std::chrono::seconds{10};
+/// ```
+struct server_options {
+    /// Address to listen on. Loopback by default so that nothing is exposed by accident;
+    /// use "0.0.0.0" or "::" to accept connections from other hosts.
+    std::string address = "127.0.0.1";
+
+    /// TCP port; 0 asks the OS for a free one (read it back with `server::port()`).
+    std::uint16_t port = 8080;
+
+    /// Subprotocols this server speaks, most preferred first. The first one the client
+    /// offers in Sec-WebSocket-Protocol is selected; none is selected when none match.
+    /// `on_upgrade` may override the choice.
+    std::vector<std::string> subprotocols;
+
+    /// Largest HTTP request head (request line + headers). 8 KiB holds a browser's request
+    /// with its cookies, and matches common proxies' limits; past it: 431.
+    std::size_t max_header_bytes = 8 * 1024;
+
+    /// Time a client has, from TCP accept, to complete its upgrade request. Bounds
+    /// slowloris-style clients that open sockets and never finish the request.
+    std::chrono::milliseconds handshake_timeout{10'000};
+
+    /// Largest message (after reassembly) a peer may send. 1 MiB is far above any chat line
+    /// and caps the memory one peer can make the server hold; past it: close 1009, refused
+    /// from the frame header, before the payload is buffered.
+    std::size_t max_message_size = 1024 * 1024;
+
+    /// Bytes that may wait in one peer's send queue. A peer that reads slower than the room
+    /// talks is closed with 1008 past this bound, so it can never grow server memory or
+    /// slow the other members down. 4 MiB absorbs bursts of tens of thousands of lines.
+    std::size_t max_send_queue_bytes = 4 * 1024 * 1024;
+
+    /// How often every connection is pinged. Pings keep NAT and proxy mappings alive and
+    /// detect dead peers; 30 s is under the 60 s idle timeout of nginx's default
+    /// proxy_read_timeout. Zero disables heartbeats (not recommended).
+    std::chrono::milliseconds heartbeat_interval{30'000};
+
+    /// A peer from which nothing (not even a pong) has arrived for this long is considered
+    /// dead: its connection is closed and it leaves its rooms. Two intervals allow one lost
+    /// ping before declaring the peer gone.
+    std::chrono::milliseconds heartbeat_timeout{60'000};
+
+    /// How long to wait for the peer's answer to our Close frame (and for it to close TCP)
+    /// before closing the socket anyway.
+    std::chrono::milliseconds close_timeout{5'000};
+
+    /// Open connections (including those still in their handshake) beyond which new TCP
+    /// connections are refused with 503, protecting file descriptors and memory.
+    std::size_t max_connections = 10'000;
+
+    /// Size of each connection's read buffer. Larger reads mean fewer system calls for
+    /// big messages; 16 KiB is one TLS record and a few TCP segments.
+    std::size_t read_buffer_size = 16 * 1024;
+};
+
+WSCHAT_END_NAMESPACE

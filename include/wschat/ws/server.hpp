@@ -1,0 +1,369 @@
+// wschat — the server: accepts streams, runs handshakes, hands connections to the handlers.
+#pragma once
+
+#include <wschat/detail/config.hpp>
+#include <wschat/ws/connection.hpp>
+#include <wschat/ws/handshake.hpp>
+#include <wschat/ws/options.hpp>
+#include <wschat/ws/shared_frame.hpp>
+#include <wschat/ws/transport.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// The server's state, shared with its connections so that it outlives all of them.
+template <class Transport>
+class server_core final : public connection_owner<Transport>,
+                          public std::enable_shared_from_this<server_core<Transport>> {
+public:
+    using connection_type = connection<Transport>;
+    using connection_ptr = std::shared_ptr<connection_type>;
+    using acceptor_type = typename Transport::acceptor_type;
+
+    server_core(asio::io_context& io, server_options options, Transport transport)
+        : options_(std::move(options)), transport_(std::move(transport)),
+          strand_(asio::make_strand(io)), acceptor_(strand_), heartbeat_timer_(strand_),
+          accept_retry_timer_(strand_), ping_(make_frame(opcode::ping, {})) {}
+
+    void listen(asio::io_context& io, std::error_code& ec) {
+        acceptor_ = transport_.listen(io, options_, ec);
+        if (ec)
+            return;
+        asio::post(strand_, [self = this->shared_from_this()] {
+            self->accept_next();
+            self->schedule_heartbeat();
+        });
+    }
+
+    // Handlers are installed before the io_context runs; afterwards they are only read.
+    std::vector<std::function<void(const connection_ptr&)>> open_handlers;
+    std::vector<std::function<void(const connection_ptr&, const message&)>> message_handlers;
+    std::vector<std::function<void(const connection_ptr&, const close_info&)>> close_handlers;
+    std::function<void(const http_request&, http_response&)> http_handler;
+    std::function<void(const http_request&, upgrade_decision&)> upgrade_handler;
+
+    const server_options& options() const noexcept { return options_; }
+    const acceptor_type& acceptor() const noexcept { return acceptor_; }
+
+    std::size_t connection_count() const {
+        std::lock_guard<std::mutex> lock{registry_mutex_};
+        return open_count_;
+    }
+
+    void stop(std::function<void()> on_stopped) {
+        asio::post(strand_, [self = this->shared_from_this(), done = std::move(on_stopped)] {
+            self->stop_on_strand(done);
+        });
+    }
+
+    /// The server object is gone: end every connection without calling any handler, since
+    /// the objects the handlers refer to may be gone too.
+    void detach() {
+        std::vector<connection_ptr> all;
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            detached_ = true;
+            all = snapshot();
+        }
+        asio::post(strand_, [self = this->shared_from_this()] { self->stop_listening(); });
+        for (const connection_ptr& conn : all)
+            conn->abort();
+    }
+
+private:
+    void accept_next() {
+        if (stopping_)
+            return;
+        transport_.async_accept(
+            acceptor_, asio::bind_executor(strand_, [self = this->shared_from_this()](
+                                                        std::error_code ec,
+                                                        typename Transport::stream_type stream) {
+                self->accepted(ec, std::move(stream));
+            }));
+    }
+
+    void accepted(std::error_code ec, typename Transport::stream_type stream) {
+        if (stopping_)
+            return;
+        if (ec) {
+            // Out of file descriptors and similar: back off briefly instead of spinning.
+            accept_retry_timer_.expires_after(std::chrono::milliseconds{50});
+            return accept_retry_timer_.async_wait(
+                [self = this->shared_from_this()](std::error_code e) {
+                    if (!e)
+                        self->accept_next();
+                });
+        }
+        auto conn = std::make_shared<connection_type>(
+            std::move(stream), transport_, this->shared_from_this(), options_, ++last_id_);
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            connections_.emplace(conn->id(), conn);
+        }
+        asio::post(conn->strand_, [conn] { conn->start(); });
+        accept_next();
+    }
+
+    void schedule_heartbeat() {
+        if (stopping_ || options_.heartbeat_interval.count() <= 0)
+            return;
+        heartbeat_timer_.expires_after(options_.heartbeat_interval);
+        heartbeat_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
+            if (!ec)
+                self->sweep();
+        });
+    }
+
+    /// One timer serves every connection: each sweep pings them all with the same shared
+    /// frame and ends those that have been silent past the timeout.
+    void sweep() {
+        const auto now = std::chrono::steady_clock::now();
+        std::vector<connection_ptr> all;
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            all = snapshot();
+        }
+        for (const connection_ptr& conn : all)
+            asio::post(conn->strand_, [conn, now, ping = ping_] { conn->heartbeat(now, ping); });
+        schedule_heartbeat();
+    }
+
+    void stop_listening() {
+        stopping_ = true;
+        heartbeat_timer_.cancel();
+        accept_retry_timer_.cancel();
+        transport_.close_acceptor(acceptor_);
+    }
+
+    void stop_on_strand(const std::function<void()>& on_stopped) {
+        stop_listening();
+        std::vector<connection_ptr> all;
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            if (on_stopped)
+                stopped_callbacks_.push_back(on_stopped);
+            all = snapshot();
+        }
+        for (const connection_ptr& conn : all)
+            asio::post(conn->strand_, [conn] { conn->go_away(); });
+        notify_if_stopped();
+    }
+
+    void notify_if_stopped() {
+        std::vector<std::function<void()>> callbacks;
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            if (!stopping_ || !connections_.empty())
+                return;
+            callbacks.swap(stopped_callbacks_);
+        }
+        for (auto& callback : callbacks)
+            callback();
+    }
+
+    std::vector<connection_ptr> snapshot() const {
+        std::vector<connection_ptr> all;
+        all.reserve(connections_.size());
+        for (const auto& entry : connections_)
+            all.push_back(entry.second);
+        return all;
+    }
+
+    bool handlers_live() const {
+        std::lock_guard<std::mutex> lock{registry_mutex_};
+        return !detached_;
+    }
+
+    // --- connection_owner ------------------------------------------------------------------
+
+    void decide_upgrade(const http_request& request, upgrade_decision& decision) override {
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            if (open_count_ >= options_.max_connections)
+                return decision.reject(503, "server is at its connection limit");
+        }
+        if (upgrade_handler && handlers_live())
+            upgrade_handler(request, decision);
+    }
+
+    void answer_http(const http_request& request, http_response& response) override {
+        if (http_handler && handlers_live())
+            return http_handler(request, response);
+        response = make_error_response(426, "This is a WebSocket endpoint: connect with a "
+                                            "WebSocket client.");
+    }
+
+    void opened(const connection_ptr& conn) override {
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            if (detached_)
+                return;
+            ++open_count_;
+        }
+        for (const auto& handler : open_handlers)
+            handler(conn);
+    }
+
+    void received(const connection_ptr& conn, const message& msg) override {
+        if (!handlers_live())
+            return;
+        for (const auto& handler : message_handlers)
+            handler(conn, msg);
+    }
+
+    void finished(const connection_ptr& conn, const close_info& info, bool was_open) override {
+        bool live = false;
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            connections_.erase(conn->id());
+            if (was_open)
+                --open_count_;
+            live = !detached_;
+        }
+        if (was_open && live)
+            for (const auto& handler : close_handlers)
+                handler(conn, info);
+        notify_if_stopped();
+    }
+
+    const server_options options_;
+    const Transport transport_;
+    asio::strand<asio::io_context::executor_type> strand_; // acceptor and timer
+    acceptor_type acceptor_;
+    asio::steady_timer heartbeat_timer_;
+    asio::steady_timer accept_retry_timer_;
+    const shared_frame ping_;
+    std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
+    std::uint64_t last_id_ = 0;
+
+    mutable std::mutex registry_mutex_;
+    std::unordered_map<std::uint64_t, connection_ptr> connections_;
+    std::size_t open_count_ = 0;
+    bool detached_ = false;
+    std::vector<std::function<void()>> stopped_callbacks_;
+};
+
+} // namespace detail
+
+/// A WebSocket server on the application's `asio::io_context`.
+///
+/// Listens as soon as it is constructed; the work happens while the application runs its
+/// io_context (on one thread or several: every connection has its own strand). The server
+/// starts no thread of its own.
+///
+/// ```cpp
+/// asio::io_context io;
+/// ws::server<> server{io, {}};
+/// server.on_message([](const auto& conn, const ws::message& msg) {
+///     conn->send(ws::make_frame(msg.type, msg.data)); // echo
+/// });
+/// io.run();
+/// ```
+///
+/// Handlers: install them before running the io_context. `on_open`, `on_message` and
+/// `on_close` add a handler (several may listen, called in the order added, like Node's
+/// `ws.on`); `on_http` and `on_upgrade` set the single decider. Handlers for one connection
+/// run on its strand, one at a time.
+template <class Transport = asio_tcp>
+class server {
+    static_assert(check_transport<Transport>());
+
+public:
+    using transport_type = Transport;
+    using connection_type = connection<Transport>;
+    using connection_ptr = std::shared_ptr<connection_type>;
+    using endpoint_type = typename Transport::acceptor_type::endpoint_type;
+
+    /// Binds and listens; throws `std::system_error` when it cannot (port in use, bad
+    /// address, no permission).
+    server(asio::io_context& io, server_options options = {}, Transport transport = {})
+        : core_(std::make_shared<detail::server_core<Transport>>(io, std::move(options),
+                                                                 std::move(transport))) {
+        std::error_code ec;
+        core_->listen(io, ec);
+        if (ec)
+            throw std::system_error{ec, "ws::server: cannot listen"};
+    }
+
+    /// Binds and listens; reports failure in `ec` instead of throwing.
+    server(asio::io_context& io, server_options options, std::error_code& ec,
+           Transport transport = {})
+        : core_(std::make_shared<detail::server_core<Transport>>(io, std::move(options),
+                                                                 std::move(transport))) {
+        core_->listen(io, ec);
+    }
+
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    /// Stops listening and ends every connection without calling any handler. Prefer
+    /// `stop()` and running the io_context until it completes, which closes cleanly.
+    ~server() { core_->detach(); }
+
+    /// Adds a handler called when a connection has completed its handshake.
+    server& on_open(std::function<void(const connection_ptr&)> handler) {
+        core_->open_handlers.push_back(std::move(handler));
+        return *this;
+    }
+    /// Adds a handler called for every complete message (text already validated as UTF-8).
+    server& on_message(std::function<void(const connection_ptr&, const message&)> handler) {
+        core_->message_handlers.push_back(std::move(handler));
+        return *this;
+    }
+    /// Adds a handler called once when an opened connection has ended, however it ended.
+    server& on_close(std::function<void(const connection_ptr&, const close_info&)> handler) {
+        core_->close_handlers.push_back(std::move(handler));
+        return *this;
+    }
+    /// Sets the handler for plain HTTP requests (not upgrades), e.g. to serve a page on the
+    /// same port. The response is sent with `Connection: close`. Without a handler: 426.
+    server& on_http(std::function<void(const http_request&, http_response&)> handler) {
+        core_->http_handler = std::move(handler);
+        return *this;
+    }
+    /// Sets the handler that may refuse a valid upgrade request (authentication, origin,
+    /// capacity) with a status, or choose the subprotocol.
+    server& on_upgrade(std::function<void(const http_request&, upgrade_decision&)> handler) {
+        core_->upgrade_handler = std::move(handler);
+        return *this;
+    }
+
+    /// Graceful stop: stops accepting, sends every peer a Close frame with 1001 (going
+    /// away) after what is already queued for it, and calls `on_stopped` once every
+    /// connection has ended (each within `close_timeout`). Afterwards the server leaves no
+    /// work in the io_context, so `io.run()` returns once the application's own work is done.
+    void stop(std::function<void()> on_stopped = {}) { core_->stop(std::move(on_stopped)); }
+
+    /// Connections that completed their handshake and have not ended.
+    std::size_t connection_count() const { return core_->connection_count(); }
+
+    /// Where the server listens (the real port when `port` was 0).
+    endpoint_type local_endpoint() const {
+        std::error_code ignored;
+        return core_->acceptor().local_endpoint(ignored);
+    }
+
+    const server_options& options() const noexcept { return core_->options(); }
+
+private:
+    std::shared_ptr<detail::server_core<Transport>> core_;
+};
+
+WSCHAT_END_NAMESPACE

@@ -1,0 +1,98 @@
+// wschat — an encoded WebSocket frame shared, immutable, by every send queue it sits in.
+#pragma once
+
+#include <wschat/detail/config.hpp>
+#include <wschat/ws/frame.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <string_view>
+#include <utility>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// A complete server-to-client frame (header and payload in one allocation) with an
+/// atomic reference count.
+///
+/// A broadcast encodes its frame once; every member's send queue then holds a
+/// `shared_frame` pointing at the same bytes, so delivering to N members costs N
+/// reference-count increments and no copies. Copying is cheap and thread safe; the bytes
+/// never change after `make_frame` returns.
+class shared_frame {
+public:
+    shared_frame() noexcept = default;
+    shared_frame(const shared_frame& other) noexcept : block_(other.block_) { retain(); }
+    shared_frame(shared_frame&& other) noexcept : block_(std::exchange(other.block_, nullptr)) {}
+    shared_frame& operator=(shared_frame other) noexcept {
+        std::swap(block_, other.block_);
+        return *this;
+    }
+    ~shared_frame() { release(); }
+
+    /// Encodes `payload` as one unmasked frame with the FIN bit set.
+    friend shared_frame make_frame(opcode op, std::string_view payload) {
+        std::uint8_t header[max_frame_header_size];
+        const std::size_t header_size = encode_frame_header(header, op, payload.size());
+        shared_frame frame{allocate(header_size + payload.size())};
+        std::memcpy(frame.mutable_data(), header, header_size);
+        if (!payload.empty())
+            std::memcpy(frame.mutable_data() + header_size, payload.data(), payload.size());
+        return frame;
+    }
+
+    /// Bytes that are already wire-ready (an HTTP response head, a frame encoded elsewhere),
+    /// copied into a shared buffer so they can wait in a send queue.
+    static shared_frame copy_of(std::string_view bytes) {
+        shared_frame frame{allocate(bytes.size())};
+        if (!bytes.empty())
+            std::memcpy(frame.mutable_data(), bytes.data(), bytes.size());
+        return frame;
+    }
+
+    /// The frame's bytes, ready for the wire.
+    const std::uint8_t* data() const noexcept {
+        return block_ ? reinterpret_cast<const std::uint8_t*>(block_ + 1) : nullptr;
+    }
+    std::size_t size() const noexcept { return block_ ? block_->size : 0; }
+    std::string_view bytes() const noexcept {
+        return {reinterpret_cast<const char*>(data()), size()};
+    }
+    explicit operator bool() const noexcept { return block_ != nullptr; }
+
+private:
+    // The bytes follow this header in the same allocation.
+    struct block {
+        std::atomic<std::size_t> references;
+        std::size_t size;
+    };
+
+    explicit shared_frame(block* b) noexcept : block_(b) {}
+
+    static block* allocate(std::size_t size) {
+        void* memory = ::operator new(sizeof(block) + size);
+        return ::new (memory) block{{1}, size};
+    }
+    std::uint8_t* mutable_data() noexcept { return reinterpret_cast<std::uint8_t*>(block_ + 1); }
+
+    void retain() noexcept {
+        if (block_)
+            block_->references.fetch_add(1, std::memory_order_relaxed);
+    }
+    void release() noexcept {
+        if (block_ && block_->references.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            block_->~block();
+            ::operator delete(block_);
+        }
+    }
+
+    block* block_ = nullptr;
+};
+
+/// Declared again at namespace scope so that `ws::make_frame(...)` is found by ordinary
+/// lookup, not only by argument-dependent lookup.
+shared_frame make_frame(opcode op, std::string_view payload);
+
+WSCHAT_END_NAMESPACE

@@ -1,0 +1,3454 @@
+// wschat v0.1.0 — single-header edition.
+//
+// GENERATED FILE, DO NOT EDIT. It is produced by tools/amalgamate.py from
+// include/wschat/wschat.hpp; edit the headers under include/ and run
+//     python3 tools/amalgamate.py
+// CI fails when this file is stale. Needs standalone Asio: compile with -DASIO_STANDALONE
+// and link the threads library.
+#pragma once
+// ---- begin wschat/wschat.hpp ----
+// wschat — the umbrella header: the WebSocket server and the chat room, nothing optional.
+//
+//     #include <wschat/wschat.hpp>
+//
+// works the same with include/ (split headers) or single_include/ (one generated file) on
+// the include path. Standalone Asio must be on the include path, with ASIO_STANDALONE.
+
+// ---- begin wschat/detail/config.hpp ----
+// wschat — configuration macros shared by every header.
+
+#define WSCHAT_VERSION_MAJOR 0
+#define WSCHAT_VERSION_MINOR 1
+#define WSCHAT_VERSION_PATCH 0
+
+// Every name lives in a versioned inline namespace, so two copies of wschat of
+// different versions linked into one program cannot silently violate the ODR.
+#define WSCHAT_ABI_NAMESPACE v0_1
+
+#define WSCHAT_BEGIN_NAMESPACE(ns)                                                                 \
+    namespace ns {                                                                                 \
+    inline namespace WSCHAT_ABI_NAMESPACE {
+#define WSCHAT_END_NAMESPACE                                                                       \
+    }                                                                                              \
+    }
+// ---- end wschat/detail/config.hpp ----
+
+// ---- begin wschat/ws/close_code.hpp ----
+// wschat — WebSocket close status codes (RFC 6455 §7.4 and the IANA registry).
+
+
+#include <cstdint>
+#include <string_view>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// A close status code as carried in the first two bytes of a Close frame.
+///
+/// Codes marked "never on the wire" are reserved for reporting locally (RFC 6455 §7.4.1):
+/// an endpoint must not send them and must treat a peer that does as a protocol error.
+enum class close_code : std::uint16_t {
+    normal = 1000,              ///< the purpose of the connection is fulfilled
+    going_away = 1001,          ///< server shutting down or browser leaving the page
+    protocol_error = 1002,      ///< the peer broke RFC 6455
+    unsupported_data = 1003,    ///< a message type this endpoint does not accept
+    no_status = 1005,           ///< never on the wire: the Close frame carried no code
+    abnormal = 1006,            ///< never on the wire: the TCP connection ended without a Close
+    invalid_payload = 1007,     ///< message data inconsistent with its type (bad UTF-8)
+    policy_violation = 1008,    ///< a generic policy refusal (rate, slow reader, origin)
+    message_too_big = 1009,     ///< a message larger than this endpoint accepts
+    mandatory_extension = 1010, ///< client only: the server did not negotiate an extension
+    internal_error = 1011,      ///< an unexpected condition prevented fulfilling the request
+    service_restart = 1012,     ///< the service is restarting
+    try_again_later = 1013,     ///< temporary overload
+    bad_gateway = 1014,         ///< a gateway got an invalid response upstream
+    tls_handshake = 1015,       ///< never on the wire: the TLS handshake failed
+};
+
+/// True when `code` may legally appear in a Close frame: 1000–1003, 1007–1014 (the
+/// registered codes an endpoint may send) and 3000–4999 (libraries and applications).
+constexpr bool is_valid_wire_close_code(std::uint16_t code) noexcept {
+    if (code >= 3000 && code <= 4999)
+        return true;
+    if (code >= 1000 && code <= 1003)
+        return true;
+    return code >= 1007 && code <= 1014;
+}
+
+/// A short English name for a close code, for logs.
+constexpr std::string_view close_code_name(std::uint16_t code) noexcept {
+    switch (static_cast<close_code>(code)) {
+    case close_code::normal:
+        return "normal closure";
+    case close_code::going_away:
+        return "going away";
+    case close_code::protocol_error:
+        return "protocol error";
+    case close_code::unsupported_data:
+        return "unsupported data";
+    case close_code::no_status:
+        return "no status received";
+    case close_code::abnormal:
+        return "abnormal closure";
+    case close_code::invalid_payload:
+        return "invalid frame payload data";
+    case close_code::policy_violation:
+        return "policy violation";
+    case close_code::message_too_big:
+        return "message too big";
+    case close_code::mandatory_extension:
+        return "mandatory extension";
+    case close_code::internal_error:
+        return "internal error";
+    case close_code::service_restart:
+        return "service restart";
+    case close_code::try_again_later:
+        return "try again later";
+    case close_code::bad_gateway:
+        return "bad gateway";
+    case close_code::tls_handshake:
+        return "TLS handshake failure";
+    }
+    return code >= 3000 && code <= 4999 ? "application defined" : "unknown";
+}
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/close_code.hpp ----
+// ---- begin wschat/ws/connection.hpp ----
+// wschat — one peer: handshake, read loop, send queue with gather writes, close handshake.
+
+// ---- begin wschat/ws/error.hpp ----
+// wschat — the error codes of the library and their std::error_category.
+
+
+#include <string>
+#include <system_error>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// Every failure wschat reports. Each maps to the close code sent to the peer
+/// (`close_code_for`) and, for handshake failures, to an HTTP status (`http_status_for`).
+enum class error {
+    // Framing (RFC 6455 §5): the connection is failed with the mapped close code.
+    unmasked_frame = 1,      ///< a client frame without the MASK bit (1002)
+    masked_frame,            ///< a server frame with the MASK bit, seen by a client (1002)
+    reserved_bits,           ///< RSV1-3 set with no extension negotiated (1002)
+    unknown_opcode,          ///< opcode 0x3-0x7 or 0xB-0xF (1002)
+    non_minimal_length,      ///< a payload length not in its shortest encoding (1002)
+    length_msb_set,          ///< a 64-bit payload length with its top bit set (1002)
+    control_too_long,        ///< a control frame payload over 125 bytes (1002)
+    fragmented_control,      ///< a control frame without FIN (1002)
+    unexpected_continuation, ///< a continuation frame with no message in progress (1002)
+    expected_continuation,   ///< a new data frame while a fragmented message is open (1002)
+    invalid_utf8,            ///< a text message that is not valid UTF-8 (1007)
+    message_too_big,         ///< a message over the configured maximum (1009)
+    bad_close_payload,       ///< a close frame with a 1-byte payload (1002)
+    bad_close_code,          ///< a close code that may not appear on the wire (1002)
+    invalid_close_reason,    ///< a close reason that is not valid UTF-8 (1007)
+    unsupported_data,        ///< a message type the application does not accept (1003)
+
+    // Handshake (RFC 6455 §4.2.1): the request is answered with the mapped HTTP status.
+    bad_request,                ///< malformed request line or header (400)
+    header_too_large,           ///< the header section exceeds the configured limit (431)
+    not_get,                    ///< an upgrade request whose method is not GET (400)
+    bad_http_version,           ///< an upgrade request older than HTTP/1.1 (400)
+    missing_host,               ///< no Host header (400)
+    missing_upgrade,            ///< no `Upgrade: websocket` (400)
+    missing_connection_upgrade, ///< no `upgrade` token in Connection (400)
+    bad_key,                    ///< Sec-WebSocket-Key absent or not 16 base64-encoded bytes (400)
+    bad_version,                ///< Sec-WebSocket-Version is not 13 (426)
+
+    // Connection life.
+    handshake_timeout, ///< the peer did not finish its handshake in time
+    heartbeat_timeout, ///< the peer stopped answering pings
+    close_timeout,     ///< the peer did not answer our Close frame in time
+    send_queue_full,   ///< the peer reads too slowly; its queue passed the bound (1008)
+    server_stopping,   ///< the server is shutting down (1001)
+    connection_closed, ///< an operation on a connection that is already closed
+};
+
+/// The std::error_category of `ws::error`.
+inline const std::error_category& error_category() noexcept {
+    struct category final : std::error_category {
+        const char* name() const noexcept override { return "wschat"; }
+        std::string message(int value) const override {
+            switch (static_cast<error>(value)) {
+            case error::unmasked_frame:
+                return "client frame is not masked";
+            case error::masked_frame:
+                return "server frame is masked";
+            case error::reserved_bits:
+                return "reserved bits set without an extension";
+            case error::unknown_opcode:
+                return "unknown opcode";
+            case error::non_minimal_length:
+                return "payload length not minimally encoded";
+            case error::length_msb_set:
+                return "64-bit payload length has its top bit set";
+            case error::control_too_long:
+                return "control frame payload longer than 125 bytes";
+            case error::fragmented_control:
+                return "fragmented control frame";
+            case error::unexpected_continuation:
+                return "continuation frame without a message";
+            case error::expected_continuation:
+                return "new message inside a fragmented message";
+            case error::invalid_utf8:
+                return "text message is not valid UTF-8";
+            case error::message_too_big:
+                return "message exceeds the size limit";
+            case error::bad_close_payload:
+                return "close frame payload of one byte";
+            case error::bad_close_code:
+                return "close code not allowed on the wire";
+            case error::invalid_close_reason:
+                return "close reason is not valid UTF-8";
+            case error::unsupported_data:
+                return "message type not accepted";
+            case error::bad_request:
+                return "malformed HTTP request";
+            case error::header_too_large:
+                return "HTTP header section too large";
+            case error::not_get:
+                return "WebSocket upgrade must use GET";
+            case error::bad_http_version:
+                return "WebSocket upgrade needs HTTP/1.1";
+            case error::missing_host:
+                return "missing Host header";
+            case error::missing_upgrade:
+                return "missing 'Upgrade: websocket' header";
+            case error::missing_connection_upgrade:
+                return "Connection header lacks 'upgrade'";
+            case error::bad_key:
+                return "missing or malformed Sec-WebSocket-Key";
+            case error::bad_version:
+                return "unsupported Sec-WebSocket-Version (need 13)";
+            case error::handshake_timeout:
+                return "handshake not completed in time";
+            case error::heartbeat_timeout:
+                return "peer stopped answering pings";
+            case error::close_timeout:
+                return "peer did not complete the close handshake";
+            case error::send_queue_full:
+                return "send queue limit exceeded (slow reader)";
+            case error::server_stopping:
+                return "server is stopping";
+            case error::connection_closed:
+                return "connection is closed";
+            }
+            return "unknown wschat error";
+        }
+    };
+    static const category instance;
+    return instance;
+}
+
+inline std::error_code make_error_code(error e) noexcept {
+    return {static_cast<int>(e), error_category()};
+}
+
+/// The close code sent to the peer when the connection fails with `ec`.
+inline close_code close_code_for(std::error_code ec) noexcept {
+    if (ec.category() != error_category())
+        return close_code::internal_error;
+    switch (static_cast<error>(ec.value())) {
+    case error::invalid_utf8:
+    case error::invalid_close_reason:
+        return close_code::invalid_payload;
+    case error::message_too_big:
+        return close_code::message_too_big;
+    case error::unsupported_data:
+        return close_code::unsupported_data;
+    case error::send_queue_full:
+        return close_code::policy_violation;
+    case error::server_stopping:
+        return close_code::going_away;
+    case error::handshake_timeout:
+    case error::heartbeat_timeout:
+    case error::close_timeout:
+    case error::connection_closed:
+        return close_code::abnormal;
+    default:
+        return close_code::protocol_error;
+    }
+}
+
+/// The HTTP status that answers a handshake failing with `ec`.
+inline int http_status_for(std::error_code ec) noexcept {
+    if (ec == make_error_code(error::bad_version))
+        return 426;
+    if (ec == make_error_code(error::header_too_large))
+        return 431;
+    return 400;
+}
+
+WSCHAT_END_NAMESPACE
+
+namespace std {
+template <>
+struct is_error_code_enum<ws::error> : true_type {};
+} // namespace std
+// ---- end wschat/ws/error.hpp ----
+// ---- begin wschat/ws/frame.hpp ----
+// wschat — RFC 6455 §5 framing: header encoding, masking, and the incremental message parser.
+
+// ---- begin wschat/ws/utf8.hpp ----
+// wschat — incremental, fail-fast UTF-8 validation for text messages and close reasons.
+
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+namespace detail {
+
+/// The byte classes of the validating automaton: bytes in one class behave alike in every
+/// state. Continuation bytes are split three ways because the second byte of E0, ED, F0 and
+/// F4 sequences is restricted to a sub-range (to exclude overlongs, surrogates and code
+/// points past U+10FFFF).
+enum utf8_class : std::uint8_t {
+    utf8_ascii,     ///< 00..7F
+    utf8_cont_low,  ///< 80..8F
+    utf8_cont_mid,  ///< 90..9F
+    utf8_cont_high, ///< A0..BF
+    utf8_never,     ///< C0, C1, F5..FF: cannot appear anywhere
+    utf8_lead2,     ///< C2..DF: starts a 2-byte sequence
+    utf8_lead3_e0,  ///< E0: next byte A0..BF (else overlong)
+    utf8_lead3,     ///< E1..EC, EE, EF
+    utf8_lead3_ed,  ///< ED: next byte 80..9F (else a surrogate)
+    utf8_lead4_f0,  ///< F0: next byte 90..BF (else overlong)
+    utf8_lead4,     ///< F1..F3
+    utf8_lead4_f4,  ///< F4: next byte 80..8F (else past U+10FFFF)
+};
+/// The number of utf8_class values.
+inline constexpr std::size_t utf8_class_count = utf8_lead4_f4 + 1;
+
+/// The states of the automaton: how many continuation bytes are still due, and which
+/// sub-range the next one must fall in.
+enum utf8_state : std::uint8_t {
+    utf8_accept,      ///< between code points
+    utf8_reject,      ///< invalid; absorbing
+    utf8_need1,       ///< one more continuation byte (80..BF)
+    utf8_need2,       ///< two more, next one 80..BF
+    utf8_need2_a0_bf, ///< after E0
+    utf8_need2_80_9f, ///< after ED
+    utf8_need3,       ///< three more, next one 80..BF
+    utf8_need3_90_bf, ///< after F0
+    utf8_need3_80_8f, ///< after F4
+};
+/// The number of utf8_state values.
+inline constexpr std::size_t utf8_state_count = utf8_need3_80_8f + 1;
+
+/// Builds the byte → class table (RFC 3629 §4 syntax).
+constexpr std::array<std::uint8_t, 256> make_utf8_classes() noexcept {
+    std::array<std::uint8_t, 256> classes{};
+    for (std::size_t byte = 0; byte < 256; ++byte) {
+        utf8_class c = utf8_never;
+        if (byte <= 0x7F)
+            c = utf8_ascii;
+        else if (byte <= 0x8F)
+            c = utf8_cont_low;
+        else if (byte <= 0x9F)
+            c = utf8_cont_mid;
+        else if (byte <= 0xBF)
+            c = utf8_cont_high;
+        else if (byte >= 0xC2 && byte <= 0xDF)
+            c = utf8_lead2;
+        else if (byte == 0xE0)
+            c = utf8_lead3_e0;
+        else if (byte == 0xED)
+            c = utf8_lead3_ed;
+        else if (byte >= 0xE1 && byte <= 0xEF)
+            c = utf8_lead3;
+        else if (byte == 0xF0)
+            c = utf8_lead4_f0;
+        else if (byte >= 0xF1 && byte <= 0xF3)
+            c = utf8_lead4;
+        else if (byte == 0xF4)
+            c = utf8_lead4_f4;
+        classes[byte] = c;
+    }
+    return classes;
+}
+
+/// Builds the transition table, indexed by `state * utf8_class_count + class`. Every
+/// transition not listed leads to utf8_reject, which is what makes the validator fail at
+/// the first byte that cannot continue a valid sequence.
+constexpr std::array<std::uint8_t, utf8_state_count * utf8_class_count>
+make_utf8_transitions() noexcept {
+    std::array<std::uint8_t, utf8_state_count * utf8_class_count> next{};
+    for (auto& entry : next)
+        entry = utf8_reject;
+    auto allow = [&next](utf8_state from, utf8_class byte_class, utf8_state to) {
+        next[std::size_t{from} * utf8_class_count + byte_class] = to;
+    };
+    allow(utf8_accept, utf8_ascii, utf8_accept);
+    allow(utf8_accept, utf8_lead2, utf8_need1);
+    allow(utf8_accept, utf8_lead3_e0, utf8_need2_a0_bf);
+    allow(utf8_accept, utf8_lead3, utf8_need2);
+    allow(utf8_accept, utf8_lead3_ed, utf8_need2_80_9f);
+    allow(utf8_accept, utf8_lead4_f0, utf8_need3_90_bf);
+    allow(utf8_accept, utf8_lead4, utf8_need3);
+    allow(utf8_accept, utf8_lead4_f4, utf8_need3_80_8f);
+    for (utf8_class cont : {utf8_cont_low, utf8_cont_mid, utf8_cont_high}) {
+        allow(utf8_need1, cont, utf8_accept);
+        allow(utf8_need2, cont, utf8_need1);
+        allow(utf8_need3, cont, utf8_need2);
+    }
+    allow(utf8_need2_a0_bf, utf8_cont_high, utf8_need1);
+    allow(utf8_need2_80_9f, utf8_cont_low, utf8_need1);
+    allow(utf8_need2_80_9f, utf8_cont_mid, utf8_need1);
+    allow(utf8_need3_90_bf, utf8_cont_mid, utf8_need2);
+    allow(utf8_need3_90_bf, utf8_cont_high, utf8_need2);
+    allow(utf8_need3_80_8f, utf8_cont_low, utf8_need2);
+    return next;
+}
+
+/// The width of a state in a shift-DFA row (9 states x 6 bits fit in 64).
+inline constexpr unsigned utf8_state_bits = 6;
+
+/// A state as the validator stores it: its bit offset within a shift-DFA row.
+constexpr std::uint8_t utf8_offset(utf8_state state) noexcept {
+    return static_cast<std::uint8_t>(state * utf8_state_bits);
+}
+
+/// Recasts the automaton as a "shift DFA": for each byte, one 64-bit row holding, at bits
+/// [offset(s), offset(s) + 6), the offset of the state that follows state s. The step is
+/// then `row[byte] >> state`. Unlike a (state, class) table lookup, the row load does not
+/// depend on the previous state, so the only serial work per byte is one shift and
+/// consecutive bytes overlap in the pipeline.
+constexpr std::array<std::uint64_t, 256> make_utf8_shift_rows() noexcept {
+    const auto classes = make_utf8_classes();
+    const auto transitions = make_utf8_transitions();
+    std::array<std::uint64_t, 256> rows{};
+    for (std::size_t byte = 0; byte < rows.size(); ++byte) {
+        for (std::size_t state = 0; state < utf8_state_count; ++state) {
+            const auto next =
+                static_cast<utf8_state>(transitions[state * utf8_class_count + classes[byte]]);
+            rows[byte] |= std::uint64_t{utf8_offset(next)} << (state * utf8_state_bits);
+        }
+    }
+    return rows;
+}
+
+/// Byte → shift-DFA row (see make_utf8_shift_rows).
+inline constexpr std::array<std::uint64_t, 256> utf8_shift_rows = make_utf8_shift_rows();
+
+/// The high bit of each byte of a 64-bit word: a word of ASCII has none of them set.
+inline constexpr std::uint64_t ascii_high_bits = 0x8080808080808080ULL;
+
+/// Loads 8 bytes from any address (memcpy compiles to one unaligned load).
+inline std::uint64_t load_word(const std::uint8_t* bytes) noexcept {
+    std::uint64_t word = 0;
+    std::memcpy(&word, bytes, sizeof word);
+    return word;
+}
+
+} // namespace detail
+
+/// Incremental UTF-8 validator (RFC 3629: no overlongs, no surrogates, max U+10FFFF).
+///
+/// Feed it the bytes of one text in as many pieces as they arrive; code points may be split
+/// anywhere. It fails fast: feed() returns false as soon as the bytes seen so far cannot be
+/// a prefix of valid UTF-8 (0xF4 0x90 fails at the second byte, not at the end), and stays
+/// failed until reset(). At the end of the text, check complete(): a text that stops in the
+/// middle of a code point is invalid too. Runs of ASCII are checked 8 bytes at a time.
+///
+/// ```
+/// ws::utf8_validator v;
+/// bool ok = v.feed("caf\xC3") && v.feed("\xA9") && v.complete(); // "café" in two pieces
+/// ```
+/// Not thread-safe; one validator per text being checked. Cheap to copy.
+class utf8_validator {
+public:
+    /// Validates the next `size` bytes; false once the text seen so far is invalid (sticky).
+    bool feed(const std::uint8_t* data, std::size_t size) noexcept {
+        constexpr std::uint64_t accept = detail::utf8_offset(detail::utf8_accept);
+        constexpr std::uint64_t reject = detail::utf8_offset(detail::utf8_reject);
+        constexpr std::uint64_t state_mask = 63; // the low bits of a row shifted into place
+        std::uint64_t state = state_;
+        std::size_t i = 0;
+        while (i < size) {
+            if (state == accept) {
+                // Between code points a whole word of ASCII bytes leaves the state unchanged.
+                while (i + 8 <= size &&
+                       (detail::load_word(data + i) & detail::ascii_high_bits) == 0)
+                    i += 8;
+            }
+            // Step through 8 bytes (fewer at the end) without looking at the state: reject is
+            // absorbing, so checking once per run still reports the failure in this call.
+            // The fixed count lets the compiler unroll the run into straight-line shifts.
+            const auto step = [&state, data](std::size_t at) {
+                state = detail::utf8_shift_rows[data[at]] >> (state & state_mask);
+            };
+            if (size - i >= 8) {
+                for (std::size_t k = 0; k < 8; ++k)
+                    step(i + k);
+                i += 8;
+            } else {
+                for (; i < size; ++i)
+                    step(i);
+            }
+            state &= state_mask;
+            if (state == reject)
+                break;
+        }
+        state_ = static_cast<std::uint8_t>(state);
+        return state != reject;
+    }
+
+    /// Validates the next bytes of the text, given as characters.
+    bool feed(std::string_view text) noexcept {
+        return feed(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+    }
+
+    /// True when the bytes so far are valid and end on a code point boundary, i.e. the text
+    /// may end here.
+    bool complete() const noexcept { return state_ == detail::utf8_offset(detail::utf8_accept); }
+
+    /// True once the bytes fed cannot be valid UTF-8, whatever follows.
+    bool failed() const noexcept { return state_ == detail::utf8_offset(detail::utf8_reject); }
+
+    /// Forgets everything fed, to validate a new text.
+    void reset() noexcept { state_ = detail::utf8_offset(detail::utf8_accept); }
+
+private:
+    std::uint8_t state_ = detail::utf8_offset(detail::utf8_accept); // a shift-DFA offset
+};
+
+/// True when `text` is, as a whole, valid UTF-8.
+inline bool is_valid_utf8(std::string_view text) noexcept {
+    utf8_validator validator;
+    return validator.feed(text) && validator.complete();
+}
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/utf8.hpp ----
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// The frame opcodes of RFC 6455 §5.2 (the ones a peer may send; others are protocol errors).
+enum class opcode : std::uint8_t {
+    continuation = 0x0, ///< the next fragment of the message in progress
+    text = 0x1,         ///< the first frame of a UTF-8 text message
+    binary = 0x2,       ///< the first frame of a binary message
+    close = 0x8,        ///< starts or answers the closing handshake
+    ping = 0x9,         ///< asks the peer for a pong with the same payload
+    pong = 0xA,         ///< answers a ping (or is a unidirectional heartbeat)
+};
+
+/// True for close, ping and pong: frames that may not be fragmented, carry at most 125
+/// bytes, and may arrive between the fragments of a message.
+constexpr bool is_control(opcode op) noexcept {
+    return (static_cast<std::uint8_t>(op) & 0x8) != 0;
+}
+
+/// The 4-byte masking key a client puts in each frame header (RFC 6455 §5.3).
+using mask_key = std::array<std::uint8_t, 4>;
+
+/// The longest frame header: 2 bytes + 8-byte length + 4-byte masking key.
+constexpr std::size_t max_frame_header_size = 14;
+
+/// The largest payload of a close, ping or pong frame.
+constexpr std::size_t max_control_payload = 125;
+
+namespace detail {
+
+/// True on a little-endian target; a constant the compiler folds away.
+inline bool little_endian() noexcept {
+    const std::uint16_t one = 1;
+    std::uint8_t first_byte = 0;
+    std::memcpy(&first_byte, &one, 1);
+    return first_byte == 1;
+}
+
+/// The masking key repeated over 8 bytes, starting at key byte `key_offset % 4`, laid out
+/// in memory order so that XOR with a word loaded from the payload masks 8 bytes at once.
+inline std::uint64_t mask_word(const mask_key& key, std::size_t key_offset) noexcept {
+    std::uint32_t key_bits = 0;
+    std::memcpy(&key_bits, key.data(), sizeof key_bits);
+    const std::uint64_t word = std::uint64_t{key_bits} << 32 | key_bits;
+    // Starting `rotation` key bytes later is a rotation of the word towards the byte that
+    // comes first in memory: the low end on little-endian targets, the high end otherwise.
+    const auto rotation = static_cast<unsigned>(8 * (key_offset % 4));
+    if (rotation == 0)
+        return word;
+    if (little_endian())
+        return word >> rotation | word << (64 - rotation);
+    return word << rotation | word >> (64 - rotation);
+}
+
+/// Stores 8 bytes to any address (memcpy compiles to one unaligned store).
+inline void store_word(std::uint8_t* bytes, std::uint64_t word) noexcept {
+    std::memcpy(bytes, &word, sizeof word);
+}
+
+/// XORs `size` bytes with `key_word` (from mask_word) repeated.
+inline void xor_words(std::uint8_t* data, std::size_t size, std::uint64_t key_word) noexcept {
+    std::size_t i = 0;
+    // Four independent words per step: compilers turn this into vector or unrolled code,
+    // where a one-word loop runs at a fraction of memory bandwidth with g++.
+    for (; i + 32 <= size; i += 32)
+        for (std::size_t w = 0; w < 32; w += 8)
+            store_word(data + i + w, load_word(data + i + w) ^ key_word);
+    for (; i + 8 <= size; i += 8)
+        store_word(data + i, load_word(data + i) ^ key_word);
+    // 8 is a multiple of 4, so the tail starts at the same key position as every word did.
+    std::array<std::uint8_t, 8> key_bytes{};
+    std::memcpy(key_bytes.data(), &key_word, sizeof key_word);
+    for (std::size_t j = 0; i < size; ++i, ++j)
+        data[i] ^= key_bytes[j];
+}
+
+} // namespace detail
+
+/// XORs `size` bytes at `data` with the masking key, 8 bytes at a time.
+///
+/// `key_offset` is how many payload bytes of this frame preceded `data`, so a payload
+/// received in pieces can be unmasked piece by piece. Masking and unmasking are the same
+/// operation.
+inline void apply_mask(std::uint8_t* data, std::size_t size, const mask_key& key,
+                       std::size_t key_offset = 0) noexcept {
+    detail::xor_words(data, size, detail::mask_word(key, key_offset));
+}
+
+/// Writes a frame header into `out`, which must have room for max_frame_header_size bytes,
+/// and returns its length (2 to 14).
+///
+/// The payload length takes its shortest encoding (7, 16 or 64 bits), as RFC 6455 §5.2
+/// requires. With a `key` the MASK bit is set and the key appended; the caller masks the
+/// payload. `payload_size` must be below 2^63.
+inline std::size_t encode_frame_header(std::uint8_t* out, opcode op, std::uint64_t payload_size,
+                                       bool fin = true, const mask_key* key = nullptr) noexcept {
+    out[0] = static_cast<std::uint8_t>((fin ? 0x80U : 0U) | static_cast<std::uint8_t>(op));
+    const std::uint8_t mask_bit = key != nullptr ? 0x80 : 0x00;
+    std::size_t length = 2;
+    if (payload_size < 126) {
+        out[1] = static_cast<std::uint8_t>(mask_bit | payload_size);
+    } else if (payload_size <= 0xFFFF) {
+        out[1] = static_cast<std::uint8_t>(mask_bit | 126U);
+        out[2] = static_cast<std::uint8_t>(payload_size >> 8);
+        out[3] = static_cast<std::uint8_t>(payload_size);
+        length = 4;
+    } else {
+        out[1] = static_cast<std::uint8_t>(mask_bit | 127U);
+        for (std::size_t i = 0; i < 8; ++i)
+            out[2 + i] = static_cast<std::uint8_t>(payload_size >> (8 * (7 - i)));
+        length = 10;
+    }
+    if (key != nullptr) {
+        std::memcpy(out + length, key->data(), key->size());
+        length += key->size();
+    }
+    return length;
+}
+
+/// A whole unmasked frame (server → client): header + payload in one string.
+inline std::string encode_frame(opcode op, std::string_view payload, bool fin = true) {
+    std::array<std::uint8_t, max_frame_header_size> header{};
+    const std::size_t header_size = encode_frame_header(header.data(), op, payload.size(), fin);
+    std::string frame;
+    frame.reserve(header_size + payload.size());
+    frame.append(reinterpret_cast<const char*>(header.data()), header_size);
+    frame.append(payload);
+    return frame;
+}
+
+/// A whole masked frame (client → server), for clients and tests.
+inline std::string encode_masked_frame(opcode op, std::string_view payload, const mask_key& key,
+                                       bool fin = true) {
+    std::array<std::uint8_t, max_frame_header_size> header{};
+    const std::size_t header_size =
+        encode_frame_header(header.data(), op, payload.size(), fin, &key);
+    std::string frame;
+    frame.reserve(header_size + payload.size());
+    frame.append(reinterpret_cast<const char*>(header.data()), header_size);
+    frame.append(payload);
+    apply_mask(reinterpret_cast<std::uint8_t*>(&frame[header_size]), payload.size(), key);
+    return frame;
+}
+
+/// The payload of a Close frame: `code` big-endian, then `reason`.
+///
+/// The reason is cut to 123 bytes (the 125-byte control limit minus the code) at a UTF-8
+/// code point boundary, so a valid reason stays valid. close_code::no_status (1005), which
+/// means "no code", gives an empty payload.
+inline std::string close_payload(std::uint16_t code, std::string_view reason) {
+    if (code == static_cast<std::uint16_t>(close_code::no_status))
+        return {};
+    constexpr std::size_t max_reason = max_control_payload - 2;
+    if (reason.size() > max_reason) {
+        std::size_t cut = max_reason;
+        // Back off over continuation bytes (10xxxxxx) to the start of the cut code point.
+        while (cut > 0 && (static_cast<unsigned char>(reason[cut]) & 0xC0) == 0x80)
+            --cut;
+        reason = reason.substr(0, cut);
+    }
+    std::string payload;
+    payload.reserve(2 + reason.size());
+    payload += static_cast<char>(code >> 8);
+    payload += static_cast<char>(code & 0xFF);
+    payload.append(reason);
+    return payload;
+}
+
+/// Which end of the connection a message_parser reads for: a server requires every
+/// incoming frame to be masked, a client requires that none is (RFC 6455 §5.1).
+enum class role {
+    server, ///< reads a client's frames: each must be masked
+    client, ///< reads a server's frames: none may be masked
+};
+
+namespace detail {
+
+/// Unmasks `size` bytes in place and validates them as UTF-8 in the same pass, while each
+/// 64-byte block is still in registers or L1. Blocks that are pure ASCII and start between
+/// code points skip the validator entirely. False as soon as the text is invalid.
+inline bool unmask_and_validate(std::uint8_t* data, std::size_t size, const mask_key& key,
+                                std::size_t key_offset, utf8_validator& validator) noexcept {
+    constexpr std::size_t block = 64;
+    const std::uint64_t key_word = mask_word(key, key_offset);
+    bool between_code_points = validator.complete();
+    std::size_t i = 0;
+    for (; i + block <= size; i += block) {
+        std::uint64_t any_high_bit = 0;
+        for (std::size_t w = 0; w < block; w += 8) {
+            const std::uint64_t word = load_word(data + i + w) ^ key_word;
+            store_word(data + i + w, word);
+            any_high_bit |= word;
+        }
+        if (between_code_points && (any_high_bit & ascii_high_bits) == 0)
+            continue;
+        if (!validator.feed(data + i, block))
+            return false;
+        between_code_points = validator.complete();
+    }
+    // Whole blocks are a multiple of 4 bytes, so key_word still lines up for the tail.
+    xor_words(data + i, size - i, key_word);
+    return validator.feed(data + i, size - i);
+}
+
+} // namespace detail
+
+/// Incremental frame parser and message reassembler (RFC 6455 §5): bytes in, events out.
+///
+/// feed() takes whatever the socket delivered — any number of frames, or any piece of one —
+/// unmasks payloads in place, enforces every framing rule, validates text as UTF-8 as the
+/// bytes arrive, reassembles fragmented messages, and calls the handler once per message or
+/// control frame. A message that arrives unfragmented and whole inside one feed() is passed
+/// as a view into the caller's buffer (no copy); any other message is collected in an
+/// internal buffer that keeps its capacity between messages, so a connection does not
+/// allocate in steady state. That buffer never holds more than max_message_size() bytes.
+///
+/// Once a close frame or an error has been seen the parser is done() and ignores input.
+/// Not thread-safe: one parser per connection, used by its reading strand.
+///
+/// ```
+/// struct handler {
+///     void on_message(ws::opcode op, std::string_view payload);
+///     void on_ping(std::string_view payload);
+///     void on_pong(std::string_view payload);
+///     void on_close(std::uint16_t code, std::string_view reason);
+///     void on_error(std::error_code ec);
+/// } h;
+/// ws::message_parser parser{ws::role::server, 1 << 20};
+/// std::size_t used = parser.feed(buffer, bytes_read, h);
+/// ```
+class message_parser {
+public:
+    /// A parser for the given `r`ole that fails messages larger than `max_message_size`
+    /// bytes (default 16 MiB) with error::message_too_big.
+    explicit message_parser(role r = role::server,
+                            std::uint64_t max_message_size = 16 * 1024 * 1024) noexcept
+        : role_{r}, max_message_size_{max_message_size} {}
+
+    /// Changes the message size limit; applies from the next frame header on.
+    void set_max_message_size(std::uint64_t size) noexcept { max_message_size_ = size; }
+
+    /// The largest message, in payload bytes over all its frames, that is accepted.
+    std::uint64_t max_message_size() const noexcept { return max_message_size_; }
+
+    /// Parses `size` bytes at `data`, unmasking them in place, and calls on `handler`:
+    ///
+    ///   void on_message(opcode op, std::string_view payload);
+    ///       op is text or binary; the whole reassembled message; valid during the call only.
+    ///   void on_ping(std::string_view payload);
+    ///   void on_pong(std::string_view payload);
+    ///   void on_close(std::uint16_t code, std::string_view reason);
+    ///       code 1005 when the frame had no payload; the parser is done() afterwards.
+    ///   void on_error(std::error_code ec);
+    ///       a ws::error; the connection must be failed with close_code_for(ec); done().
+    ///
+    /// Control frames may arrive between fragments and are delivered at once. Returns the
+    /// bytes consumed: all of them, unless a close frame or an error ends the stream; then
+    /// the bytes after the close frame (or after the offending header or payload piece) are
+    /// not consumed, and later calls return 0. The handler must not call feed() itself.
+    template <class Handler>
+    std::size_t feed(std::uint8_t* data, std::size_t size, Handler& handler);
+
+    /// True once a close frame or an error has been seen.
+    bool done() const noexcept { return done_; }
+
+    /// The payload bytes held in the internal buffer for a message not yet complete.
+    std::size_t buffered_bytes() const noexcept { return message_.size(); }
+
+    /// Frees the reassembly buffer's capacity if it holds no partial message (for example
+    /// when a connection goes idle after a large message).
+    void release_memory() noexcept {
+        if (message_.empty())
+            std::string{}.swap(message_);
+    }
+
+private:
+    enum class stage { header, payload };
+
+    /// The smallest capacity the reassembly buffer grows to, so a message arriving in many
+    /// small pieces does not reallocate for each one.
+    static constexpr std::size_t min_buffer_growth = 256;
+
+    template <class Handler>
+    bool read_header(const std::uint8_t* data, std::size_t size, std::size_t& pos,
+                     Handler& handler);
+    template <class Handler>
+    bool read_payload(std::uint8_t* data, std::size_t size, std::size_t& pos, Handler& handler);
+    template <class Handler>
+    bool read_data_payload(std::uint8_t* data, std::size_t size, std::size_t& pos,
+                           Handler& handler);
+    template <class Handler>
+    bool read_control_payload(std::uint8_t* data, std::size_t size, std::size_t& pos,
+                              Handler& handler);
+    template <class Handler>
+    bool deliver_control(std::string_view payload, Handler& handler);
+    template <class Handler>
+    bool fail(std::error_code ec, Handler& handler);
+
+    std::error_code check_first_header_bytes(std::uint8_t first,
+                                             std::uint8_t second) const noexcept;
+    std::error_code decode_header(const std::uint8_t* header) noexcept;
+    bool unmask_data(std::uint8_t* data, std::size_t size) noexcept;
+    void reserve_for(std::size_t extra);
+    void end_message() noexcept;
+
+    /// Header length (2, 4, 10, + 4 when masked) announced by the second header byte.
+    static std::size_t header_length(std::uint8_t second_byte) noexcept {
+        const auto length_code = static_cast<std::uint8_t>(second_byte & 0x7F);
+        const std::size_t length_bytes = length_code == 126 ? 2 : length_code == 127 ? 8 : 0;
+        return 2 + length_bytes + ((second_byte & 0x80) != 0 ? 4 : 0);
+    }
+
+    role role_;
+    std::uint64_t max_message_size_;
+    bool done_ = false;
+    stage stage_ = stage::header;
+
+    // The header being received; kept here only while it is split across feeds.
+    std::array<std::uint8_t, max_frame_header_size> header_{};
+    std::size_t header_received_ = 0;
+
+    // The frame whose payload is being received.
+    opcode frame_opcode_ = opcode::continuation;
+    bool frame_fin_ = false;
+    bool frame_masked_ = false;
+    mask_key frame_key_{};
+    std::uint64_t frame_length_ = 0;
+    std::uint64_t frame_received_ = 0;
+
+    // A control frame payload split across feeds.
+    std::array<std::uint8_t, max_control_payload> control_payload_{};
+
+    // The data message being received (over one or several frames).
+    opcode message_opcode_ = opcode::text;
+    bool message_open_ = false;        // a fragmented message awaits continuation frames
+    std::uint64_t message_length_ = 0; // payload bytes of its completed frames
+    std::string message_;              // its bytes, unless it is delivered in place
+    utf8_validator message_utf8_;
+};
+
+template <class Handler>
+std::size_t message_parser::feed(std::uint8_t* data, std::size_t size, Handler& handler) {
+    std::size_t pos = 0;
+    while (!done_) {
+        if (stage_ == stage::header && !read_header(data, size, pos, handler))
+            break;
+        if (!read_payload(data, size, pos, handler))
+            break;
+    }
+    return pos;
+}
+
+/// Collects header bytes; true once the whole header is in and valid (stage_ is then
+/// payload), false when more bytes are needed or the header broke a rule.
+template <class Handler>
+bool message_parser::read_header(const std::uint8_t* data, std::size_t size, std::size_t& pos,
+                                 Handler& handler) {
+    // Fast path: a header wholly inside `data` is decoded where it lies.
+    const std::size_t available = size - pos;
+    if (header_received_ == 0 && available >= 2 && available >= header_length(data[pos + 1])) {
+        const std::uint8_t* header = data + pos;
+        if (const std::error_code ec = check_first_header_bytes(header[0], header[1])) {
+            pos += 2;
+            return fail(ec, handler);
+        }
+        pos += header_length(header[1]);
+        if (const std::error_code ec = decode_header(header))
+            return fail(ec, handler);
+        stage_ = stage::payload;
+        return true;
+    }
+
+    // The first two bytes carry every rule but the length ones and say how long the header
+    // is; check them as soon as they are in, so a bad frame fails before its length arrives.
+    if (header_received_ < 2) {
+        const std::size_t take = std::min(2 - header_received_, available);
+        if (take > 0)
+            std::memcpy(header_.data() + header_received_, data + pos, take);
+        header_received_ += take;
+        pos += take;
+        if (header_received_ < 2)
+            return false;
+        if (const std::error_code ec = check_first_header_bytes(header_[0], header_[1]))
+            return fail(ec, handler);
+    }
+    const std::size_t length = header_length(header_[1]);
+    const std::size_t take = std::min(length - header_received_, size - pos);
+    if (take > 0)
+        std::memcpy(header_.data() + header_received_, data + pos, take);
+    header_received_ += take;
+    pos += take;
+    if (header_received_ < length)
+        return false;
+    header_received_ = 0;
+    if (const std::error_code ec = decode_header(header_.data()))
+        return fail(ec, handler);
+    stage_ = stage::payload;
+    return true;
+}
+
+/// Consumes payload bytes of the current frame; true when the frame is complete and the
+/// parser may read the next header.
+template <class Handler>
+bool message_parser::read_payload(std::uint8_t* data, std::size_t size, std::size_t& pos,
+                                  Handler& handler) {
+    if (is_control(frame_opcode_))
+        return read_control_payload(data, size, pos, handler);
+    return read_data_payload(data, size, pos, handler);
+}
+
+template <class Handler>
+bool message_parser::read_data_payload(std::uint8_t* data, std::size_t size, std::size_t& pos,
+                                       Handler& handler) {
+    const std::size_t available = size - pos;
+    const std::uint64_t remaining = frame_length_ - frame_received_;
+
+    // Fast path: an unfragmented message wholly in the caller's buffer is delivered in place.
+    const bool whole_message_here = frame_fin_ && frame_opcode_ != opcode::continuation &&
+                                    frame_received_ == 0 && remaining <= available;
+    if (whole_message_here) {
+        std::uint8_t* payload = data + pos;
+        const auto payload_size = static_cast<std::size_t>(remaining);
+        const bool valid = unmask_data(payload, payload_size);
+        pos += payload_size;
+        if (!valid || (frame_opcode_ == opcode::text && !message_utf8_.complete()))
+            return fail(error::invalid_utf8, handler);
+        stage_ = stage::header;
+        message_utf8_.reset();
+        handler.on_message(frame_opcode_,
+                           std::string_view{reinterpret_cast<const char*>(payload), payload_size});
+        return true;
+    }
+
+    const auto piece = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, available));
+    if (piece > 0) {
+        const bool valid = unmask_data(data + pos, piece);
+        if (!valid) {
+            pos += piece;
+            return fail(error::invalid_utf8, handler);
+        }
+        reserve_for(piece);
+        message_.append(reinterpret_cast<const char*>(data + pos), piece);
+        pos += piece;
+        frame_received_ += piece;
+    }
+    if (frame_received_ < frame_length_)
+        return false;
+
+    stage_ = stage::header;
+    message_length_ += frame_length_;
+    if (!frame_fin_)
+        return true;
+    if (message_opcode_ == opcode::text && !message_utf8_.complete())
+        return fail(error::invalid_utf8, handler);
+    handler.on_message(message_opcode_, std::string_view{message_});
+    end_message();
+    return true;
+}
+
+template <class Handler>
+bool message_parser::read_control_payload(std::uint8_t* data, std::size_t size, std::size_t& pos,
+                                          Handler& handler) {
+    // A control payload is at most 125 bytes, so these casts cannot truncate.
+    const auto remaining = static_cast<std::size_t>(frame_length_ - frame_received_);
+    const std::size_t piece = std::min(remaining, size - pos);
+    std::uint8_t* bytes = data + pos;
+    if (frame_masked_)
+        apply_mask(bytes, piece, frame_key_, static_cast<std::size_t>(frame_received_));
+    pos += piece;
+
+    if (frame_received_ == 0 && piece == remaining) {
+        // The whole payload is in the caller's buffer: deliver it from there.
+        stage_ = stage::header;
+        return deliver_control({reinterpret_cast<const char*>(bytes), piece}, handler);
+    }
+    if (piece > 0)
+        std::memcpy(control_payload_.data() + frame_received_, bytes, piece);
+    frame_received_ += piece;
+    if (frame_received_ < frame_length_)
+        return false;
+    stage_ = stage::header;
+    return deliver_control({reinterpret_cast<const char*>(control_payload_.data()),
+                            static_cast<std::size_t>(frame_length_)},
+                           handler);
+}
+
+/// Dispatches a complete control frame; false when it ends the stream.
+template <class Handler>
+bool message_parser::deliver_control(std::string_view payload, Handler& handler) {
+    switch (frame_opcode_) {
+    case opcode::ping:
+        handler.on_ping(payload);
+        return true;
+    case opcode::pong:
+        handler.on_pong(payload);
+        return true;
+    default:
+        break;
+    }
+    // A close frame: empty, or a 2-byte code followed by a UTF-8 reason (RFC 6455 §5.5.1).
+    if (payload.size() == 1)
+        return fail(error::bad_close_payload, handler);
+    std::uint16_t code = static_cast<std::uint16_t>(close_code::no_status);
+    std::string_view reason;
+    if (!payload.empty()) {
+        code = static_cast<std::uint16_t>(static_cast<unsigned char>(payload[0]) << 8 |
+                                          static_cast<unsigned char>(payload[1]));
+        if (!is_valid_wire_close_code(code))
+            return fail(error::bad_close_code, handler);
+        reason = payload.substr(2);
+        if (!is_valid_utf8(reason))
+            return fail(error::invalid_close_reason, handler);
+    }
+    done_ = true;
+    handler.on_close(code, reason);
+    return false;
+}
+
+/// Ends the stream with `ec`; always false, so callers can `return fail(...)`.
+template <class Handler>
+bool message_parser::fail(std::error_code ec, Handler& handler) {
+    done_ = true;
+    handler.on_error(ec);
+    return false;
+}
+
+/// The checks that need only the first two header bytes (RFC 6455 §5.2, §5.4, §5.5).
+inline std::error_code
+message_parser::check_first_header_bytes(std::uint8_t first, std::uint8_t second) const noexcept {
+    if ((first & 0x70) != 0)
+        return error::reserved_bits;
+    const auto op = static_cast<opcode>(first & 0x0F);
+    switch (op) {
+    case opcode::continuation:
+    case opcode::text:
+    case opcode::binary:
+    case opcode::close:
+    case opcode::ping:
+    case opcode::pong:
+        break;
+    default:
+        return error::unknown_opcode;
+    }
+    const bool masked = (second & 0x80) != 0;
+    if (role_ == role::server && !masked)
+        return error::unmasked_frame;
+    if (role_ == role::client && masked)
+        return error::masked_frame;
+    const bool fin = (first & 0x80) != 0;
+    if (is_control(op)) {
+        if (!fin)
+            return error::fragmented_control;
+        if (static_cast<std::size_t>(second & 0x7F) > max_control_payload)
+            return error::control_too_long;
+    } else if (op == opcode::continuation) {
+        if (!message_open_)
+            return error::unexpected_continuation;
+    } else if (message_open_) {
+        return error::expected_continuation;
+    }
+    return {};
+}
+
+/// Decodes a complete, first-bytes-checked header into the frame_ fields and starts the message
+/// for a text or binary frame. Length rules and the size limit are checked here, before
+/// any payload byte is accepted.
+inline std::error_code message_parser::decode_header(const std::uint8_t* header) noexcept {
+    frame_fin_ = (header[0] & 0x80) != 0;
+    frame_opcode_ = static_cast<opcode>(header[0] & 0x0F);
+    frame_masked_ = (header[1] & 0x80) != 0;
+    const auto length_code = static_cast<std::uint8_t>(header[1] & 0x7F);
+    std::size_t next = 2;
+    std::uint64_t length = length_code;
+    if (length_code == 126) {
+        length = std::uint64_t{header[2]} << 8 | header[3];
+        next = 4;
+        if (length < 126)
+            return error::non_minimal_length;
+    } else if (length_code == 127) {
+        length = 0;
+        for (std::size_t i = 2; i < 10; ++i)
+            length = length << 8 | header[i];
+        next = 10;
+        if ((length >> 63) != 0)
+            return error::length_msb_set;
+        if (length <= 0xFFFF)
+            return error::non_minimal_length;
+    }
+    if (frame_masked_)
+        std::memcpy(frame_key_.data(), header + next, frame_key_.size());
+    frame_length_ = length;
+    frame_received_ = 0;
+
+    if (is_control(frame_opcode_))
+        return {};
+    // Written so that no sum can overflow, even if the limit was lowered mid-message.
+    if (message_length_ > max_message_size_ || length > max_message_size_ - message_length_)
+        return error::message_too_big;
+    if (frame_opcode_ != opcode::continuation)
+        message_opcode_ = frame_opcode_;
+    message_open_ = !frame_fin_;
+    return {};
+}
+
+/// Unmasks a piece of the current data frame's payload in place and, for text, validates
+/// it; false when the text is not valid UTF-8.
+inline bool message_parser::unmask_data(std::uint8_t* data, std::size_t size) noexcept {
+    const auto key_offset = static_cast<std::size_t>(frame_received_ % 4);
+    if (message_opcode_ == opcode::text) {
+        if (frame_masked_)
+            return detail::unmask_and_validate(data, size, frame_key_, key_offset, message_utf8_);
+        return message_utf8_.feed(data, size);
+    }
+    if (frame_masked_)
+        apply_mask(data, size, frame_key_, key_offset);
+    return true;
+}
+
+/// Makes room for `extra` more bytes in message_, growing geometrically but never past
+/// what the message can still legally reach, so the buffer's capacity stays within
+/// max_message_size() (std::string::reserve alone may double past it).
+inline void message_parser::reserve_for(std::size_t extra) {
+    const std::size_t needed = message_.size() + extra;
+    if (needed <= message_.capacity())
+        return;
+    // The header check guarantees message_length_ + frame_length_ <= max_message_size_.
+    const std::uint64_t reachable =
+        frame_fin_ ? message_length_ + frame_length_ : max_message_size_;
+    std::uint64_t target = std::max<std::uint64_t>(needed, 2 * message_.capacity());
+    target = std::max<std::uint64_t>(target, min_buffer_growth);
+    target = std::max<std::uint64_t>(std::min(target, reachable), needed);
+    std::string grown;
+    grown.reserve(static_cast<std::size_t>(target));
+    grown.append(message_);
+    message_.swap(grown);
+}
+
+/// Forgets the delivered message, keeping the buffer's capacity for the next one.
+inline void message_parser::end_message() noexcept {
+    message_.clear();
+    message_length_ = 0;
+    message_open_ = false;
+    message_utf8_.reset();
+}
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/frame.hpp ----
+// ---- begin wschat/ws/handshake.hpp ----
+// wschat — the HTTP/1.1 opening handshake (RFC 6455 §4): request parsing, checks, responses.
+
+// ---- begin wschat/ws/detail/base64.hpp ----
+// wschat — base64 (RFC 4648 §4) for the Sec-WebSocket-Key / Sec-WebSocket-Accept headers.
+
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+namespace detail {
+
+/// The RFC 4648 §4 alphabet, indexed by 6-bit value.
+inline constexpr std::string_view base64_alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Marks a byte that is not in the alphabet in `base64_values`.
+inline constexpr std::uint8_t base64_invalid = 0xFF;
+
+/// Builds the reverse of `base64_alphabet`: byte → 6-bit value, or base64_invalid.
+constexpr std::array<std::uint8_t, 256> make_base64_values() noexcept {
+    std::array<std::uint8_t, 256> values{};
+    for (auto& value : values)
+        value = base64_invalid;
+    for (std::size_t i = 0; i < base64_alphabet.size(); ++i)
+        values[static_cast<unsigned char>(base64_alphabet[i])] = static_cast<std::uint8_t>(i);
+    return values;
+}
+
+/// Byte → 6-bit value, or base64_invalid (including for the padding character '=').
+inline constexpr std::array<std::uint8_t, 256> base64_values = make_base64_values();
+
+/// Encodes `size` bytes at `data` as padded base64.
+inline std::string base64_encode(const void* data, std::size_t size) {
+    const auto* bytes = static_cast<const std::uint8_t*>(data);
+    std::string text;
+    text.reserve((size + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 3 <= size; i += 3) {
+        const std::uint32_t group = std::uint32_t{bytes[i]} << 16 |
+                                    std::uint32_t{bytes[i + 1]} << 8 | std::uint32_t{bytes[i + 2]};
+        text += base64_alphabet[group >> 18];
+        text += base64_alphabet[(group >> 12) & 0x3F];
+        text += base64_alphabet[(group >> 6) & 0x3F];
+        text += base64_alphabet[group & 0x3F];
+    }
+    const std::size_t leftover = size - i;
+    if (leftover > 0) {
+        const std::uint32_t group =
+            std::uint32_t{bytes[i]} << 16 | (leftover == 2 ? std::uint32_t{bytes[i + 1]} << 8 : 0U);
+        text += base64_alphabet[group >> 18];
+        text += base64_alphabet[(group >> 12) & 0x3F];
+        text += leftover == 2 ? base64_alphabet[(group >> 6) & 0x3F] : '=';
+        text += '=';
+    }
+    return text;
+}
+
+/// The number of bytes `text` decodes to, or std::nullopt when it is not strict base64:
+/// the length must be a multiple of 4, '=' may only pad the last group, no whitespace or
+/// line breaks, and the unused bits before the padding must be zero (so each byte string
+/// has exactly one accepted encoding). Checks without allocating.
+inline std::optional<std::size_t> base64_decoded_size(std::string_view text) noexcept {
+    if (text.size() % 4 != 0)
+        return std::nullopt;
+    std::size_t padding = 0;
+    if (!text.empty() && text.back() == '=')
+        padding = text[text.size() - 2] == '=' ? 2 : 1;
+    const std::size_t data_chars = text.size() - padding;
+    for (std::size_t i = 0; i < data_chars; ++i)
+        if (base64_values[static_cast<unsigned char>(text[i])] == base64_invalid)
+            return std::nullopt;
+    if (padding > 0) {
+        // The last data character contributes 4 (one '=') or 2 (two '=') bits that would
+        // belong to a missing byte: they must be zero, so "Zg==" is "f" and "Zh==" is invalid.
+        const std::uint8_t last = base64_values[static_cast<unsigned char>(text[data_chars - 1])];
+        const std::uint8_t unused_bits_mask = padding == 2 ? 0x0F : 0x03;
+        if ((last & unused_bits_mask) != 0)
+            return std::nullopt;
+    }
+    return text.size() / 4 * 3 - padding;
+}
+
+/// Strict RFC 4648 decode (rules as for base64_decoded_size); std::nullopt when malformed.
+inline std::optional<std::string> base64_decode(std::string_view text) {
+    const std::optional<std::size_t> size = base64_decoded_size(text);
+    if (!size)
+        return std::nullopt;
+    std::string bytes;
+    bytes.reserve(*size);
+    std::uint32_t bits = 0;
+    unsigned bit_count = 0;
+    for (std::size_t i = 0; bytes.size() < *size; ++i) {
+        bits = bits << 6 | base64_values[static_cast<unsigned char>(text[i])];
+        bit_count += 6;
+        if (bit_count >= 8) {
+            bit_count -= 8;
+            bytes += static_cast<char>((bits >> bit_count) & 0xFF);
+        }
+    }
+    return bytes;
+}
+
+} // namespace detail
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/base64.hpp ----
+// ---- begin wschat/ws/detail/sha1.hpp ----
+// wschat — SHA-1 (FIPS 180-4), used only to compute Sec-WebSocket-Accept.
+
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+namespace detail {
+
+/// Rotates a 32-bit word left by `bits` (0 < bits < 32).
+constexpr std::uint32_t sha1_rotate_left(std::uint32_t value, unsigned bits) noexcept {
+    return (value << bits) | (value >> (32U - bits));
+}
+
+/// Runs the SHA-1 compression function on one 64-byte block, updating `state`.
+inline void sha1_compress(std::array<std::uint32_t, 5>& state, const std::uint8_t* block) noexcept {
+    std::array<std::uint32_t, 80> schedule{};
+    for (std::size_t i = 0; i < 16; ++i) {
+        const std::uint8_t* word = block + 4 * i;
+        schedule[i] = std::uint32_t{word[0]} << 24 | std::uint32_t{word[1]} << 16 |
+                      std::uint32_t{word[2]} << 8 | std::uint32_t{word[3]};
+    }
+    for (std::size_t i = 16; i < 80; ++i)
+        schedule[i] = sha1_rotate_left(
+            schedule[i - 3] ^ schedule[i - 8] ^ schedule[i - 14] ^ schedule[i - 16], 1);
+
+    std::uint32_t a = state[0], b = state[1], c = state[2], d = state[3], e = state[4];
+    for (std::size_t i = 0; i < 80; ++i) {
+        std::uint32_t mixed = 0;
+        std::uint32_t constant = 0;
+        if (i < 20) {
+            mixed = (b & c) | (~b & d);
+            constant = 0x5A827999;
+        } else if (i < 40) {
+            mixed = b ^ c ^ d;
+            constant = 0x6ED9EBA1;
+        } else if (i < 60) {
+            mixed = (b & c) | (b & d) | (c & d);
+            constant = 0x8F1BBCDC;
+        } else {
+            mixed = b ^ c ^ d;
+            constant = 0xCA62C1D6;
+        }
+        const std::uint32_t next = sha1_rotate_left(a, 5) + mixed + e + constant + schedule[i];
+        e = d;
+        d = c;
+        c = sha1_rotate_left(b, 30);
+        b = a;
+        a = next;
+    }
+    state[0] += a;
+    state[1] += b;
+    state[2] += c;
+    state[3] += d;
+    state[4] += e;
+}
+
+/// The SHA-1 digest of `size` bytes at `data`.
+///
+/// SHA-1 is broken for collision resistance; RFC 6455 uses it only to prove that the
+/// server understood the handshake, which is the only use wschat makes of it.
+inline std::array<std::uint8_t, 20> sha1(const void* data, std::size_t size) noexcept {
+    std::array<std::uint32_t, 5> state{0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+    const auto* bytes = static_cast<const std::uint8_t*>(data);
+
+    const std::size_t whole_blocks_size = size - size % 64;
+    for (std::size_t offset = 0; offset < whole_blocks_size; offset += 64)
+        sha1_compress(state, bytes + offset);
+
+    // The padding (0x80, zeros, 64-bit big-endian bit length) takes one or two final blocks,
+    // depending on whether the leftover bytes leave room for the 9 mandatory padding bytes.
+    std::array<std::uint8_t, 128> tail{};
+    const std::size_t leftover = size - whole_blocks_size;
+    if (leftover > 0)
+        std::memcpy(tail.data(), bytes + whole_blocks_size, leftover);
+    tail[leftover] = 0x80;
+    const std::size_t tail_size = leftover + 9 <= 64 ? 64 : 128;
+    const std::uint64_t bit_length = static_cast<std::uint64_t>(size) * 8U;
+    for (std::size_t i = 0; i < 8; ++i)
+        tail[tail_size - 1 - i] = static_cast<std::uint8_t>(bit_length >> (8 * i));
+    for (std::size_t offset = 0; offset < tail_size; offset += 64)
+        sha1_compress(state, tail.data() + offset);
+
+    std::array<std::uint8_t, 20> digest{};
+    for (std::size_t i = 0; i < 5; ++i) {
+        digest[4 * i] = static_cast<std::uint8_t>(state[i] >> 24);
+        digest[4 * i + 1] = static_cast<std::uint8_t>(state[i] >> 16);
+        digest[4 * i + 2] = static_cast<std::uint8_t>(state[i] >> 8);
+        digest[4 * i + 3] = static_cast<std::uint8_t>(state[i]);
+    }
+    return digest;
+}
+
+/// The SHA-1 digest of the bytes of `text`.
+inline std::array<std::uint8_t, 20> sha1(std::string_view text) noexcept {
+    return sha1(text.data(), text.size());
+}
+
+} // namespace detail
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/sha1.hpp ----
+
+#include <array>
+#include <cstddef>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+namespace detail {
+
+/// ASCII-only lower-casing: header names and tokens are ASCII, and the C locale must
+/// not influence protocol decisions.
+constexpr char ascii_lower(char c) noexcept {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+/// Case-insensitive ASCII comparison, as HTTP header names and tokens require.
+constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size())
+        return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (ascii_lower(a[i]) != ascii_lower(b[i]))
+            return false;
+    return true;
+}
+
+/// Builds the RFC 7230 §3.2.6 tchar set: the characters of methods and header names.
+constexpr std::array<bool, 256> make_token_chars() noexcept {
+    std::array<bool, 256> table{};
+    for (unsigned char c = '0'; c <= '9'; ++c)
+        table[c] = true;
+    for (unsigned char c = 'a'; c <= 'z'; ++c) {
+        table[c] = true;
+        table[static_cast<unsigned char>(c - 'a' + 'A')] = true;
+    }
+    for (char c : std::string_view{"!#$%&'*+-.^_`|~"})
+        table[static_cast<unsigned char>(c)] = true;
+    return table;
+}
+
+/// Byte → whether it is a tchar; a table because every header name byte is checked.
+inline constexpr std::array<bool, 256> token_chars = make_token_chars();
+
+/// True for a RFC 7230 §3.2.6 tchar.
+constexpr bool is_token_char(char c) noexcept {
+    return token_chars[static_cast<unsigned char>(c)];
+}
+
+/// True for a control character (C0 or DEL); header values may contain none but HTAB.
+constexpr bool is_control_char(char c) noexcept {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7F;
+}
+
+/// True for the optional whitespace (OWS) of RFC 7230: space or horizontal tab.
+constexpr bool is_ows(char c) noexcept {
+    return c == ' ' || c == '\t';
+}
+
+/// `text` without leading and trailing OWS.
+constexpr std::string_view trim_ows(std::string_view text) noexcept {
+    while (!text.empty() && is_ows(text.front()))
+        text.remove_prefix(1);
+    while (!text.empty() && is_ows(text.back()))
+        text.remove_suffix(1);
+    return text;
+}
+
+/// Calls `visit(element)` for each non-empty element of a comma-separated header value,
+/// trimmed of OWS, until `visit` returns true; returns whether it did.
+template <class Visitor>
+constexpr bool any_list_element(std::string_view list, Visitor&& visit) {
+    while (true) {
+        const std::size_t comma = list.find(',');
+        const std::string_view element = trim_ows(list.substr(0, comma));
+        if (!element.empty() && visit(element))
+            return true;
+        if (comma == std::string_view::npos)
+            return false;
+        list.remove_prefix(comma + 1);
+    }
+}
+
+/// The GUID that RFC 6455 §1.3 appends to the client key before hashing.
+inline constexpr std::string_view websocket_guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+} // namespace detail
+
+/// One HTTP header field, as received or to be sent.
+struct http_header {
+    std::string name;  ///< the field name, in the case it was sent
+    std::string value; ///< the field value without surrounding whitespace
+};
+
+/// A parsed HTTP/1.x request head (the opening handshake or a plain HTTP request).
+struct http_request {
+    std::string method;               ///< e.g. "GET"
+    std::string target;               ///< the request-target as sent, e.g. "/chat?room=1"
+    int version_major = 1;            ///< the 1 of HTTP/1.1
+    int version_minor = 1;            ///< the second 1 of HTTP/1.1
+    std::vector<http_header> headers; ///< in arrival order, names as sent
+
+    /// Value of the first header with this name (case-insensitive), or nullopt. The view
+    /// stays valid as long as the request is not modified.
+    std::optional<std::string_view> header(std::string_view name) const {
+        for (const http_header& h : headers)
+            if (detail::iequals(h.name, name))
+                return std::string_view{h.value};
+        return std::nullopt;
+    }
+
+    /// All values of headers with this name joined by ", " (list headers may be sent
+    /// several times; RFC 7230 §3.2.2 makes that equivalent to one comma-joined header).
+    std::string header_list(std::string_view name) const {
+        std::string joined;
+        for (const http_header& h : headers) {
+            if (!detail::iequals(h.name, name))
+                continue;
+            if (!joined.empty())
+                joined += ", ";
+            joined += h.value;
+        }
+        return joined;
+    }
+
+    /// The target before '?': "/chat" for "/chat?room=1".
+    std::string_view path() const {
+        const std::string_view whole{target};
+        return whole.substr(0, whole.find('?'));
+    }
+
+    /// The target after the first '?': "room=1" for "/chat?room=1"; empty when none.
+    std::string_view query() const {
+        const std::string_view whole{target};
+        const std::size_t mark = whole.find('?');
+        return mark == std::string_view::npos ? std::string_view{} : whole.substr(mark + 1);
+    }
+};
+
+/// Incremental HTTP/1.x request-head parser with a hard size bound.
+///
+/// Feed it bytes as they arrive; it parses each line as soon as its line feed is in (so a
+/// malformed request fails early), keeps at most one partial line, and fails with
+/// error::header_too_large once the head exceeds `max_header_bytes` or holds more than
+/// max_header_count headers. Lines end in CRLF or a bare LF. Not thread-safe.
+///
+/// ```
+/// ws::request_parser parser;
+/// std::size_t used = parser.feed(buffer, n);
+/// if (parser.current() == ws::request_parser::state::done)
+///     handle(parser.request()); // buffer + used .. buffer + n: bytes sent after the head
+/// ```
+class request_parser {
+public:
+    /// Where the parser stands.
+    enum class state {
+        incomplete, ///< more bytes are needed
+        done,       ///< the head is complete; request() holds it
+        failed,     ///< the bytes are not an acceptable request head; see error()
+    };
+
+    /// The most header fields accepted in one request; more is error::header_too_large.
+    static constexpr std::size_t max_header_count = 100;
+
+    /// A parser accepting request heads of at most `max_header_bytes` bytes, counting the
+    /// request line, every header line, the blank line and the line endings.
+    explicit request_parser(std::size_t max_header_bytes = 8192) noexcept
+        : max_header_bytes_{max_header_bytes} {}
+
+    /// Consumes bytes up to and including the blank line that ends the head and returns how
+    /// many it consumed: bytes after the head (such as a first WebSocket frame sent right
+    /// behind the request) are left for the caller. Returns 0 once done or failed.
+    std::size_t feed(const char* data, std::size_t size) {
+        std::size_t pos = 0;
+        while (current_ == state::incomplete && pos < size) {
+            const auto* newline =
+                static_cast<const char*>(std::memchr(data + pos, '\n', size - pos));
+            const std::size_t line_end =
+                newline != nullptr ? static_cast<std::size_t>(newline - data) : size;
+            const std::size_t taken = line_end - pos + (newline != nullptr ? 1 : 0);
+            if (taken > max_header_bytes_ - head_bytes_) {
+                fail(ws::error::header_too_large);
+                return pos;
+            }
+            head_bytes_ += taken;
+            const std::string_view piece{data + pos, line_end - pos};
+            pos += taken;
+            if (newline == nullptr) {
+                partial_line_.append(piece);
+                break;
+            }
+            // A line wholly inside this feed is parsed where it lies, without a copy.
+            std::string_view line = piece;
+            if (!partial_line_.empty()) {
+                partial_line_.append(piece);
+                line = partial_line_;
+            }
+            if (!line.empty() && line.back() == '\r')
+                line.remove_suffix(1);
+            parse_line(line);
+            partial_line_.clear();
+        }
+        return pos;
+    }
+
+    /// Whether the head is complete, incomplete or rejected.
+    state current() const noexcept { return current_; }
+
+    /// error::bad_request or error::header_too_large when failed, else an empty error_code.
+    std::error_code error() const noexcept { return error_; }
+
+    /// The request parsed so far (complete once current() is done).
+    const http_request& request() const noexcept { return request_; }
+
+    /// The request parsed so far, for moving its parts out.
+    http_request& request() noexcept { return request_; }
+
+    /// Forgets the request, to parse the next one on a keep-alive connection.
+    void reset() noexcept {
+        current_ = state::incomplete;
+        error_ = {};
+        request_.method.clear();
+        request_.target.clear();
+        request_.version_major = 1;
+        request_.version_minor = 1;
+        request_.headers.clear();
+        partial_line_.clear();
+        head_bytes_ = 0;
+    }
+
+private:
+    /// Marks the parse failed with `e`.
+    void fail(ws::error e) noexcept {
+        current_ = state::failed;
+        error_ = make_error_code(e);
+    }
+
+    /// Handles one complete line, its line ending removed.
+    void parse_line(std::string_view line) {
+        if (request_.method.empty()) {
+            // RFC 7230 §3.5 lets servers skip blank lines before the request line; a client
+            // that sends one is broken enough to refuse, which keeps the parser simpler.
+            if (!parse_request_line(line))
+                fail(ws::error::bad_request);
+        } else if (line.empty()) {
+            current_ = state::done;
+        } else if (request_.headers.size() == max_header_count) {
+            fail(ws::error::header_too_large);
+        } else if (!parse_header_line(line)) {
+            fail(ws::error::bad_request);
+        }
+    }
+
+    /// Parses `METHOD SP target SP HTTP/x.y` (RFC 7230 §3.1.1) into request_.
+    bool parse_request_line(std::string_view line) {
+        const std::size_t method_end = line.find(' ');
+        if (method_end == 0 || method_end == std::string_view::npos)
+            return false;
+        const std::string_view method = line.substr(0, method_end);
+        for (char c : method)
+            if (!detail::is_token_char(c))
+                return false;
+        line.remove_prefix(method_end + 1);
+
+        const std::size_t target_end = line.find(' ');
+        if (target_end == 0 || target_end == std::string_view::npos)
+            return false;
+        const std::string_view target = line.substr(0, target_end);
+        for (char c : target)
+            if (detail::is_control_char(c))
+                return false;
+        line.remove_prefix(target_end + 1);
+
+        constexpr std::string_view prefix = "HTTP/";
+        const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+        if (line.size() != prefix.size() + 3 || line.substr(0, prefix.size()) != prefix ||
+            !is_digit(line[5]) || line[6] != '.' || !is_digit(line[7]))
+            return false;
+        request_.method.assign(method);
+        request_.target.assign(target);
+        request_.version_major = line[5] - '0';
+        request_.version_minor = line[7] - '0';
+        return true;
+    }
+
+    /// Parses `name ":" OWS value OWS` (RFC 7230 §3.2) and appends it to request_.headers.
+    bool parse_header_line(std::string_view line) {
+        // A leading space or tab is obs-fold (a continuation of the previous header), which
+        // RFC 7230 §3.2.4 lets a server reject; name/value smuggling hides in it.
+        const std::size_t colon = line.find(':');
+        if (colon == 0 || colon == std::string_view::npos)
+            return false;
+        const std::string_view name = line.substr(0, colon);
+        for (char c : name)
+            if (!detail::is_token_char(c))
+                return false;
+        const std::string_view value = detail::trim_ows(line.substr(colon + 1));
+        for (char c : value)
+            if (detail::is_control_char(c) && c != '\t')
+                return false;
+        if (request_.headers.empty())
+            request_.headers.reserve(typical_header_count);
+        request_.headers.push_back({std::string{name}, std::string{value}});
+        return true;
+    }
+
+    /// Room reserved for headers up front: browsers send about a dozen.
+    static constexpr std::size_t typical_header_count = 16;
+
+    std::size_t max_header_bytes_;
+    std::size_t head_bytes_ = 0; // bytes of the head consumed so far
+    state current_ = state::incomplete;
+    std::error_code error_;
+    http_request request_;
+    std::string partial_line_; // a line split across feeds, without its line feed yet
+};
+
+/// True when the header value (a comma-separated list) contains `token`, compared
+/// case-insensitively, ignoring optional whitespace around elements. An empty token is
+/// never found.
+inline bool header_has_token(std::string_view value, std::string_view token) noexcept {
+    return !token.empty() && detail::any_list_element(value, [token](std::string_view element) {
+        return detail::iequals(element, token);
+    });
+}
+
+namespace detail {
+
+/// True when any header named `name` lists `token` (see header_has_token).
+inline bool any_header_has_token(const http_request& req, std::string_view name,
+                                 std::string_view token) noexcept {
+    for (const http_header& h : req.headers)
+        if (iequals(h.name, name) && header_has_token(h.value, token))
+            return true;
+    return false;
+}
+
+} // namespace detail
+
+/// True when the request asks for a WebSocket (an Upgrade header containing the token
+/// "websocket"). A request for which this is false is plain HTTP and goes to the on_http
+/// handler; one for which it is true goes through validate_upgrade().
+inline bool is_websocket_request(const http_request& req) noexcept {
+    return detail::any_header_has_token(req, "Upgrade", "websocket");
+}
+
+/// Checks RFC 6455 §4.2.1: GET, HTTP/1.1 or later, Host, `Upgrade: websocket`, Connection
+/// containing `upgrade`, exactly one Sec-WebSocket-Key that is the strict base64 of 16
+/// bytes, and `Sec-WebSocket-Version: 13`. Returns the first failure (error::not_get,
+/// bad_http_version, missing_host, missing_upgrade, missing_connection_upgrade, bad_key,
+/// bad_version; answer it with http_status_for()) or an empty error_code.
+inline std::error_code validate_upgrade(const http_request& req) noexcept {
+    if (req.method != "GET")
+        return error::not_get;
+    if (req.version_major < 1 || (req.version_major == 1 && req.version_minor < 1))
+        return error::bad_http_version;
+    if (!req.header("Host"))
+        return error::missing_host;
+    if (!is_websocket_request(req))
+        return error::missing_upgrade;
+    if (!detail::any_header_has_token(req, "Connection", "upgrade"))
+        return error::missing_connection_upgrade;
+
+    std::size_t key_count = 0;
+    for (const http_header& h : req.headers)
+        if (detail::iequals(h.name, "Sec-WebSocket-Key"))
+            ++key_count;
+    const std::optional<std::string_view> key = req.header("Sec-WebSocket-Key");
+    if (key_count != 1 || detail::base64_decoded_size(*key) != std::optional<std::size_t>{16})
+        return error::bad_key;
+
+    if (req.header("Sec-WebSocket-Version") != std::optional<std::string_view>{"13"})
+        return error::bad_version;
+    return {};
+}
+
+/// The Sec-WebSocket-Accept value for a client key: base64(SHA-1(key + GUID)).
+///
+/// accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" (RFC 6455 §1.3).
+inline std::string accept_key(std::string_view client_key) {
+    std::string keyed{client_key};
+    keyed += detail::websocket_guid;
+    const auto digest = detail::sha1(keyed);
+    return detail::base64_encode(digest.data(), digest.size());
+}
+
+/// The Sec-WebSocket-Protocol tokens the client offered, in order (empty when none). The
+/// views point into `req`.
+inline std::vector<std::string_view> requested_subprotocols(const http_request& req) {
+    std::vector<std::string_view> protocols;
+    for (const http_header& h : req.headers) {
+        if (!detail::iequals(h.name, "Sec-WebSocket-Protocol"))
+            continue;
+        detail::any_list_element(h.value, [&protocols](std::string_view element) {
+            protocols.push_back(element);
+            return false;
+        });
+    }
+    return protocols;
+}
+
+/// The standard reason phrase for an HTTP status (RFC 9110 §15), or "" when unknown.
+inline std::string_view reason_phrase(int status) noexcept {
+    switch (status) {
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 426:
+        return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "";
+    }
+}
+
+/// An HTTP/1.1 response: status, headers and body.
+struct http_response {
+    int status = 200;                 ///< the status code, 100..599
+    std::string reason;               ///< empty: reason_phrase(status)
+    std::vector<http_header> headers; ///< sent in this order
+    std::string body;                 ///< sent after the head
+
+    /// Replaces the value of the first header with this name (case-insensitive), or adds it.
+    void set_header(std::string_view name, std::string_view value) {
+        for (http_header& h : headers) {
+            if (detail::iequals(h.name, name)) {
+                h.value.assign(value);
+                return;
+            }
+        }
+        headers.push_back({std::string{name}, std::string{value}});
+    }
+
+    /// The status line, the headers, a Content-Length for the body, a blank line and the
+    /// body. Content-Length is left out for 1xx, 204 and 304 (RFC 9110 §8.6) and when the
+    /// headers already hold one. CR and LF inside names, values and the reason become
+    /// spaces, so a value copied from a request cannot inject headers.
+    std::string serialize() const {
+        std::string out;
+        out.reserve(128 + body.size());
+        out += "HTTP/1.1 ";
+        out += std::to_string(status);
+        out += ' ';
+        append_safe(out, reason.empty() ? reason_phrase(status) : std::string_view{reason});
+        out += "\r\n";
+        bool has_content_length = false;
+        for (const http_header& h : headers) {
+            has_content_length = has_content_length || detail::iequals(h.name, "Content-Length");
+            append_safe(out, h.name);
+            out += ": ";
+            append_safe(out, h.value);
+            out += "\r\n";
+        }
+        const bool body_allowed = status >= 200 && status != 204 && status != 304;
+        if (body_allowed && !has_content_length) {
+            out += "Content-Length: ";
+            out += std::to_string(body.size());
+            out += "\r\n";
+        }
+        out += "\r\n";
+        out += body;
+        return out;
+    }
+
+private:
+    /// Appends `text` with CR and LF replaced by spaces.
+    static void append_safe(std::string& out, std::string_view text) {
+        for (char c : text)
+            out += c == '\r' || c == '\n' ? ' ' : c;
+    }
+};
+
+/// The 101 Switching Protocols answer to a request that passed validate_upgrade(): Upgrade,
+/// Connection, Sec-WebSocket-Accept, and Sec-WebSocket-Protocol when `subprotocol` is not
+/// empty (it should be one of requested_subprotocols(req)).
+inline http_response make_upgrade_response(const http_request& req,
+                                           std::string_view subprotocol = {}) {
+    http_response response;
+    response.status = 101;
+    response.headers.push_back({"Upgrade", "websocket"});
+    response.headers.push_back({"Connection", "Upgrade"});
+    response.headers.push_back(
+        {"Sec-WebSocket-Accept", accept_key(req.header("Sec-WebSocket-Key").value_or(""))});
+    if (!subprotocol.empty())
+        response.headers.push_back({"Sec-WebSocket-Protocol", std::string{subprotocol}});
+    return response;
+}
+
+/// A failure response with `message` as a text/plain body and `Connection: close`. For 426
+/// it adds `Sec-WebSocket-Version: 13` (RFC 6455 §4.4) and `Upgrade: websocket`, and the
+/// Connection header also lists `Upgrade`, as RFC 9110 §7.8 requires next to Upgrade.
+inline http_response make_error_response(int status, std::string_view message) {
+    http_response response;
+    response.status = status;
+    response.headers.push_back({"Content-Type", "text/plain; charset=utf-8"});
+    if (status == 426) {
+        response.headers.push_back({"Connection", "Upgrade, close"});
+        response.headers.push_back({"Upgrade", "websocket"});
+        response.headers.push_back({"Sec-WebSocket-Version", "13"});
+    } else {
+        response.headers.push_back({"Connection", "close"});
+    }
+    response.body.assign(message);
+    return response;
+}
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/handshake.hpp ----
+// ---- begin wschat/ws/message.hpp ----
+// wschat — a message received from a peer.
+
+
+#include <string_view>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// A message received from a peer: its type and its whole (reassembled) payload.
+///
+/// `data` points into the connection's buffers and is valid only during the handler call
+/// that receives it; copy it to keep it.
+struct message {
+    opcode type = opcode::text;
+    std::string_view data;
+
+    bool is_text() const noexcept { return type == opcode::text; }
+    bool is_binary() const noexcept { return type == opcode::binary; }
+};
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/message.hpp ----
+// ---- begin wschat/ws/options.hpp ----
+// wschat — the server's options: where it listens and the limits that keep it safe.
+
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// Everything a `ws::server` can be told, each with a safe default and the reason for it.
+///
+/// A default that lets one peer exhaust memory or hold a connection forever would be a bug:
+/// every size and time here is bounded out of the box.
+///
+/// ```cpp
+/// ws::server_options opts;
+/// opts.port = 9000;
+/// opts.heartbeat_interval = std::chrono::seconds{10};
+/// ```
+struct server_options {
+    /// Address to listen on. Loopback by default so that nothing is exposed by accident;
+    /// use "0.0.0.0" or "::" to accept connections from other hosts.
+    std::string address = "127.0.0.1";
+
+    /// TCP port; 0 asks the OS for a free one (read it back with `server::port()`).
+    std::uint16_t port = 8080;
+
+    /// Subprotocols this server speaks, most preferred first. The first one the client
+    /// offers in Sec-WebSocket-Protocol is selected; none is selected when none match.
+    /// `on_upgrade` may override the choice.
+    std::vector<std::string> subprotocols;
+
+    /// Largest HTTP request head (request line + headers). 8 KiB holds a browser's request
+    /// with its cookies, and matches common proxies' limits; past it: 431.
+    std::size_t max_header_bytes = 8 * 1024;
+
+    /// Time a client has, from TCP accept, to complete its upgrade request. Bounds
+    /// slowloris-style clients that open sockets and never finish the request.
+    std::chrono::milliseconds handshake_timeout{10'000};
+
+    /// Largest message (after reassembly) a peer may send. 1 MiB is far above any chat line
+    /// and caps the memory one peer can make the server hold; past it: close 1009, refused
+    /// from the frame header, before the payload is buffered.
+    std::size_t max_message_size = 1024 * 1024;
+
+    /// Bytes that may wait in one peer's send queue. A peer that reads slower than the room
+    /// talks is closed with 1008 past this bound, so it can never grow server memory or
+    /// slow the other members down. 4 MiB absorbs bursts of tens of thousands of lines.
+    std::size_t max_send_queue_bytes = 4 * 1024 * 1024;
+
+    /// How often every connection is pinged. Pings keep NAT and proxy mappings alive and
+    /// detect dead peers; 30 s is under the 60 s idle timeout of nginx's default
+    /// proxy_read_timeout. Zero disables heartbeats (not recommended).
+    std::chrono::milliseconds heartbeat_interval{30'000};
+
+    /// A peer from which nothing (not even a pong) has arrived for this long is considered
+    /// dead: its connection is closed and it leaves its rooms. Two intervals allow one lost
+    /// ping before declaring the peer gone.
+    std::chrono::milliseconds heartbeat_timeout{60'000};
+
+    /// How long to wait for the peer's answer to our Close frame (and for it to close TCP)
+    /// before closing the socket anyway.
+    std::chrono::milliseconds close_timeout{5'000};
+
+    /// Open connections (including those still in their handshake) beyond which new TCP
+    /// connections are refused with 503, protecting file descriptors and memory.
+    std::size_t max_connections = 10'000;
+
+    /// Size of each connection's read buffer. Larger reads mean fewer system calls for
+    /// big messages; 16 KiB is one TLS record and a few TCP segments.
+    std::size_t read_buffer_size = 16 * 1024;
+};
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/options.hpp ----
+// ---- begin wschat/ws/shared_frame.hpp ----
+// wschat — an encoded WebSocket frame shared, immutable, by every send queue it sits in.
+
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <string_view>
+#include <utility>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// A complete server-to-client frame (header and payload in one allocation) with an
+/// atomic reference count.
+///
+/// A broadcast encodes its frame once; every member's send queue then holds a
+/// `shared_frame` pointing at the same bytes, so delivering to N members costs N
+/// reference-count increments and no copies. Copying is cheap and thread safe; the bytes
+/// never change after `make_frame` returns.
+class shared_frame {
+public:
+    shared_frame() noexcept = default;
+    shared_frame(const shared_frame& other) noexcept : block_(other.block_) { retain(); }
+    shared_frame(shared_frame&& other) noexcept : block_(std::exchange(other.block_, nullptr)) {}
+    shared_frame& operator=(shared_frame other) noexcept {
+        std::swap(block_, other.block_);
+        return *this;
+    }
+    ~shared_frame() { release(); }
+
+    /// Encodes `payload` as one unmasked frame with the FIN bit set.
+    friend shared_frame make_frame(opcode op, std::string_view payload) {
+        std::uint8_t header[max_frame_header_size];
+        const std::size_t header_size = encode_frame_header(header, op, payload.size());
+        shared_frame frame{allocate(header_size + payload.size())};
+        std::memcpy(frame.mutable_data(), header, header_size);
+        if (!payload.empty())
+            std::memcpy(frame.mutable_data() + header_size, payload.data(), payload.size());
+        return frame;
+    }
+
+    /// Bytes that are already wire-ready (an HTTP response head, a frame encoded elsewhere),
+    /// copied into a shared buffer so they can wait in a send queue.
+    static shared_frame copy_of(std::string_view bytes) {
+        shared_frame frame{allocate(bytes.size())};
+        if (!bytes.empty())
+            std::memcpy(frame.mutable_data(), bytes.data(), bytes.size());
+        return frame;
+    }
+
+    /// The frame's bytes, ready for the wire.
+    const std::uint8_t* data() const noexcept {
+        return block_ ? reinterpret_cast<const std::uint8_t*>(block_ + 1) : nullptr;
+    }
+    std::size_t size() const noexcept { return block_ ? block_->size : 0; }
+    std::string_view bytes() const noexcept {
+        return {reinterpret_cast<const char*>(data()), size()};
+    }
+    explicit operator bool() const noexcept { return block_ != nullptr; }
+
+private:
+    // The bytes follow this header in the same allocation.
+    struct block {
+        std::atomic<std::size_t> references;
+        std::size_t size;
+    };
+
+    explicit shared_frame(block* b) noexcept : block_(b) {}
+
+    static block* allocate(std::size_t size) {
+        void* memory = ::operator new(sizeof(block) + size);
+        return ::new (memory) block{{1}, size};
+    }
+    std::uint8_t* mutable_data() noexcept { return reinterpret_cast<std::uint8_t*>(block_ + 1); }
+
+    void retain() noexcept {
+        if (block_)
+            block_->references.fetch_add(1, std::memory_order_relaxed);
+    }
+    void release() noexcept {
+        if (block_ && block_->references.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            block_->~block();
+            ::operator delete(block_);
+        }
+    }
+
+    block* block_ = nullptr;
+};
+
+/// Declared again at namespace scope so that `ws::make_frame(...)` is found by ordinary
+/// lookup, not only by argument-dependent lookup.
+shared_frame make_frame(opcode op, std::string_view payload);
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/shared_frame.hpp ----
+
+#include <asio/bind_executor.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/write.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// How a connection ended, as reported to `on_close`.
+struct close_info {
+    /// The close code of the handshake: the peer's when it closed first, ours when we did;
+    /// 1006 (abnormal) when the connection ended without a Close frame.
+    std::uint16_t code = static_cast<std::uint16_t>(close_code::abnormal);
+    /// The reason text that went with `code` (may be empty).
+    std::string reason;
+    /// Why the connection ended when it was not a clean close handshake: a protocol error,
+    /// `error::heartbeat_timeout`, `error::send_queue_full`, a network error, …
+    std::error_code error;
+};
+
+/// What the application decides about an upgrade request in `on_upgrade`.
+struct upgrade_decision {
+    /// Accept (the default), optionally selecting one of the client's subprotocols.
+    void accept(std::string_view chosen_subprotocol = {}) {
+        status = 101;
+        subprotocol = std::string{chosen_subprotocol};
+    }
+    /// Refuse with an HTTP status (401, 403, 503, …) and a short human-readable reason.
+    void reject(int http_status, std::string_view why) {
+        status = http_status;
+        reason = std::string{why};
+    }
+    bool accepted() const noexcept { return status == 101; }
+
+    int status = 101;
+    std::string subprotocol; ///< pre-filled with the server's choice from its options
+    std::string reason;
+};
+
+template <class Transport>
+class connection;
+
+namespace detail {
+template <class Transport>
+class server_core;
+
+/// What a connection reports to its owner (the server). An interface rather than a
+/// template parameter so that this layer does not depend on the one above it.
+template <class Transport>
+class connection_owner {
+public:
+    using connection_ptr = std::shared_ptr<connection<Transport>>;
+    virtual void decide_upgrade(const http_request& request, upgrade_decision& decision) = 0;
+    virtual void answer_http(const http_request& request, http_response& response) = 0;
+    virtual void opened(const connection_ptr& conn) = 0;
+    virtual void received(const connection_ptr& conn, const message& msg) = 0;
+    /// Called once per connection when its socket is closed; `was_open` tells whether
+    /// `opened` was called for it (only then is the application's on_close due).
+    virtual void finished(const connection_ptr& conn, const close_info& info, bool was_open) = 0;
+
+protected:
+    ~connection_owner() = default;
+};
+} // namespace detail
+
+/// One WebSocket peer.
+///
+/// Created by `ws::server` for each accepted stream and handed to the handlers as a
+/// `std::shared_ptr`. All of its I/O runs on its own strand, so a server may run its
+/// io_context on several threads. `send_*`, `send` and `close` may be called from any
+/// thread at any time, also after the connection has ended (they then do nothing).
+///
+/// Outgoing frames wait in a queue of shared, immutable buffers; everything queued during
+/// one turn of the event loop leaves in a single gather write (corking). The queue is
+/// bounded by `server_options::max_send_queue_bytes`: a peer that reads too slowly is
+/// closed with 1008 instead of growing server memory.
+template <class Transport>
+class connection : public std::enable_shared_from_this<connection<Transport>> {
+public:
+    using stream_type = typename Transport::stream_type;
+    using owner_type = detail::connection_owner<Transport>;
+
+    /// Used by the server; applications get connections from the handlers.
+    connection(stream_type stream, const Transport& transport, std::shared_ptr<owner_type> owner,
+               const server_options& options, std::uint64_t id)
+        : stream_(std::move(stream)), strand_(asio::make_strand(stream_.get_executor())),
+          timer_(strand_), transport_(transport), owner_(std::move(owner)), options_(options),
+          request_parser_(options.max_header_bytes),
+          parser_(role::server, options.max_message_size), id_(id) {}
+
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    /// Queues a text message. `text` must be valid UTF-8 (the peer will close otherwise).
+    void send_text(std::string_view text) { send(make_frame(opcode::text, text)); }
+    /// Queues a binary message.
+    void send_binary(std::string_view bytes) { send(make_frame(opcode::binary, bytes)); }
+    /// Queues a frame encoded beforehand with `ws::make_frame`, typically one broadcast
+    /// frame shared by many connections.
+    void send(shared_frame frame) { enqueue(std::move(frame)); }
+
+    /// Starts the close handshake: sends a Close frame with `code` and `reason` after what
+    /// is already queued, then waits up to `close_timeout` for the peer's answer.
+    void close(close_code code = close_code::normal, std::string_view reason = {}) {
+        asio::post(strand_, [self = this->shared_from_this(), code, why = std::string{reason}] {
+            self->start_close(static_cast<std::uint16_t>(code), why, {});
+        });
+    }
+
+    /// True between the successful handshake and the start of the close handshake.
+    bool is_open() const noexcept { return state_.load(std::memory_order_acquire) == state::open; }
+    /// The peer's address as the transport reports it.
+    const std::string& remote_address() const noexcept { return remote_address_; }
+    /// The HTTP request that opened the connection (path, query, headers, cookies).
+    const http_request& request() const noexcept { return request_parser_.request(); }
+    /// The subprotocol selected in the handshake, or empty.
+    const std::string& subprotocol() const noexcept { return subprotocol_; }
+    /// A number unique within the server, for logs and maps.
+    std::uint64_t id() const noexcept { return id_; }
+    /// Bytes queued for this peer and not yet written.
+    std::size_t queued_bytes() const {
+        std::lock_guard<std::mutex> lock{queue_mutex_};
+        return queued_bytes_;
+    }
+
+private:
+    template <class>
+    friend class detail::server_core;
+
+    enum class state : std::uint8_t { handshake, open, closing, closed };
+
+    // The parser's event sink; keeps the parser's callbacks out of the public interface.
+    struct parser_events {
+        connection& self;
+        void on_message(opcode op, std::string_view payload) { self.deliver(op, payload); }
+        void on_ping(std::string_view payload) { self.answer_ping(payload); }
+        void on_pong(std::string_view) {} // arrival already counts as a sign of life
+        void on_close(std::uint16_t code, std::string_view reason) {
+            self.peer_closed(code, reason);
+        }
+        void on_error(std::error_code ec) { self.fail(ec); }
+    };
+
+    // --- start-up, called by the server on the connection's strand ----------------------
+
+    void start() {
+        remote_address_ = transport_.remote_address(stream_);
+        arm_timer(options_.handshake_timeout, error::handshake_timeout);
+        transport_.async_handshake(
+            stream_,
+            asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec) {
+                if (ec)
+                    return self->finish(ec);
+                self->read_some();
+            }));
+    }
+
+    /// The server's heartbeat sweep: a ping for the living, the end for the silent.
+    void heartbeat(std::chrono::steady_clock::time_point now, const shared_frame& ping) {
+        if (state_ != state::open)
+            return;
+        if (now - last_seen_ >= options_.heartbeat_timeout)
+            return finish(error::heartbeat_timeout);
+        enqueue(ping);
+    }
+
+    /// The server is stopping: open connections get a Close frame with 1001, those still
+    /// in their handshake are dropped.
+    void go_away() {
+        if (state_ == state::open)
+            start_close(static_cast<std::uint16_t>(close_code::going_away), "server shutting down",
+                        error::server_stopping);
+        else if (state_ == state::handshake)
+            finish(error::server_stopping);
+    }
+
+    /// Ends the connection at once, without a close handshake (server destruction).
+    void abort() {
+        asio::post(strand_,
+                   [self = this->shared_from_this()] { self->finish(error::server_stopping); });
+    }
+
+    // --- reading ---------------------------------------------------------------------------
+
+    void read_some() {
+        if (!read_buffer_)
+            read_buffer_ = std::make_unique<std::uint8_t[]>(options_.read_buffer_size);
+        stream_.async_read_some(
+            asio::buffer(read_buffer_.get(), options_.read_buffer_size),
+            asio::bind_executor(
+                strand_, [self = this->shared_from_this()](std::error_code ec, std::size_t size) {
+                    self->on_read(ec, size);
+                }));
+    }
+
+    void on_read(std::error_code ec, std::size_t size) {
+        if (state_ == state::closed)
+            return;
+        if (ec)
+            return peer_vanished(ec);
+        last_seen_ = std::chrono::steady_clock::now();
+        std::uint8_t* bytes = read_buffer_.get();
+        if (state_ == state::handshake)
+            consume_request(bytes, size);
+        else if (!parser_.done())
+            feed_parser(bytes, size);
+        // After our Close (or an HTTP answer) we keep reading, and discarding, until the peer
+        // closes: closing a socket with unread data would reset the connection and could
+        // destroy the Close frame or response still in flight to the peer.
+        if (state_ != state::closed)
+            read_some();
+    }
+
+    void consume_request(std::uint8_t* bytes, std::size_t size) {
+        if (reply_sent_)
+            return; // an HTTP answer is on its way; ignore whatever else arrives
+        const std::size_t used = request_parser_.feed(reinterpret_cast<const char*>(bytes), size);
+        switch (request_parser_.current()) {
+        case request_parser::state::incomplete:
+            return;
+        case request_parser::state::failed:
+            return reply(make_error_response(http_status_for(request_parser_.error()),
+                                             request_parser_.error().message()));
+        case request_parser::state::done:
+            break;
+        }
+        const http_request& req = request_parser_.request();
+        if (!is_websocket_request(req)) {
+            http_response response;
+            owner_->answer_http(req, response);
+            response.set_header("Connection", "close");
+            return reply(response);
+        }
+        if (const std::error_code invalid = validate_upgrade(req))
+            return reply(make_error_response(http_status_for(invalid), invalid.message()));
+        upgrade_decision decision;
+        decision.subprotocol = select_subprotocol(req);
+        owner_->decide_upgrade(req, decision);
+        if (!decision.accepted())
+            return reply(make_error_response(decision.status, decision.reason));
+        if (!decision.subprotocol.empty() && !offered(req, decision.subprotocol))
+            return reply(make_error_response(500, "server chose a subprotocol not offered"));
+        open(req, decision.subprotocol);
+        // Frames the client sent right behind its request are already in the buffer.
+        if (used < size && state_ == state::open)
+            feed_parser(bytes + used, size - used);
+    }
+
+    std::string select_subprotocol(const http_request& req) const {
+        const auto wanted = requested_subprotocols(req);
+        for (const std::string& ours : options_.subprotocols)
+            for (std::string_view theirs : wanted)
+                if (theirs == ours)
+                    return ours;
+        return {};
+    }
+
+    static bool offered(const http_request& req, std::string_view subprotocol) {
+        for (std::string_view theirs : requested_subprotocols(req))
+            if (theirs == subprotocol)
+                return true;
+        return false;
+    }
+
+    void open(const http_request& req, const std::string& subprotocol) {
+        subprotocol_ = subprotocol;
+        enqueue(raw_bytes(make_upgrade_response(req, subprotocol_).serialize()));
+        timer_.cancel();
+        state_ = state::open;
+        owner_->opened(this->shared_from_this());
+    }
+
+    void feed_parser(std::uint8_t* bytes, std::size_t size) {
+        parser_events events{*this};
+        parser_.feed(bytes, size, events);
+    }
+
+    void deliver(opcode op, std::string_view payload) {
+        // After our Close the peer may still send data; RFC 6455 §1.4 lets us discard it.
+        if (state_ == state::open)
+            owner_->received(this->shared_from_this(), message{op, payload});
+    }
+
+    void answer_ping(std::string_view payload) {
+        if (state_ == state::open)
+            enqueue(make_frame(opcode::pong, payload));
+    }
+
+    void peer_closed(std::uint16_t code, std::string_view reason) {
+        close_received_ = true;
+        if (state_ == state::closing)
+            return finish({}); // the answer to our Close: the handshake is complete
+        info_.code = code;
+        info_.reason = std::string{reason};
+        // Echo the code (RFC 6455 §5.5.1); a Close without a code is answered with none.
+        send_close_frame(code);
+    }
+
+    // --- closing ---------------------------------------------------------------------------
+
+    void start_close(std::uint16_t code, std::string_view reason, std::error_code why) {
+        if (state_ != state::open)
+            return;
+        info_.code = code;
+        info_.reason = std::string{reason};
+        info_.error = why;
+        send_close_frame(code, reason);
+    }
+
+    /// A protocol violation or policy breach: close with the mapped code.
+    void fail(std::error_code ec) {
+        start_close(static_cast<std::uint16_t>(close_code_for(ec)), ec.message(), ec);
+    }
+
+    void send_close_frame(std::uint16_t code, std::string_view reason = {}) {
+        state_ = state::closing;
+        arm_timer(options_.close_timeout, error::close_timeout);
+        enqueue(make_frame(opcode::close, close_payload(code, reason)), true);
+    }
+
+    /// Answers a plain HTTP request or refuses an upgrade, then closes.
+    void reply(const http_response& response) {
+        reply_sent_ = true;
+        arm_timer(options_.close_timeout, error::close_timeout);
+        enqueue(raw_bytes(response.serialize()), true);
+    }
+
+    /// Called when the last queued bytes (ending with a Close frame or an HTTP answer)
+    /// have been written.
+    void last_write_done() {
+        if (close_received_)
+            return finish({}); // both Close frames exchanged: the server closes TCP first
+        // Tell the peer we are done and let it close; the read loop sees its EOF.
+        transport_.shutdown_send(stream_);
+    }
+
+    /// The peer closed TCP or the network failed.
+    void peer_vanished(std::error_code ec) {
+        const bool expected = state_ == state::closing || reply_sent_;
+        finish(expected ? std::error_code{} : ec);
+    }
+
+    void arm_timer(std::chrono::milliseconds after, error on_expiry) {
+        timer_.expires_after(after);
+        timer_.async_wait([self = this->shared_from_this(), on_expiry](std::error_code ec) {
+            if (!ec)
+                self->finish(on_expiry);
+        });
+    }
+
+    /// Closes the socket and reports, exactly once.
+    void finish(std::error_code why) {
+        if (state_ == state::closed)
+            return;
+        const bool was_open = state_ != state::handshake;
+        state_ = state::closed;
+        if (why && !info_.error)
+            info_.error = why;
+        timer_.cancel();
+        transport_.close(stream_);
+        {
+            std::lock_guard<std::mutex> lock{queue_mutex_};
+            queue_closed_ = true;
+            pending_.clear();
+        }
+        owner_->finished(this->shared_from_this(), info_, was_open);
+    }
+
+    // --- writing ---------------------------------------------------------------------------
+
+    static shared_frame raw_bytes(const std::string& bytes) { return shared_frame::copy_of(bytes); }
+
+    /// Adds a frame to the queue. `last` (a Close frame or an HTTP answer) closes the queue
+    /// behind it and is exempt from the slow-reader bound, so a close always goes out.
+    /// Everything else counts, pongs included: a peer that floods pings and never reads
+    /// must hit the bound too.
+    void enqueue(shared_frame frame, bool last = false) {
+        bool start_flush = false;
+        bool overflow = false;
+        {
+            std::lock_guard<std::mutex> lock{queue_mutex_};
+            if (queue_closed_)
+                return;
+            queued_bytes_ += frame.size();
+            pending_.push_back(std::move(frame));
+            queue_closed_ = last;
+            overflow = !last && queued_bytes_ > options_.max_send_queue_bytes;
+            if (!flushing_)
+                flushing_ = start_flush = true;
+        }
+        if (start_flush)
+            asio::post(strand_, [self = this->shared_from_this()] { self->flush(); });
+        if (overflow)
+            asio::post(strand_,
+                       [self = this->shared_from_this()] { self->drop_backlog_and_fail(); });
+    }
+
+    /// The peer does not read fast enough: forget what it has not been sent yet and close.
+    void drop_backlog_and_fail() {
+        if (state_ != state::open)
+            return;
+        {
+            std::lock_guard<std::mutex> lock{queue_mutex_};
+            for (const shared_frame& frame : pending_)
+                queued_bytes_ -= frame.size();
+            pending_.clear();
+        }
+        fail(error::send_queue_full);
+    }
+
+    /// Writes everything queued so far in one gather write.
+    void flush() {
+        {
+            std::lock_guard<std::mutex> lock{queue_mutex_};
+            writing_.swap(pending_);
+        }
+        if (state_ == state::closed)
+            return;
+        gather_.clear();
+        for (const shared_frame& frame : writing_)
+            gather_.emplace_back(frame.data(), frame.size());
+        asio::async_write(stream_, gather_,
+                          asio::bind_executor(strand_, [self = this->shared_from_this()](
+                                                           std::error_code ec, std::size_t size) {
+                              self->on_written(ec, size);
+                          }));
+    }
+
+    void on_written(std::error_code ec, std::size_t size) {
+        writing_.clear();
+        if (ec)
+            return finish(ec);
+        bool more = false;
+        bool drained_after_last = false;
+        {
+            std::lock_guard<std::mutex> lock{queue_mutex_};
+            queued_bytes_ -= size;
+            more = !pending_.empty();
+            flushing_ = more;
+            drained_after_last = !more && queue_closed_;
+        }
+        if (more)
+            flush();
+        else if (drained_after_last && state_ != state::closed)
+            last_write_done();
+    }
+
+    stream_type stream_;
+    asio::strand<typename stream_type::executor_type> strand_;
+    asio::steady_timer timer_; // the handshake deadline, then the close deadline
+    // The owner outlives every connection it made: each holds a reference to it, and the
+    // transport and options live inside it.
+    const Transport& transport_;
+    std::shared_ptr<owner_type> owner_;
+    const server_options& options_;
+
+    request_parser request_parser_;
+    message_parser parser_;
+    std::unique_ptr<std::uint8_t[]> read_buffer_;
+    std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
+
+    std::atomic<state> state_{state::handshake};
+    bool close_received_ = false;
+    bool reply_sent_ = false;
+    close_info info_;
+    std::string remote_address_;
+    std::string subprotocol_;
+    const std::uint64_t id_;
+
+    // The send queue: `pending_` fills from any thread under the mutex; `writing_` and
+    // `gather_` belong to the write in flight (strand only) and keep their capacity, so a
+    // steady stream of broadcasts allocates nothing per delivery.
+    mutable std::mutex queue_mutex_;
+    std::vector<shared_frame> pending_;
+    std::size_t queued_bytes_ = 0;
+    bool flushing_ = false;     // a flush is posted or a write is in flight
+    bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
+    std::vector<shared_frame> writing_;
+    std::vector<asio::const_buffer> gather_;
+};
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/connection.hpp ----
+// ---- begin wschat/ws/server.hpp ----
+// wschat — the server: accepts streams, runs handshakes, hands connections to the handlers.
+
+// ---- begin wschat/ws/transport.hpp ----
+// wschat — the Transport concept (how a server accepts and talks over a stream) and `asio_tcp`.
+
+
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// # The Transport concept
+///
+/// `ws::server<Transport>` is generic over how bytes travel. A Transport is a class the
+/// server owns one instance of; it provides:
+///
+/// | member | meaning |
+/// |---|---|
+/// | `stream_type` | an Asio AsyncReadStream + AsyncWriteStream a connection talks over |
+/// | `acceptor_type` | what listens for new streams |
+/// | `acceptor_type listen(asio::io_context&, const server_options&, std::error_code&)` | opens,
+/// binds and listens | | `void async_accept(acceptor_type&, H)` | accepts one stream:
+/// `H(std::error_code, stream_type)` | | `void close_acceptor(acceptor_type&)` | stops listening
+/// (and removes what `listen` created) | | `void async_handshake(stream_type&, H)` |
+/// transport-level handshake before HTTP (TLS); `H(std::error_code)` | | `void
+/// shutdown_send(stream_type&)` | ends our direction after the last write (TCP FIN) | | `void
+/// close(stream_type&)` | closes at once, cancelling pending operations; never throws | |
+/// `std::string remote_address(const stream_type&)` | the peer's address, for logs and limits |
+///
+/// `is_transport_v<T>` checks the type members; `ws::server` asserts it with a message that
+/// names what is missing. `asio_tcp` below is the reference implementation.
+struct asio_tcp {
+    using stream_type = asio::ip::tcp::socket;
+    using acceptor_type = asio::ip::tcp::acceptor;
+
+    /// Listens on `opts.address`:`opts.port` with SO_REUSEADDR, so a restarted server can
+    /// bind while old connections sit in TIME_WAIT.
+    acceptor_type listen(asio::io_context& io, const server_options& opts,
+                         std::error_code& ec) const {
+        acceptor_type acceptor{io};
+        const auto address = asio::ip::make_address(opts.address, ec);
+        if (ec)
+            return acceptor;
+        const asio::ip::tcp::endpoint endpoint{address, opts.port};
+        acceptor.open(endpoint.protocol(), ec);
+        if (!ec)
+            acceptor.set_option(asio::socket_base::reuse_address{true}, ec);
+        if (!ec)
+            acceptor.bind(endpoint, ec);
+        if (!ec)
+            acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        return acceptor;
+    }
+
+    template <class Handler>
+    void async_accept(acceptor_type& acceptor, Handler&& handler) const {
+        acceptor.async_accept(std::forward<Handler>(handler));
+    }
+
+    /// Plain TCP has nothing to negotiate below HTTP; completes at once, with
+    /// Nagle's algorithm off so small chat frames leave immediately.
+    template <class Handler>
+    void async_handshake(stream_type& stream, Handler&& handler) const {
+        std::error_code ec;
+        stream.set_option(asio::ip::tcp::no_delay{true}, ec);
+        asio::post(stream.get_executor(),
+                   [h = std::forward<Handler>(handler), ec]() mutable { h(ec); });
+    }
+
+    void close_acceptor(acceptor_type& acceptor) const noexcept {
+        std::error_code ignored;
+        acceptor.close(ignored);
+    }
+
+    void shutdown_send(stream_type& stream) const {
+        std::error_code ignored;
+        stream.shutdown(asio::socket_base::shutdown_send, ignored);
+    }
+
+    void close(stream_type& stream) const noexcept {
+        std::error_code ignored;
+        stream.close(ignored);
+    }
+
+    std::string remote_address(const stream_type& stream) const {
+        std::error_code ec;
+        const auto endpoint = stream.remote_endpoint(ec);
+        return ec ? std::string{} : endpoint.address().to_string();
+    }
+};
+
+namespace detail {
+template <class T, class = void>
+struct has_stream_type : std::false_type {};
+template <class T>
+struct has_stream_type<T, std::void_t<typename T::stream_type>> : std::true_type {};
+
+template <class T, class = void>
+struct has_acceptor_type : std::false_type {};
+template <class T>
+struct has_acceptor_type<T, std::void_t<typename T::acceptor_type>> : std::true_type {};
+
+template <class T, class = void>
+struct has_listen : std::false_type {};
+template <class T>
+struct has_listen<T, std::void_t<decltype(std::declval<const T&>().listen(
+                         std::declval<asio::io_context&>(), std::declval<const server_options&>(),
+                         std::declval<std::error_code&>()))>> : std::true_type {};
+
+template <class T, class = void>
+struct has_stream_operations : std::false_type {};
+template <class T>
+struct has_stream_operations<
+    T,
+    std::void_t<decltype(std::declval<const T&>().shutdown_send(
+                    std::declval<typename T::stream_type&>())),
+                decltype(std::declval<const T&>().close(std::declval<typename T::stream_type&>())),
+                decltype(std::declval<const T&>().close_acceptor(
+                    std::declval<typename T::acceptor_type&>())),
+                decltype(std::string{std::declval<const T&>().remote_address(
+                    std::declval<const typename T::stream_type&>())})>> : std::true_type {};
+} // namespace detail
+
+/// Checks a Transport type at compile time, one readable message per missing piece.
+template <class T>
+constexpr bool check_transport() {
+    static_assert(detail::has_stream_type<T>::value,
+                  "wschat Transport: missing `using stream_type = ...` (an Asio stream)");
+    static_assert(detail::has_acceptor_type<T>::value,
+                  "wschat Transport: missing `using acceptor_type = ...`");
+    if constexpr (detail::has_stream_type<T>::value && detail::has_acceptor_type<T>::value) {
+        static_assert(detail::has_listen<T>::value,
+                      "wschat Transport: missing `acceptor_type listen(asio::io_context&, const "
+                      "ws::server_options&, std::error_code&) const`");
+        static_assert(detail::has_stream_operations<T>::value,
+                      "wschat Transport: missing one of `shutdown_send(stream_type&) const`, "
+                      "`close(stream_type&) const`, `close_acceptor(acceptor_type&) const`, "
+                      "`remote_address(const stream_type&) const`");
+    }
+    return true;
+}
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/transport.hpp ----
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// The server's state, shared with its connections so that it outlives all of them.
+template <class Transport>
+class server_core final : public connection_owner<Transport>,
+                          public std::enable_shared_from_this<server_core<Transport>> {
+public:
+    using connection_type = connection<Transport>;
+    using connection_ptr = std::shared_ptr<connection_type>;
+    using acceptor_type = typename Transport::acceptor_type;
+
+    server_core(asio::io_context& io, server_options options, Transport transport)
+        : options_(std::move(options)), transport_(std::move(transport)),
+          strand_(asio::make_strand(io)), acceptor_(strand_), heartbeat_timer_(strand_),
+          accept_retry_timer_(strand_), ping_(make_frame(opcode::ping, {})) {}
+
+    void listen(asio::io_context& io, std::error_code& ec) {
+        acceptor_ = transport_.listen(io, options_, ec);
+        if (ec)
+            return;
+        asio::post(strand_, [self = this->shared_from_this()] {
+            self->accept_next();
+            self->schedule_heartbeat();
+        });
+    }
+
+    // Handlers are installed before the io_context runs; afterwards they are only read.
+    std::vector<std::function<void(const connection_ptr&)>> open_handlers;
+    std::vector<std::function<void(const connection_ptr&, const message&)>> message_handlers;
+    std::vector<std::function<void(const connection_ptr&, const close_info&)>> close_handlers;
+    std::function<void(const http_request&, http_response&)> http_handler;
+    std::function<void(const http_request&, upgrade_decision&)> upgrade_handler;
+
+    const server_options& options() const noexcept { return options_; }
+    const acceptor_type& acceptor() const noexcept { return acceptor_; }
+
+    std::size_t connection_count() const {
+        std::lock_guard<std::mutex> lock{registry_mutex_};
+        return open_count_;
+    }
+
+    void stop(std::function<void()> on_stopped) {
+        asio::post(strand_, [self = this->shared_from_this(), done = std::move(on_stopped)] {
+            self->stop_on_strand(done);
+        });
+    }
+
+    /// The server object is gone: end every connection without calling any handler, since
+    /// the objects the handlers refer to may be gone too.
+    void detach() {
+        std::vector<connection_ptr> all;
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            detached_ = true;
+            all = snapshot();
+        }
+        asio::post(strand_, [self = this->shared_from_this()] { self->stop_listening(); });
+        for (const connection_ptr& conn : all)
+            conn->abort();
+    }
+
+private:
+    void accept_next() {
+        if (stopping_)
+            return;
+        transport_.async_accept(
+            acceptor_, asio::bind_executor(strand_, [self = this->shared_from_this()](
+                                                        std::error_code ec,
+                                                        typename Transport::stream_type stream) {
+                self->accepted(ec, std::move(stream));
+            }));
+    }
+
+    void accepted(std::error_code ec, typename Transport::stream_type stream) {
+        if (stopping_)
+            return;
+        if (ec) {
+            // Out of file descriptors and similar: back off briefly instead of spinning.
+            accept_retry_timer_.expires_after(std::chrono::milliseconds{50});
+            return accept_retry_timer_.async_wait(
+                [self = this->shared_from_this()](std::error_code e) {
+                    if (!e)
+                        self->accept_next();
+                });
+        }
+        auto conn = std::make_shared<connection_type>(
+            std::move(stream), transport_, this->shared_from_this(), options_, ++last_id_);
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            connections_.emplace(conn->id(), conn);
+        }
+        asio::post(conn->strand_, [conn] { conn->start(); });
+        accept_next();
+    }
+
+    void schedule_heartbeat() {
+        if (stopping_ || options_.heartbeat_interval.count() <= 0)
+            return;
+        heartbeat_timer_.expires_after(options_.heartbeat_interval);
+        heartbeat_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
+            if (!ec)
+                self->sweep();
+        });
+    }
+
+    /// One timer serves every connection: each sweep pings them all with the same shared
+    /// frame and ends those that have been silent past the timeout.
+    void sweep() {
+        const auto now = std::chrono::steady_clock::now();
+        std::vector<connection_ptr> all;
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            all = snapshot();
+        }
+        for (const connection_ptr& conn : all)
+            asio::post(conn->strand_, [conn, now, ping = ping_] { conn->heartbeat(now, ping); });
+        schedule_heartbeat();
+    }
+
+    void stop_listening() {
+        stopping_ = true;
+        heartbeat_timer_.cancel();
+        accept_retry_timer_.cancel();
+        transport_.close_acceptor(acceptor_);
+    }
+
+    void stop_on_strand(const std::function<void()>& on_stopped) {
+        stop_listening();
+        std::vector<connection_ptr> all;
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            if (on_stopped)
+                stopped_callbacks_.push_back(on_stopped);
+            all = snapshot();
+        }
+        for (const connection_ptr& conn : all)
+            asio::post(conn->strand_, [conn] { conn->go_away(); });
+        notify_if_stopped();
+    }
+
+    void notify_if_stopped() {
+        std::vector<std::function<void()>> callbacks;
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            if (!stopping_ || !connections_.empty())
+                return;
+            callbacks.swap(stopped_callbacks_);
+        }
+        for (auto& callback : callbacks)
+            callback();
+    }
+
+    std::vector<connection_ptr> snapshot() const {
+        std::vector<connection_ptr> all;
+        all.reserve(connections_.size());
+        for (const auto& entry : connections_)
+            all.push_back(entry.second);
+        return all;
+    }
+
+    bool handlers_live() const {
+        std::lock_guard<std::mutex> lock{registry_mutex_};
+        return !detached_;
+    }
+
+    // --- connection_owner ------------------------------------------------------------------
+
+    void decide_upgrade(const http_request& request, upgrade_decision& decision) override {
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            if (open_count_ >= options_.max_connections)
+                return decision.reject(503, "server is at its connection limit");
+        }
+        if (upgrade_handler && handlers_live())
+            upgrade_handler(request, decision);
+    }
+
+    void answer_http(const http_request& request, http_response& response) override {
+        if (http_handler && handlers_live())
+            return http_handler(request, response);
+        response = make_error_response(426, "This is a WebSocket endpoint: connect with a "
+                                            "WebSocket client.");
+    }
+
+    void opened(const connection_ptr& conn) override {
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            if (detached_)
+                return;
+            ++open_count_;
+        }
+        for (const auto& handler : open_handlers)
+            handler(conn);
+    }
+
+    void received(const connection_ptr& conn, const message& msg) override {
+        if (!handlers_live())
+            return;
+        for (const auto& handler : message_handlers)
+            handler(conn, msg);
+    }
+
+    void finished(const connection_ptr& conn, const close_info& info, bool was_open) override {
+        bool live = false;
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            connections_.erase(conn->id());
+            if (was_open)
+                --open_count_;
+            live = !detached_;
+        }
+        if (was_open && live)
+            for (const auto& handler : close_handlers)
+                handler(conn, info);
+        notify_if_stopped();
+    }
+
+    const server_options options_;
+    const Transport transport_;
+    asio::strand<asio::io_context::executor_type> strand_; // acceptor and timer
+    acceptor_type acceptor_;
+    asio::steady_timer heartbeat_timer_;
+    asio::steady_timer accept_retry_timer_;
+    const shared_frame ping_;
+    std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
+    std::uint64_t last_id_ = 0;
+
+    mutable std::mutex registry_mutex_;
+    std::unordered_map<std::uint64_t, connection_ptr> connections_;
+    std::size_t open_count_ = 0;
+    bool detached_ = false;
+    std::vector<std::function<void()>> stopped_callbacks_;
+};
+
+} // namespace detail
+
+/// A WebSocket server on the application's `asio::io_context`.
+///
+/// Listens as soon as it is constructed; the work happens while the application runs its
+/// io_context (on one thread or several: every connection has its own strand). The server
+/// starts no thread of its own.
+///
+/// ```cpp
+/// asio::io_context io;
+/// ws::server<> server{io, {}};
+/// server.on_message([](const auto& conn, const ws::message& msg) {
+///     conn->send(ws::make_frame(msg.type, msg.data)); // echo
+/// });
+/// io.run();
+/// ```
+///
+/// Handlers: install them before running the io_context. `on_open`, `on_message` and
+/// `on_close` add a handler (several may listen, called in the order added, like Node's
+/// `ws.on`); `on_http` and `on_upgrade` set the single decider. Handlers for one connection
+/// run on its strand, one at a time.
+template <class Transport = asio_tcp>
+class server {
+    static_assert(check_transport<Transport>());
+
+public:
+    using transport_type = Transport;
+    using connection_type = connection<Transport>;
+    using connection_ptr = std::shared_ptr<connection_type>;
+    using endpoint_type = typename Transport::acceptor_type::endpoint_type;
+
+    /// Binds and listens; throws `std::system_error` when it cannot (port in use, bad
+    /// address, no permission).
+    server(asio::io_context& io, server_options options = {}, Transport transport = {})
+        : core_(std::make_shared<detail::server_core<Transport>>(io, std::move(options),
+                                                                 std::move(transport))) {
+        std::error_code ec;
+        core_->listen(io, ec);
+        if (ec)
+            throw std::system_error{ec, "ws::server: cannot listen"};
+    }
+
+    /// Binds and listens; reports failure in `ec` instead of throwing.
+    server(asio::io_context& io, server_options options, std::error_code& ec,
+           Transport transport = {})
+        : core_(std::make_shared<detail::server_core<Transport>>(io, std::move(options),
+                                                                 std::move(transport))) {
+        core_->listen(io, ec);
+    }
+
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    /// Stops listening and ends every connection without calling any handler. Prefer
+    /// `stop()` and running the io_context until it completes, which closes cleanly.
+    ~server() { core_->detach(); }
+
+    /// Adds a handler called when a connection has completed its handshake.
+    server& on_open(std::function<void(const connection_ptr&)> handler) {
+        core_->open_handlers.push_back(std::move(handler));
+        return *this;
+    }
+    /// Adds a handler called for every complete message (text already validated as UTF-8).
+    server& on_message(std::function<void(const connection_ptr&, const message&)> handler) {
+        core_->message_handlers.push_back(std::move(handler));
+        return *this;
+    }
+    /// Adds a handler called once when an opened connection has ended, however it ended.
+    server& on_close(std::function<void(const connection_ptr&, const close_info&)> handler) {
+        core_->close_handlers.push_back(std::move(handler));
+        return *this;
+    }
+    /// Sets the handler for plain HTTP requests (not upgrades), e.g. to serve a page on the
+    /// same port. The response is sent with `Connection: close`. Without a handler: 426.
+    server& on_http(std::function<void(const http_request&, http_response&)> handler) {
+        core_->http_handler = std::move(handler);
+        return *this;
+    }
+    /// Sets the handler that may refuse a valid upgrade request (authentication, origin,
+    /// capacity) with a status, or choose the subprotocol.
+    server& on_upgrade(std::function<void(const http_request&, upgrade_decision&)> handler) {
+        core_->upgrade_handler = std::move(handler);
+        return *this;
+    }
+
+    /// Graceful stop: stops accepting, sends every peer a Close frame with 1001 (going
+    /// away) after what is already queued for it, and calls `on_stopped` once every
+    /// connection has ended (each within `close_timeout`). Afterwards the server leaves no
+    /// work in the io_context, so `io.run()` returns once the application's own work is done.
+    void stop(std::function<void()> on_stopped = {}) { core_->stop(std::move(on_stopped)); }
+
+    /// Connections that completed their handshake and have not ended.
+    std::size_t connection_count() const { return core_->connection_count(); }
+
+    /// Where the server listens (the real port when `port` was 0).
+    endpoint_type local_endpoint() const {
+        std::error_code ignored;
+        return core_->acceptor().local_endpoint(ignored);
+    }
+
+    const server_options& options() const noexcept { return core_->options(); }
+
+private:
+    std::shared_ptr<detail::server_core<Transport>> core_;
+};
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/server.hpp ----
+
+// ---- begin wschat/chat/policy.hpp ----
+// wschat — message policies: what a room's messages are and how they travel.
+
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+WSCHAT_BEGIN_NAMESPACE(chat)
+
+/// What a policy's `decode` makes of an incoming WebSocket message: a room message to
+/// broadcast, nothing (ignore it), or a refusal that closes the sender.
+template <class Message>
+struct decode_result {
+    std::optional<Message> message;        ///< broadcast this, when set
+    std::optional<ws::close_code> refusal; ///< close the sender with this code, when set
+    std::string reason;                    ///< the close reason that goes with `refusal`
+
+    static decode_result accept(Message m) { return {std::move(m), std::nullopt, {}}; }
+    static decode_result ignore() { return {}; }
+    static decode_result refuse(ws::close_code code, std::string why) {
+        return {std::nullopt, code, std::move(why)};
+    }
+};
+
+/// # The Policy concept
+///
+/// `chat::room<Transport, Policy>` asks of its Policy:
+///
+/// | member | meaning |
+/// |---|---|
+/// | `message_type` | what a room message is for the application |
+/// | `decode_result<message_type> decode(const Connection& from, const ws::message&) const` | an
+/// incoming message becomes a room message, is ignored, or is refused | | `ws::shared_frame
+/// encode(const message_type&) const` | the one frame every member receives | | `ws::shared_frame
+/// welcome(std::size_t online) const` | sent to a member who joins (empty: none) | |
+/// `ws::shared_frame presence(std::size_t online) const` | sent to everyone when the count changes
+/// (empty: none) |
+///
+/// `decode` is a template over the connection type so a policy may read who sent the
+/// message (its request, its address); the shipped policies ignore it.
+
+/// The classic Node.js `ws` chat: text relayed to every member, sender included; a welcome
+/// line for whoever joins; the online count announced on every join and leave.
+struct text_policy {
+    using message_type = std::string_view;
+
+    /// First line a member receives.
+    std::string welcome_text = "Welcome to the chat room!";
+    /// Presence announcement, followed by the count: "Online users: 3".
+    std::string presence_prefix = "Online users: ";
+
+    /// Text is relayed as is; binary is refused with 1003 (unsupported data).
+    template <class Connection>
+    decode_result<message_type> decode(const Connection&, const ws::message& in) const {
+        if (!in.is_text())
+            return decode_result<message_type>::refuse(ws::close_code::unsupported_data,
+                                                       "this room relays text only");
+        return decode_result<message_type>::accept(in.data);
+    }
+    ws::shared_frame encode(message_type text) const {
+        return ws::make_frame(ws::opcode::text, text);
+    }
+    ws::shared_frame welcome(std::size_t) const {
+        return ws::make_frame(ws::opcode::text, welcome_text);
+    }
+    ws::shared_frame presence(std::size_t online) const {
+        return ws::make_frame(ws::opcode::text, presence_prefix + std::to_string(online));
+    }
+};
+
+/// Raw binary relay for game state and telemetry: binary messages go to every member
+/// unchanged; text is refused with 1003; no welcome and no presence frames (the count is
+/// still kept: `room::size()`).
+struct binary_policy {
+    using message_type = std::string_view;
+
+    template <class Connection>
+    decode_result<message_type> decode(const Connection&, const ws::message& in) const {
+        if (!in.is_binary())
+            return decode_result<message_type>::refuse(ws::close_code::unsupported_data,
+                                                       "this room relays binary only");
+        return decode_result<message_type>::accept(in.data);
+    }
+    ws::shared_frame encode(message_type bytes) const {
+        return ws::make_frame(ws::opcode::binary, bytes);
+    }
+    ws::shared_frame welcome(std::size_t) const { return {}; }
+    ws::shared_frame presence(std::size_t) const { return {}; }
+};
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/chat/policy.hpp ----
+// ---- begin wschat/chat/room.hpp ----
+// wschat — a chat room: membership, broadcast and presence over a message policy.
+
+
+#include <algorithm>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(chat)
+
+namespace detail {
+template <class P, class = void>
+struct has_message_type : std::false_type {};
+template <class P>
+struct has_message_type<P, std::void_t<typename P::message_type>> : std::true_type {};
+
+template <class P, class Connection, class = void>
+struct has_decode : std::false_type {};
+template <class P, class Connection>
+struct has_decode<P, Connection,
+                  std::void_t<decltype(std::declval<const P&>().decode(
+                      std::declval<const Connection&>(), std::declval<const ws::message&>()))>>
+    : std::true_type {};
+
+template <class P, class = void>
+struct has_encode : std::false_type {};
+template <class P>
+struct has_encode<P, std::void_t<decltype(ws::shared_frame{std::declval<const P&>().encode(
+                         std::declval<const typename P::message_type&>())})>> : std::true_type {};
+
+template <class P, class = void>
+struct has_announcements : std::false_type {};
+template <class P>
+struct has_announcements<
+    P, std::void_t<decltype(ws::shared_frame{std::declval<const P&>().welcome(std::size_t{})}),
+                   decltype(ws::shared_frame{std::declval<const P&>().presence(std::size_t{})})>>
+    : std::true_type {};
+} // namespace detail
+
+/// Checks a Policy type at compile time, one readable message per missing piece.
+template <class Policy, class Transport>
+constexpr bool check_policy() {
+    static_assert(detail::has_message_type<Policy>::value,
+                  "wschat Policy: missing `using message_type = ...`");
+    if constexpr (detail::has_message_type<Policy>::value) {
+        static_assert(detail::has_decode<Policy, ws::connection<Transport>>::value,
+                      "wschat Policy: missing `decode_result<message_type> decode(const "
+                      "Connection& from, const ws::message&) const`");
+        static_assert(detail::has_encode<Policy>::value,
+                      "wschat Policy: missing `ws::shared_frame encode(const message_type&) "
+                      "const`");
+        static_assert(detail::has_announcements<Policy>::value,
+                      "wschat Policy: missing `ws::shared_frame welcome(std::size_t) const` or "
+                      "`ws::shared_frame presence(std::size_t) const`");
+    }
+    return true;
+}
+
+/// A set of connections that hear each other.
+///
+/// Every message a member sends is decoded by the Policy and broadcast to every member,
+/// sender included: encoded once into one shared frame that every member's send queue
+/// references. A member who joins gets the Policy's welcome; every join and leave
+/// announces the new count to all. `size()` is the presence count.
+///
+/// ```cpp
+/// ws::server<> server{io, opts};
+/// chat::room<> room;   // plain TCP, plain text: the classic Node `ws` chat
+/// room.attach(server); // every connection joins; messages are relayed; leaving is counted
+/// ```
+///
+/// Thread safety: every member function may be called from any thread.
+template <class Transport = ws::asio_tcp, class Policy = text_policy>
+class room {
+    static_assert(check_policy<Policy, Transport>());
+
+public:
+    using connection_ptr = std::shared_ptr<ws::connection<Transport>>;
+    using message_type = typename Policy::message_type;
+
+    explicit room(Policy policy = {}) : state_(std::make_shared<state>(std::move(policy))) {}
+
+    /// Makes every connection of `server` a member for as long as it is open: joins on
+    /// open, relays its messages, leaves on close. The server's handlers refer to the room
+    /// weakly, so destroying the room simply ends its part.
+    void attach(ws::server<Transport>& server) {
+        std::weak_ptr<state> weak = state_;
+        server.on_open([weak](const connection_ptr& conn) {
+            if (auto s = weak.lock())
+                s->join(conn);
+        });
+        server.on_message([weak](const connection_ptr& conn, const ws::message& msg) {
+            if (auto s = weak.lock())
+                s->receive(conn, msg);
+        });
+        server.on_close([weak](const connection_ptr& conn, const ws::close_info&) {
+            if (auto s = weak.lock())
+                s->leave(conn);
+        });
+    }
+
+    /// Adds a member (for routing of your own instead of `attach`). Joining twice is a
+    /// no-op.
+    void join(const connection_ptr& conn) { state_->join(conn); }
+    /// Removes a member; a no-op for a non-member.
+    void leave(const connection_ptr& conn) { state_->leave(conn); }
+    /// Handles a message from `from` as if the room were attached: decode, then broadcast.
+    void receive(const connection_ptr& from, const ws::message& msg) { state_->receive(from, msg); }
+
+    /// Sends a room message to every member (encoded once).
+    void broadcast(const message_type& msg) { state_->broadcast(state_->policy.encode(msg)); }
+    /// Sends an already encoded frame to every member.
+    void broadcast(const ws::shared_frame& frame) { state_->broadcast(frame); }
+
+    /// The number of members: the online count.
+    std::size_t size() const {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        return state_->members.size();
+    }
+
+    const Policy& policy() const noexcept { return state_->policy; }
+
+private:
+    struct state {
+        explicit state(Policy p) : policy(std::move(p)) {}
+
+        void join(const connection_ptr& conn) {
+            std::lock_guard<std::mutex> lock{mutex};
+            if (std::find(members.begin(), members.end(), conn) != members.end())
+                return;
+            members.push_back(conn);
+            // Under the lock, so that welcomes and counts reach everyone in join order.
+            if (ws::shared_frame hello = policy.welcome(members.size()))
+                conn->send(std::move(hello));
+            announce_presence();
+        }
+
+        void leave(const connection_ptr& conn) {
+            std::lock_guard<std::mutex> lock{mutex};
+            const auto it = std::find(members.begin(), members.end(), conn);
+            if (it == members.end())
+                return;
+            *it = std::move(members.back());
+            members.pop_back();
+            announce_presence();
+        }
+
+        void receive(const connection_ptr& from, const ws::message& msg) {
+            auto result = policy.decode(*from, msg);
+            if (result.refusal)
+                return from->close(*result.refusal, result.reason);
+            if (result.message)
+                broadcast(policy.encode(*result.message));
+        }
+
+        void broadcast(const ws::shared_frame& frame) {
+            std::lock_guard<std::mutex> lock{mutex};
+            send_to_all(frame);
+        }
+
+        void announce_presence() {
+            if (ws::shared_frame count = policy.presence(members.size()))
+                send_to_all(count);
+        }
+
+        void send_to_all(const ws::shared_frame& frame) {
+            for (const connection_ptr& member : members)
+                member->send(frame);
+        }
+
+        const Policy policy;
+        mutable std::mutex mutex;
+        std::vector<connection_ptr> members;
+    };
+
+    std::shared_ptr<state> state_;
+};
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/chat/room.hpp ----
+// ---- end wschat/wschat.hpp ----
