@@ -1,0 +1,278 @@
+// Test support — a deliberately simple blocking WebSocket client on POSIX sockets.
+//
+// It shares no code with the library (its own frame encoder and decoder), so integration
+// tests check the server against an independent reading of RFC 6455, byte for byte.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace test {
+
+using namespace std::chrono_literals;
+
+/// One frame as read off the wire.
+struct frame {
+    std::uint8_t opcode = 0;
+    bool fin = true;
+    std::string payload;
+
+    /// For close frames: the status code, or 1005 when the payload is empty.
+    std::uint16_t close_code() const {
+        if (payload.size() < 2)
+            return 1005;
+        return static_cast<std::uint16_t>((std::uint8_t(payload[0]) << 8) |
+                                          std::uint8_t(payload[1]));
+    }
+};
+
+constexpr std::uint8_t op_continuation = 0x0, op_text = 0x1, op_binary = 0x2, op_close = 0x8,
+                       op_ping = 0x9, op_pong = 0xA;
+
+/// Encodes one client frame; masked unless told otherwise (to test the server's refusal).
+inline std::string encode(std::uint8_t opcode, std::string_view payload, bool fin = true,
+                          bool masked = true, std::uint8_t rsv = 0) {
+    std::string out;
+    out.push_back(static_cast<char>((fin ? 0x80 : 0) | (rsv << 4) | opcode));
+    const std::uint8_t mask_bit = masked ? 0x80 : 0;
+    const std::uint64_t n = payload.size();
+    if (n < 126) {
+        out.push_back(static_cast<char>(mask_bit | n));
+    } else if (n <= 0xFFFF) {
+        out.push_back(static_cast<char>(mask_bit | 126));
+        out.push_back(static_cast<char>(n >> 8));
+        out.push_back(static_cast<char>(n & 0xFF));
+    } else {
+        out.push_back(static_cast<char>(mask_bit | 127));
+        for (int shift = 56; shift >= 0; shift -= 8)
+            out.push_back(static_cast<char>((n >> shift) & 0xFF));
+    }
+    if (!masked)
+        return out + std::string{payload};
+    thread_local std::mt19937 random{12345}; // test threads each mask with their own keys
+    char key[4];
+    for (char& k : key)
+        k = static_cast<char>(random());
+    out.append(key, 4);
+    for (std::size_t i = 0; i < payload.size(); ++i)
+        out.push_back(static_cast<char>(payload[i] ^ key[i % 4]));
+    return out;
+}
+
+/// A close frame payload: big-endian code + reason.
+inline std::string close_payload(std::uint16_t code, std::string_view reason = {}) {
+    std::string out{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
+    return out + std::string{reason};
+}
+
+/// A TCP connection to 127.0.0.1:port with blocking reads bounded by timeouts.
+class socket_client {
+public:
+    explicit socket_client(std::uint16_t port, int receive_buffer = 0) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (fd_ < 0)
+            throw std::runtime_error{"socket() failed"};
+        if (receive_buffer > 0)
+            ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+        int one = 1;
+        ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(port);
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
+            throw std::runtime_error{"connect() failed"};
+    }
+    socket_client(const socket_client&) = delete;
+    socket_client& operator=(const socket_client&) = delete;
+    ~socket_client() { close(); }
+
+    void close() {
+        if (fd_ >= 0)
+            ::close(fd_);
+        fd_ = -1;
+    }
+
+    /// Closes with SO_LINGER 0: the peer sees a TCP reset.
+    void reset() {
+        linger hard{1, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+        close();
+    }
+
+    /// Writes all bytes; false when the peer has gone.
+    bool send_raw(std::string_view bytes) {
+        while (!bytes.empty()) {
+            const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+            if (n <= 0)
+                return false;
+            bytes.remove_prefix(static_cast<std::size_t>(n));
+        }
+        return true;
+    }
+
+    /// Reads exactly `n` bytes unless the timeout passes or the peer closes first.
+    std::optional<std::string> read_exact(std::size_t n, std::chrono::milliseconds timeout) {
+        while (buffer_.size() < n)
+            if (!fill(timeout))
+                return std::nullopt;
+        std::string out = buffer_.substr(0, n);
+        buffer_.erase(0, n);
+        return out;
+    }
+
+    /// Reads up to and including `delimiter`.
+    std::optional<std::string> read_until(std::string_view delimiter,
+                                          std::chrono::milliseconds timeout) {
+        std::size_t at;
+        while ((at = buffer_.find(delimiter)) == std::string::npos)
+            if (!fill(timeout))
+                return std::nullopt;
+        std::string out = buffer_.substr(0, at + delimiter.size());
+        buffer_.erase(0, at + delimiter.size());
+        return out;
+    }
+
+    /// Everything until the peer closes (or the timeout), e.g. an HTTP error response.
+    std::string read_all(std::chrono::milliseconds timeout) {
+        while (fill(timeout)) {
+        }
+        return std::exchange(buffer_, {});
+    }
+
+    /// True when the peer has closed the TCP connection (EOF or reset) within the timeout;
+    /// unread data arriving before that is discarded.
+    bool wait_for_eof(std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            buffer_.clear();
+            if (!fill(std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())))
+                return eof_;
+        }
+        return false;
+    }
+
+    bool eof() const { return eof_; }
+    int fd() const { return fd_; }
+
+private:
+    bool fill(std::chrono::milliseconds timeout) {
+        if (eof_)
+            return false;
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0)
+            return false;
+        char chunk[65536];
+        const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+        if (n <= 0) {
+            eof_ = true;
+            return false;
+        }
+        buffer_.append(chunk, static_cast<std::size_t>(n));
+        return true;
+    }
+
+    int fd_ = -1;
+    bool eof_ = false;
+    std::string buffer_;
+};
+
+/// The request a browser would send, with a fixed key (RFC 6455 §1.3's).
+inline std::string upgrade_request(std::string_view path = "/", std::string_view extra = {}) {
+    return "GET " + std::string{path} +
+           " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+           std::string{extra} + "\r\n";
+}
+
+/// A WebSocket client: handshake in the constructor, then frames.
+class ws_client {
+public:
+    explicit ws_client(std::uint16_t port, std::string_view path = "/",
+                       std::string_view extra_headers = {}, int receive_buffer = 0)
+        : socket_(port, receive_buffer) {
+        socket_.send_raw(upgrade_request(path, extra_headers));
+        const auto head = socket_.read_until("\r\n\r\n", 5s);
+        if (!head || head->rfind("HTTP/1.1 101", 0) != 0)
+            throw std::runtime_error{"handshake failed: " + head.value_or("(no response)")};
+        response_head_ = *head;
+    }
+
+    const std::string& response_head() const { return response_head_; }
+    socket_client& socket() { return socket_; }
+
+    bool send(std::uint8_t opcode, std::string_view payload, bool fin = true) {
+        return socket_.send_raw(encode(opcode, payload, fin));
+    }
+    bool send_text(std::string_view text) { return send(op_text, text); }
+    bool send_close(std::uint16_t code, std::string_view reason = {}) {
+        return send(op_close, close_payload(code, reason));
+    }
+
+    /// The next frame, or nothing on timeout or EOF. Pings are answered and skipped unless
+    /// `auto_pong` is off.
+    std::optional<frame> read_frame(std::chrono::milliseconds timeout = 5s) {
+        for (;;) {
+            auto next = read_any_frame(timeout);
+            if (!next || next->opcode != op_ping || !auto_pong)
+                return next;
+            send(op_pong, next->payload);
+        }
+    }
+
+    /// The payload of the next text frame, or nothing.
+    std::optional<std::string> read_text(std::chrono::milliseconds timeout = 5s) {
+        auto next = read_frame(timeout);
+        if (!next || next->opcode != op_text)
+            return std::nullopt;
+        return next->payload;
+    }
+
+    bool auto_pong = true;
+
+private:
+    std::optional<frame> read_any_frame(std::chrono::milliseconds timeout) {
+        const auto head = socket_.read_exact(2, timeout);
+        if (!head)
+            return std::nullopt;
+        frame f;
+        f.fin = (std::uint8_t((*head)[0]) & 0x80) != 0;
+        f.opcode = std::uint8_t((*head)[0]) & 0x0F;
+        if (std::uint8_t((*head)[1]) & 0x80)
+            throw std::runtime_error{"server sent a masked frame"};
+        std::uint64_t length = std::uint8_t((*head)[1]) & 0x7F;
+        const std::size_t extended = length == 126 ? 2 : length == 127 ? 8 : 0;
+        if (extended) {
+            const auto bytes = socket_.read_exact(extended, timeout);
+            if (!bytes)
+                return std::nullopt;
+            length = 0;
+            for (char b : *bytes)
+                length = (length << 8) | std::uint8_t(b);
+        }
+        auto payload = socket_.read_exact(static_cast<std::size_t>(length), timeout);
+        if (!payload)
+            return std::nullopt;
+        f.payload = std::move(*payload);
+        return f;
+    }
+
+    socket_client socket_;
+    std::string response_head_;
+};
+
+} // namespace test
