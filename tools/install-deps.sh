@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what wschat needs on Debian 12, as root or as a user with sudo.
+#   tools/install-deps.sh           compiler, CMake, Ninja, Asio: enough for tools/start-chat.sh
+#   tools/install-deps.sh --tests   + Catch2, Meson, clang (with its sanitizer and libFuzzer
+#                                   runtimes), clang-format, OpenSSL, Python websockets, Chromium
+#                                   and fonts for the browser tests, Node (when missing) and
+#                                   `npm ci`: tools/run-tests.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+fi
+
+packages=(g++ cmake ninja-build pkgconf libasio-dev ca-certificates)
+if [ "${1:-}" = "--tests" ]; then
+    packages+=(catch2 meson python3 python3-websockets clang clang-format libclang-rt-14-dev
+        libssl-dev chromium fonts-noto-cjk fonts-noto-color-emoji)
+    if ! command -v node >/dev/null; then
+        packages+=(nodejs npm)
+    fi
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if [ "${1:-}" = "--tests" ] && [ -f package.json ]; then
+    npm ci --no-audit --no-fund
+fi
