@@ -439,9 +439,7 @@ private:
         }
         if (state_ == state::closed)
             return;
-        gather_.clear();
-        for (const shared_frame& frame : writing_)
-            gather_.emplace_back(frame.data(), frame.size());
+        gather_writing();
         asio::async_write(stream_, gather_,
                           asio::bind_executor(strand_, [self = this->shared_from_this()](
                                                            std::error_code ec, std::size_t size) {
@@ -449,10 +447,43 @@ private:
                           }));
     }
 
+    /// Lays out `writing_` for one gather write. Asio hands at most 64 buffers to each
+    /// writev, so a queue of small frames sent by reference would leave 64 chat lines per
+    /// system call, fewer than one read can bring in; small frames are therefore copied
+    /// back to back into one contiguous run, and large ones still go by reference.
+    void gather_writing() {
+        std::size_t small_bytes = 0;
+        for (const shared_frame& frame : writing_)
+            if (frame.size() <= coalesce_limit)
+                small_bytes += frame.size();
+        coalesced_.clear();
+        coalesced_.reserve(small_bytes); // no reallocation below: buffers point into it
+        gather_.clear();
+        bool extending_run = false;
+        for (const shared_frame& frame : writing_) {
+            if (frame.size() > coalesce_limit) {
+                gather_.emplace_back(frame.data(), frame.size());
+                extending_run = false;
+                continue;
+            }
+            const std::size_t at = coalesced_.size();
+            coalesced_.insert(coalesced_.end(), frame.data(), frame.data() + frame.size());
+            if (extending_run)
+                gather_.back() =
+                    asio::const_buffer{gather_.back().data(), gather_.back().size() + frame.size()};
+            else
+                gather_.emplace_back(coalesced_.data() + at, frame.size());
+            extending_run = true;
+        }
+    }
+
     void on_written(std::error_code ec, std::size_t size) {
         writing_.clear();
+        if (coalesced_.capacity() > idle_coalesce_capacity)
+            std::vector<std::uint8_t>{}.swap(coalesced_); // an idle connection keeps no backlog
         if (ec)
-            return finish(ec);
+            if (ec)
+                return finish(ec);
         bool more = false;
         bool drained_after_last = false;
         {
@@ -500,6 +531,9 @@ private:
     bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
     std::vector<shared_frame> writing_;
     std::vector<asio::const_buffer> gather_;
+    std::vector<std::uint8_t> coalesced_; // small frames of the write in flight, back to back
+    static constexpr std::size_t coalesce_limit = 1024;
+    static constexpr std::size_t idle_coalesce_capacity = 64 * 1024;
 };
 
 WSCHAT_END_NAMESPACE
