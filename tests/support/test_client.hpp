@@ -127,11 +127,11 @@ public:
 
     /// Reads exactly `n` bytes unless the timeout passes or the peer closes first.
     std::optional<std::string> read_exact(std::size_t n, std::chrono::milliseconds timeout) {
-        while (buffer_.size() < n)
+        while (buffer_.size() - read_at_ < n)
             if (!fill(timeout))
                 return std::nullopt;
-        std::string out = buffer_.substr(0, n);
-        buffer_.erase(0, n);
+        std::string out = buffer_.substr(read_at_, n);
+        read_at_ += n;
         return out;
     }
 
@@ -139,11 +139,12 @@ public:
     std::optional<std::string> read_until(std::string_view delimiter,
                                           std::chrono::milliseconds timeout) {
         std::size_t at;
-        while ((at = buffer_.find(delimiter)) == std::string::npos)
+        while ((at = buffer_.find(delimiter, read_at_)) == std::string::npos)
             if (!fill(timeout))
                 return std::nullopt;
-        std::string out = buffer_.substr(0, at + delimiter.size());
-        buffer_.erase(0, at + delimiter.size());
+        const std::size_t end = at + delimiter.size();
+        std::string out = buffer_.substr(read_at_, end - read_at_);
+        read_at_ = end;
         return out;
     }
 
@@ -151,7 +152,9 @@ public:
     std::string read_all(std::chrono::milliseconds timeout) {
         while (fill(timeout)) {
         }
-        return std::exchange(buffer_, {});
+        std::string out = buffer_.substr(read_at_);
+        discard();
+        return out;
     }
 
     /// True when the peer has closed the TCP connection (EOF or reset) within the timeout;
@@ -159,7 +162,7 @@ public:
     bool wait_for_eof(std::chrono::milliseconds timeout) {
         const auto deadline = std::chrono::steady_clock::now() + timeout;
         while (std::chrono::steady_clock::now() < deadline) {
-            buffer_.clear();
+            discard();
             if (!fill(std::chrono::duration_cast<std::chrono::milliseconds>(
                     deadline - std::chrono::steady_clock::now())))
                 return eof_;
@@ -183,13 +186,23 @@ private:
             eof_ = true;
             return false;
         }
+        // Drop what was read before appending, so that reading many small frames from a
+        // fast stream costs linear time (erasing at the front per frame would be quadratic).
+        buffer_.erase(0, read_at_);
+        read_at_ = 0;
         buffer_.append(chunk, static_cast<std::size_t>(n));
         return true;
+    }
+
+    void discard() {
+        buffer_.clear();
+        read_at_ = 0;
     }
 
     int fd_ = -1;
     bool eof_ = false;
     std::string buffer_;
+    std::size_t read_at_ = 0; // bytes of buffer_ already handed out
 };
 
 /// The request a browser would send, with a fixed key (RFC 6455 §1.3's).
