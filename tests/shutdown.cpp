@@ -87,3 +87,43 @@ TEST_CASE("destroying a running server ends its connections without calling hand
     runner.join(); // nothing is left for the io_context to do
     CHECK(closes == 0);
 }
+
+TEST_CASE("stop() with a drain deadline cuts off peers still there at the deadline", "[shutdown]") {
+    auto opts = test::loopback_options();
+    opts.close_timeout = 10s; // the deadline, not the close timeout, must end this
+    test::running_server s{opts};
+    s.start();
+    ws_client deaf{s.port()};
+    REQUIRE(test::eventually([&] { return s.server.connection_count() == 1; }));
+    std::promise<void> stopped;
+    const auto start = std::chrono::steady_clock::now();
+    s.server.stop(200ms, [&] { stopped.set_value(); });
+    CHECK(stopped.get_future().wait_for(3s) == std::future_status::ready);
+    CHECK(std::chrono::steady_clock::now() - start < 2s);
+    CHECK(deaf.socket().wait_for_eof(1s));
+    CHECK(s.stop(3s)); // and nothing is left running
+}
+
+TEST_CASE("stop() flushes what was queued before the 1001", "[shutdown]") {
+    chat::room<> room;
+    test::running_server s;
+    room.attach(s.server);
+    s.start();
+    ws_client member{s.port()};
+    REQUIRE(test::eventually([&] { return room.size() == 1; }));
+    for (int i = 0; i < 100; ++i)
+        room.broadcast(std::string_view{"pending " + std::to_string(i)});
+    s.server.stop();
+    int pending_seen = 0;
+    for (;;) {
+        auto f = member.read_frame();
+        REQUIRE(f);
+        if (f->opcode == test::op_close) {
+            CHECK(f->close_code() == 1001);
+            break;
+        }
+        if (f->payload.rfind("pending ", 0) == 0)
+            CHECK(f->payload == "pending " + std::to_string(pending_seen++));
+    }
+    CHECK(pending_seen == 100);
+}

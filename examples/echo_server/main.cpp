@@ -7,6 +7,7 @@ int main(int argc, char** argv) try {
     ws::server_options opts;
     opts.max_message_size = 16 * 1024 * 1024; // room for the large cases of conformance suites
     opts.max_send_queue_bytes = 64 * 1024 * 1024;
+    opts.max_messages_per_second = 0; // throughput suites send as fast as they can
     if (!examples::parse_options(argc, argv, opts))
         return 2;
 

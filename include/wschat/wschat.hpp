@@ -13,6 +13,7 @@
 #include <wschat/ws/error.hpp>
 #include <wschat/ws/frame.hpp>
 #include <wschat/ws/handshake.hpp>
+#include <wschat/ws/limits.hpp>
 #include <wschat/ws/message.hpp>
 #include <wschat/ws/options.hpp>
 #include <wschat/ws/server.hpp>

@@ -158,12 +158,15 @@ enum class error {
     bad_version,                ///< Sec-WebSocket-Version is not 13 (426)
 
     // Connection life.
-    handshake_timeout, ///< the peer did not finish its handshake in time
-    heartbeat_timeout, ///< the peer stopped answering pings
-    close_timeout,     ///< the peer did not answer our Close frame in time
-    send_queue_full,   ///< the peer reads too slowly; its queue passed the bound (1008)
-    server_stopping,   ///< the server is shutting down (1001)
-    connection_closed, ///< an operation on a connection that is already closed
+    handshake_timeout,  ///< the peer did not finish its handshake in time
+    heartbeat_timeout,  ///< the peer stopped answering pings
+    close_timeout,      ///< the peer did not answer our Close frame in time
+    send_queue_full,    ///< the peer reads too slowly; its queue passed the bound (1008)
+    rate_limited,       ///< the peer sends more messages per second than allowed (1008)
+    origin_not_allowed, ///< a browser Origin outside `allowed_origins` (403)
+    server_busy,        ///< a connection limit (total or per address) is reached (503)
+    server_stopping,    ///< the server is shutting down (1001)
+    connection_closed,  ///< an operation on a connection that is already closed
 };
 
 /// The std::error_category of `ws::error`.
@@ -230,6 +233,12 @@ inline const std::error_category& error_category() noexcept {
                 return "peer did not complete the close handshake";
             case error::send_queue_full:
                 return "send queue limit exceeded (slow reader)";
+            case error::rate_limited:
+                return "message rate limit exceeded";
+            case error::origin_not_allowed:
+                return "origin not allowed";
+            case error::server_busy:
+                return "connection limit reached";
             case error::server_stopping:
                 return "server is stopping";
             case error::connection_closed:
@@ -259,6 +268,7 @@ inline close_code close_code_for(std::error_code ec) noexcept {
     case error::unsupported_data:
         return close_code::unsupported_data;
     case error::send_queue_full:
+    case error::rate_limited:
         return close_code::policy_violation;
     case error::server_stopping:
         return close_code::going_away;
@@ -278,6 +288,10 @@ inline int http_status_for(std::error_code ec) noexcept {
         return 426;
     if (ec == make_error_code(error::header_too_large))
         return 431;
+    if (ec == make_error_code(error::origin_not_allowed))
+        return 403;
+    if (ec == make_error_code(error::server_busy))
+        return 503;
     return 400;
 }
 
@@ -1803,6 +1817,39 @@ inline std::vector<std::string_view> requested_subprotocols(const http_request& 
     return protocols;
 }
 
+namespace detail {
+/// True for text that can be an IPv4 or IPv6 address (digits, hex, dots, colons): enough
+/// to refuse a forwarded "address" that is really an injection attempt.
+constexpr bool looks_like_ip_address(std::string_view text) noexcept {
+    if (text.empty() || text.size() > 45)
+        return false;
+    for (const char c : text) {
+        const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        if (!hex && c != '.' && c != ':')
+            return false;
+    }
+    return true;
+}
+} // namespace detail
+
+/// The client address a reverse proxy reports for `req`: X-Real-IP, else the last entry of
+/// X-Forwarded-For (the one the nearest proxy appended; entries before it came from the
+/// client and prove nothing). Believe it only when the request came from a trusted proxy.
+inline std::optional<std::string> forwarded_client_address(const http_request& req) {
+    if (const auto real_ip = req.header("X-Real-IP")) {
+        const std::string_view address = detail::trim_ows(*real_ip);
+        if (detail::looks_like_ip_address(address))
+            return std::string{address};
+    }
+    const std::string chain = req.header_list("X-Forwarded-For");
+    // rfind gives npos without a comma, and npos + 1 is 0: the whole value.
+    const std::string_view nearest =
+        detail::trim_ows(std::string_view{chain}.substr(chain.rfind(',') + 1));
+    if (detail::looks_like_ip_address(nearest))
+        return std::string{nearest};
+    return std::nullopt;
+}
+
 /// The standard reason phrase for an HTTP status (RFC 9110 §15), or "" when unknown.
 inline std::string_view reason_phrase(int status) noexcept {
     switch (status) {
@@ -1968,6 +2015,78 @@ inline http_response make_error_response(int status, std::string_view message) {
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/handshake.hpp ----
+// ---- begin wschat/ws/limits.hpp ----
+// wschat — the limits a server enforces, and counters of how often each was hit.
+
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <system_error>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// Each limit of `server_options` that a peer can run into.
+enum class limit : std::uint8_t {
+    header_size,    ///< `max_header_bytes`: 431
+    handshake_time, ///< `handshake_timeout`: dropped
+    message_size,   ///< `max_message_size`: close 1009
+    send_queue,     ///< `max_send_queue_bytes`: close 1008, or oldest frames dropped
+    message_rate,   ///< `max_messages_per_second`: close 1008, or message dropped
+    heartbeat,      ///< `heartbeat_timeout`: dropped
+    connections,    ///< `max_connections` or `max_connections_per_address`: 503
+    origin,         ///< `allowed_origins`: 403
+};
+
+/// The limit an error stands for, if it stands for one.
+constexpr std::optional<limit> limit_for(error e) noexcept {
+    switch (e) {
+    case error::header_too_large:
+        return limit::header_size;
+    case error::handshake_timeout:
+        return limit::handshake_time;
+    case error::message_too_big:
+        return limit::message_size;
+    case error::send_queue_full:
+        return limit::send_queue;
+    case error::rate_limited:
+        return limit::message_rate;
+    case error::heartbeat_timeout:
+        return limit::heartbeat;
+    case error::server_busy:
+        return limit::connections;
+    case error::origin_not_allowed:
+        return limit::origin;
+    default:
+        return std::nullopt;
+    }
+}
+
+/// How many times each limit was hit since the server started; read from any thread.
+class limit_counters {
+public:
+    void add(limit which) noexcept {
+        counts_[static_cast<std::size_t>(which)].fetch_add(1, std::memory_order_relaxed);
+    }
+    /// Counts `ec` when it is a wschat error that stands for a limit.
+    void add(std::error_code ec) noexcept {
+        if (ec.category() != error_category())
+            return;
+        if (const auto which = limit_for(static_cast<error>(ec.value())))
+            add(*which);
+    }
+    std::uint64_t operator[](limit which) const noexcept {
+        return counts_[static_cast<std::size_t>(which)].load(std::memory_order_relaxed);
+    }
+
+private:
+    std::array<std::atomic<std::uint64_t>, 8> counts_{};
+};
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/limits.hpp ----
 // ---- begin wschat/ws/message.hpp ----
 // wschat — a message received from a peer.
 
@@ -2057,9 +2176,47 @@ struct server_options {
     /// before closing the socket anyway.
     std::chrono::milliseconds close_timeout{5'000};
 
-    /// Open connections (including those still in their handshake) beyond which new TCP
-    /// connections are refused with 503, protecting file descriptors and memory.
+    /// Connections (including those still in their handshake) beyond which new ones are
+    /// answered 503 before the upgrade, protecting file descriptors and memory.
     std::size_t max_connections = 10'000;
+
+    /// Connections from one remote address beyond which new ones from it are answered 503.
+    /// A NAT can put a whole office behind one address, so the bound is generous; it stops
+    /// one host from taking every slot. Addresses in `trusted_proxies` are exempt.
+    std::size_t max_connections_per_address = 256;
+
+    /// Messages one connection may send per second, sustained (0: unlimited). The default
+    /// is far above any person typing and above a game client's tick rate, yet stops a
+    /// single client from turning a room into a firehose. Past it: `rate_limit_action`.
+    double max_messages_per_second = 5'000;
+
+    /// Messages a connection may send in a burst above the sustained rate.
+    std::size_t message_burst = 5'000;
+
+    /// What happens to a message over the rate limit.
+    enum class rate_action {
+        close, ///< the sender is closed with 1008 (policy violation)
+        drop,  ///< the message is dropped silently; the sender stays
+    };
+    rate_action rate_limit_action = rate_action::close;
+
+    /// What happens when a peer's send queue passes `max_send_queue_bytes`.
+    enum class overflow_action {
+        close,       ///< the peer is closed with 1008: it cannot keep up with the room
+        drop_oldest, ///< the oldest frames not yet being written are dropped until it fits
+    };
+    overflow_action slow_reader_action = overflow_action::close;
+
+    /// Browser origins allowed to open a WebSocket, compared exactly with the Origin header
+    /// ("https://chat.example.com"); a request from any other origin gets 403, which stops
+    /// cross-site WebSocket hijacking. Empty: every origin. Requests without an Origin
+    /// header (native clients, not browsers) are not affected.
+    std::vector<std::string> allowed_origins;
+
+    /// Addresses of reverse proxies (nginx) whose X-Forwarded-For / X-Real-IP headers are
+    /// believed: a connection from one of them reports the client address the proxy names.
+    /// From anyone else those headers are ignored, since any client can send them.
+    std::vector<std::string> trusted_proxies;
 
     /// Size of each connection's read buffer. Larger reads mean fewer system calls for
     /// big messages; 16 KiB is one TLS record and a few TCP segments.
@@ -2172,6 +2329,8 @@ WSCHAT_END_NAMESPACE
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
+#include <algorithm>
+#include <any>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -2214,6 +2373,9 @@ struct upgrade_decision {
     int status = 101;
     std::string subprotocol; ///< pre-filled with the server's choice from its options
     std::string reason;
+    /// Anything the application wants to keep with the connection (a user name, an id, a
+    /// session): it becomes `connection::user_data()` when the upgrade is accepted.
+    std::any user_data;
 };
 
 template <class Transport>
@@ -2236,6 +2398,8 @@ public:
     /// Called once per connection when its socket is closed; `was_open` tells whether
     /// `opened` was called for it (only then is the application's on_close due).
     virtual void finished(const connection_ptr& conn, const close_info& info, bool was_open) = 0;
+    /// A peer ran into one of the server's limits (`ws::limit_for(ec)` names which).
+    virtual void limit_hit(std::error_code ec) = 0;
 
 protected:
     ~connection_owner() = default;
@@ -2261,11 +2425,13 @@ public:
 
     /// Used by the server; applications get connections from the handlers.
     connection(stream_type stream, const Transport& transport, std::shared_ptr<owner_type> owner,
-               const server_options& options, std::uint64_t id)
+               const server_options& options, std::uint64_t id, std::string remote_address)
         : stream_(std::move(stream)), strand_(asio::make_strand(stream_.get_executor())),
           timer_(strand_), transport_(transport), owner_(std::move(owner)), options_(options),
           request_parser_(options.max_header_bytes),
-          parser_(role::server, options.max_message_size), id_(id) {}
+          parser_(role::server, options.max_message_size),
+          message_tokens_(static_cast<double>(options.message_burst)),
+          direct_address_(remote_address), remote_address_(std::move(remote_address)), id_(id) {}
 
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
@@ -2288,8 +2454,18 @@ public:
 
     /// True between the successful handshake and the start of the close handshake.
     bool is_open() const noexcept { return state_.load(std::memory_order_acquire) == state::open; }
-    /// The peer's address as the transport reports it.
+    /// The peer's address: as the transport reports it or, for a connection through a proxy
+    /// listed in `server_options::trusted_proxies`, the client address the proxy names.
+    /// Stable once the connection is open.
     const std::string& remote_address() const noexcept { return remote_address_; }
+    /// What `on_upgrade` put in `upgrade_decision::user_data` (a name, an id, a session).
+    /// Read and written on the connection's handlers' strand, like the rest of its state.
+    std::any& user_data() noexcept { return user_data_; }
+    /// The user data as a `T`, or null when it holds something else (or nothing).
+    template <class T>
+    T* user_data_as() noexcept {
+        return std::any_cast<T>(&user_data_);
+    }
     /// The HTTP request that opened the connection (path, query, headers, cookies).
     const http_request& request() const noexcept { return request_parser_.request(); }
     /// The subprotocol selected in the handshake, or empty.
@@ -2323,7 +2499,6 @@ private:
     // --- start-up, called by the server on the connection's strand ----------------------
 
     void start() {
-        remote_address_ = transport_.remote_address(stream_);
         arm_timer(options_.handshake_timeout, error::handshake_timeout);
         transport_.async_handshake(
             stream_,
@@ -2398,12 +2573,16 @@ private:
         case request_parser::state::incomplete:
             return;
         case request_parser::state::failed:
-            return reply(make_error_response(http_status_for(request_parser_.error()),
-                                             request_parser_.error().message()));
+            return refuse(request_parser_.error());
         case request_parser::state::done:
             break;
         }
+        if (refusal_)
+            return refuse(refusal_); // over a connection limit: 503, whatever was asked
         const http_request& req = request_parser_.request();
+        if (behind_trusted_proxy())
+            if (auto client = forwarded_client_address(req))
+                remote_address_ = std::move(*client);
         if (!is_websocket_request(req)) {
             http_response response;
             owner_->answer_http(req, response);
@@ -2411,7 +2590,7 @@ private:
             return reply(response);
         }
         if (const std::error_code invalid = validate_upgrade(req))
-            return reply(make_error_response(http_status_for(invalid), invalid.message()));
+            return refuse(invalid);
         upgrade_decision decision;
         decision.subprotocol = select_subprotocol(req);
         owner_->decide_upgrade(req, decision);
@@ -2419,7 +2598,7 @@ private:
             return reply(make_error_response(decision.status, decision.reason));
         if (!decision.subprotocol.empty() && !offered(req, decision.subprotocol))
             return reply(make_error_response(500, "server chose a subprotocol not offered"));
-        open(req, decision.subprotocol);
+        open(req, decision);
         // Frames the client sent right behind its request are already in the buffer.
         if (used < size && state_ == state::open)
             feed_parser(bytes + used, size - used);
@@ -2441,8 +2620,21 @@ private:
         return false;
     }
 
-    void open(const http_request& req, const std::string& subprotocol) {
-        subprotocol_ = subprotocol;
+    bool behind_trusted_proxy() const {
+        const auto& proxies = options_.trusted_proxies;
+        return std::find(proxies.begin(), proxies.end(), direct_address_) != proxies.end();
+    }
+
+    /// Answers a request that fails a check or a limit with its status, and closes.
+    void refuse(std::error_code why) {
+        owner_->limit_hit(why);
+        info_.error = why;
+        reply(make_error_response(http_status_for(why), why.message()));
+    }
+
+    void open(const http_request& req, upgrade_decision& decision) {
+        subprotocol_ = std::move(decision.subprotocol);
+        user_data_ = std::move(decision.user_data);
         enqueue(raw_bytes(make_upgrade_response(req, subprotocol_).serialize()));
         timer_.cancel();
         state_ = state::open;
@@ -2456,8 +2648,31 @@ private:
 
     void deliver(opcode op, std::string_view payload) {
         // After our Close the peer may still send data; RFC 6455 §1.4 lets us discard it.
-        if (state_ == state::open)
-            owner_->received(this->shared_from_this(), message{op, payload});
+        if (state_ != state::open)
+            return;
+        if (!take_message_token()) {
+            if (options_.rate_limit_action == server_options::rate_action::close)
+                return fail(error::rate_limited);
+            return owner_->limit_hit(error::rate_limited);
+        }
+        owner_->received(this->shared_from_this(), message{op, payload});
+    }
+
+    /// The token bucket of `max_messages_per_second`: refilled by the time elapsed, capped
+    /// at `message_burst`; each message takes one token.
+    bool take_message_token() {
+        if (options_.max_messages_per_second <= 0)
+            return true;
+        const auto now = std::chrono::steady_clock::now();
+        const std::chrono::duration<double> elapsed = now - tokens_refilled_;
+        tokens_refilled_ = now;
+        message_tokens_ =
+            std::min(static_cast<double>(options_.message_burst),
+                     message_tokens_ + elapsed.count() * options_.max_messages_per_second);
+        if (message_tokens_ < 1)
+            return false;
+        message_tokens_ -= 1;
+        return true;
     }
 
     void answer_ping(std::string_view payload) {
@@ -2488,6 +2703,8 @@ private:
 
     /// A protocol violation or policy breach: close with the mapped code.
     void fail(std::error_code ec) {
+        if (state_ == state::open)
+            owner_->limit_hit(ec);
         start_close(static_cast<std::uint16_t>(close_code_for(ec)), ec.message(), ec);
     }
 
@@ -2533,8 +2750,10 @@ private:
             return;
         const bool was_open = state_ != state::handshake;
         state_ = state::closed;
-        if (why && !info_.error)
+        if (why && !info_.error) {
             info_.error = why;
+            owner_->limit_hit(why);
+        }
         timer_.cancel();
         transport_.close(stream_);
         {
@@ -2564,6 +2783,12 @@ private:
             pending_.push_back(std::move(frame));
             queue_closed_ = last;
             overflow = !last && queued_bytes_ > options_.max_send_queue_bytes;
+            if (overflow &&
+                options_.slow_reader_action == server_options::overflow_action::drop_oldest) {
+                drop_oldest_pending();
+                overflow = false;
+                owner_->limit_hit(error::send_queue_full);
+            }
             if (!flushing_)
                 flushing_ = start_flush = true;
         }
@@ -2572,6 +2797,15 @@ private:
         if (overflow)
             asio::post(strand_,
                        [self = this->shared_from_this()] { self->drop_backlog_and_fail(); });
+    }
+
+    /// Drops frames from the front of the queue (never the write in flight) until the queue
+    /// fits its bound again. Called with the queue mutex held.
+    void drop_oldest_pending() {
+        std::size_t dropped = 0;
+        while (dropped < pending_.size() && queued_bytes_ > options_.max_send_queue_bytes)
+            queued_bytes_ -= pending_[dropped++].size();
+        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(dropped));
     }
 
     /// The peer does not read fast enough: forget what it has not been sent yet and close.
@@ -2669,11 +2903,18 @@ private:
     std::unique_ptr<std::uint8_t[]> read_buffer_;
     std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
 
+    // The token bucket of the message rate limit.
+    double message_tokens_;
+    std::chrono::steady_clock::time_point tokens_refilled_ = std::chrono::steady_clock::now();
+
     std::atomic<state> state_{state::handshake};
+    std::error_code refusal_; // set by the server when a connection limit refuses this one
     bool close_received_ = false;
     bool reply_sent_ = false;
     close_info info_;
+    const std::string direct_address_; // as the transport saw it: per-address limits use this
     std::string remote_address_;
+    std::any user_data_;
     std::string subprotocol_;
     const std::uint64_t id_;
 
@@ -2850,12 +3091,14 @@ WSCHAT_END_NAMESPACE
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <system_error>
 #include <unordered_map>
 #include <utility>
@@ -2877,7 +3120,8 @@ public:
     server_core(asio::io_context& io, server_options options, Transport transport)
         : options_(std::move(options)), transport_(std::move(transport)),
           strand_(asio::make_strand(io)), acceptor_(strand_), heartbeat_timer_(strand_),
-          accept_retry_timer_(strand_), ping_(make_frame(opcode::ping, {})) {}
+          accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
+    }
 
     void listen(asio::io_context& io, std::error_code& ec) {
         acceptor_ = transport_.listen(io, options_, ec);
@@ -2904,10 +3148,13 @@ public:
         return open_count_;
     }
 
-    void stop(std::function<void()> on_stopped) {
-        asio::post(strand_, [self = this->shared_from_this(), done = std::move(on_stopped)] {
-            self->stop_on_strand(done);
-        });
+    std::uint64_t limit_hits(limit which) const noexcept { return counters_[which]; }
+
+    void stop(std::chrono::milliseconds drain_deadline, std::function<void()> on_stopped) {
+        asio::post(strand_,
+                   [self = this->shared_from_this(), drain_deadline, done = std::move(on_stopped)] {
+                       self->stop_on_strand(drain_deadline, done);
+                   });
     }
 
     /// The server object is gone: end every connection without calling any handler, since
@@ -2948,10 +3195,18 @@ private:
                         self->accept_next();
                 });
         }
+        std::string address = transport_.remote_address(stream);
         auto conn = std::make_shared<connection_type>(
-            std::move(stream), transport_, this->shared_from_this(), options_, ++last_id_);
+            std::move(stream), transport_, this->shared_from_this(), options_, ++last_id_, address);
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
+            // Over a limit, the connection still reads the request head, so that the 503
+            // reaches the client instead of being lost to a reset.
+            std::size_t& from_address = connections_per_address_[address];
+            if (connections_.size() >= options_.max_connections ||
+                (from_address >= options_.max_connections_per_address && !is_trusted(address)))
+                conn->refusal_ = error::server_busy;
+            ++from_address;
             connections_.emplace(conn->id(), conn);
         }
         asio::post(conn->strand_, [conn] { conn->start(); });
@@ -2989,8 +3244,14 @@ private:
         transport_.close_acceptor(acceptor_);
     }
 
-    void stop_on_strand(const std::function<void()>& on_stopped) {
+    void stop_on_strand(std::chrono::milliseconds drain_deadline,
+                        const std::function<void()>& on_stopped) {
         stop_listening();
+        drain_timer_.expires_after(drain_deadline);
+        drain_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
+            if (!ec)
+                self->abort_remaining();
+        });
         std::vector<connection_ptr> all;
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
@@ -3011,8 +3272,21 @@ private:
                 return;
             callbacks.swap(stopped_callbacks_);
         }
+        // Nothing is left to drain: the deadline must not keep the io_context busy.
+        asio::post(strand_, [self = this->shared_from_this()] { self->drain_timer_.cancel(); });
         for (auto& callback : callbacks)
             callback();
+    }
+
+    /// The drain deadline has passed: whoever is still connected is cut off.
+    void abort_remaining() {
+        std::vector<connection_ptr> all;
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            all = snapshot();
+        }
+        for (const connection_ptr& conn : all)
+            conn->abort();
     }
 
     std::vector<connection_ptr> snapshot() const {
@@ -3031,14 +3305,29 @@ private:
     // --- connection_owner ------------------------------------------------------------------
 
     void decide_upgrade(const http_request& request, upgrade_decision& decision) override {
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            if (open_count_ >= options_.max_connections)
-                return decision.reject(503, "server is at its connection limit");
+        if (!origin_allowed(request)) {
+            counters_.add(limit::origin);
+            return decision.reject(403, "origin not allowed");
         }
         if (upgrade_handler && handlers_live())
             upgrade_handler(request, decision);
     }
+
+    /// Cross-site WebSocket hijacking defence: a browser always sends Origin, so a request
+    /// with a foreign one is refused; one without (a native client) is not a browser's.
+    bool origin_allowed(const http_request& request) const {
+        const auto& allowed = options_.allowed_origins;
+        const auto origin = request.header("Origin");
+        return allowed.empty() || !origin ||
+               std::find(allowed.begin(), allowed.end(), *origin) != allowed.end();
+    }
+
+    bool is_trusted(const std::string& address) const {
+        const auto& proxies = options_.trusted_proxies;
+        return std::find(proxies.begin(), proxies.end(), address) != proxies.end();
+    }
+
+    void limit_hit(std::error_code ec) override { counters_.add(ec); }
 
     void answer_http(const http_request& request, http_response& response) override {
         if (http_handler && handlers_live())
@@ -3070,6 +3359,9 @@ private:
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             connections_.erase(conn->id());
+            const auto from_address = connections_per_address_.find(conn->direct_address_);
+            if (--from_address->second == 0)
+                connections_per_address_.erase(from_address);
             if (was_open)
                 --open_count_;
             live = !detached_;
@@ -3086,12 +3378,15 @@ private:
     acceptor_type acceptor_;
     asio::steady_timer heartbeat_timer_;
     asio::steady_timer accept_retry_timer_;
+    asio::steady_timer drain_timer_; // the deadline of a graceful stop
     const shared_frame ping_;
+    limit_counters counters_;
     std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
     std::uint64_t last_id_ = 0;
 
     mutable std::mutex registry_mutex_;
     std::unordered_map<std::uint64_t, connection_ptr> connections_;
+    std::unordered_map<std::string, std::size_t> connections_per_address_;
     std::size_t open_count_ = 0;
     bool detached_ = false;
     std::vector<std::function<void()>> stopped_callbacks_;
@@ -3183,13 +3478,24 @@ public:
     }
 
     /// Graceful stop: stops accepting, sends every peer a Close frame with 1001 (going
-    /// away) after what is already queued for it, and calls `on_stopped` once every
-    /// connection has ended (each within `close_timeout`). Afterwards the server leaves no
-    /// work in the io_context, so `io.run()` returns once the application's own work is done.
-    void stop(std::function<void()> on_stopped = {}) { core_->stop(std::move(on_stopped)); }
+    /// away) after what is already queued for it (pending broadcasts are flushed first), and
+    /// calls `on_stopped` once every connection has ended. Connections still open when
+    /// `drain_deadline` passes are closed at once. Afterwards the server leaves no work in
+    /// the io_context, so `io.run()` returns once the application's own work is done.
+    void stop(std::chrono::milliseconds drain_deadline, std::function<void()> on_stopped = {}) {
+        core_->stop(drain_deadline, std::move(on_stopped));
+    }
+    /// Graceful stop with `close_timeout` as the drain deadline.
+    void stop(std::function<void()> on_stopped = {}) {
+        stop(options().close_timeout, std::move(on_stopped));
+    }
 
     /// Connections that completed their handshake and have not ended.
     std::size_t connection_count() const { return core_->connection_count(); }
+
+    /// How many times peers ran into `which` since the server started. Every hit on an
+    /// opened connection is also reported in `on_close` (`close_info::error`).
+    std::uint64_t limit_hits(limit which) const noexcept { return core_->limit_hits(which); }
 
     /// Where the server listens (the real port when `port` was 0).
     endpoint_type local_endpoint() const {

@@ -6,6 +6,7 @@
 #include <wschat/ws/error.hpp>
 #include <wschat/ws/frame.hpp>
 #include <wschat/ws/handshake.hpp>
+#include <wschat/ws/limits.hpp>
 #include <wschat/ws/message.hpp>
 #include <wschat/ws/options.hpp>
 #include <wschat/ws/shared_frame.hpp>
@@ -16,6 +17,8 @@
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
+#include <algorithm>
+#include <any>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -58,6 +61,9 @@ struct upgrade_decision {
     int status = 101;
     std::string subprotocol; ///< pre-filled with the server's choice from its options
     std::string reason;
+    /// Anything the application wants to keep with the connection (a user name, an id, a
+    /// session): it becomes `connection::user_data()` when the upgrade is accepted.
+    std::any user_data;
 };
 
 template <class Transport>
@@ -80,6 +86,8 @@ public:
     /// Called once per connection when its socket is closed; `was_open` tells whether
     /// `opened` was called for it (only then is the application's on_close due).
     virtual void finished(const connection_ptr& conn, const close_info& info, bool was_open) = 0;
+    /// A peer ran into one of the server's limits (`ws::limit_for(ec)` names which).
+    virtual void limit_hit(std::error_code ec) = 0;
 
 protected:
     ~connection_owner() = default;
@@ -105,11 +113,13 @@ public:
 
     /// Used by the server; applications get connections from the handlers.
     connection(stream_type stream, const Transport& transport, std::shared_ptr<owner_type> owner,
-               const server_options& options, std::uint64_t id)
+               const server_options& options, std::uint64_t id, std::string remote_address)
         : stream_(std::move(stream)), strand_(asio::make_strand(stream_.get_executor())),
           timer_(strand_), transport_(transport), owner_(std::move(owner)), options_(options),
           request_parser_(options.max_header_bytes),
-          parser_(role::server, options.max_message_size), id_(id) {}
+          parser_(role::server, options.max_message_size),
+          message_tokens_(static_cast<double>(options.message_burst)),
+          direct_address_(remote_address), remote_address_(std::move(remote_address)), id_(id) {}
 
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
@@ -132,8 +142,18 @@ public:
 
     /// True between the successful handshake and the start of the close handshake.
     bool is_open() const noexcept { return state_.load(std::memory_order_acquire) == state::open; }
-    /// The peer's address as the transport reports it.
+    /// The peer's address: as the transport reports it or, for a connection through a proxy
+    /// listed in `server_options::trusted_proxies`, the client address the proxy names.
+    /// Stable once the connection is open.
     const std::string& remote_address() const noexcept { return remote_address_; }
+    /// What `on_upgrade` put in `upgrade_decision::user_data` (a name, an id, a session).
+    /// Read and written on the connection's handlers' strand, like the rest of its state.
+    std::any& user_data() noexcept { return user_data_; }
+    /// The user data as a `T`, or null when it holds something else (or nothing).
+    template <class T>
+    T* user_data_as() noexcept {
+        return std::any_cast<T>(&user_data_);
+    }
     /// The HTTP request that opened the connection (path, query, headers, cookies).
     const http_request& request() const noexcept { return request_parser_.request(); }
     /// The subprotocol selected in the handshake, or empty.
@@ -167,7 +187,6 @@ private:
     // --- start-up, called by the server on the connection's strand ----------------------
 
     void start() {
-        remote_address_ = transport_.remote_address(stream_);
         arm_timer(options_.handshake_timeout, error::handshake_timeout);
         transport_.async_handshake(
             stream_,
@@ -242,12 +261,16 @@ private:
         case request_parser::state::incomplete:
             return;
         case request_parser::state::failed:
-            return reply(make_error_response(http_status_for(request_parser_.error()),
-                                             request_parser_.error().message()));
+            return refuse(request_parser_.error());
         case request_parser::state::done:
             break;
         }
+        if (refusal_)
+            return refuse(refusal_); // over a connection limit: 503, whatever was asked
         const http_request& req = request_parser_.request();
+        if (behind_trusted_proxy())
+            if (auto client = forwarded_client_address(req))
+                remote_address_ = std::move(*client);
         if (!is_websocket_request(req)) {
             http_response response;
             owner_->answer_http(req, response);
@@ -255,7 +278,7 @@ private:
             return reply(response);
         }
         if (const std::error_code invalid = validate_upgrade(req))
-            return reply(make_error_response(http_status_for(invalid), invalid.message()));
+            return refuse(invalid);
         upgrade_decision decision;
         decision.subprotocol = select_subprotocol(req);
         owner_->decide_upgrade(req, decision);
@@ -263,7 +286,7 @@ private:
             return reply(make_error_response(decision.status, decision.reason));
         if (!decision.subprotocol.empty() && !offered(req, decision.subprotocol))
             return reply(make_error_response(500, "server chose a subprotocol not offered"));
-        open(req, decision.subprotocol);
+        open(req, decision);
         // Frames the client sent right behind its request are already in the buffer.
         if (used < size && state_ == state::open)
             feed_parser(bytes + used, size - used);
@@ -285,8 +308,21 @@ private:
         return false;
     }
 
-    void open(const http_request& req, const std::string& subprotocol) {
-        subprotocol_ = subprotocol;
+    bool behind_trusted_proxy() const {
+        const auto& proxies = options_.trusted_proxies;
+        return std::find(proxies.begin(), proxies.end(), direct_address_) != proxies.end();
+    }
+
+    /// Answers a request that fails a check or a limit with its status, and closes.
+    void refuse(std::error_code why) {
+        owner_->limit_hit(why);
+        info_.error = why;
+        reply(make_error_response(http_status_for(why), why.message()));
+    }
+
+    void open(const http_request& req, upgrade_decision& decision) {
+        subprotocol_ = std::move(decision.subprotocol);
+        user_data_ = std::move(decision.user_data);
         enqueue(raw_bytes(make_upgrade_response(req, subprotocol_).serialize()));
         timer_.cancel();
         state_ = state::open;
@@ -300,8 +336,31 @@ private:
 
     void deliver(opcode op, std::string_view payload) {
         // After our Close the peer may still send data; RFC 6455 §1.4 lets us discard it.
-        if (state_ == state::open)
-            owner_->received(this->shared_from_this(), message{op, payload});
+        if (state_ != state::open)
+            return;
+        if (!take_message_token()) {
+            if (options_.rate_limit_action == server_options::rate_action::close)
+                return fail(error::rate_limited);
+            return owner_->limit_hit(error::rate_limited);
+        }
+        owner_->received(this->shared_from_this(), message{op, payload});
+    }
+
+    /// The token bucket of `max_messages_per_second`: refilled by the time elapsed, capped
+    /// at `message_burst`; each message takes one token.
+    bool take_message_token() {
+        if (options_.max_messages_per_second <= 0)
+            return true;
+        const auto now = std::chrono::steady_clock::now();
+        const std::chrono::duration<double> elapsed = now - tokens_refilled_;
+        tokens_refilled_ = now;
+        message_tokens_ =
+            std::min(static_cast<double>(options_.message_burst),
+                     message_tokens_ + elapsed.count() * options_.max_messages_per_second);
+        if (message_tokens_ < 1)
+            return false;
+        message_tokens_ -= 1;
+        return true;
     }
 
     void answer_ping(std::string_view payload) {
@@ -332,6 +391,8 @@ private:
 
     /// A protocol violation or policy breach: close with the mapped code.
     void fail(std::error_code ec) {
+        if (state_ == state::open)
+            owner_->limit_hit(ec);
         start_close(static_cast<std::uint16_t>(close_code_for(ec)), ec.message(), ec);
     }
 
@@ -377,8 +438,10 @@ private:
             return;
         const bool was_open = state_ != state::handshake;
         state_ = state::closed;
-        if (why && !info_.error)
+        if (why && !info_.error) {
             info_.error = why;
+            owner_->limit_hit(why);
+        }
         timer_.cancel();
         transport_.close(stream_);
         {
@@ -408,6 +471,12 @@ private:
             pending_.push_back(std::move(frame));
             queue_closed_ = last;
             overflow = !last && queued_bytes_ > options_.max_send_queue_bytes;
+            if (overflow &&
+                options_.slow_reader_action == server_options::overflow_action::drop_oldest) {
+                drop_oldest_pending();
+                overflow = false;
+                owner_->limit_hit(error::send_queue_full);
+            }
             if (!flushing_)
                 flushing_ = start_flush = true;
         }
@@ -416,6 +485,15 @@ private:
         if (overflow)
             asio::post(strand_,
                        [self = this->shared_from_this()] { self->drop_backlog_and_fail(); });
+    }
+
+    /// Drops frames from the front of the queue (never the write in flight) until the queue
+    /// fits its bound again. Called with the queue mutex held.
+    void drop_oldest_pending() {
+        std::size_t dropped = 0;
+        while (dropped < pending_.size() && queued_bytes_ > options_.max_send_queue_bytes)
+            queued_bytes_ -= pending_[dropped++].size();
+        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(dropped));
     }
 
     /// The peer does not read fast enough: forget what it has not been sent yet and close.
@@ -513,11 +591,18 @@ private:
     std::unique_ptr<std::uint8_t[]> read_buffer_;
     std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
 
+    // The token bucket of the message rate limit.
+    double message_tokens_;
+    std::chrono::steady_clock::time_point tokens_refilled_ = std::chrono::steady_clock::now();
+
     std::atomic<state> state_{state::handshake};
+    std::error_code refusal_; // set by the server when a connection limit refuses this one
     bool close_received_ = false;
     bool reply_sent_ = false;
     close_info info_;
+    const std::string direct_address_; // as the transport saw it: per-address limits use this
     std::string remote_address_;
+    std::any user_data_;
     std::string subprotocol_;
     const std::uint64_t id_;
 

@@ -42,12 +42,15 @@ enum class error {
     bad_version,                ///< Sec-WebSocket-Version is not 13 (426)
 
     // Connection life.
-    handshake_timeout, ///< the peer did not finish its handshake in time
-    heartbeat_timeout, ///< the peer stopped answering pings
-    close_timeout,     ///< the peer did not answer our Close frame in time
-    send_queue_full,   ///< the peer reads too slowly; its queue passed the bound (1008)
-    server_stopping,   ///< the server is shutting down (1001)
-    connection_closed, ///< an operation on a connection that is already closed
+    handshake_timeout,  ///< the peer did not finish its handshake in time
+    heartbeat_timeout,  ///< the peer stopped answering pings
+    close_timeout,      ///< the peer did not answer our Close frame in time
+    send_queue_full,    ///< the peer reads too slowly; its queue passed the bound (1008)
+    rate_limited,       ///< the peer sends more messages per second than allowed (1008)
+    origin_not_allowed, ///< a browser Origin outside `allowed_origins` (403)
+    server_busy,        ///< a connection limit (total or per address) is reached (503)
+    server_stopping,    ///< the server is shutting down (1001)
+    connection_closed,  ///< an operation on a connection that is already closed
 };
 
 /// The std::error_category of `ws::error`.
@@ -114,6 +117,12 @@ inline const std::error_category& error_category() noexcept {
                 return "peer did not complete the close handshake";
             case error::send_queue_full:
                 return "send queue limit exceeded (slow reader)";
+            case error::rate_limited:
+                return "message rate limit exceeded";
+            case error::origin_not_allowed:
+                return "origin not allowed";
+            case error::server_busy:
+                return "connection limit reached";
             case error::server_stopping:
                 return "server is stopping";
             case error::connection_closed:
@@ -143,6 +152,7 @@ inline close_code close_code_for(std::error_code ec) noexcept {
     case error::unsupported_data:
         return close_code::unsupported_data;
     case error::send_queue_full:
+    case error::rate_limited:
         return close_code::policy_violation;
     case error::server_stopping:
         return close_code::going_away;
@@ -162,6 +172,10 @@ inline int http_status_for(std::error_code ec) noexcept {
         return 426;
     if (ec == make_error_code(error::header_too_large))
         return 431;
+    if (ec == make_error_code(error::origin_not_allowed))
+        return 403;
+    if (ec == make_error_code(error::server_busy))
+        return 503;
     return 400;
 }
 

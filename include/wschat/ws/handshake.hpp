@@ -409,6 +409,39 @@ inline std::vector<std::string_view> requested_subprotocols(const http_request& 
     return protocols;
 }
 
+namespace detail {
+/// True for text that can be an IPv4 or IPv6 address (digits, hex, dots, colons): enough
+/// to refuse a forwarded "address" that is really an injection attempt.
+constexpr bool looks_like_ip_address(std::string_view text) noexcept {
+    if (text.empty() || text.size() > 45)
+        return false;
+    for (const char c : text) {
+        const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        if (!hex && c != '.' && c != ':')
+            return false;
+    }
+    return true;
+}
+} // namespace detail
+
+/// The client address a reverse proxy reports for `req`: X-Real-IP, else the last entry of
+/// X-Forwarded-For (the one the nearest proxy appended; entries before it came from the
+/// client and prove nothing). Believe it only when the request came from a trusted proxy.
+inline std::optional<std::string> forwarded_client_address(const http_request& req) {
+    if (const auto real_ip = req.header("X-Real-IP")) {
+        const std::string_view address = detail::trim_ows(*real_ip);
+        if (detail::looks_like_ip_address(address))
+            return std::string{address};
+    }
+    const std::string chain = req.header_list("X-Forwarded-For");
+    // rfind gives npos without a comma, and npos + 1 is 0: the whole value.
+    const std::string_view nearest =
+        detail::trim_ows(std::string_view{chain}.substr(chain.rfind(',') + 1));
+    if (detail::looks_like_ip_address(nearest))
+        return std::string{nearest};
+    return std::nullopt;
+}
+
 /// The standard reason phrase for an HTTP status (RFC 9110 §15), or "" when unknown.
 inline std::string_view reason_phrase(int status) noexcept {
     switch (status) {

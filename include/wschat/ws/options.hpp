@@ -66,9 +66,47 @@ struct server_options {
     /// before closing the socket anyway.
     std::chrono::milliseconds close_timeout{5'000};
 
-    /// Open connections (including those still in their handshake) beyond which new TCP
-    /// connections are refused with 503, protecting file descriptors and memory.
+    /// Connections (including those still in their handshake) beyond which new ones are
+    /// answered 503 before the upgrade, protecting file descriptors and memory.
     std::size_t max_connections = 10'000;
+
+    /// Connections from one remote address beyond which new ones from it are answered 503.
+    /// A NAT can put a whole office behind one address, so the bound is generous; it stops
+    /// one host from taking every slot. Addresses in `trusted_proxies` are exempt.
+    std::size_t max_connections_per_address = 256;
+
+    /// Messages one connection may send per second, sustained (0: unlimited). The default
+    /// is far above any person typing and above a game client's tick rate, yet stops a
+    /// single client from turning a room into a firehose. Past it: `rate_limit_action`.
+    double max_messages_per_second = 5'000;
+
+    /// Messages a connection may send in a burst above the sustained rate.
+    std::size_t message_burst = 5'000;
+
+    /// What happens to a message over the rate limit.
+    enum class rate_action {
+        close, ///< the sender is closed with 1008 (policy violation)
+        drop,  ///< the message is dropped silently; the sender stays
+    };
+    rate_action rate_limit_action = rate_action::close;
+
+    /// What happens when a peer's send queue passes `max_send_queue_bytes`.
+    enum class overflow_action {
+        close,       ///< the peer is closed with 1008: it cannot keep up with the room
+        drop_oldest, ///< the oldest frames not yet being written are dropped until it fits
+    };
+    overflow_action slow_reader_action = overflow_action::close;
+
+    /// Browser origins allowed to open a WebSocket, compared exactly with the Origin header
+    /// ("https://chat.example.com"); a request from any other origin gets 403, which stops
+    /// cross-site WebSocket hijacking. Empty: every origin. Requests without an Origin
+    /// header (native clients, not browsers) are not affected.
+    std::vector<std::string> allowed_origins;
+
+    /// Addresses of reverse proxies (nginx) whose X-Forwarded-For / X-Real-IP headers are
+    /// believed: a connection from one of them reports the client address the proxy names.
+    /// From anyone else those headers are ignored, since any client can send them.
+    std::vector<std::string> trusted_proxies;
 
     /// Size of each connection's read buffer. Larger reads mean fewer system calls for
     /// big messages; 16 KiB is one TLS record and a few TCP segments.

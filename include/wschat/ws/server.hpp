@@ -4,6 +4,7 @@
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/connection.hpp>
 #include <wschat/ws/handshake.hpp>
+#include <wschat/ws/limits.hpp>
 #include <wschat/ws/options.hpp>
 #include <wschat/ws/shared_frame.hpp>
 #include <wschat/ws/transport.hpp>
@@ -13,12 +14,14 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <system_error>
 #include <unordered_map>
 #include <utility>
@@ -40,7 +43,8 @@ public:
     server_core(asio::io_context& io, server_options options, Transport transport)
         : options_(std::move(options)), transport_(std::move(transport)),
           strand_(asio::make_strand(io)), acceptor_(strand_), heartbeat_timer_(strand_),
-          accept_retry_timer_(strand_), ping_(make_frame(opcode::ping, {})) {}
+          accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
+    }
 
     void listen(asio::io_context& io, std::error_code& ec) {
         acceptor_ = transport_.listen(io, options_, ec);
@@ -67,10 +71,13 @@ public:
         return open_count_;
     }
 
-    void stop(std::function<void()> on_stopped) {
-        asio::post(strand_, [self = this->shared_from_this(), done = std::move(on_stopped)] {
-            self->stop_on_strand(done);
-        });
+    std::uint64_t limit_hits(limit which) const noexcept { return counters_[which]; }
+
+    void stop(std::chrono::milliseconds drain_deadline, std::function<void()> on_stopped) {
+        asio::post(strand_,
+                   [self = this->shared_from_this(), drain_deadline, done = std::move(on_stopped)] {
+                       self->stop_on_strand(drain_deadline, done);
+                   });
     }
 
     /// The server object is gone: end every connection without calling any handler, since
@@ -111,10 +118,18 @@ private:
                         self->accept_next();
                 });
         }
+        std::string address = transport_.remote_address(stream);
         auto conn = std::make_shared<connection_type>(
-            std::move(stream), transport_, this->shared_from_this(), options_, ++last_id_);
+            std::move(stream), transport_, this->shared_from_this(), options_, ++last_id_, address);
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
+            // Over a limit, the connection still reads the request head, so that the 503
+            // reaches the client instead of being lost to a reset.
+            std::size_t& from_address = connections_per_address_[address];
+            if (connections_.size() >= options_.max_connections ||
+                (from_address >= options_.max_connections_per_address && !is_trusted(address)))
+                conn->refusal_ = error::server_busy;
+            ++from_address;
             connections_.emplace(conn->id(), conn);
         }
         asio::post(conn->strand_, [conn] { conn->start(); });
@@ -152,8 +167,14 @@ private:
         transport_.close_acceptor(acceptor_);
     }
 
-    void stop_on_strand(const std::function<void()>& on_stopped) {
+    void stop_on_strand(std::chrono::milliseconds drain_deadline,
+                        const std::function<void()>& on_stopped) {
         stop_listening();
+        drain_timer_.expires_after(drain_deadline);
+        drain_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
+            if (!ec)
+                self->abort_remaining();
+        });
         std::vector<connection_ptr> all;
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
@@ -174,8 +195,21 @@ private:
                 return;
             callbacks.swap(stopped_callbacks_);
         }
+        // Nothing is left to drain: the deadline must not keep the io_context busy.
+        asio::post(strand_, [self = this->shared_from_this()] { self->drain_timer_.cancel(); });
         for (auto& callback : callbacks)
             callback();
+    }
+
+    /// The drain deadline has passed: whoever is still connected is cut off.
+    void abort_remaining() {
+        std::vector<connection_ptr> all;
+        {
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            all = snapshot();
+        }
+        for (const connection_ptr& conn : all)
+            conn->abort();
     }
 
     std::vector<connection_ptr> snapshot() const {
@@ -194,14 +228,29 @@ private:
     // --- connection_owner ------------------------------------------------------------------
 
     void decide_upgrade(const http_request& request, upgrade_decision& decision) override {
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            if (open_count_ >= options_.max_connections)
-                return decision.reject(503, "server is at its connection limit");
+        if (!origin_allowed(request)) {
+            counters_.add(limit::origin);
+            return decision.reject(403, "origin not allowed");
         }
         if (upgrade_handler && handlers_live())
             upgrade_handler(request, decision);
     }
+
+    /// Cross-site WebSocket hijacking defence: a browser always sends Origin, so a request
+    /// with a foreign one is refused; one without (a native client) is not a browser's.
+    bool origin_allowed(const http_request& request) const {
+        const auto& allowed = options_.allowed_origins;
+        const auto origin = request.header("Origin");
+        return allowed.empty() || !origin ||
+               std::find(allowed.begin(), allowed.end(), *origin) != allowed.end();
+    }
+
+    bool is_trusted(const std::string& address) const {
+        const auto& proxies = options_.trusted_proxies;
+        return std::find(proxies.begin(), proxies.end(), address) != proxies.end();
+    }
+
+    void limit_hit(std::error_code ec) override { counters_.add(ec); }
 
     void answer_http(const http_request& request, http_response& response) override {
         if (http_handler && handlers_live())
@@ -233,6 +282,9 @@ private:
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             connections_.erase(conn->id());
+            const auto from_address = connections_per_address_.find(conn->direct_address_);
+            if (--from_address->second == 0)
+                connections_per_address_.erase(from_address);
             if (was_open)
                 --open_count_;
             live = !detached_;
@@ -249,12 +301,15 @@ private:
     acceptor_type acceptor_;
     asio::steady_timer heartbeat_timer_;
     asio::steady_timer accept_retry_timer_;
+    asio::steady_timer drain_timer_; // the deadline of a graceful stop
     const shared_frame ping_;
+    limit_counters counters_;
     std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
     std::uint64_t last_id_ = 0;
 
     mutable std::mutex registry_mutex_;
     std::unordered_map<std::uint64_t, connection_ptr> connections_;
+    std::unordered_map<std::string, std::size_t> connections_per_address_;
     std::size_t open_count_ = 0;
     bool detached_ = false;
     std::vector<std::function<void()>> stopped_callbacks_;
@@ -346,13 +401,24 @@ public:
     }
 
     /// Graceful stop: stops accepting, sends every peer a Close frame with 1001 (going
-    /// away) after what is already queued for it, and calls `on_stopped` once every
-    /// connection has ended (each within `close_timeout`). Afterwards the server leaves no
-    /// work in the io_context, so `io.run()` returns once the application's own work is done.
-    void stop(std::function<void()> on_stopped = {}) { core_->stop(std::move(on_stopped)); }
+    /// away) after what is already queued for it (pending broadcasts are flushed first), and
+    /// calls `on_stopped` once every connection has ended. Connections still open when
+    /// `drain_deadline` passes are closed at once. Afterwards the server leaves no work in
+    /// the io_context, so `io.run()` returns once the application's own work is done.
+    void stop(std::chrono::milliseconds drain_deadline, std::function<void()> on_stopped = {}) {
+        core_->stop(drain_deadline, std::move(on_stopped));
+    }
+    /// Graceful stop with `close_timeout` as the drain deadline.
+    void stop(std::function<void()> on_stopped = {}) {
+        stop(options().close_timeout, std::move(on_stopped));
+    }
 
     /// Connections that completed their handshake and have not ended.
     std::size_t connection_count() const { return core_->connection_count(); }
+
+    /// How many times peers ran into `which` since the server started. Every hit on an
+    /// opened connection is also reported in `on_close` (`close_info::error`).
+    std::uint64_t limit_hits(limit which) const noexcept { return core_->limit_hits(which); }
 
     /// Where the server listens (the real port when `port` was 0).
     endpoint_type local_endpoint() const {

@@ -1,0 +1,73 @@
+// wschat — the limits a server enforces, and counters of how often each was hit.
+#pragma once
+
+#include <wschat/detail/config.hpp>
+#include <wschat/ws/error.hpp>
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <system_error>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// Each limit of `server_options` that a peer can run into.
+enum class limit : std::uint8_t {
+    header_size,    ///< `max_header_bytes`: 431
+    handshake_time, ///< `handshake_timeout`: dropped
+    message_size,   ///< `max_message_size`: close 1009
+    send_queue,     ///< `max_send_queue_bytes`: close 1008, or oldest frames dropped
+    message_rate,   ///< `max_messages_per_second`: close 1008, or message dropped
+    heartbeat,      ///< `heartbeat_timeout`: dropped
+    connections,    ///< `max_connections` or `max_connections_per_address`: 503
+    origin,         ///< `allowed_origins`: 403
+};
+
+/// The limit an error stands for, if it stands for one.
+constexpr std::optional<limit> limit_for(error e) noexcept {
+    switch (e) {
+    case error::header_too_large:
+        return limit::header_size;
+    case error::handshake_timeout:
+        return limit::handshake_time;
+    case error::message_too_big:
+        return limit::message_size;
+    case error::send_queue_full:
+        return limit::send_queue;
+    case error::rate_limited:
+        return limit::message_rate;
+    case error::heartbeat_timeout:
+        return limit::heartbeat;
+    case error::server_busy:
+        return limit::connections;
+    case error::origin_not_allowed:
+        return limit::origin;
+    default:
+        return std::nullopt;
+    }
+}
+
+/// How many times each limit was hit since the server started; read from any thread.
+class limit_counters {
+public:
+    void add(limit which) noexcept {
+        counts_[static_cast<std::size_t>(which)].fetch_add(1, std::memory_order_relaxed);
+    }
+    /// Counts `ec` when it is a wschat error that stands for a limit.
+    void add(std::error_code ec) noexcept {
+        if (ec.category() != error_category())
+            return;
+        if (const auto which = limit_for(static_cast<error>(ec.value())))
+            add(*which);
+    }
+    std::uint64_t operator[](limit which) const noexcept {
+        return counts_[static_cast<std::size_t>(which)].load(std::memory_order_relaxed);
+    }
+
+private:
+    std::array<std::atomic<std::uint64_t>, 8> counts_{};
+};
+
+WSCHAT_END_NAMESPACE
