@@ -2113,10 +2113,12 @@ WSCHAT_END_NAMESPACE
 // wschat — the server's options: where it listens and the limits that keep it safe.
 
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 WSCHAT_BEGIN_NAMESPACE(ws)
@@ -2217,6 +2219,12 @@ struct server_options {
     /// believed: a connection from one of them reports the client address the proxy names.
     /// From anyone else those headers are ignored, since any client can send them.
     std::vector<std::string> trusted_proxies;
+
+    /// True when `address` is one of `trusted_proxies`.
+    bool trusts_proxy(std::string_view address) const {
+        return std::find(trusted_proxies.begin(), trusted_proxies.end(), address) !=
+               trusted_proxies.end();
+    }
 
     /// Size of each connection's read buffer. Larger reads mean fewer system calls for
     /// big messages; 16 KiB is one TLS record and a few TCP segments.
@@ -2580,7 +2588,7 @@ private:
         if (refusal_)
             return refuse(refusal_); // over a connection limit: 503, whatever was asked
         const http_request& req = request_parser_.request();
-        if (behind_trusted_proxy())
+        if (options_.trusts_proxy(direct_address_))
             if (auto client = forwarded_client_address(req))
                 remote_address_ = std::move(*client);
         if (!is_websocket_request(req)) {
@@ -2618,11 +2626,6 @@ private:
             if (theirs == subprotocol)
                 return true;
         return false;
-    }
-
-    bool behind_trusted_proxy() const {
-        const auto& proxies = options_.trusted_proxies;
-        return std::find(proxies.begin(), proxies.end(), direct_address_) != proxies.end();
     }
 
     /// Answers a request that fails a check or a limit with its status, and closes.
@@ -3204,7 +3207,8 @@ private:
             // reaches the client instead of being lost to a reset.
             std::size_t& from_address = connections_per_address_[address];
             if (connections_.size() >= options_.max_connections ||
-                (from_address >= options_.max_connections_per_address && !is_trusted(address)))
+                (from_address >= options_.max_connections_per_address &&
+                 !options_.trusts_proxy(address)))
                 conn->refusal_ = error::server_busy;
             ++from_address;
             connections_.emplace(conn->id(), conn);
@@ -3320,11 +3324,6 @@ private:
         const auto origin = request.header("Origin");
         return allowed.empty() || !origin ||
                std::find(allowed.begin(), allowed.end(), *origin) != allowed.end();
-    }
-
-    bool is_trusted(const std::string& address) const {
-        const auto& proxies = options_.trusted_proxies;
-        return std::find(proxies.begin(), proxies.end(), address) != proxies.end();
     }
 
     void limit_hit(std::error_code ec) override { counters_.add(ec); }

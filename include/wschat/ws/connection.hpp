@@ -268,7 +268,7 @@ private:
         if (refusal_)
             return refuse(refusal_); // over a connection limit: 503, whatever was asked
         const http_request& req = request_parser_.request();
-        if (behind_trusted_proxy())
+        if (options_.trusts_proxy(direct_address_))
             if (auto client = forwarded_client_address(req))
                 remote_address_ = std::move(*client);
         if (!is_websocket_request(req)) {
@@ -306,11 +306,6 @@ private:
             if (theirs == subprotocol)
                 return true;
         return false;
-    }
-
-    bool behind_trusted_proxy() const {
-        const auto& proxies = options_.trusted_proxies;
-        return std::find(proxies.begin(), proxies.end(), direct_address_) != proxies.end();
     }
 
     /// Answers a request that fails a check or a limit with its status, and closes.

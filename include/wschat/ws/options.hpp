@@ -3,10 +3,12 @@
 
 #include <wschat/detail/config.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 WSCHAT_BEGIN_NAMESPACE(ws)
@@ -107,6 +109,12 @@ struct server_options {
     /// believed: a connection from one of them reports the client address the proxy names.
     /// From anyone else those headers are ignored, since any client can send them.
     std::vector<std::string> trusted_proxies;
+
+    /// True when `address` is one of `trusted_proxies`.
+    bool trusts_proxy(std::string_view address) const {
+        return std::find(trusted_proxies.begin(), trusted_proxies.end(), address) !=
+               trusted_proxies.end();
+    }
 
     /// Size of each connection's read buffer. Larger reads mean fewer system calls for
     /// big messages; 16 KiB is one TLS record and a few TCP segments.

@@ -127,7 +127,8 @@ private:
             // reaches the client instead of being lost to a reset.
             std::size_t& from_address = connections_per_address_[address];
             if (connections_.size() >= options_.max_connections ||
-                (from_address >= options_.max_connections_per_address && !is_trusted(address)))
+                (from_address >= options_.max_connections_per_address &&
+                 !options_.trusts_proxy(address)))
                 conn->refusal_ = error::server_busy;
             ++from_address;
             connections_.emplace(conn->id(), conn);
@@ -243,11 +244,6 @@ private:
         const auto origin = request.header("Origin");
         return allowed.empty() || !origin ||
                std::find(allowed.begin(), allowed.end(), *origin) != allowed.end();
-    }
-
-    bool is_trusted(const std::string& address) const {
-        const auto& proxies = options_.trusted_proxies;
-        return std::find(proxies.begin(), proxies.end(), address) != proxies.end();
     }
 
     void limit_hit(std::error_code ec) override { counters_.add(ec); }
