@@ -62,7 +62,7 @@ struct server_log {
 /// Starts the chatters and lets them get going before the abuse starts.
 void start_honest(test::abuse::chatters& honest) {
     honest.start();
-    CHECK(honest.await_rounds(20));
+    CHECK(honest.await_rounds(test::abuse::chatters::baseline_rounds));
 }
 
 /// Lets the chatters go on a little after the abuse, stops them, and checks, on the main
@@ -72,6 +72,14 @@ void check_honest(test::abuse::chatters& honest) {
     honest.finish();
     WARN(honest.summary());
     CHECK(honest.problems() == "");
+    // Keeping its latency: the typical round trip under abuse stays within a small multiple
+    // of the same members' round trip before it (relative, so that a slow machine or a
+    // sanitizer build moves both), and no single one stalls.
+    const auto before = honest.median_rtt(true);
+    const auto during = honest.median_rtt(false);
+    WARN("median round trip " << before.count() << " us before the abuse, " << during.count()
+                              << " us during and after it");
+    CHECK(during <= 10 * before + std::chrono::microseconds{10ms});
     CHECK(honest.max_rtt() < std::chrono::microseconds{2s});
 }
 

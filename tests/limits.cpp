@@ -6,9 +6,12 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -206,4 +209,99 @@ TEST_CASE("limits hit during the handshake are counted", "[limits]") {
                s.server.limit_hits(ws::limit::handshake_time) == 1 &&
                s.server.limit_hits(ws::limit::message_size) == 1;
     }));
+}
+
+TEST_CASE("clients behind a trusted proxy are limited by the address it forwards", "[limits]") {
+    auto opts = test::loopback_options();
+    opts.max_connections_per_address = 2;
+    opts.trusted_proxies = {"127.0.0.1"};
+    test::running_server s{opts};
+    s.start();
+    const std::string from_one = "X-Forwarded-For: 203.0.113.1\r\n";
+    ws_client first{s.port(), "/", from_one};
+    ws_client second{s.port(), "/", from_one};
+    CHECK(status_of(s.port(), test::upgrade_request("/", from_one)) ==
+          "HTTP/1.1 503 Service Unavailable");
+    CHECK(s.server.limit_hits(ws::limit::connections) == 1);
+    // Another client behind the same proxy has slots of its own, and so does the proxy.
+    CHECK_NOTHROW(ws_client{s.port(), "/", "X-Forwarded-For: 203.0.113.2\r\n"});
+    ws_client proxy_a{s.port()};
+    ws_client proxy_b{s.port()};
+    CHECK_NOTHROW(ws_client{s.port()});
+
+    second.socket().close(); // the forwarded client's slot frees when it leaves
+    CHECK(test::eventually([&] {
+        try {
+            ws_client again{s.port(), "/", from_one};
+            return true;
+        } catch (const std::runtime_error&) {
+            return false;
+        }
+    }));
+}
+
+TEST_CASE("on_upgrade sees the client address and may refuse it", "[limits]") {
+    auto opts = test::loopback_options();
+    opts.trusted_proxies = {"127.0.0.1"};
+    std::mutex mutex;
+    std::vector<std::string> seen;
+    test::running_server s{opts};
+    s.server.on_upgrade([&](const ws::http_request&, ws::upgrade_decision& decision) {
+        {
+            std::lock_guard<std::mutex> lock{mutex};
+            seen.push_back(decision.remote_address);
+        }
+        if (decision.remote_address == "198.51.100.66")
+            decision.reject(403, "address banned");
+    });
+    s.start();
+    CHECK(status_of(s.port(), test::upgrade_request("/", "X-Real-IP: 198.51.100.66\r\n")) ==
+          "HTTP/1.1 403 Forbidden");
+    CHECK_NOTHROW(ws_client{s.port(), "/", "X-Real-IP: 198.51.100.67\r\n"});
+    CHECK_NOTHROW(ws_client{s.port()});
+    std::lock_guard<std::mutex> lock{mutex};
+    CHECK(seen == std::vector<std::string>{"198.51.100.66", "198.51.100.67", "127.0.0.1"});
+}
+
+TEST_CASE("a peer that answers pings but sends no message is closed after idle_timeout",
+          "[limits]") {
+    auto opts = test::loopback_options();
+    opts.heartbeat_interval = 50ms;
+    opts.heartbeat_timeout = 2s;
+    opts.idle_timeout = 300ms;
+    ws::close_info closed_with;
+    std::atomic<int> closed{0};
+    test::running_server s{opts};
+    echo(s.server);
+    s.server.on_close([&](const auto&, const ws::close_info& info) {
+        closed_with = info;
+        ++closed;
+    });
+    s.start();
+    const auto start = std::chrono::steady_clock::now(); // before the idle one opens
+    ws_client idle{s.port()};
+    idle.auto_pong = false;
+    ws_client talker{s.port()};
+    std::optional<test::frame> close;
+    for (int i = 0; !close && std::chrono::steady_clock::now() - start < 3s; ++i) {
+        REQUIRE(talker.send_text("tick " + std::to_string(i))); // the talker stays busy
+        CHECK(talker.read_text() == "tick " + std::to_string(i));
+        auto next = idle.read_frame(50ms); // one frame per turn, so the talker keeps talking
+        if (next && next->opcode == test::op_ping)
+            REQUIRE(idle.send(test::op_pong, next->payload));
+        if (next && next->opcode == test::op_close)
+            close = next;
+    }
+    const auto waited = std::chrono::steady_clock::now() - start;
+    REQUIRE(close);
+    CHECK(close->close_code() == 1001);
+    CHECK(close->payload.substr(2) == "idle timeout");
+    CHECK(waited >= 300ms);
+    idle.send_close(1001);
+    REQUIRE(test::eventually([&] { return closed == 1; }));
+    CHECK(closed_with.error == ws::error::idle_timeout);
+    CHECK(s.server.limit_hits(ws::limit::idle) == 1);
+    CHECK(s.server.limit_hits(ws::limit::heartbeat) == 0);
+    REQUIRE(talker.send_text("still here")); // the one who talks was never touched
+    CHECK(talker.read_text() == "still here");
 }

@@ -160,6 +160,7 @@ enum class error {
     // Connection life.
     handshake_timeout,  ///< the peer did not finish its handshake in time
     heartbeat_timeout,  ///< the peer stopped answering pings
+    idle_timeout,       ///< the peer sent no message within `idle_timeout` (1001)
     close_timeout,      ///< the peer did not answer our Close frame in time
     send_queue_full,    ///< the peer reads too slowly; its queue passed the bound (1008)
     rate_limited,       ///< the peer sends more messages per second than allowed (1008)
@@ -229,6 +230,8 @@ inline const std::error_category& error_category() noexcept {
                 return "handshake not completed in time";
             case error::heartbeat_timeout:
                 return "peer stopped answering pings";
+            case error::idle_timeout:
+                return "idle timeout";
             case error::close_timeout:
                 return "peer did not complete the close handshake";
             case error::send_queue_full:
@@ -271,6 +274,7 @@ inline close_code close_code_for(std::error_code ec) noexcept {
     case error::rate_limited:
         return close_code::policy_violation;
     case error::server_stopping:
+    case error::idle_timeout:
         return close_code::going_away;
     case error::handshake_timeout:
     case error::heartbeat_timeout:
@@ -2036,8 +2040,9 @@ enum class limit : std::uint8_t {
     send_queue,     ///< `max_send_queue_bytes`: close 1008, or oldest frames dropped
     message_rate,   ///< `max_messages_per_second`: close 1008, or message dropped
     heartbeat,      ///< `heartbeat_timeout`: dropped
+    idle,           ///< `idle_timeout`: close 1001
     connections,    ///< `max_connections` or `max_connections_per_address`: 503
-    origin,         ///< `allowed_origins`: 403
+    origin,         ///< `allowed_origins`: 403 (keep last: it sizes the counters)
 };
 
 /// The limit an error stands for, if it stands for one.
@@ -2055,6 +2060,8 @@ constexpr std::optional<limit> limit_for(error e) noexcept {
         return limit::message_rate;
     case error::heartbeat_timeout:
         return limit::heartbeat;
+    case error::idle_timeout:
+        return limit::idle;
     case error::server_busy:
         return limit::connections;
     case error::origin_not_allowed:
@@ -2082,7 +2089,7 @@ public:
     }
 
 private:
-    std::array<std::atomic<std::uint64_t>, 8> counts_{};
+    std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(limit::origin) + 1> counts_{};
 };
 
 WSCHAT_END_NAMESPACE
@@ -2174,6 +2181,14 @@ struct server_options {
     /// ping before declaring the peer gone.
     std::chrono::milliseconds heartbeat_timeout{60'000};
 
+    /// A connection whose peer has sent no message (pings and pongs do not count) for this
+    /// long is closed with 1001 "idle timeout". Zero, the default, keeps silent members: in
+    /// a chat a reader who never writes is an ordinary user, and the heartbeat already ends
+    /// dead peers. Set it for devices that are expected to report regularly. Checked by the
+    /// heartbeat sweep, so a connection ends between one and two timeouts after its last
+    /// message (the sweep runs at the shorter of this and `heartbeat_interval`).
+    std::chrono::milliseconds idle_timeout{0};
+
     /// How long to wait for the peer's answer to our Close frame (and for it to close TCP)
     /// before closing the socket anyway.
     std::chrono::milliseconds close_timeout{5'000};
@@ -2184,7 +2199,8 @@ struct server_options {
 
     /// Connections from one remote address beyond which new ones from it are answered 503.
     /// A NAT can put a whole office behind one address, so the bound is generous; it stops
-    /// one host from taking every slot. Addresses in `trusted_proxies` are exempt.
+    /// one host from taking every slot. A trusted proxy's own address is exempt; the
+    /// clients it forwards are counted by the address it names for them.
     std::size_t max_connections_per_address = 256;
 
     /// Messages one connection may send per second, sustained (0: unlimited). The default
@@ -2344,6 +2360,7 @@ WSCHAT_END_NAMESPACE
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -2378,6 +2395,11 @@ struct upgrade_decision {
     }
     bool accepted() const noexcept { return status == 101; }
 
+    /// The client's address, filled in by the server before `on_upgrade` runs: the peer's
+    /// own or, behind a proxy listed in `server_options::trusted_proxies`, the client address
+    /// the proxy names. Lets an application refuse or rate addresses of its own choosing.
+    std::string remote_address;
+
     int status = 101;
     std::string subprotocol; ///< pre-filled with the server's choice from its options
     std::string reason;
@@ -2408,6 +2430,9 @@ public:
     virtual void finished(const connection_ptr& conn, const close_info& info, bool was_open) = 0;
     /// A peer ran into one of the server's limits (`ws::limit_for(ec)` names which).
     virtual void limit_hit(std::error_code ec) = 0;
+    /// A connection through a trusted proxy has named its client: counts it against the
+    /// per-address limit under that address; false when that address is over the limit.
+    virtual bool admit_forwarded_client(const connection_ptr& conn, const std::string& address) = 0;
 
 protected:
     ~connection_owner() = default;
@@ -2517,13 +2542,18 @@ private:
             }));
     }
 
-    /// The server's heartbeat sweep: a ping for the living, the end for the silent.
-    void heartbeat(std::chrono::steady_clock::time_point now, const shared_frame& ping) {
+    /// The server's sweep: the end for the silent and the idle, a ping for the living
+    /// (when `ping` is set: a heartbeat is due).
+    void sweep(std::chrono::steady_clock::time_point now, const shared_frame& ping) {
         if (state_ != state::open)
             return;
-        if (now - last_seen_ >= options_.heartbeat_timeout)
+        if (options_.heartbeat_interval.count() > 0 &&
+            now - last_seen_ >= options_.heartbeat_timeout)
             return finish(error::heartbeat_timeout);
-        enqueue(ping);
+        if (options_.idle_timeout.count() > 0 && now - last_message_ >= options_.idle_timeout)
+            return fail(error::idle_timeout);
+        if (ping)
+            enqueue(ping);
     }
 
     /// The server is stopping: open connections get a Close frame with 1001, those still
@@ -2585,12 +2615,15 @@ private:
         case request_parser::state::done:
             break;
         }
-        if (refusal_)
-            return refuse(refusal_); // over a connection limit: 503, whatever was asked
         const http_request& req = request_parser_.request();
         if (options_.trusts_proxy(direct_address_))
-            if (auto client = forwarded_client_address(req))
+            if (auto client = forwarded_client_address(req)) {
                 remote_address_ = std::move(*client);
+                if (!owner_->admit_forwarded_client(this->shared_from_this(), remote_address_))
+                    refusal_ = error::server_busy;
+            }
+        if (refusal_)
+            return refuse(refusal_); // over a connection limit: 503, whatever was asked
         if (!is_websocket_request(req)) {
             http_response response;
             owner_->answer_http(req, response);
@@ -2600,6 +2633,7 @@ private:
         if (const std::error_code invalid = validate_upgrade(req))
             return refuse(invalid);
         upgrade_decision decision;
+        decision.remote_address = remote_address_;
         decision.subprotocol = select_subprotocol(req);
         owner_->decide_upgrade(req, decision);
         if (!decision.accepted())
@@ -2640,6 +2674,7 @@ private:
         user_data_ = std::move(decision.user_data);
         enqueue(raw_bytes(make_upgrade_response(req, subprotocol_).serialize()));
         timer_.cancel();
+        last_message_ = std::chrono::steady_clock::now();
         state_ = state::open;
         owner_->opened(this->shared_from_this());
     }
@@ -2658,6 +2693,7 @@ private:
                 return fail(error::rate_limited);
             return owner_->limit_hit(error::rate_limited);
         }
+        last_message_ = last_seen_;
         owner_->received(this->shared_from_this(), message{op, payload});
     }
 
@@ -2875,8 +2911,7 @@ private:
         if (coalesced_.capacity() > idle_coalesce_capacity)
             std::vector<std::uint8_t>{}.swap(coalesced_); // an idle connection keeps no backlog
         if (ec)
-            if (ec)
-                return finish(ec);
+            return finish(ec);
         bool more = false;
         bool drained_after_last = false;
         {
@@ -2905,6 +2940,7 @@ private:
     message_parser parser_;
     std::unique_ptr<std::uint8_t[]> read_buffer_;
     std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point last_message_; // of the idle timeout
 
     // The token bucket of the message rate limit.
     double message_tokens_;
@@ -2915,8 +2951,11 @@ private:
     bool close_received_ = false;
     bool reply_sent_ = false;
     close_info info_;
-    const std::string direct_address_; // as the transport saw it: per-address limits use this
+    const std::string direct_address_; // as the transport saw it
     std::string remote_address_;
+    // The address this connection is counted under for `max_connections_per_address`
+    // (none: a trusted proxy's own connection, not counted). Set by the server.
+    std::optional<std::string> counted_address_;
     std::any user_data_;
     std::string subprotocol_;
     const std::uint64_t id_;
@@ -3122,7 +3161,7 @@ public:
 
     server_core(asio::io_context& io, server_options options, Transport transport)
         : options_(std::move(options)), transport_(std::move(transport)),
-          strand_(asio::make_strand(io)), acceptor_(strand_), heartbeat_timer_(strand_),
+          strand_(asio::make_strand(io)), acceptor_(strand_), sweep_timer_(strand_),
           accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
     }
 
@@ -3132,7 +3171,7 @@ public:
             return;
         asio::post(strand_, [self = this->shared_from_this()] {
             self->accept_next();
-            self->schedule_heartbeat();
+            self->schedule_sweep();
         });
     }
 
@@ -3204,46 +3243,69 @@ private:
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             // Over a limit, the connection still reads the request head, so that the 503
-            // reaches the client instead of being lost to a reset.
-            std::size_t& from_address = connections_per_address_[address];
-            if (connections_.size() >= options_.max_connections ||
-                (from_address >= options_.max_connections_per_address &&
-                 !options_.trusts_proxy(address)))
+            // reaches the client instead of being lost to a reset. A trusted proxy's
+            // connections are counted later, by the client address it forwards.
+            bool admitted = connections_.size() < options_.max_connections;
+            if (!options_.trusts_proxy(address))
+                admitted = count_address(*conn, address) && admitted;
+            if (!admitted)
                 conn->refusal_ = error::server_busy;
-            ++from_address;
             connections_.emplace(conn->id(), conn);
         }
         asio::post(conn->strand_, [conn] { conn->start(); });
         accept_next();
     }
 
-    void schedule_heartbeat() {
-        if (stopping_ || options_.heartbeat_interval.count() <= 0)
+    /// Counts `conn` under `address` for the per-address limit; false when that address
+    /// already has its maximum. Called with the registry mutex held.
+    bool count_address(connection_type& conn, const std::string& address) {
+        conn.counted_address_ = address;
+        return ++connections_per_address_[address] <= options_.max_connections_per_address;
+    }
+
+    /// The sweep runs as often as the shorter of the heartbeat interval and the idle
+    /// timeout; zero when both are off.
+    std::chrono::milliseconds sweep_period() const {
+        std::chrono::milliseconds period{0};
+        for (const auto enabled : {options_.heartbeat_interval, options_.idle_timeout})
+            if (enabled.count() > 0 && (period.count() == 0 || enabled < period))
+                period = enabled;
+        return period;
+    }
+
+    void schedule_sweep() {
+        if (stopping_ || sweep_period().count() <= 0)
             return;
-        heartbeat_timer_.expires_after(options_.heartbeat_interval);
-        heartbeat_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
+        sweep_timer_.expires_after(sweep_period());
+        sweep_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
             if (!ec)
                 self->sweep();
         });
     }
 
-    /// One timer serves every connection: each sweep pings them all with the same shared
-    /// frame and ends those that have been silent past the timeout.
+    /// One timer serves every connection: each sweep ends those silent past the heartbeat
+    /// timeout or idle past the idle timeout and, when a heartbeat is due, pings the rest
+    /// with the same shared frame.
     void sweep() {
         const auto now = std::chrono::steady_clock::now();
+        shared_frame ping;
+        if (options_.heartbeat_interval.count() > 0 && now >= next_ping_) {
+            ping = ping_;
+            next_ping_ = now + options_.heartbeat_interval;
+        }
         std::vector<connection_ptr> all;
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             all = snapshot();
         }
         for (const connection_ptr& conn : all)
-            asio::post(conn->strand_, [conn, now, ping = ping_] { conn->heartbeat(now, ping); });
-        schedule_heartbeat();
+            asio::post(conn->strand_, [conn, now, ping] { conn->sweep(now, ping); });
+        schedule_sweep();
     }
 
     void stop_listening() {
         stopping_ = true;
-        heartbeat_timer_.cancel();
+        sweep_timer_.cancel();
         accept_retry_timer_.cancel();
         transport_.close_acceptor(acceptor_);
     }
@@ -3328,6 +3390,11 @@ private:
 
     void limit_hit(std::error_code ec) override { counters_.add(ec); }
 
+    bool admit_forwarded_client(const connection_ptr& conn, const std::string& address) override {
+        std::lock_guard<std::mutex> lock{registry_mutex_};
+        return count_address(*conn, address);
+    }
+
     void answer_http(const http_request& request, http_response& response) override {
         if (http_handler && handlers_live())
             return http_handler(request, response);
@@ -3358,9 +3425,11 @@ private:
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             connections_.erase(conn->id());
-            const auto from_address = connections_per_address_.find(conn->direct_address_);
-            if (--from_address->second == 0)
-                connections_per_address_.erase(from_address);
+            if (conn->counted_address_) {
+                const auto from_address = connections_per_address_.find(*conn->counted_address_);
+                if (--from_address->second == 0)
+                    connections_per_address_.erase(from_address);
+            }
             if (was_open)
                 --open_count_;
             live = !detached_;
@@ -3375,10 +3444,12 @@ private:
     const Transport transport_;
     asio::strand<asio::io_context::executor_type> strand_; // acceptor and timer
     acceptor_type acceptor_;
-    asio::steady_timer heartbeat_timer_;
+    asio::steady_timer sweep_timer_;
     asio::steady_timer accept_retry_timer_;
     asio::steady_timer drain_timer_; // the deadline of a graceful stop
     const shared_frame ping_;
+    std::chrono::steady_clock::time_point next_ping_ =
+        std::chrono::steady_clock::now() + options_.heartbeat_interval;
     limit_counters counters_;
     std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
     std::uint64_t last_id_ = 0;

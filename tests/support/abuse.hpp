@@ -198,7 +198,8 @@ struct chatter_report {
     std::map<std::string, long> heard; ///< per "word id": how many, all in order from 0
     std::chrono::microseconds max_rtt{0};
     std::chrono::microseconds total_rtt{0};
-    std::string error; ///< the first thing that went wrong, if any
+    std::vector<std::chrono::microseconds> rtts; ///< every round trip, in order
+    std::string error;                           ///< the first thing that went wrong, if any
 };
 
 /// Well-behaved members of a room chatting at full rate: each sends "honest <id> <seq>
@@ -266,6 +267,26 @@ public:
     }
 
     const chatter_report& report(int i) const { return reports_[static_cast<std::size_t>(i)]; }
+
+    /// Round trips each member makes before any abuse starts: the latency baseline.
+    static constexpr std::size_t baseline_rounds = 20;
+
+    /// After finish(): the median round trip of the baseline rounds (`baseline`) or of all
+    /// later ones, across members.
+    std::chrono::microseconds median_rtt(bool baseline) const {
+        std::vector<std::chrono::microseconds> samples;
+        for (const auto& r : reports_) {
+            const auto split = r.rtts.begin() + static_cast<std::ptrdiff_t>(
+                                                    std::min(baseline_rounds, r.rtts.size()));
+            samples.insert(samples.end(), baseline ? r.rtts.begin() : split,
+                           baseline ? split : r.rtts.end());
+        }
+        if (samples.empty())
+            return {};
+        const auto middle = samples.begin() + static_cast<std::ptrdiff_t>(samples.size() / 2);
+        std::nth_element(samples.begin(), middle, samples.end());
+        return *middle;
+    }
 
     std::chrono::microseconds max_rtt() const {
         std::chrono::microseconds worst{0};
@@ -368,6 +389,7 @@ private:
                 std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - t0);
             r.max_rtt = std::max(r.max_rtt, rtt);
             r.total_rtt += rtt;
+            r.rtts.push_back(rtt);
             ++r.sent;
             ++rounds_[static_cast<std::size_t>(id)];
         }

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -58,6 +59,11 @@ struct upgrade_decision {
     }
     bool accepted() const noexcept { return status == 101; }
 
+    /// The client's address, filled in by the server before `on_upgrade` runs: the peer's
+    /// own or, behind a proxy listed in `server_options::trusted_proxies`, the client address
+    /// the proxy names. Lets an application refuse or rate addresses of its own choosing.
+    std::string remote_address;
+
     int status = 101;
     std::string subprotocol; ///< pre-filled with the server's choice from its options
     std::string reason;
@@ -88,6 +94,9 @@ public:
     virtual void finished(const connection_ptr& conn, const close_info& info, bool was_open) = 0;
     /// A peer ran into one of the server's limits (`ws::limit_for(ec)` names which).
     virtual void limit_hit(std::error_code ec) = 0;
+    /// A connection through a trusted proxy has named its client: counts it against the
+    /// per-address limit under that address; false when that address is over the limit.
+    virtual bool admit_forwarded_client(const connection_ptr& conn, const std::string& address) = 0;
 
 protected:
     ~connection_owner() = default;
@@ -197,13 +206,18 @@ private:
             }));
     }
 
-    /// The server's heartbeat sweep: a ping for the living, the end for the silent.
-    void heartbeat(std::chrono::steady_clock::time_point now, const shared_frame& ping) {
+    /// The server's sweep: the end for the silent and the idle, a ping for the living
+    /// (when `ping` is set: a heartbeat is due).
+    void sweep(std::chrono::steady_clock::time_point now, const shared_frame& ping) {
         if (state_ != state::open)
             return;
-        if (now - last_seen_ >= options_.heartbeat_timeout)
+        if (options_.heartbeat_interval.count() > 0 &&
+            now - last_seen_ >= options_.heartbeat_timeout)
             return finish(error::heartbeat_timeout);
-        enqueue(ping);
+        if (options_.idle_timeout.count() > 0 && now - last_message_ >= options_.idle_timeout)
+            return fail(error::idle_timeout);
+        if (ping)
+            enqueue(ping);
     }
 
     /// The server is stopping: open connections get a Close frame with 1001, those still
@@ -265,12 +279,15 @@ private:
         case request_parser::state::done:
             break;
         }
-        if (refusal_)
-            return refuse(refusal_); // over a connection limit: 503, whatever was asked
         const http_request& req = request_parser_.request();
         if (options_.trusts_proxy(direct_address_))
-            if (auto client = forwarded_client_address(req))
+            if (auto client = forwarded_client_address(req)) {
                 remote_address_ = std::move(*client);
+                if (!owner_->admit_forwarded_client(this->shared_from_this(), remote_address_))
+                    refusal_ = error::server_busy;
+            }
+        if (refusal_)
+            return refuse(refusal_); // over a connection limit: 503, whatever was asked
         if (!is_websocket_request(req)) {
             http_response response;
             owner_->answer_http(req, response);
@@ -280,6 +297,7 @@ private:
         if (const std::error_code invalid = validate_upgrade(req))
             return refuse(invalid);
         upgrade_decision decision;
+        decision.remote_address = remote_address_;
         decision.subprotocol = select_subprotocol(req);
         owner_->decide_upgrade(req, decision);
         if (!decision.accepted())
@@ -320,6 +338,7 @@ private:
         user_data_ = std::move(decision.user_data);
         enqueue(raw_bytes(make_upgrade_response(req, subprotocol_).serialize()));
         timer_.cancel();
+        last_message_ = std::chrono::steady_clock::now();
         state_ = state::open;
         owner_->opened(this->shared_from_this());
     }
@@ -338,6 +357,7 @@ private:
                 return fail(error::rate_limited);
             return owner_->limit_hit(error::rate_limited);
         }
+        last_message_ = last_seen_;
         owner_->received(this->shared_from_this(), message{op, payload});
     }
 
@@ -555,8 +575,7 @@ private:
         if (coalesced_.capacity() > idle_coalesce_capacity)
             std::vector<std::uint8_t>{}.swap(coalesced_); // an idle connection keeps no backlog
         if (ec)
-            if (ec)
-                return finish(ec);
+            return finish(ec);
         bool more = false;
         bool drained_after_last = false;
         {
@@ -585,6 +604,7 @@ private:
     message_parser parser_;
     std::unique_ptr<std::uint8_t[]> read_buffer_;
     std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point last_message_; // of the idle timeout
 
     // The token bucket of the message rate limit.
     double message_tokens_;
@@ -595,8 +615,11 @@ private:
     bool close_received_ = false;
     bool reply_sent_ = false;
     close_info info_;
-    const std::string direct_address_; // as the transport saw it: per-address limits use this
+    const std::string direct_address_; // as the transport saw it
     std::string remote_address_;
+    // The address this connection is counted under for `max_connections_per_address`
+    // (none: a trusted proxy's own connection, not counted). Set by the server.
+    std::optional<std::string> counted_address_;
     std::any user_data_;
     std::string subprotocol_;
     const std::uint64_t id_;

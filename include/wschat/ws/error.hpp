@@ -44,6 +44,7 @@ enum class error {
     // Connection life.
     handshake_timeout,  ///< the peer did not finish its handshake in time
     heartbeat_timeout,  ///< the peer stopped answering pings
+    idle_timeout,       ///< the peer sent no message within `idle_timeout` (1001)
     close_timeout,      ///< the peer did not answer our Close frame in time
     send_queue_full,    ///< the peer reads too slowly; its queue passed the bound (1008)
     rate_limited,       ///< the peer sends more messages per second than allowed (1008)
@@ -113,6 +114,8 @@ inline const std::error_category& error_category() noexcept {
                 return "handshake not completed in time";
             case error::heartbeat_timeout:
                 return "peer stopped answering pings";
+            case error::idle_timeout:
+                return "idle timeout";
             case error::close_timeout:
                 return "peer did not complete the close handshake";
             case error::send_queue_full:
@@ -155,6 +158,7 @@ inline close_code close_code_for(std::error_code ec) noexcept {
     case error::rate_limited:
         return close_code::policy_violation;
     case error::server_stopping:
+    case error::idle_timeout:
         return close_code::going_away;
     case error::handshake_timeout:
     case error::heartbeat_timeout:

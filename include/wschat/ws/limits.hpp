@@ -21,8 +21,9 @@ enum class limit : std::uint8_t {
     send_queue,     ///< `max_send_queue_bytes`: close 1008, or oldest frames dropped
     message_rate,   ///< `max_messages_per_second`: close 1008, or message dropped
     heartbeat,      ///< `heartbeat_timeout`: dropped
+    idle,           ///< `idle_timeout`: close 1001
     connections,    ///< `max_connections` or `max_connections_per_address`: 503
-    origin,         ///< `allowed_origins`: 403
+    origin,         ///< `allowed_origins`: 403 (keep last: it sizes the counters)
 };
 
 /// The limit an error stands for, if it stands for one.
@@ -40,6 +41,8 @@ constexpr std::optional<limit> limit_for(error e) noexcept {
         return limit::message_rate;
     case error::heartbeat_timeout:
         return limit::heartbeat;
+    case error::idle_timeout:
+        return limit::idle;
     case error::server_busy:
         return limit::connections;
     case error::origin_not_allowed:
@@ -67,7 +70,7 @@ public:
     }
 
 private:
-    std::array<std::atomic<std::uint64_t>, 8> counts_{};
+    std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(limit::origin) + 1> counts_{};
 };
 
 WSCHAT_END_NAMESPACE

@@ -64,6 +64,14 @@ struct server_options {
     /// ping before declaring the peer gone.
     std::chrono::milliseconds heartbeat_timeout{60'000};
 
+    /// A connection whose peer has sent no message (pings and pongs do not count) for this
+    /// long is closed with 1001 "idle timeout". Zero, the default, keeps silent members: in
+    /// a chat a reader who never writes is an ordinary user, and the heartbeat already ends
+    /// dead peers. Set it for devices that are expected to report regularly. Checked by the
+    /// heartbeat sweep, so a connection ends between one and two timeouts after its last
+    /// message (the sweep runs at the shorter of this and `heartbeat_interval`).
+    std::chrono::milliseconds idle_timeout{0};
+
     /// How long to wait for the peer's answer to our Close frame (and for it to close TCP)
     /// before closing the socket anyway.
     std::chrono::milliseconds close_timeout{5'000};
@@ -74,7 +82,8 @@ struct server_options {
 
     /// Connections from one remote address beyond which new ones from it are answered 503.
     /// A NAT can put a whole office behind one address, so the bound is generous; it stops
-    /// one host from taking every slot. Addresses in `trusted_proxies` are exempt.
+    /// one host from taking every slot. A trusted proxy's own address is exempt; the
+    /// clients it forwards are counted by the address it names for them.
     std::size_t max_connections_per_address = 256;
 
     /// Messages one connection may send per second, sustained (0: unlimited). The default

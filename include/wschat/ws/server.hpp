@@ -42,7 +42,7 @@ public:
 
     server_core(asio::io_context& io, server_options options, Transport transport)
         : options_(std::move(options)), transport_(std::move(transport)),
-          strand_(asio::make_strand(io)), acceptor_(strand_), heartbeat_timer_(strand_),
+          strand_(asio::make_strand(io)), acceptor_(strand_), sweep_timer_(strand_),
           accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
     }
 
@@ -52,7 +52,7 @@ public:
             return;
         asio::post(strand_, [self = this->shared_from_this()] {
             self->accept_next();
-            self->schedule_heartbeat();
+            self->schedule_sweep();
         });
     }
 
@@ -124,46 +124,69 @@ private:
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             // Over a limit, the connection still reads the request head, so that the 503
-            // reaches the client instead of being lost to a reset.
-            std::size_t& from_address = connections_per_address_[address];
-            if (connections_.size() >= options_.max_connections ||
-                (from_address >= options_.max_connections_per_address &&
-                 !options_.trusts_proxy(address)))
+            // reaches the client instead of being lost to a reset. A trusted proxy's
+            // connections are counted later, by the client address it forwards.
+            bool admitted = connections_.size() < options_.max_connections;
+            if (!options_.trusts_proxy(address))
+                admitted = count_address(*conn, address) && admitted;
+            if (!admitted)
                 conn->refusal_ = error::server_busy;
-            ++from_address;
             connections_.emplace(conn->id(), conn);
         }
         asio::post(conn->strand_, [conn] { conn->start(); });
         accept_next();
     }
 
-    void schedule_heartbeat() {
-        if (stopping_ || options_.heartbeat_interval.count() <= 0)
+    /// Counts `conn` under `address` for the per-address limit; false when that address
+    /// already has its maximum. Called with the registry mutex held.
+    bool count_address(connection_type& conn, const std::string& address) {
+        conn.counted_address_ = address;
+        return ++connections_per_address_[address] <= options_.max_connections_per_address;
+    }
+
+    /// The sweep runs as often as the shorter of the heartbeat interval and the idle
+    /// timeout; zero when both are off.
+    std::chrono::milliseconds sweep_period() const {
+        std::chrono::milliseconds period{0};
+        for (const auto enabled : {options_.heartbeat_interval, options_.idle_timeout})
+            if (enabled.count() > 0 && (period.count() == 0 || enabled < period))
+                period = enabled;
+        return period;
+    }
+
+    void schedule_sweep() {
+        if (stopping_ || sweep_period().count() <= 0)
             return;
-        heartbeat_timer_.expires_after(options_.heartbeat_interval);
-        heartbeat_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
+        sweep_timer_.expires_after(sweep_period());
+        sweep_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
             if (!ec)
                 self->sweep();
         });
     }
 
-    /// One timer serves every connection: each sweep pings them all with the same shared
-    /// frame and ends those that have been silent past the timeout.
+    /// One timer serves every connection: each sweep ends those silent past the heartbeat
+    /// timeout or idle past the idle timeout and, when a heartbeat is due, pings the rest
+    /// with the same shared frame.
     void sweep() {
         const auto now = std::chrono::steady_clock::now();
+        shared_frame ping;
+        if (options_.heartbeat_interval.count() > 0 && now >= next_ping_) {
+            ping = ping_;
+            next_ping_ = now + options_.heartbeat_interval;
+        }
         std::vector<connection_ptr> all;
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             all = snapshot();
         }
         for (const connection_ptr& conn : all)
-            asio::post(conn->strand_, [conn, now, ping = ping_] { conn->heartbeat(now, ping); });
-        schedule_heartbeat();
+            asio::post(conn->strand_, [conn, now, ping] { conn->sweep(now, ping); });
+        schedule_sweep();
     }
 
     void stop_listening() {
         stopping_ = true;
-        heartbeat_timer_.cancel();
+        sweep_timer_.cancel();
         accept_retry_timer_.cancel();
         transport_.close_acceptor(acceptor_);
     }
@@ -248,6 +271,11 @@ private:
 
     void limit_hit(std::error_code ec) override { counters_.add(ec); }
 
+    bool admit_forwarded_client(const connection_ptr& conn, const std::string& address) override {
+        std::lock_guard<std::mutex> lock{registry_mutex_};
+        return count_address(*conn, address);
+    }
+
     void answer_http(const http_request& request, http_response& response) override {
         if (http_handler && handlers_live())
             return http_handler(request, response);
@@ -278,9 +306,11 @@ private:
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             connections_.erase(conn->id());
-            const auto from_address = connections_per_address_.find(conn->direct_address_);
-            if (--from_address->second == 0)
-                connections_per_address_.erase(from_address);
+            if (conn->counted_address_) {
+                const auto from_address = connections_per_address_.find(*conn->counted_address_);
+                if (--from_address->second == 0)
+                    connections_per_address_.erase(from_address);
+            }
             if (was_open)
                 --open_count_;
             live = !detached_;
@@ -295,10 +325,12 @@ private:
     const Transport transport_;
     asio::strand<asio::io_context::executor_type> strand_; // acceptor and timer
     acceptor_type acceptor_;
-    asio::steady_timer heartbeat_timer_;
+    asio::steady_timer sweep_timer_;
     asio::steady_timer accept_retry_timer_;
     asio::steady_timer drain_timer_; // the deadline of a graceful stop
     const shared_frame ping_;
+    std::chrono::steady_clock::time_point next_ping_ =
+        std::chrono::steady_clock::now() + options_.heartbeat_interval;
     limit_counters counters_;
     std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
     std::uint64_t last_id_ = 0;
