@@ -3,6 +3,7 @@
 
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/close_code.hpp>
+#include <wschat/ws/detail/socket_io.hpp>
 #include <wschat/ws/error.hpp>
 #include <wschat/ws/frame.hpp>
 #include <wschat/ws/handshake.hpp>
@@ -13,12 +14,14 @@
 
 #include <asio/bind_executor.hpp>
 #include <asio/post.hpp>
+#include <asio/socket_base.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
 #include <algorithm>
 #include <any>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -119,6 +122,9 @@ class connection : public std::enable_shared_from_this<connection<Transport>> {
 public:
     using stream_type = typename Transport::stream_type;
     using owner_type = detail::connection_owner<Transport>;
+    /// Plain sockets are read on readiness into a per-thread buffer and written with
+    /// sendmsg directly; other streams (TLS) go through Asio's composed operations.
+    static constexpr bool plain_socket = detail::is_plain_socket<stream_type>::value;
 
     /// Used by the server; applications get connections from the handlers.
     connection(stream_type stream, const Transport& transport, std::shared_ptr<owner_type> owner,
@@ -202,6 +208,8 @@ private:
             asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec) {
                 if (ec)
                     return self->finish(ec);
+                if constexpr (plain_socket)
+                    self->stream_.non_blocking(true, ec); // reads and writes never block
                 self->read_some();
             }));
     }
@@ -239,27 +247,53 @@ private:
     // --- reading ---------------------------------------------------------------------------
 
     void read_some() {
-        if (!read_buffer_)
-            read_buffer_ = std::make_unique<std::uint8_t[]>(options_.read_buffer_size);
-        stream_.async_read_some(
-            asio::buffer(read_buffer_.get(), options_.read_buffer_size),
-            asio::bind_executor(
-                strand_, [self = this->shared_from_this()](std::error_code ec, std::size_t size) {
-                    self->on_read(ec, size);
+        if constexpr (plain_socket) {
+            stream_.async_read_some(
+                asio::buffer(first_bytes_),
+                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec,
+                                                                               std::size_t size) {
+                    self->on_first_bytes(ec, size);
                 }));
+        } else {
+            if (!read_buffer_)
+                read_buffer_ = std::make_unique<std::uint8_t[]>(options_.read_buffer_size);
+            stream_.async_read_some(
+                asio::buffer(read_buffer_.get(), options_.read_buffer_size),
+                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec,
+                                                                               std::size_t size) {
+                    self->on_read(ec, self->read_buffer_.get(), size);
+                }));
+        }
     }
 
-    void on_read(std::error_code ec, std::size_t size) {
+    /// A plain socket waits for data with a read of a few bytes into the connection itself
+    /// (an asynchronous read, unlike a bare readiness wait, cannot miss data that arrives
+    /// while it is being set up); whatever else has arrived is then read at once, without
+    /// blocking, into the thread's read buffer, and parsed before the handler returns.
+    void on_first_bytes(std::error_code ec, std::size_t size) {
+        if (state_ == state::closed)
+            return;
+        std::uint8_t* bytes =
+            detail::thread_read_buffer(first_bytes_.size() + options_.read_buffer_size);
+        std::copy_n(first_bytes_.data(), size, bytes);
+        if (!ec && size == first_bytes_.size()) {
+            std::error_code later; // an error here shows again on the next read
+            size += stream_.read_some(asio::buffer(bytes + size, options_.read_buffer_size), later);
+        }
+        on_read(ec, bytes, size);
+    }
+
+    void on_read(std::error_code ec, std::uint8_t* bytes, std::size_t size) {
         if (state_ == state::closed)
             return;
         if (ec)
             return peer_vanished(ec);
         last_seen_ = std::chrono::steady_clock::now();
-        std::uint8_t* bytes = read_buffer_.get();
         if (state_ == state::handshake)
             consume_request(bytes, size);
         else if (!parser_.done())
             feed_parser(bytes, size);
+        parser_.release_memory(); // frees the reassembly buffer unless a message is partial
         // After our Close (or an HTTP answer) we keep reading, and discarding, until the peer
         // closes: closing a socket with unread data would reset the connection and could
         // destroy the Close frame or response still in flight to the peer.
@@ -459,6 +493,7 @@ private:
         }
         timer_.cancel();
         transport_.close(stream_);
+        writing_.clear();
         {
             std::lock_guard<std::mutex> lock{queue_mutex_};
             queue_closed_ = true;
@@ -524,14 +559,48 @@ private:
         fail(error::send_queue_full);
     }
 
-    /// Writes everything queued so far in one gather write.
+    /// Writes everything queued so far: called once per event-loop turn in which frames
+    /// were queued (corking), so a burst of broadcasts leaves in one gather write.
     void flush() {
         {
             std::lock_guard<std::mutex> lock{queue_mutex_};
-            writing_.swap(pending_);
+            if (writing_.empty())
+                writing_.swap(pending_);
+            else // the rest of a write the socket did not take at once goes first
+                writing_.insert(writing_.end(), pending_.begin(), pending_.end());
+            pending_.clear();
         }
         if (state_ == state::closed)
             return;
+        if constexpr (plain_socket)
+            write_directly();
+        else
+            write_gathered();
+    }
+
+    /// Plain sockets: sendmsg straight from the queued frames, as much as the socket
+    /// takes; when it is full, the rest waits for it to drain.
+    void write_directly() {
+        std::error_code ec;
+        const std::size_t size =
+            detail::write_frames(stream_.native_handle(), writing_, written_of_front_, ec);
+        forget_written(size);
+        if (ec == asio::error::would_block || ec == asio::error::try_again)
+            return stream_.async_wait(
+                asio::socket_base::wait_write,
+                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code e) {
+                    if (e)
+                        return self->finish(e);
+                    if (self->state_ != state::closed)
+                        self->write_directly();
+                }));
+        if (ec)
+            return finish(ec);
+        write_completed();
+    }
+
+    /// Other streams (TLS): one composed gather write of the whole batch.
+    void write_gathered() {
         gather_writing();
         asio::async_write(stream_, gather_,
                           asio::bind_executor(strand_, [self = this->shared_from_this()](
@@ -571,16 +640,34 @@ private:
     }
 
     void on_written(std::error_code ec, std::size_t size) {
-        writing_.clear();
         if (coalesced_.capacity() > idle_coalesce_capacity)
             std::vector<std::uint8_t>{}.swap(coalesced_); // an idle connection keeps no backlog
         if (ec)
             return finish(ec);
+        forget_written(size);
+        write_completed();
+    }
+
+    /// Drops the frames the last `size` written bytes completed from `writing_`.
+    void forget_written(std::size_t size) {
+        {
+            std::lock_guard<std::mutex> lock{queue_mutex_};
+            queued_bytes_ -= size;
+        }
+        written_of_front_ += size;
+        std::size_t done = 0;
+        while (done < writing_.size() && written_of_front_ >= writing_[done].size())
+            written_of_front_ -= writing_[done++].size();
+        writing_.erase(writing_.begin(), writing_.begin() + static_cast<std::ptrdiff_t>(done));
+    }
+
+    /// Everything taken for writing has been written: write what was queued meanwhile, or
+    /// stop flushing until the next frame comes.
+    void write_completed() {
         bool more = false;
         bool drained_after_last = false;
         {
             std::lock_guard<std::mutex> lock{queue_mutex_};
-            queued_bytes_ -= size;
             more = !pending_.empty();
             flushing_ = more;
             drained_after_last = !more && queue_closed_;
@@ -602,7 +689,8 @@ private:
 
     request_parser request_parser_;
     message_parser parser_;
-    std::unique_ptr<std::uint8_t[]> read_buffer_;
+    std::unique_ptr<std::uint8_t[]> read_buffer_; // streams other than plain sockets
+    std::array<std::uint8_t, 16> first_bytes_;    // plain sockets: see on_first_bytes
     std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
     std::chrono::steady_clock::time_point last_message_; // of the idle timeout
 
@@ -633,6 +721,7 @@ private:
     bool flushing_ = false;     // a flush is posted or a write is in flight
     bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
     std::vector<shared_frame> writing_;
+    std::size_t written_of_front_ = 0; // bytes of writing_.front() already written
     std::vector<asio::const_buffer> gather_;
     std::vector<std::uint8_t> coalesced_; // small frames of the write in flight, back to back
     static constexpr std::size_t coalesce_limit = 1024;

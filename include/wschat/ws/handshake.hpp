@@ -210,6 +210,8 @@ public:
             parse_line(line);
             partial_line_.clear();
         }
+        if (current_ != state::incomplete)
+            std::string{}.swap(partial_line_);
         return pos;
     }
 
@@ -254,6 +256,8 @@ private:
                 fail(ws::error::bad_request);
         } else if (line.empty()) {
             current_ = state::done;
+            // A server keeps the request as long as the connection: no spare capacity.
+            request_.headers.shrink_to_fit();
         } else if (request_.headers.size() == max_header_count) {
             fail(ws::error::header_too_large);
         } else if (!parse_header_line(line)) {
