@@ -34,6 +34,17 @@ using test::op_ping;
 using test::op_pong;
 using test::op_text;
 
+// Every case runs over plain TCP and over TLS ("... - tcp", "... - tls"), so that no behaviour
+// works only in plain text.
+#if WSCHAT_TEST_TLS
+#define WSCHAT_CONFORMANCE_TRANSPORTS tcp, tls
+#else
+#define WSCHAT_CONFORMANCE_TRANSPORTS tcp
+#endif
+
+using conformance::tcp;
+using conformance::tls;
+
 namespace {
 
 /// A masked client frame.
@@ -218,11 +229,11 @@ void finish(test::ws_client& client, ending end) {
 }
 
 /// Runs one case on a fresh connection to `server`.
-void run(conformance::echo_server& server, const std::string& name, const std::vector<step>& steps,
-         ending end) {
+template <class Server>
+void run(Server& server, const std::string& name, const std::vector<step>& steps, ending end) {
     INFO("case " << name);
     try {
-        test::ws_client client{server.port()};
+        test::ws_client client{server.peer()};
         conformance::bound_sends(client.socket(), 10s);
         for (const auto& s : steps) {
             write(client, s.send, s.how);
@@ -246,9 +257,9 @@ void run(conformance::echo_server& server, const std::string& name, const std::v
     }
 }
 
-void run(conformance::echo_server& server, const std::string& name,
-         const std::vector<std::string>& send, chop how, const std::vector<test::frame>& expect,
-         ending end) {
+template <class Server>
+void run(Server& server, const std::string& name, const std::vector<std::string>& send, chop how,
+         const std::vector<test::frame>& expect, ending end) {
     run(server, name, {step{send, how, expect}}, end);
 }
 
@@ -271,9 +282,9 @@ const std::string kosme = "\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5"; // ÎºÏ
 
 // --- 1 framing ------------------------------------------------------------------------------
 
-TEST_CASE("1 framing: text and binary messages at every length boundary are echoed",
-          "[conformance][1.x]") {
-    conformance::echo_server server;
+TEMPLATE_TEST_CASE("1 framing: text and binary messages at every length boundary are echoed",
+                   "[conformance][1.x]", WSCHAT_CONFORMANCE_TRANSPORTS) {
+    conformance::echo_server<TestType> server;
     for (const std::uint8_t opcode : {op_text, op_binary}) {
         numbering id{opcode == op_text ? "1.1" : "1.2"};
         const std::string kind = opcode == op_text ? "text" : "binary";
@@ -301,9 +312,9 @@ TEST_CASE("1 framing: text and binary messages at every length boundary are echo
 
 // --- 2 pings and pongs ----------------------------------------------------------------------
 
-TEST_CASE("2 pings: answered with their payload and unsolicited pongs ignored",
-          "[conformance][2.x]") {
-    conformance::echo_server server;
+TEMPLATE_TEST_CASE("2 pings: answered with their payload and unsolicited pongs ignored",
+                   "[conformance][2.x]", WSCHAT_CONFORMANCE_TRANSPORTS) {
+    conformance::echo_server<TestType> server;
     numbering id{"2"};
     const std::string bytes{"\x00\xFF\xFE\xFD\xFC\xFB\x00\xFF"sv};
     run(server, id("ping without payload"), {frame(op_ping)}, whole, {pong("")}, stays_open);
@@ -344,9 +355,9 @@ TEST_CASE("2 pings: answered with their payload and unsolicited pongs ignored",
 
 // --- 3 reserved bits ------------------------------------------------------------------------
 
-TEST_CASE("3 reserved bits: RSV1 RSV2 RSV3 without an extension fail with 1002",
-          "[conformance][3.x]") {
-    conformance::echo_server server;
+TEMPLATE_TEST_CASE("3 reserved bits: RSV1 RSV2 RSV3 without an extension fail with 1002",
+                   "[conformance][3.x]", WSCHAT_CONFORMANCE_TRANSPORTS) {
+    conformance::echo_server<TestType> server;
     numbering id{"3"};
     const auto bits = [](std::uint8_t rsv) {
         std::string out;
@@ -391,8 +402,9 @@ TEST_CASE("3 reserved bits: RSV1 RSV2 RSV3 without an extension fail with 1002",
 
 // --- 4 opcodes ------------------------------------------------------------------------------
 
-TEST_CASE("4 opcodes: reserved opcodes fail with 1002", "[conformance][4.x]") {
-    conformance::echo_server server;
+TEMPLATE_TEST_CASE("4 opcodes: reserved opcodes fail with 1002", "[conformance][4.x]",
+                   WSCHAT_CONFORMANCE_TRANSPORTS) {
+    conformance::echo_server<TestType> server;
     numbering data_id{"4.1"}, control_id{"4.2"};
     for (const std::uint8_t opcode : {3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF}) {
         auto& id = opcode < 8 ? data_id : control_id;
@@ -412,9 +424,9 @@ TEST_CASE("4 opcodes: reserved opcodes fail with 1002", "[conformance][4.x]") {
 
 // --- 5 fragmentation ------------------------------------------------------------------------
 
-TEST_CASE("5 fragmentation: fragments are reassembled and misuse fails with 1002",
-          "[conformance][5.x]") {
-    conformance::echo_server server;
+TEMPLATE_TEST_CASE("5 fragmentation: fragments are reassembled and misuse fails with 1002",
+                   "[conformance][5.x]", WSCHAT_CONFORMANCE_TRANSPORTS) {
+    conformance::echo_server<TestType> server;
     numbering id{"5"};
     run(server, id("ping in 2 fragments"),
         {frame(op_ping, "fragment1", false), frame(op_continuation, "fragment2")}, whole, {},
@@ -504,8 +516,9 @@ TEST_CASE("5 fragmentation: fragments are reassembled and misuse fails with 1002
 
 // --- 6 UTF-8 --------------------------------------------------------------------------------
 
-TEST_CASE("6 UTF-8: valid text is echoed whatever the fragment boundaries", "[conformance][6.x]") {
-    conformance::echo_server server;
+TEMPLATE_TEST_CASE("6 UTF-8: valid text is echoed whatever the fragment boundaries",
+                   "[conformance][6.x]", WSCHAT_CONFORMANCE_TRANSPORTS) {
+    conformance::echo_server<TestType> server;
     numbering id{"6.1"};
     const std::vector<std::pair<std::string, std::string>> valid = {
         {"Hello-U+00B5@...-UTF-8!!",
@@ -550,8 +563,9 @@ TEST_CASE("6 UTF-8: valid text is echoed whatever the fragment boundaries", "[co
     CHECK(server.stop() == 0);
 }
 
-TEST_CASE("6 UTF-8: invalid text fails with 1007", "[conformance][6.x]") {
-    conformance::echo_server server;
+TEMPLATE_TEST_CASE("6 UTF-8: invalid text fails with 1007", "[conformance][6.x]",
+                   WSCHAT_CONFORMANCE_TRANSPORTS) {
+    conformance::echo_server<TestType> server;
     numbering id{"6.2"};
     const std::vector<std::pair<std::string, std::string>> invalid = {
         {"kosme with the surrogate U+D800 inside", kosme + "\xED\xA0\x80" + "edited"},
@@ -602,9 +616,10 @@ TEST_CASE("6 UTF-8: invalid text fails with 1007", "[conformance][6.x]") {
     CHECK(server.stop() == 0);
 }
 
-TEST_CASE("6 UTF-8: invalid text fails fast before the message ends", "[conformance][6.x]") {
+TEMPLATE_TEST_CASE("6 UTF-8: invalid text fails fast before the message ends", "[conformance][6.x]",
+                   WSCHAT_CONFORMANCE_TRANSPORTS) {
     // Only the first fragments are sent: the rest never is, so the Close must come from them.
-    conformance::echo_server server;
+    conformance::echo_server<TestType> server;
     numbering id{"6.3"};
     run(server, id("U+110000 in the first fragment"),
         {frame(op_text, kosme + "\xF4\x90\x80\x80", false)}, whole, {}, fails(1007));
@@ -631,8 +646,9 @@ TEST_CASE("6 UTF-8: invalid text fails fast before the message ends", "[conforma
 
 // --- 7 close --------------------------------------------------------------------------------
 
-TEST_CASE("7 close: the closing handshake and its codes and reasons", "[conformance][7.x]") {
-    conformance::echo_server server;
+TEMPLATE_TEST_CASE("7 close: the closing handshake and its codes and reasons", "[conformance][7.x]",
+                   WSCHAT_CONFORMANCE_TRANSPORTS) {
+    conformance::echo_server<TestType> server;
     numbering id{"7.1"};
     const std::string close1000 = frame(op_close, test::close_payload(1000));
     run(server, id("a message then Close 1000"), {frame(op_text, "Hello World!"), close1000}, whole,
@@ -694,9 +710,9 @@ TEST_CASE("7 close: the closing handshake and its codes and reasons", "[conforma
 
 // --- 9 limits -------------------------------------------------------------------------------
 
-TEST_CASE("9 limits: large messages are echoed intact up to the 16 MiB limit",
-          "[conformance][9.x]") {
-    conformance::echo_server server;
+TEMPLATE_TEST_CASE("9 limits: large messages are echoed intact up to the 16 MiB limit",
+                   "[conformance][9.x]", WSCHAT_CONFORMANCE_TRANSPORTS) {
+    conformance::echo_server<TestType> server;
     numbering id{"9"};
     constexpr std::size_t mib = 1024 * 1024;
     const auto text_of = [](std::size_t size) {

@@ -5,6 +5,9 @@
 #include <utility> // before test_client.hpp, which uses std::exchange without it
 
 #include "test_client.hpp"
+#if WSCHAT_TEST_TLS
+#include "dev_cert.hpp"
+#endif
 
 #include <fcntl.h>
 #include <poll.h>
@@ -18,10 +21,12 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -132,14 +137,24 @@ private:
     std::string buffer_;
 };
 
+/// The transports the conformance suite runs over: the same cases, the same expectations.
+struct tcp {
+    static constexpr const char* scheme = "ws";
+};
+struct tls {
+    static constexpr const char* scheme = "wss";
+};
+
 /// The echo_server example ($WSCHAT_ECHO_SERVER, set by ctest and meson) on 127.0.0.1 and a
-/// port the OS picks; throws when the variable is unset or the server does not announce
-/// itself with `listening on ws://HOST:PORT/` within 10 s.
+/// port the OS picks, over `Transport` (`tcp`, or `tls` with a certificate made for the
+/// occasion); throws when the variable is unset or the server does not announce itself with
+/// `listening on ws://HOST:PORT/` (`wss://` over TLS) within 10 s.
+template <class Transport = tcp>
 class echo_server {
 public:
-    echo_server() : process_(path(), {"--address", "127.0.0.1", "--port", "0"}) {
+    echo_server() : process_(path(), arguments()) {
         const auto line = process_.read_line(10s);
-        const std::string prefix = "listening on ws://";
+        const std::string prefix = std::string{"listening on "} + Transport::scheme + "://";
         if (!line || line->rfind(prefix, 0) != 0 || line->back() != '/')
             throw std::runtime_error{"echo_server did not announce itself: " +
                                      line.value_or("(no line within 10 s)")};
@@ -147,7 +162,11 @@ public:
         const unsigned long port = std::stoul(line->substr(colon + 1));
         if (port == 0 || port > 65535)
             throw std::runtime_error{"echo_server announced a bad port: " + *line};
-        port_ = static_cast<std::uint16_t>(port);
+        peer_.port = static_cast<std::uint16_t>(port);
+#if WSCHAT_TEST_TLS
+        if constexpr (std::is_same_v<Transport, tls>)
+            peer_.tls = test::tls_settings{cert_dir_->path() / "cert.pem"};
+#endif
     }
 
     static std::string path() {
@@ -158,15 +177,39 @@ public:
         return p;
     }
 
-    std::uint16_t port() const { return port_; }
+    std::uint16_t port() const {
+        return peer_.port;
+    }
+    /// How a client reaches it (with the TLS settings that trust its certificate).
+    const test::peer& peer() const {
+        return peer_;
+    }
 
     /// Stops the server with SIGTERM: its exit status (0 for a clean stop), see
     /// `child_process::terminate`.
-    int stop(std::chrono::milliseconds timeout = 10s) { return process_.terminate(timeout); }
+    int stop(std::chrono::milliseconds timeout = 10s) {
+        return process_.terminate(timeout);
+    }
 
 private:
+    std::vector<std::string> arguments() {
+        std::vector<std::string> args{"--address", "127.0.0.1", "--port", "0"};
+#if WSCHAT_TEST_TLS
+        if constexpr (std::is_same_v<Transport, tls>) {
+            cert_dir_ = std::make_unique<test::temp_dir>();
+            const auto cert = test::dev_cert::make();
+            args.insert(args.end(), {"--tls-cert", cert_dir_->write("cert.pem", cert.cert_pem),
+                                     "--tls-key", cert_dir_->write("key.pem", cert.key_pem)});
+        }
+#endif
+        return args;
+    }
+
+#if WSCHAT_TEST_TLS
+    std::unique_ptr<test::temp_dir> cert_dir_; // before process_: made by arguments()
+#endif
     child_process process_;
-    std::uint16_t port_ = 0;
+    test::peer peer_;
 };
 
 /// Bounds blocking sends on `socket`, so a server that stops reading fails a test instead of

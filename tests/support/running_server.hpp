@@ -36,15 +36,17 @@ inline bool eventually(const std::function<bool()>& condition,
     return true;
 }
 
-/// Owns an io_context, a server on it and the thread running it. Install handlers (or
-/// attach rooms) between construction and `start()`.
-class running_server {
+/// Owns an io_context, a server on it (over `Transport`) and the thread running it. Install
+/// handlers (or attach rooms) between construction and `start()`.
+template <class Transport = ws::asio_tcp>
+class basic_running_server {
 public:
-    explicit running_server(ws::server_options opts = loopback_options(), int threads = 1)
-        : server(io, std::move(opts)), threads_(threads) {}
-    running_server(const running_server&) = delete;
-    running_server& operator=(const running_server&) = delete;
-    ~running_server() { stop(); }
+    explicit basic_running_server(ws::server_options opts = loopback_options(), int threads = 1,
+                                  Transport transport = {})
+        : server(io, std::move(opts), std::move(transport)), threads_(threads) {}
+    basic_running_server(const basic_running_server&) = delete;
+    basic_running_server& operator=(const basic_running_server&) = delete;
+    ~basic_running_server() { stop(); }
 
     void start() {
         for (int i = 0; i < threads_; ++i)
@@ -74,12 +76,14 @@ public:
     }
 
     asio::io_context io;
-    ws::server<ws::asio_tcp> server;
+    ws::server<Transport> server;
 
 private:
     int threads_;
     std::vector<std::thread> pool_;
 };
+
+using running_server = basic_running_server<>;
 
 /// A room attached to a running server: the common set-up of room tests.
 template <class Policy = chat::text_policy>

@@ -5,8 +5,11 @@
 #include <wschat/ws/options.hpp>
 
 #include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
 #include <asio/post.hpp>
+#include <asio/strand.hpp>
 
+#include <filesystem>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -14,29 +17,42 @@
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
+// clang-format off
 /// # The Transport concept
 ///
-/// `ws::server<Transport>` is generic over how bytes travel. A Transport is a class the
-/// server owns one instance of; it provides:
+/// `ws::server<Transport>` is generic over how bytes travel. A Transport is a copyable
+/// class; the server keeps one copy and calls it from its strands (so its members are
+/// `const` and any state it shares, like a TLS context, is thread-safe). It provides:
 ///
 /// | member | meaning |
 /// |---|---|
-/// | `stream_type` | an Asio AsyncReadStream + AsyncWriteStream a connection talks over |
-/// | `acceptor_type` | what listens for new streams |
-/// | `acceptor_type listen(asio::io_context&, const server_options&, std::error_code&)` | opens,
-/// binds and listens | | `void async_accept(acceptor_type&, H)` | accepts one stream:
-/// `H(std::error_code, stream_type)` | | `void close_acceptor(acceptor_type&)` | stops listening
-/// (and removes what `listen` created) | | `void async_handshake(stream_type&, H)` |
-/// transport-level handshake before HTTP (TLS); `H(std::error_code)` | | `void
-/// shutdown_send(stream_type&)` | ends our direction after the last write (TCP FIN) | | `void
-/// close(stream_type&)` | closes at once, cancelling pending operations; never throws | |
-/// `std::string remote_address(const stream_type&)` | the peer's address, for logs and limits |
+/// | `stream_type` | an Asio AsyncReadStream + AsyncWriteStream (with `get_executor()`), moved into the connection |
+/// | `acceptor_type` | what listens: constructible from the `asio::io_context`, move-assignable (from `listen`), with `endpoint_type` and `local_endpoint(std::error_code&) const` (`server::local_endpoint()`) |
+/// | `acceptor_type listen(asio::io_context&, const server_options&, std::error_code&) const` | opens, binds, listens |
+/// | `void async_accept(acceptor_type&, H) const` | accepts one stream: `H(std::error_code, stream_type)`, run on H's executor |
+/// | `void async_handshake(stream_type&, H) const` | the transport's own handshake before HTTP (TLS): `H(std::error_code)`; the connection bounds it by `handshake_timeout` |
+/// | `void shutdown_send(stream_type&) const` | after the last write: ends our direction (TCP FIN, TLS close_notify) and lets the read loop see the peer's end; bounded by `close_timeout` |
+/// | `void close(stream_type&) const noexcept` | closes at once, cancelling pending operations |
+/// | `void close_acceptor(acceptor_type&) const noexcept` | stops listening and removes what `listen` created (a socket file) |
+/// | `std::string remote_address(const stream_type&) const` | the peer's address, for logs, per-address limits and `trusted_proxies` |
 ///
-/// `is_transport_v<T>` checks the type members; `ws::server` asserts it with a message that
-/// names what is missing. `asio_tcp` below is the reference implementation.
+/// `check_transport<T>()` verifies each row at compile time and `ws::server` asserts it,
+/// with a message naming the missing member. Shipped transports: `asio_tcp` and
+/// `asio_local` (below), `asio_tls` (`<wschat/ws/tls.hpp>`, needs OpenSSL).
+// clang-format on
+
+/// Sockets bound to the io_context's own executor type rather than the type-erased
+/// `asio::any_io_executor`: every connection's strand, timer and pending operation is then
+/// smaller (about 250 bytes less per idle connection) and dispatch needs no indirection.
+template <class Protocol>
+using io_socket = asio::basic_stream_socket<Protocol, asio::io_context::executor_type>;
+template <class Protocol>
+using io_acceptor = asio::basic_socket_acceptor<Protocol, asio::io_context::executor_type>;
+
+/// Plain TCP (`ws://`): the default transport.
 struct asio_tcp {
-    using stream_type = asio::ip::tcp::socket;
-    using acceptor_type = asio::ip::tcp::acceptor;
+    using stream_type = io_socket<asio::ip::tcp>;
+    using acceptor_type = io_acceptor<asio::ip::tcp>;
 
     /// Listens on `opts.address`:`opts.port` with SO_REUSEADDR, so a restarted server can
     /// bind while old connections sit in TIME_WAIT.
@@ -94,6 +110,99 @@ struct asio_tcp {
     }
 };
 
+#if defined(ASIO_HAS_LOCAL_SOCKETS)
+/// Unix domain sockets: the server listens on a socket file instead of a TCP port, the
+/// usual set-up for a gateway behind a reverse proxy on the same host (nginx's
+/// `proxy_pass http://unix:/run/chat.sock;`). No port is exposed, and who may connect is
+/// decided by the file's permissions.
+///
+/// ```cpp
+/// ws::server<ws::asio_local> server{io, opts, ws::asio_local{"/run/chat/chat.sock"}};
+/// ```
+///
+/// `server_options::address` and `port` are not used. A stale socket file left by a crashed
+/// process is replaced; a path where another server still accepts connections is refused
+/// with `address_in_use`, and a path that is not a socket is never removed. The file is
+/// removed when the server stops listening.
+///
+/// Every peer's `remote_address()` is `"unix"`: per-address limits count all local peers as
+/// one address, so behind a local proxy list `"unix"` in `trusted_proxies`, which both
+/// exempts the proxy from that limit and makes the client address it forwards believed.
+struct asio_local {
+    using stream_type = io_socket<asio::local::stream_protocol>;
+    using acceptor_type = io_acceptor<asio::local::stream_protocol>;
+
+    /// The path of the socket file (at most about 100 bytes: `sockaddr_un` is small).
+    std::string path;
+
+    acceptor_type listen(asio::io_context& io, const server_options&, std::error_code& ec) const {
+        acceptor_type acceptor{io};
+        const asio::local::stream_protocol::endpoint endpoint{path};
+        remove_stale_socket(io, ec);
+        if (!ec)
+            acceptor.open(endpoint.protocol(), ec);
+        if (!ec)
+            acceptor.bind(endpoint, ec);
+        if (!ec)
+            acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        return acceptor;
+    }
+
+    template <class Handler>
+    void async_accept(acceptor_type& acceptor, Handler&& handler) const {
+        acceptor.async_accept(std::forward<Handler>(handler));
+    }
+
+    /// Nothing to negotiate below HTTP: completes at once.
+    template <class Handler>
+    void async_handshake(stream_type& stream, Handler&& handler) const {
+        asio::post(stream.get_executor(),
+                   [h = std::forward<Handler>(handler)]() mutable { h(std::error_code{}); });
+    }
+
+    /// Stops listening and removes the socket file, but only while it is still the one this
+    /// acceptor bound (the path the acceptor reports), never a file someone put there since.
+    void close_acceptor(acceptor_type& acceptor) const noexcept {
+        std::error_code ec;
+        const bool bound = acceptor.is_open() && acceptor.local_endpoint(ec).path() == path && !ec;
+        acceptor.close(ec);
+        if (bound)
+            std::filesystem::remove(path, ec);
+    }
+
+    void shutdown_send(stream_type& stream) const {
+        std::error_code ignored;
+        stream.shutdown(asio::socket_base::shutdown_send, ignored);
+    }
+
+    void close(stream_type& stream) const noexcept {
+        std::error_code ignored;
+        stream.close(ignored);
+    }
+
+    std::string remote_address(const stream_type&) const { return "unix"; }
+
+private:
+    /// A socket file nobody accepts on (left by a process that died) would make bind fail
+    /// with "address in use": remove it. One with a live listener is left alone.
+    void remove_stale_socket(asio::io_context& io, std::error_code& ec) const {
+        namespace fs = std::filesystem;
+        if (fs::status(path, ec).type() != fs::file_type::socket) {
+            ec.clear(); // absent, or not a socket: bind reports what is wrong, if anything
+            return;
+        }
+        stream_type probe{io};
+        std::error_code refused;
+        probe.connect(asio::local::stream_protocol::endpoint{path}, refused);
+        if (!refused) {
+            ec = asio::error::address_in_use;
+            return;
+        }
+        fs::remove(path, ec);
+    }
+};
+#endif
+
 namespace detail {
 template <class T, class = void>
 struct has_stream_type : std::false_type {};
@@ -112,35 +221,111 @@ struct has_listen<T, std::void_t<decltype(std::declval<const T&>().listen(
                          std::declval<asio::io_context&>(), std::declval<const server_options&>(),
                          std::declval<std::error_code&>()))>> : std::true_type {};
 
-template <class T, class = void>
-struct has_stream_operations : std::false_type {};
 template <class T>
-struct has_stream_operations<
-    T,
-    std::void_t<decltype(std::declval<const T&>().shutdown_send(
-                    std::declval<typename T::stream_type&>())),
-                decltype(std::declval<const T&>().close(std::declval<typename T::stream_type&>())),
-                decltype(std::declval<const T&>().close_acceptor(
-                    std::declval<typename T::acceptor_type&>())),
-                decltype(std::string{std::declval<const T&>().remote_address(
-                    std::declval<const typename T::stream_type&>())})>> : std::true_type {};
+constexpr bool acceptor_constructible() {
+    using acceptor = typename T::acceptor_type;
+    return std::is_constructible_v<acceptor, asio::io_context&> &&
+           std::is_move_assignable_v<acceptor>;
+}
+
+template <class T, class = void>
+struct has_local_endpoint : std::false_type {};
+template <class T>
+struct has_local_endpoint<
+    T, std::void_t<typename T::acceptor_type::endpoint_type,
+                   decltype(std::declval<const typename T::acceptor_type&>().local_endpoint(
+                       std::declval<std::error_code&>()))>> : std::true_type {};
+
+// Completion handlers of the signatures the server passes, to probe the async members.
+template <class T>
+struct probe_accept_handler {
+    void operator()(std::error_code, typename T::stream_type) const {}
+};
+struct probe_handshake_handler {
+    void operator()(std::error_code) const {}
+};
+
+template <class T, class = void>
+struct has_async_accept : std::false_type {};
+template <class T>
+struct has_async_accept<
+    T, std::void_t<decltype(std::declval<const T&>().async_accept(
+           std::declval<typename T::acceptor_type&>(), std::declval<probe_accept_handler<T>>()))>>
+    : std::true_type {};
+
+template <class T, class = void>
+struct has_async_handshake : std::false_type {};
+template <class T>
+struct has_async_handshake<
+    T, std::void_t<decltype(std::declval<const T&>().async_handshake(
+           std::declval<typename T::stream_type&>(), std::declval<probe_handshake_handler>()))>>
+    : std::true_type {};
+
+template <class T, class = void>
+struct has_shutdown_send : std::false_type {};
+template <class T>
+struct has_shutdown_send<T, std::void_t<decltype(std::declval<const T&>().shutdown_send(
+                                std::declval<typename T::stream_type&>()))>> : std::true_type {};
+
+template <class T, class = void>
+struct has_close : std::false_type {};
+template <class T>
+struct has_close<T, std::void_t<decltype(std::declval<const T&>().close(
+                        std::declval<typename T::stream_type&>()))>> : std::true_type {};
+
+template <class T, class = void>
+struct has_close_acceptor : std::false_type {};
+template <class T>
+struct has_close_acceptor<T, std::void_t<decltype(std::declval<const T&>().close_acceptor(
+                                 std::declval<typename T::acceptor_type&>()))>> : std::true_type {};
+
+template <class T, class = void>
+struct has_remote_address : std::false_type {};
+template <class T>
+struct has_remote_address<
+    T, std::enable_if_t<std::is_convertible_v<decltype(std::declval<const T&>().remote_address(
+                                                  std::declval<const typename T::stream_type&>())),
+                                              std::string>>> : std::true_type {};
 } // namespace detail
 
-/// Checks a Transport type at compile time, one readable message per missing piece.
+/// Checks a Transport type at compile time: one `static_assert` per row of the concept table,
+/// each naming the missing member (so a mistake reads as one line, not a template backtrace).
+/// Returns true, so that it can itself be used in a `static_assert`.
 template <class T>
 constexpr bool check_transport() {
+    static_assert(std::is_copy_constructible_v<T>,
+                  "wschat Transport: must be copy-constructible (the server keeps a copy)");
     static_assert(detail::has_stream_type<T>::value,
                   "wschat Transport: missing `using stream_type = ...` (an Asio stream)");
     static_assert(detail::has_acceptor_type<T>::value,
                   "wschat Transport: missing `using acceptor_type = ...`");
     if constexpr (detail::has_stream_type<T>::value && detail::has_acceptor_type<T>::value) {
+        static_assert(detail::acceptor_constructible<T>(),
+                      "wschat Transport: acceptor_type must be constructible from an "
+                      "asio::io_context& and move-assignable");
+        static_assert(detail::has_local_endpoint<T>::value,
+                      "wschat Transport: acceptor_type needs `endpoint_type` and "
+                      "`local_endpoint(std::error_code&) const`");
         static_assert(detail::has_listen<T>::value,
                       "wschat Transport: missing `acceptor_type listen(asio::io_context&, const "
                       "ws::server_options&, std::error_code&) const`");
-        static_assert(detail::has_stream_operations<T>::value,
-                      "wschat Transport: missing one of `shutdown_send(stream_type&) const`, "
-                      "`close(stream_type&) const`, `close_acceptor(acceptor_type&) const`, "
-                      "`remote_address(const stream_type&) const`");
+        static_assert(detail::has_async_accept<T>::value,
+                      "wschat Transport: missing `template <class H> void "
+                      "async_accept(acceptor_type&, H&&) const` calling H(std::error_code, "
+                      "stream_type)");
+        static_assert(detail::has_async_handshake<T>::value,
+                      "wschat Transport: missing `template <class H> void "
+                      "async_handshake(stream_type&, H&&) const` calling H(std::error_code)");
+        static_assert(detail::has_shutdown_send<T>::value,
+                      "wschat Transport: missing `void shutdown_send(stream_type&) const`");
+        static_assert(detail::has_close<T>::value,
+                      "wschat Transport: missing `void close(stream_type&) const noexcept`");
+        static_assert(detail::has_close_acceptor<T>::value,
+                      "wschat Transport: missing `void close_acceptor(acceptor_type&) const "
+                      "noexcept`");
+        static_assert(detail::has_remote_address<T>::value,
+                      "wschat Transport: missing `std::string remote_address(const "
+                      "stream_type&) const`");
     }
     return true;
 }
