@@ -146,8 +146,9 @@ TEST_CASE("a room on an io_context run by four threads delivers everything once,
         t.join();
     for (std::size_t i = 0; i < members; ++i)
         CHECK(heard[i] == int(members) * per_sender);
-    for (auto& client : clients)
-        CHECK_FALSE(client->read_text(50ms)); // nothing twice
+    for (auto& client : clients) // nothing twice (a late, coalesced count may still come)
+        while (auto late = client->read_text(100ms))
+            CHECK(late->find('#') == std::string::npos);
 }
 
 TEST_CASE("a text room refuses binary messages with 1003", "[room]") {

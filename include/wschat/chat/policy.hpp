@@ -11,40 +11,75 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 WSCHAT_BEGIN_NAMESPACE(chat)
 
 /// What a policy's `decode` makes of an incoming WebSocket message: a room message to
-/// broadcast, nothing (ignore it), or a refusal that closes the sender.
+/// broadcast, nothing (ignore it), or a refusal that closes the sender; and, in any case, an
+/// optional reply that goes to the sender alone (an error, a pong).
 template <class Message>
 struct decode_result {
     std::optional<Message> message;        ///< broadcast this, when set
     std::optional<ws::close_code> refusal; ///< close the sender with this code, when set
     std::string reason;                    ///< the close reason that goes with `refusal`
+    ws::shared_frame reply;                ///< sent to the sender only, when set
 
-    static decode_result accept(Message m) { return {std::move(m), std::nullopt, {}}; }
+    static decode_result accept(Message m) { return {std::move(m), std::nullopt, {}, {}}; }
     static decode_result ignore() { return {}; }
     static decode_result refuse(ws::close_code code, std::string why) {
-        return {std::nullopt, code, std::move(why)};
+        return {std::nullopt, code, std::move(why), {}};
     }
+    /// Nothing to broadcast; `frame` goes back to the sender, who stays.
+    static decode_result answer(ws::shared_frame frame) {
+        return {std::nullopt, std::nullopt, {}, std::move(frame)};
+    }
+};
+
+/// What a room tells a policy with per-member state when it announces presence: everyone
+/// present, and who came and went since the previous announcement (announcements are
+/// coalesced, so several joins and leaves may arrive in one update).
+template <class Member>
+struct presence_update {
+    std::size_t online;                 ///< the count, `members.size()`
+    const std::vector<Member>& members; ///< everyone present, in no particular order
+    const std::vector<Member>& joined;  ///< since the previous announcement, in join order
+    const std::vector<Member>& left;    ///< since the previous announcement, in leave order
 };
 
 /// # The Policy concept
 ///
-/// `chat::room<Transport, Policy>` asks of its Policy:
+/// `chat::room<Transport, Policy>` asks of every Policy:
 ///
-/// | member | meaning |
-/// |---|---|
-/// | `message_type` | what a room message is for the application |
-/// | `decode_result<message_type> decode(const Connection& from, const ws::message&) const` | an
-/// incoming message becomes a room message, is ignored, or is refused | | `ws::shared_frame
-/// encode(const message_type&) const` | the one frame every member receives | | `ws::shared_frame
-/// welcome(std::size_t online) const` | sent to a member who joins (empty: none) | |
-/// `ws::shared_frame presence(std::size_t online) const` | sent to everyone when the count changes
-/// (empty: none) |
+/// - `message_type`: what a room message is for the application.
+/// - `ws::shared_frame encode(const message_type&) const`: the one frame every member
+///   receives; or `encode(const message_type&, std::uint64_t sequence) const`, and the room
+///   numbers its messages 1, 2, 3 … under its lock, so numbers follow delivery order.
 ///
-/// `decode` is a template over the connection type so a policy may read who sent the
-/// message (its request, its address); the shipped policies ignore it.
+/// A simple policy (`text_policy`, `binary_policy`) adds:
+///
+/// - `decode_result<message_type> decode(const Connection& from, const ws::message&) const`:
+///   an incoming message becomes a room message, is ignored, is refused, or is answered.
+/// - `ws::shared_frame welcome(std::size_t online) const`: sent to a member who joins
+///   (empty: none).
+/// - `ws::shared_frame presence(std::size_t online) const`: sent to everyone when the count
+///   changed (empty: none).
+///
+/// A policy that keeps state per member (`json_policy`: each member's name) declares
+/// `using member_type = ...;` (cheap to copy: the room copies it out of its lock to decode)
+/// and adds instead:
+///
+/// - `member_type admit(Connection& conn, const std::vector<member_type>& present) const`:
+///   the state of a joining member, knowing who is present (to resolve duplicate names).
+/// - `ws::shared_frame welcome(const member_type&, std::size_t online) const`.
+/// - `decode_result<message_type> decode(const Connection&, const member_type& from,
+///   const ws::message&) const`.
+/// - `std::vector<ws::shared_frame> presence(const presence_update<member_type>&) const`:
+///   the frames everyone receives when members came or went (join/leave events, a roster).
+///
+/// Presence announcements are coalesced by the room (`room_options::presence_interval`):
+/// the first change is announced at once, later ones at most once per interval, carrying
+/// the latest state. `check_policy()` in room.hpp names whatever is missing.
 
 /// The classic Node.js `ws` chat: text relayed to every member, sender included; a welcome
 /// line for whoever joins; the online count announced on every join and leave.

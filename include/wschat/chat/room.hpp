@@ -9,11 +9,18 @@
 #include <wschat/ws/shared_frame.hpp>
 #include <wschat/ws/transport.hpp>
 
-#include <algorithm>
+#include <asio/any_io_executor.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <system_error>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -24,6 +31,12 @@ template <class P, class = void>
 struct has_message_type : std::false_type {};
 template <class P>
 struct has_message_type<P, std::void_t<typename P::message_type>> : std::true_type {};
+
+/// A policy with per-member state declares `member_type`.
+template <class P, class = void>
+struct has_member_type : std::false_type {};
+template <class P>
+struct has_member_type<P, std::void_t<typename P::member_type>> : std::true_type {};
 
 template <class P, class Connection, class = void>
 struct has_decode : std::false_type {};
@@ -39,6 +52,15 @@ template <class P>
 struct has_encode<P, std::void_t<decltype(ws::shared_frame{std::declval<const P&>().encode(
                          std::declval<const typename P::message_type&>())})>> : std::true_type {};
 
+/// `encode(message, sequence)`: the room numbers the messages it broadcasts.
+template <class P, class = void>
+struct has_sequenced_encode : std::false_type {};
+template <class P>
+struct has_sequenced_encode<
+    P, std::void_t<decltype(ws::shared_frame{std::declval<const P&>().encode(
+           std::declval<const typename P::message_type&>(), std::uint64_t{})})>> : std::true_type {
+};
+
 template <class P, class = void>
 struct has_announcements : std::false_type {};
 template <class P>
@@ -46,37 +68,106 @@ struct has_announcements<
     P, std::void_t<decltype(ws::shared_frame{std::declval<const P&>().welcome(std::size_t{})}),
                    decltype(ws::shared_frame{std::declval<const P&>().presence(std::size_t{})})>>
     : std::true_type {};
+
+// The hooks of a policy with per-member state (only instantiated when it has member_type).
+template <class P, class Connection, class = void>
+struct has_admit : std::false_type {};
+template <class P, class Connection>
+struct has_admit<P, Connection,
+                 std::void_t<decltype(typename P::member_type{std::declval<const P&>().admit(
+                     std::declval<Connection&>(),
+                     std::declval<const std::vector<typename P::member_type>&>())})>>
+    : std::true_type {};
+
+template <class P, class Connection, class = void>
+struct has_member_decode : std::false_type {};
+template <class P, class Connection>
+struct has_member_decode<
+    P, Connection,
+    std::void_t<decltype(std::declval<const P&>().decode(
+        std::declval<const Connection&>(), std::declval<const typename P::member_type&>(),
+        std::declval<const ws::message&>()))>> : std::true_type {};
+
+template <class P, class = void>
+struct has_member_announcements : std::false_type {};
+template <class P>
+struct has_member_announcements<
+    P, std::void_t<decltype(ws::shared_frame{std::declval<const P&>().welcome(
+                       std::declval<const typename P::member_type&>(), std::size_t{})}),
+                   decltype(std::vector<ws::shared_frame>{std::declval<const P&>().presence(
+                       std::declval<const presence_update<typename P::member_type>&>())})>>
+    : std::true_type {};
+
+/// The per-member state of a policy without any.
+struct no_member_state {};
+template <class P, bool = has_member_type<P>::value>
+struct member_state {
+    using type = no_member_state;
+};
+template <class P>
+struct member_state<P, true> {
+    using type = typename P::member_type;
+};
 } // namespace detail
 
 /// Checks a Policy type at compile time, one readable message per missing piece.
 template <class Policy, class Transport>
 constexpr bool check_policy() {
+    using connection = ws::connection<Transport>;
     static_assert(detail::has_message_type<Policy>::value,
                   "wschat Policy: missing `using message_type = ...`");
     if constexpr (detail::has_message_type<Policy>::value) {
-        static_assert(detail::has_decode<Policy, ws::connection<Transport>>::value,
-                      "wschat Policy: missing `decode_result<message_type> decode(const "
-                      "Connection& from, const ws::message&) const`");
-        static_assert(detail::has_encode<Policy>::value,
+        static_assert(detail::has_encode<Policy>::value ||
+                          detail::has_sequenced_encode<Policy>::value,
                       "wschat Policy: missing `ws::shared_frame encode(const message_type&) "
-                      "const`");
-        static_assert(detail::has_announcements<Policy>::value,
-                      "wschat Policy: missing `ws::shared_frame welcome(std::size_t) const` or "
-                      "`ws::shared_frame presence(std::size_t) const`");
+                      "const` (or `encode(const message_type&, std::uint64_t sequence) const`)");
+        if constexpr (detail::has_member_type<Policy>::value) {
+            static_assert(detail::has_admit<Policy, connection>::value,
+                          "wschat Policy with member_type: missing `member_type admit(Connection&, "
+                          "const std::vector<member_type>& present) const`");
+            static_assert(detail::has_member_decode<Policy, connection>::value,
+                          "wschat Policy with member_type: missing `decode_result<message_type> "
+                          "decode(const Connection&, const member_type&, const ws::message&) "
+                          "const`");
+            static_assert(detail::has_member_announcements<Policy>::value,
+                          "wschat Policy with member_type: missing `ws::shared_frame "
+                          "welcome(const member_type&, std::size_t) const` or "
+                          "`std::vector<ws::shared_frame> presence(const "
+                          "presence_update<member_type>&) const`");
+        } else {
+            static_assert(detail::has_decode<Policy, connection>::value,
+                          "wschat Policy: missing `decode_result<message_type> decode(const "
+                          "Connection& from, const ws::message&) const`");
+            static_assert(detail::has_announcements<Policy>::value,
+                          "wschat Policy: missing `ws::shared_frame welcome(std::size_t) const` "
+                          "or `ws::shared_frame presence(std::size_t) const`");
+        }
     }
     return true;
 }
+
+/// How a room behaves, beyond its policy.
+struct room_options {
+    /// Presence announcements are coalesced: the first change after a quiet period is
+    /// announced at once (a lone join sees its count promptly), further changes at most once
+    /// per interval with the latest state. A mass join of N members then costs O(N) frames
+    /// instead of O(N²). The timer runs on the server's io_context once the room is
+    /// attached (or on the executor given to the constructor); zero announces every change
+    /// at once.
+    std::chrono::milliseconds presence_interval{50};
+};
 
 /// A set of connections that hear each other.
 ///
 /// Every message a member sends is decoded by the Policy and broadcast to every member,
 /// sender included: encoded once into one shared frame that every member's send queue
-/// references. A member who joins gets the Policy's welcome; every join and leave
-/// announces the new count to all. `size()` is the presence count.
+/// references. A member who joins gets the Policy's welcome at once; joins and leaves are
+/// announced to all (coalesced, see `room_options::presence_interval`). `size()` is the
+/// presence count.
 ///
 /// ```cpp
 /// ws::server<> server{io, opts};
-/// chat::room<> room;   // plain TCP, plain text: the classic Node `ws` chat
+/// chat::room<> room;  // plain text, the classic Node `ws` chat
 /// room.attach(server); // every connection joins; messages are relayed; leaving is counted
 /// ```
 ///
@@ -84,17 +175,40 @@ constexpr bool check_policy() {
 template <class Transport = ws::asio_tcp, class Policy = text_policy>
 class room {
     static_assert(check_policy<Policy, Transport>());
+    static constexpr bool has_members = detail::has_member_type<Policy>::value;
 
 public:
     using connection_ptr = std::shared_ptr<ws::connection<Transport>>;
     using message_type = typename Policy::message_type;
+    /// The policy's per-member state (an empty struct for policies without any).
+    using member_type = typename detail::member_state<Policy>::type;
 
-    explicit room(Policy policy = {}) : state_(std::make_shared<state>(std::move(policy))) {}
+    /// A room that coalesces its presence announcements on the io_context of the first
+    /// server it is attached to (until then, or without one, it announces at once).
+    explicit room(Policy policy = {}, room_options options = {})
+        : state_(std::make_shared<state>(std::move(policy))) {
+        state_->interval = options.presence_interval;
+    }
+
+    /// A room whose presence announcements are coalesced on a timer of `executor` (the
+    /// server's io_context). Destroy the room before that io_context, as any Asio object.
+    explicit room(const asio::any_io_executor& executor, Policy policy = {},
+                  room_options options = {})
+        : state_(std::make_shared<state>(std::move(policy))) {
+        state_->interval = options.presence_interval;
+        if (options.presence_interval.count() > 0)
+            state_->timer.emplace(executor);
+    }
 
     /// Makes every connection of `server` a member for as long as it is open: joins on
     /// open, relays its messages, leaves on close. The server's handlers refer to the room
     /// weakly, so destroying the room simply ends its part.
     void attach(ws::server<Transport>& server) {
+        {
+            std::lock_guard<std::mutex> lock{state_->mutex};
+            if (!state_->timer && state_->interval.count() > 0)
+                state_->timer.emplace(server.get_executor());
+        }
         std::weak_ptr<state> weak = state_;
         server.on_open([weak](const connection_ptr& conn) {
             if (auto s = weak.lock())
@@ -115,11 +229,11 @@ public:
     void join(const connection_ptr& conn) { state_->join(conn); }
     /// Removes a member; a no-op for a non-member.
     void leave(const connection_ptr& conn) { state_->leave(conn); }
-    /// Handles a message from `from` as if the room were attached: decode, then broadcast.
+    /// Handles a message from `from` as if the room were attached: decode, reply, broadcast.
     void receive(const connection_ptr& from, const ws::message& msg) { state_->receive(from, msg); }
 
     /// Sends a room message to every member (encoded once).
-    void broadcast(const message_type& msg) { state_->broadcast(state_->policy.encode(msg)); }
+    void broadcast(const message_type& msg) { state_->publish(msg); }
     /// Sends an already encoded frame to every member.
     void broadcast(const ws::shared_frame& frame) { state_->broadcast(frame); }
 
@@ -129,39 +243,93 @@ public:
         return state_->members.size();
     }
 
+    /// The policy's state of member `conn` (its assigned name, for json_policy), or nothing
+    /// when `conn` is not a member.
+    std::optional<member_type> member(const connection_ptr& conn) const {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        const auto it = state_->index.find(conn.get());
+        if (it == state_->index.end())
+            return std::nullopt;
+        return state_->data[it->second];
+    }
+
     const Policy& policy() const noexcept { return state_->policy; }
 
 private:
-    struct state {
+    struct state : std::enable_shared_from_this<state> {
         explicit state(Policy p) : policy(std::move(p)) {}
 
         void join(const connection_ptr& conn) {
             std::lock_guard<std::mutex> lock{mutex};
-            if (std::find(members.begin(), members.end(), conn) != members.end())
+            if (!index.emplace(conn.get(), members.size()).second)
                 return;
+            member_type who{};
+            if constexpr (has_members)
+                who = policy.admit(*conn, data);
             members.push_back(conn);
-            // Under the lock, so that welcomes and counts reach everyone in join order.
-            if (ws::shared_frame hello = policy.welcome(members.size()))
+            data.push_back(who);
+            // Under the lock, so that a welcome always precedes the presence that counts
+            // its member.
+            if constexpr (has_members) {
+                joined.push_back(std::move(who));
+                if (ws::shared_frame hello = policy.welcome(data.back(), members.size()))
+                    conn->send(std::move(hello));
+            } else if (ws::shared_frame hello = policy.welcome(members.size())) {
                 conn->send(std::move(hello));
-            announce_presence();
+            }
+            presence_changed();
         }
 
         void leave(const connection_ptr& conn) {
             std::lock_guard<std::mutex> lock{mutex};
-            const auto it = std::find(members.begin(), members.end(), conn);
-            if (it == members.end())
+            const auto it = index.find(conn.get());
+            if (it == index.end())
                 return;
-            *it = std::move(members.back());
+            const std::size_t at = it->second;
+            index.erase(it);
+            if constexpr (has_members)
+                left.push_back(std::move(data[at]));
+            if (at + 1 != members.size()) { // swap-remove, keeping `index` in step
+                members[at] = std::move(members.back());
+                data[at] = std::move(data.back());
+                index[members[at].get()] = at;
+            }
             members.pop_back();
-            announce_presence();
+            data.pop_back();
+            presence_changed();
         }
 
         void receive(const connection_ptr& from, const ws::message& msg) {
-            auto result = policy.decode(*from, msg);
+            decode_result<message_type> result;
+            if constexpr (has_members) {
+                member_type who;
+                {
+                    std::lock_guard<std::mutex> lock{mutex};
+                    const auto it = index.find(from.get());
+                    if (it == index.end())
+                        return; // left meanwhile
+                    who = data[it->second];
+                }
+                result = policy.decode(*from, who, msg);
+            } else {
+                result = policy.decode(*from, msg);
+            }
+            if (result.reply)
+                from->send(std::move(result.reply));
             if (result.refusal)
                 return from->close(*result.refusal, result.reason);
             if (result.message)
-                broadcast(policy.encode(*result.message));
+                publish(*result.message);
+        }
+
+        void publish(const message_type& msg) {
+            if constexpr (detail::has_sequenced_encode<Policy>::value) {
+                // Numbered and encoded under the lock: numbers follow delivery order.
+                std::lock_guard<std::mutex> lock{mutex};
+                send_to_all(policy.encode(msg, ++sequence));
+            } else {
+                broadcast(policy.encode(msg));
+            }
         }
 
         void broadcast(const ws::shared_frame& frame) {
@@ -169,12 +337,56 @@ private:
             send_to_all(frame);
         }
 
+        // --- coalesced presence (called with the mutex held) ---------------------------
+
+        /// Leading edge at once; within the interval only remember that something changed.
+        void presence_changed() {
+            if (window_open) {
+                changed_in_window = true;
+                return;
+            }
+            announce_presence();
+            open_window();
+        }
+
+        void open_window() {
+            if (!timer)
+                return;
+            window_open = true;
+            timer->expires_after(interval);
+            timer->async_wait([weak = this->weak_from_this()](std::error_code ec) {
+                if (auto self = weak.lock(); self && !ec)
+                    self->window_closed();
+            });
+        }
+
+        /// Trailing edge: what changed during the interval is announced, and another
+        /// interval begins; a quiet interval ends the coalescing.
+        void window_closed() {
+            std::lock_guard<std::mutex> lock{mutex};
+            window_open = false;
+            if (!changed_in_window)
+                return;
+            changed_in_window = false;
+            announce_presence();
+            open_window();
+        }
+
         void announce_presence() {
-            if (ws::shared_frame count = policy.presence(members.size()))
+            if constexpr (has_members) {
+                const presence_update<member_type> update{members.size(), data, joined, left};
+                for (const ws::shared_frame& frame : policy.presence(update))
+                    send_to_all(frame);
+                joined.clear();
+                left.clear();
+            } else if (ws::shared_frame count = policy.presence(members.size())) {
                 send_to_all(count);
+            }
         }
 
         void send_to_all(const ws::shared_frame& frame) {
+            if (!frame)
+                return;
             for (const connection_ptr& member : members)
                 member->send(frame);
         }
@@ -182,6 +394,16 @@ private:
         const Policy policy;
         mutable std::mutex mutex;
         std::vector<connection_ptr> members;
+        std::vector<member_type> data; // data[i] belongs to members[i]
+        std::unordered_map<const ws::connection<Transport>*, std::size_t> index; // into both
+        std::uint64_t sequence = 0; // of the last numbered message
+        // Coalescing: `timer` is set when the room has an executor.
+        std::optional<asio::steady_timer> timer;
+        std::chrono::milliseconds interval{0};
+        bool window_open = false;
+        bool changed_in_window = false;
+        std::vector<member_type> joined; // since the last announcement (member policies)
+        std::vector<member_type> left;
     };
 
     std::shared_ptr<state> state_;

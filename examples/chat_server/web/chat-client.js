@@ -1,0 +1,139 @@
+// wschat browser client: one JSON WebSocket that stays connected.
+//
+// - reconnects with exponential back-off: 1 s, 2 s, 4 s … capped at 30 s, with ±20 % jitter,
+//   reset by a successful open; never after close() (a deliberate close);
+// - sends {"type":"ping"} every `pingEvery` ms (10 s) and treats a server silent for
+//   `deadAfter` ms (35 s) as dead: it closes the socket and reconnects;
+// - queues messages typed while offline and sends them, in order, once connected again.
+//
+// Events (listen with addEventListener): 'state' {detail: {state, retryIn}}, 'envelope'
+// {detail: envelope object}. States: 'connecting', 'connected', 'offline'.
+
+export class ChatClient extends EventTarget {
+  constructor(url, { pingEvery = 10000, deadAfter = 35000, maxDelay = 30000 } = {}) {
+    super();
+    this.url = url;
+    this.pingEvery = pingEvery;
+    this.deadAfter = deadAfter;
+    this.maxDelay = maxDelay;
+    this.queue = [];       // texts typed while offline
+    this.attempts = 0;     // failed opens since the last successful one
+    this.closed = false;   // close() was called: no reconnect
+    this.socket = null;
+    this.retryTimer = null;
+    this.pingTimer = null;
+    this.lastHeard = 0;
+    this.state = 'connecting';
+  }
+
+  connect() {
+    this.closed = false;
+    this.setState('connecting');
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    socket.onopen = () => {
+      this.attempts = 0;
+      this.lastHeard = Date.now();
+      this.setState('connected');
+      this.startHeartbeat();
+      this.flushQueue();
+    };
+    socket.onmessage = (event) => {
+      this.lastHeard = Date.now();
+      let envelope;
+      try { envelope = JSON.parse(event.data); } catch { return; }
+      if (envelope && typeof envelope.type === 'string')
+        this.dispatchEvent(new CustomEvent('envelope', { detail: envelope }));
+    };
+    socket.onerror = () => {}; // a close event always follows; it decides what to do
+    socket.onclose = () => {
+      if (this.socket !== socket) return; // an old socket we already gave up on
+      this.stopHeartbeat();
+      this.socket = null;
+      if (!this.closed) this.scheduleReconnect();
+    };
+  }
+
+  /// Sends a chat line now, or when connected again.
+  send(text) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify({ type: 'message', text }));
+      return true;
+    }
+    this.queue.push(text);
+    return false;
+  }
+
+  /// A deliberate close: no reconnect.
+  close() {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.stopHeartbeat();
+    if (this.socket) this.socket.close(1000, 'bye');
+    this.socket = null;
+    this.setState('offline');
+  }
+
+  // --- internals ------------------------------------------------------------------------
+
+  delayFor(attempt) {
+    const base = Math.min(this.maxDelay, 1000 * 2 ** attempt);
+    const jitter = base * 0.2 * (Math.random() * 2 - 1);
+    return Math.max(500, Math.min(this.maxDelay, Math.round(base + jitter)));
+  }
+
+  scheduleReconnect() {
+    const delay = this.delayFor(this.attempts++);
+    const until = Date.now() + delay;
+    this.setState('offline', Math.ceil(delay / 1000));
+    clearTimeout(this.retryTimer);
+    // Count down once a second so the banner stays truthful.
+    const tick = () => {
+      const left = until - Date.now();
+      if (left <= 0) return this.connect();
+      this.setState('offline', Math.ceil(left / 1000));
+      this.retryTimer = setTimeout(tick, Math.min(1000, left));
+    };
+    this.retryTimer = setTimeout(tick, Math.min(1000, delay));
+  }
+
+  startHeartbeat() {
+    this.stopHeartbeat();
+    let lastPing = Date.now();
+    // Checked every second, so a dead server is noticed within a second of `deadAfter`.
+    this.pingTimer = setInterval(() => {
+      const socket = this.socket;
+      if (!socket) return;
+      const now = Date.now();
+      if (now - this.lastHeard > this.deadAfter) {
+        // No pong, no message: the server or the path to it is gone (a closed laptop lid,
+        // a dropped NAT mapping). The browser may take minutes to notice by itself.
+        this.socket = null;
+        socket.onclose = null;
+        socket.close();
+        this.stopHeartbeat();
+        if (!this.closed) this.scheduleReconnect();
+        return;
+      }
+      if (now - lastPing >= this.pingEvery && socket.readyState === WebSocket.OPEN) {
+        socket.send('{"type":"ping"}');
+        lastPing = now;
+      }
+    }, Math.min(1000, this.pingEvery));
+  }
+
+  stopHeartbeat() {
+    clearInterval(this.pingTimer);
+    this.pingTimer = null;
+  }
+
+  flushQueue() {
+    while (this.queue.length && this.socket && this.socket.readyState === WebSocket.OPEN)
+      this.socket.send(JSON.stringify({ type: 'message', text: this.queue.shift() }));
+  }
+
+  setState(state, retryIn = 0) {
+    this.state = state;
+    this.dispatchEvent(new CustomEvent('state', { detail: { state, retryIn } }));
+  }
+}

@@ -1,0 +1,271 @@
+// wschat — the browser chat's policy: JSON envelopes, member names, errors and pongs.
+//
+// Not in the umbrella header: it needs nlohmann/json (Debian: nlohmann-json3-dev).
+#pragma once
+
+#include <wschat/chat/policy.hpp>
+#include <wschat/detail/config.hpp>
+#include <wschat/ws/close_code.hpp>
+#include <wschat/ws/handshake.hpp>
+#include <wschat/ws/message.hpp>
+#include <wschat/ws/shared_frame.hpp>
+#include <wschat/ws/utf8.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(chat)
+
+namespace detail {
+/// Decodes `%XX` escapes and `+` (a space in a query string); nullopt when malformed.
+inline std::optional<std::string> percent_decode(std::string_view in) {
+    const auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9')
+            return c - '0';
+        if (c >= 'a' && c <= 'f')
+            return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+            return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] == '+') {
+            out += ' ';
+        } else if (in[i] != '%') {
+            out += in[i];
+        } else {
+            if (i + 2 >= in.size() || hex(in[i + 1]) < 0 || hex(in[i + 2]) < 0)
+                return std::nullopt;
+            out += static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2]));
+            i += 2;
+        }
+    }
+    return out;
+}
+
+/// The value of `key` in a `k=v<sep>k=v` list (a query string with '&', cookies with ';').
+inline std::optional<std::string_view> find_pair(std::string_view list, std::string_view key,
+                                                 char separator) {
+    while (!list.empty()) {
+        const std::size_t end = list.find(separator);
+        std::string_view pair = list.substr(0, end);
+        list = end == std::string_view::npos ? std::string_view{} : list.substr(end + 1);
+        while (!pair.empty() && pair.front() == ' ')
+            pair.remove_prefix(1);
+        const std::size_t eq = pair.find('=');
+        if (eq != std::string_view::npos && pair.substr(0, eq) == key)
+            return pair.substr(eq + 1);
+    }
+    return std::nullopt;
+}
+
+/// Code points in valid UTF-8 (bytes that do not continue a sequence).
+inline std::size_t code_points(std::string_view utf8) {
+    return static_cast<std::size_t>(std::count_if(utf8.begin(), utf8.end(), [](char c) {
+        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    }));
+}
+
+/// The first `limit` code points of valid UTF-8.
+inline std::string_view first_code_points(std::string_view utf8, std::size_t limit) {
+    std::size_t seen = 0;
+    for (std::size_t i = 0; i < utf8.size(); ++i)
+        if ((static_cast<unsigned char>(utf8[i]) & 0xC0) != 0x80 && seen++ == limit)
+            return utf8.substr(0, i);
+    return utf8;
+}
+
+inline std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+} // namespace detail
+
+/// # The browser chat: JSON envelopes
+///
+/// Every frame is one JSON object with a `type`. Times are milliseconds since the epoch;
+/// `id` numbers a room's messages 1, 2, 3 … in delivery order.
+///
+/// From the client:
+///
+/// - `{"type":"message","text":"hi"}`: say something (at most `max_text_length` code
+///   points);
+/// - `{"type":"ping"}`: are you there? Answered with `pong`; lets a page notice a dead
+///   server.
+///
+/// From the server:
+///
+/// - `{"type":"welcome","name":"alice (2)","online":3,"time":T}`: to the joining member,
+///   with the name it got;
+/// - `{"type":"message","from":"alice","text":"hi","time":T,"id":42}`: to everyone, sender
+///   included;
+/// - `{"type":"join","names":["bob"],"time":T}`: to everyone, who joined since the last
+///   announcement;
+/// - `{"type":"leave","names":["carol"],"time":T}`: to everyone, who left since the last
+///   announcement;
+/// - `{"type":"presence","online":3,"members":["alice","bob","carol"],"time":T}`: to
+///   everyone after joins and leaves (names sorted, at most `max_listed_names`);
+/// - `{"type":"pong","time":T}`: to the member who sent `ping`;
+/// - `{"type":"error","code":"bad_json","message":"…"}`: to the member whose envelope was
+///   wrong; it stays connected.
+///
+/// Error codes: `bad_json`, `not_text` (a binary frame), `unknown_type`, `empty_text`,
+/// `text_too_long`.
+///
+/// Names: a member asks for one with `?name=alice` on the WebSocket URL or a `name` cookie
+/// (`requested_name()` reads them; an application may put its own choice, a `std::string`,
+/// in `upgrade_decision::user_data` from `on_upgrade`). The name is trimmed, control
+/// characters are dropped, it is cut to `max_name_length` code points, "guest" when empty,
+/// and a name already present becomes "alice (2)", "alice (3)" …
+struct json_policy {
+    /// A chat line as decoded: who said what.
+    struct message_type {
+        std::string from;
+        std::string text;
+    };
+    /// What the room keeps per member: the name it got.
+    struct member_type {
+        std::string name;
+    };
+
+    /// Longest message text, in code points; longer ones get `error` / `text_too_long`.
+    std::size_t max_text_length = 2000;
+    /// Longest name, in code points; longer ones are cut.
+    std::size_t max_name_length = 32;
+    /// Names listed in `presence` and in each `join`/`leave`: a page shows a member list,
+    /// and a crowd of thousands would make every announcement huge. `online` is always the
+    /// full count.
+    std::size_t max_listed_names = 200;
+
+    /// The name a request asks for: `?name=` first, then a `name` cookie; empty if none.
+    static std::string requested_name(const ws::http_request& request) {
+        std::optional<std::string_view> raw = detail::find_pair(request.query(), "name", '&');
+        if (!raw)
+            if (const auto cookies = request.header("Cookie"))
+                raw = detail::find_pair(*cookies, "name", ';');
+        if (!raw)
+            return {};
+        const auto decoded = detail::percent_decode(*raw);
+        return decoded && ws::is_valid_utf8(*decoded) ? *decoded : std::string{};
+    }
+
+    /// The tidy form of a requested name (before duplicates are resolved).
+    std::string clean_name(std::string_view wanted) const {
+        std::string name;
+        for (char c : wanted)
+            if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7F)
+                name += c;
+        const auto space = [](char c) { return c == ' '; };
+        name.erase(name.begin(), std::find_if_not(name.begin(), name.end(), space));
+        name.erase(std::find_if_not(name.rbegin(), name.rend(), space).base(), name.end());
+        name = std::string{detail::first_code_points(name, max_name_length)};
+        return name.empty() ? "guest" : name;
+    }
+
+    template <class Connection>
+    member_type admit(Connection& conn, const std::vector<member_type>& present) const {
+        const std::string* chosen = conn.template user_data_as<std::string>();
+        const std::string base = clean_name(chosen ? *chosen : requested_name(conn.request()));
+        const auto taken = [&](const std::string& name) {
+            return std::any_of(present.begin(), present.end(),
+                               [&](const member_type& m) { return m.name == name; });
+        };
+        std::string name = base;
+        for (int n = 2; taken(name); ++n)
+            name = base + " (" + std::to_string(n) + ")";
+        return {name};
+    }
+
+    ws::shared_frame welcome(const member_type& who, std::size_t online) const {
+        return frame({{"type", "welcome"},
+                      {"name", who.name},
+                      {"online", online},
+                      {"time", detail::now_ms()}});
+    }
+
+    template <class Connection>
+    decode_result<message_type> decode(const Connection&, const member_type& from,
+                                       const ws::message& in) const {
+        using result = decode_result<message_type>;
+        if (!in.is_text())
+            return result::answer(error("not_text", "envelopes are JSON text frames"));
+        const nlohmann::json envelope = nlohmann::json::parse(in.data, nullptr, false);
+        if (envelope.is_discarded() || !envelope.is_object())
+            return result::answer(error("bad_json", "not a JSON object"));
+        const auto type = envelope.find("type");
+        if (type == envelope.end() || !type->is_string())
+            return result::answer(error("bad_json", "no \"type\""));
+        if (*type == "ping")
+            return result::answer(frame({{"type", "pong"}, {"time", detail::now_ms()}}));
+        if (*type != "message")
+            return result::answer(error("unknown_type", "unknown type"));
+        const auto text = envelope.find("text");
+        if (text == envelope.end() || !text->is_string())
+            return result::answer(error("bad_json", "a message needs a \"text\" string"));
+        const auto& words = text->get_ref<const std::string&>();
+        if (words.find_first_not_of(" \t\r\n") == std::string::npos)
+            return result::answer(error("empty_text", "nothing to send"));
+        if (detail::code_points(words) > max_text_length)
+            return result::answer(error(
+                "text_too_long", "at most " + std::to_string(max_text_length) + " characters"));
+        return result::accept({from.name, words});
+    }
+
+    ws::shared_frame encode(const message_type& msg, std::uint64_t id) const {
+        return frame({{"type", "message"},
+                      {"from", msg.from},
+                      {"text", msg.text},
+                      {"time", detail::now_ms()},
+                      {"id", id}});
+    }
+
+    std::vector<ws::shared_frame> presence(const presence_update<member_type>& update) const {
+        std::vector<ws::shared_frame> frames;
+        const auto names = [this](const std::vector<member_type>& members, bool sorted) {
+            std::vector<std::string> list;
+            for (const member_type& m : members)
+                list.push_back(m.name);
+            if (sorted)
+                std::sort(list.begin(), list.end());
+            if (list.size() > max_listed_names)
+                list.resize(max_listed_names);
+            return list;
+        };
+        const std::int64_t now = detail::now_ms();
+        if (!update.joined.empty())
+            frames.push_back(
+                frame({{"type", "join"}, {"names", names(update.joined, false)}, {"time", now}}));
+        if (!update.left.empty())
+            frames.push_back(
+                frame({{"type", "leave"}, {"names", names(update.left, false)}, {"time", now}}));
+        frames.push_back(frame({{"type", "presence"},
+                                {"online", update.online},
+                                {"members", names(update.members, true)},
+                                {"time", now}}));
+        return frames;
+    }
+
+private:
+    static ws::shared_frame frame(const nlohmann::ordered_json& envelope) {
+        // ordered_json keeps "type" first, for whoever reads frames in a browser's devtools.
+        // `replace`: a name or text is valid UTF-8 by construction, but never throw here.
+        return ws::make_frame(
+            ws::opcode::text,
+            envelope.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+    static ws::shared_frame error(std::string_view code, std::string_view why) {
+        return frame({{"type", "error"}, {"code", code}, {"message", why}});
+    }
+};
+
+WSCHAT_END_NAMESPACE

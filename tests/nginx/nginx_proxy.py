@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""examples/chat_server behind a real nginx (examples/nginx/nginx.conf), as an ordinary user.
+
+    /usr/bin/python3 tests/nginx/nginx_proxy.py --chat-server PATH [--nginx /usr/sbin/nginx]
+                                                [--node node] [--chromium /usr/bin/chromium]
+
+The config is the example's, with the test's ports and a temp prefix. Clients reach nginx from
+distinct loopback addresses (127.0.0.2, 127.0.0.3), while nginx reaches chat_server from
+127.0.0.1, so the address chat_server logs tells whose address it believed:
+- with --trusted-proxy 127.0.0.1 it logs the real client address, from nginx's X-Real-IP, and
+  not the one a client forges in its own X-Forwarded-For;
+- without it, it logs nginx's address.
+Chromium (when --node is given) chats through nginx as well. Exit status 0 when all passed.
+"""
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import websockets
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TEMPLATE = os.path.join(ROOT, "examples", "nginx", "nginx.conf")
+FORGED = "203.0.113.7"  # what a client claims in its own X-Forwarded-For
+
+failures = 0
+
+
+def check(ok, name, detail=""):
+    global failures
+    print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + detail if detail and not ok else ''}", flush=True)
+    failures += 0 if ok else 1
+    return ok
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ChatServer:
+    """chat_server on 127.0.0.1; `lines` collects its stdout."""
+
+    def __init__(self, path, port, trusted):
+        argv = [path, "--address", "127.0.0.1", "--port", str(port)]
+        if trusted:
+            argv += ["--trusted-proxy", "127.0.0.1"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        first = self.proc.stdout.readline().strip()
+        m = re.fullmatch(r"listening on ws://127\.0\.0\.1:(\d+)/", first)
+        if not m:
+            raise RuntimeError(f"chat_server said {first!r}")
+        self.port = int(m.group(1))
+        self.lines = []
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=10)
+        self.lines += out.splitlines()
+        return self.proc.returncode
+
+
+class Nginx:
+    """nginx as an unprivileged process: everything under a temp prefix."""
+
+    def __init__(self, binary, listen_port, backend_port):
+        self.dir = tempfile.mkdtemp(prefix="wschat-nginx-")
+        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            os.makedirs(os.path.join(self.dir, "tmp", sub))
+        with open(TEMPLATE, encoding="utf-8") as f:
+            conf = f.read()
+        for old, new in (("listen 127.0.0.1:8081;", f"listen 127.0.0.1:{listen_port};"),
+                         ("server 127.0.0.1:8080;", f"server 127.0.0.1:{backend_port};")):
+            if old not in conf:
+                raise RuntimeError(f"{TEMPLATE} no longer contains {old!r}")
+            conf = conf.replace(old, new)
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        with open(self.conf, "w", encoding="utf-8") as f:
+            f.write(conf)
+        self.proc = subprocess.Popen([binary, "-p", self.dir, "-e", os.path.join(self.dir, "error.log"),
+                                      "-c", self.conf, "-g", "daemon off;"])
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", listen_port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("nginx did not start: " + self.error_log())
+                time.sleep(0.05)
+
+    def error_log(self):
+        try:
+            with open(os.path.join(self.dir, "error.log"), encoding="utf-8") as f:
+                return f.read()[-2000:]
+        except OSError:
+            return "(no error.log)"
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGQUIT)  # graceful
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+async def envelope(ws, type_, timeout=5):
+    """The next envelope of `type_`, skipping others."""
+    async def wait():
+        while True:
+            e = json.loads(await ws.recv())
+            if e["type"] == type_:
+                return e
+    return await asyncio.wait_for(wait(), timeout)
+
+
+async def chat_through(url):
+    """alice (from 127.0.0.2, forging X-Forwarded-For) and bob (from 127.0.0.3) chat."""
+    alice = await websockets.connect(f"{url}chat?name=alice", local_addr=("127.0.0.2", 0),
+                                     extra_headers={"X-Forwarded-For": FORGED})
+    bob = await websockets.connect(f"{url}chat?name=bob", local_addr=("127.0.0.3", 0))
+    try:
+        check((await envelope(alice, "welcome"))["name"] == "alice", "alice is welcomed through nginx")
+        check((await envelope(bob, "welcome"))["name"] == "bob", "bob is welcomed through nginx")
+        await alice.send(json.dumps({"type": "message", "text": "hello through nginx 你好 👋"}))
+        got = await envelope(bob, "message")
+        check(got["from"] == "alice" and got["text"] == "hello through nginx 你好 👋",
+              "bob receives alice's message with her name", repr(got))
+        await alice.send('{"type":"ping"}')
+        check((await envelope(alice, "pong"))["type"] == "pong", "ping/pong through nginx")
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+def joins(server):
+    return {m.group(1): m.group(2) for m in (re.fullmatch(r"join (\S+) from (\S+)", l) for l in server.lines) if m}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chat-server", required=True)
+    parser.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
+    parser.add_argument("--node", default="")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    args = parser.parse_args()
+
+    listen_port = free_port()
+    url = f"ws://127.0.0.1:{listen_port}/"
+    server = ChatServer(args.chat_server, 0, trusted=True)
+    nginx = None
+    try:
+        nginx = Nginx(args.nginx, listen_port, server.port)
+        page = urllib.request.urlopen(f"http://127.0.0.1:{listen_port}/", timeout=5)
+        check(page.status == 200 and b"app.js" in page.read(),
+              "nginx serves chat_server's page")
+        asyncio.run(chat_through(url))
+        if args.node:
+            status = subprocess.run([args.node, os.path.join(ROOT, "tests", "nginx", "browser_via_nginx.mjs"),
+                                     "--url", f"http://127.0.0.1:{listen_port}/", "--chromium", args.chromium],
+                                    cwd=ROOT).returncode
+            check(status == 0, "Chromium chats through nginx")
+        check(server.stop() == 0, "chat_server (trusting nginx) exits 0 on SIGTERM")
+        seen = joins(server)
+        check(seen.get("alice") == "127.0.0.2", "trusting nginx, chat_server sees alice's real address",
+              f"joins {seen}; nginx said X-Real-IP 127.0.0.2, alice forged {FORGED}")
+        check(seen.get("bob") == "127.0.0.3", "trusting nginx, chat_server sees bob's real address", f"joins {seen}")
+        if args.node:
+            check(seen.get("carol") == "127.0.0.1", "Chromium's address (127.0.0.1) comes through", f"joins {seen}")
+
+        # The same backend port without --trusted-proxy: nginx is just another client.
+        server = ChatServer(args.chat_server, server.port, trusted=False)
+        asyncio.run(chat_through(url))
+        check(server.stop() == 0, "chat_server (not trusting) exits 0 on SIGTERM")
+        seen = joins(server)
+        check(seen.get("alice") == "127.0.0.1" and seen.get("bob") == "127.0.0.1",
+              "not trusting nginx, chat_server sees nginx's address for everyone", f"joins {seen}")
+    except Exception as e:  # noqa: BLE001 - any failure is reported, then cleanup runs
+        check(False, "unexpected error", repr(e))
+        if nginx:
+            print(nginx.error_log(), file=sys.stderr)
+    finally:
+        if server.proc.poll() is None:
+            server.stop()
+        if nginx:
+            nginx.stop()
+    print(f"{'all passed' if failures == 0 else f'{failures} failed'}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
