@@ -1,0 +1,124 @@
+"""The workloads W1-W5 and the parser micro-benchmark: how each is run and what it yields."""
+
+import re
+import subprocess
+import time
+
+from . import servers
+
+# name -> loadgen mode and arguments (full run; QUICK_ARGS override them for --quick).
+WORKLOADS = {
+    "w1": ("w1", {"members": 1000, "in-flight": 16, "warmup": 1, "duration": 5, "grace": 2}),
+    "w1-64": ("w1", {"members": 1000, "in-flight": 64, "warmup": 1, "duration": 5, "grace": 2}),
+    "w2": ("w2", {"members": 1000, "senders": 100, "rate": 10, "warmup": 1, "duration": 5,
+                  "grace": 2}),
+    "w3": ("w3", {"members": 100, "senders": 10, "rate": 10, "warmup": 1, "duration": 5,
+                  "grace": 1}),
+    "w4": ("w4", {"members": 1000, "hold": 1}),
+    "w5": ("w5", {"concurrency": 32, "duration": 5}),
+}
+QUICK_ARGS = {
+    "w1": {"members": 200, "warmup": 0.2, "duration": 1, "grace": 1},
+    "w1-64": {"members": 200, "warmup": 0.2, "duration": 1, "grace": 1},
+    "w2": {"members": 200, "senders": 20, "warmup": 0.2, "duration": 1, "grace": 1},
+    "w3": {"members": 50, "senders": 5, "warmup": 0.2, "duration": 1, "grace": 1},
+    "w4": {"members": 200, "hold": 0.3},
+    "w5": {"concurrency": 8, "duration": 1},
+}
+
+# The figures each workload yields, in table order: (key, label, unit, higher_is_better).
+METRICS = {
+    "w1": [("deliveries_per_s", "W1 fan-out, 16 in flight: deliveries/s", "/s", True)],
+    "w1-64": [("deliveries_per_s", "W1 fan-out, 64 in flight: deliveries/s", "/s", True)],
+    "w2": [("deliveries_per_s", "W2 100 senders x 10/s: deliveries/s", "/s", True),
+           ("undelivered_pct", "W2 undelivered", "%", False),
+           ("p99_us", "W2 latency p99", "us", False)],
+    "w3": [("p50_us", "W3 latency p50", "us", False),
+           ("p99_us", "W3 latency p99", "us", False)],
+    "w4": [("bytes_per_conn", "W4 memory per idle connection", "B", False)],
+    "w5": [("handshakes_per_s", "W5 handshakes/s", "/s", True)],
+}
+
+MEMORY_METHOD = ("increase of the server's resident anonymous memory (RssAnon in "
+                 "/proc/PID/status: heap, stacks, anonymous mmaps; not kernel socket buffers) "
+                 "from before the first connection to after every member has joined and the "
+                 "room is idle, divided by the number of members")
+
+
+def loadgen_args(name, quick):
+    mode, args = WORKLOADS[name]
+    args = dict(args)
+    if quick:
+        args.update(QUICK_ARGS[name])
+    flat = [mode]
+    for key, value in args.items():
+        flat += ["--" + key, str(value)]
+    return flat, args
+
+
+def run_once(name, server_command, loadgen, cores, quick, cwd):
+    """One repetition of workload `name` against a fresh server; a dict of figures."""
+    args, values = loadgen_args(name, quick)
+    proc, port = servers.start_server(server_command, cores[0], cwd=cwd)
+    try:
+        command = [loadgen] + args + ["--port", str(port)]
+        timeout = 90 + sum(float(values.get(k, 0)) for k in ("warmup", "duration", "grace", "hold"))
+        cpu_before, wall_before = servers.cpu_seconds(proc.pid), time.monotonic()
+        busy_before = servers.machine_busy_seconds()
+        if name == "w4":
+            result = _idle_memory(proc, command, cores[1], timeout, values["members"])
+        else:
+            result = servers.run_loadgen(command, cores[1], timeout)
+        if proc.poll() is not None:
+            result.setdefault("error", "server exited with %s" % proc.returncode)
+        else:
+            wall = time.monotonic() - wall_before
+            result["server_cpu"] = (servers.cpu_seconds(proc.pid) - cpu_before) / wall
+            # Cores' worth of CPU the whole machine was busy with during the run: well above
+            # server + load generator means other processes competed for the cores.
+            result["machine_cpu"] = (servers.machine_busy_seconds() - busy_before) / wall
+    finally:
+        servers.stop(proc)
+    if "error" not in result and name in ("w2",):
+        result["undelivered_pct"] = 100.0 * (1.0 - result["delivered_fraction"])
+    return result
+
+
+def _idle_memory(proc, command, core, timeout, members):
+    time.sleep(0.3)  # let the server finish starting up
+    before = servers.memory_kib(proc.pid)
+    after = {}
+
+    def on_line(obj):
+        if obj.get("event") == "ready":
+            time.sleep(0.5)  # the last presence frames leave the queues
+            after.update(servers.memory_kib(proc.pid))
+
+    result = servers.run_loadgen(command, core, timeout, on_line)
+    if "error" not in result and after:
+        result["bytes_per_conn"] = (after["RssAnon"] - before["RssAnon"]) * 1024.0 / members
+        result["rss_bytes_per_conn"] = (after["VmRSS"] - before["VmRSS"]) * 1024.0 / members
+        result["rss_anon_kib_before"] = before["RssAnon"]
+        result["rss_anon_kib_after"] = after["RssAnon"]
+    elif "error" not in result:
+        result["error"] = "loadgen never reported ready"
+    return result
+
+
+def run_micro(parser_bench, core):
+    """Runs bench/micro/parser_bench; returns its figures (parse vs memcpy, handshakes)."""
+    out = subprocess.run(servers.pinned([parser_bench], core), capture_output=True, text=True,
+                         timeout=600)
+    figures = {"output": out.stdout}
+    for line in out.stdout.splitlines():
+        m = re.match(r"(.+?)\s+([\d.]+) GB/s .*memcpy\s+([\d.]+) GB/s", line)
+        if m:
+            figures[m.group(1).strip()] = {"parse_gbps": float(m.group(2)),
+                                           "memcpy_gbps": float(m.group(3)),
+                                           "parse_vs_memcpy": float(m.group(2)) / float(m.group(3))}
+        m = re.match(r"(handshake [^ ]+)\s+([\d.]+) k requests/s", line)
+        if m:
+            figures[m.group(1)] = {"requests_per_s": float(m.group(2)) * 1e3}
+    if out.returncode != 0:
+        figures["error"] = "parser_bench exit %d" % out.returncode
+    return figures

@@ -1,0 +1,91 @@
+// loadgen — the clock, the server address, and the one JSON line each run prints.
+#pragma once
+
+#include <arpa/inet.h>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <netinet/in.h>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <sys/resource.h>
+
+namespace loadgen {
+
+/// steady_clock in nanoseconds: CLOCK_MONOTONIC, the same clock in every process, so a
+/// stamp written by one connection is comparable where another receives it.
+inline std::uint64_t now_ns() noexcept {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count());
+}
+
+/// CPU seconds (user + system) this process has used: a loadgen near 1.0 per second of
+/// wall time is the bottleneck, one well below it is not.
+inline double cpu_seconds() noexcept {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    const auto seconds = [](const timeval& t) {
+        return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+    };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+inline std::uint64_t to_ns(double seconds) noexcept {
+    return static_cast<std::uint64_t>(seconds * 1e9);
+}
+
+inline sockaddr_in ipv4_address(const std::string& host, std::uint16_t port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1)
+        throw std::invalid_argument("not an IPv4 address: " + host);
+    return addr;
+}
+
+/// Builds one flat JSON object: {"key": value, ...}.
+class json_line {
+public:
+    json_line& add(std::string_view key, std::string_view text) {
+        return raw(key, '"' + std::string{text} + '"');
+    }
+    json_line& add(std::string_view key, const char* text) {
+        return add(key, std::string_view{text});
+    }
+    json_line& add(std::string_view key, double value) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.6g", value);
+        return raw(key, buf);
+    }
+    json_line& add(std::string_view key, std::uint64_t value) {
+        return raw(key, std::to_string(value));
+    }
+    json_line& add(std::string_view key, bool value) { return raw(key, value ? "true" : "false"); }
+    /// null when `value` is empty.
+    json_line& add(std::string_view key, std::optional<double> value) {
+        return value ? add(key, *value) : raw(key, "null");
+    }
+
+    /// Prints the object as one line on stdout and flushes (a driver reads it at once).
+    void print() const {
+        std::printf("{%s}\n", body_.c_str());
+        std::fflush(stdout);
+    }
+
+private:
+    json_line& raw(std::string_view key, const std::string& value) {
+        if (!body_.empty())
+            body_ += ", ";
+        body_ += '"';
+        body_ += key;
+        body_ += "\": ";
+        body_ += value;
+        return *this;
+    }
+    std::string body_;
+};
+
+} // namespace loadgen

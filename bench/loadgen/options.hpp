@@ -1,0 +1,95 @@
+// loadgen — the command line.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace loadgen {
+
+struct options {
+    std::string mode;                   ///< w1, w2, w3, w4 or w5
+    std::string host = "127.0.0.1";     ///< server address (IPv4)
+    std::uint16_t port = 8080;          ///< server port
+    std::size_t members = 1000;         ///< room members (w1-w4)
+    std::size_t senders = 1;            ///< members that send (w2/w3; w1 always has one)
+    std::size_t in_flight = 16;         ///< w1: the sender's messages outstanding at once
+    double rate = 10;                   ///< w2/w3: messages per second per sender
+    double warmup = 1;                  ///< seconds before the measured window
+    double duration = 5;                ///< seconds of the measured window (w5: of the run)
+    double grace = 2;                   ///< seconds to wait for late deliveries after sending
+    double hold = 2;                    ///< w4: seconds the idle connections stay open
+    std::size_t concurrency = 32;       ///< w5: connect-upgrade-close loops at once
+    std::size_t connect_batch = 128;    ///< connections in their handshake at once
+    std::size_t source_addresses = 250; ///< w5: loopback addresses to connect from (127.0.0.2+)
+    double join_timeout = 60;           ///< seconds for every member to join
+};
+
+inline const char* usage_text() {
+    return "usage: loadgen MODE --port P [options]\n"
+           "  MODE: w1 (fan-out, closed loop) | w2 | w3 (open loop) | w4 (idle) | w5 (handshakes)\n"
+           "  --host A --port P --members N --senders S --in-flight K --rate R\n"
+           "  --warmup S --duration S --grace S --hold S --concurrency C --connect-batch B\n"
+           "  --join-timeout S --source-addresses N\n";
+}
+
+/// Parses argv; throws std::invalid_argument with a message on a bad command line.
+inline options parse_options(int argc, char** argv) {
+    if (argc < 2)
+        throw std::invalid_argument("missing MODE");
+    options o;
+    o.mode = argv[1];
+    if (o.mode != "w1" && o.mode != "w2" && o.mode != "w3" && o.mode != "w4" && o.mode != "w5")
+        throw std::invalid_argument("unknown mode " + o.mode);
+    for (int i = 2; i < argc; i += 2) {
+        const std::string_view flag = argv[i];
+        if (i + 1 >= argc)
+            throw std::invalid_argument("missing value after " + std::string{flag});
+        const std::string value = argv[i + 1];
+        const auto count = [&] { return static_cast<std::size_t>(std::stoul(value)); };
+        if (flag == "--host")
+            o.host = value;
+        else if (flag == "--port")
+            o.port = static_cast<std::uint16_t>(std::stoul(value));
+        else if (flag == "--members")
+            o.members = count();
+        else if (flag == "--senders")
+            o.senders = count();
+        else if (flag == "--in-flight")
+            o.in_flight = count();
+        else if (flag == "--rate")
+            o.rate = std::stod(value);
+        else if (flag == "--warmup")
+            o.warmup = std::stod(value);
+        else if (flag == "--duration")
+            o.duration = std::stod(value);
+        else if (flag == "--grace")
+            o.grace = std::stod(value);
+        else if (flag == "--hold")
+            o.hold = std::stod(value);
+        else if (flag == "--concurrency")
+            o.concurrency = count();
+        else if (flag == "--connect-batch")
+            o.connect_batch = count();
+        else if (flag == "--source-addresses")
+            o.source_addresses = count();
+        else if (flag == "--join-timeout")
+            o.join_timeout = std::stod(value);
+        else
+            throw std::invalid_argument("unknown flag " + std::string{flag});
+    }
+    if (o.mode == "w1")
+        o.senders = 1;
+    if (o.source_addresses == 0 || o.source_addresses > 250)
+        throw std::invalid_argument("--source-addresses must be 1 to 250");
+    if (o.members == 0 || o.senders == 0 || o.senders > o.members || o.senders > 999999)
+        throw std::invalid_argument("need 0 < senders <= members, senders < 10^6");
+    if (o.rate <= 0 || o.duration <= 0 || o.concurrency == 0 || o.connect_batch == 0)
+        throw std::invalid_argument("rate, duration, concurrency and connect-batch must be > 0");
+    return o;
+}
+
+} // namespace loadgen

@@ -1,0 +1,371 @@
+// loadgen — room workloads W1-W4: N members in one room, some of them sending.
+//
+// W1 (closed loop): member 0 keeps `in_flight` of its own messages outstanding; a message
+//    completes when member 0 receives its own copy back (the room relays to the sender too),
+//    and each completion sends the next. Reports deliveries/s: benchmark frames received by
+//    all members, counted by arrival time inside the measured window.
+// W2/W3 (open loop): S senders at R msg/s each on a fixed schedule (message j of the run at
+//    t0 + j/(S*R), from sender j % S), whatever the server does; latency is measured from the
+//    scheduled time, so a stalled server cannot hide its backlog (no coordinated omission).
+// W4: N idle members, held open for `hold` seconds after a {"event": "ready"} line, while
+//    a driver measures the server's memory.
+// Every member checks each sender's sequence numbers: gaps are losses, a number seen again
+// (or too late) is a duplicate.
+#pragma once
+
+#include "client.hpp"
+#include "common.hpp"
+#include "histogram.hpp"
+#include "options.hpp"
+#include "payload.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <vector>
+
+namespace loadgen {
+
+class room_load {
+public:
+    explicit room_load(const options& opts)
+        : opts_(opts), address_(ipv4_address(opts.host, opts.port)),
+          host_header_(opts.host + ':' + std::to_string(opts.port)), members_(opts.members),
+          sent_(opts.senders, 0), buffer_(256 * 1024) {
+        epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+        timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = timer_token;
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, timer_fd_, &ev);
+        for (member& m : members_)
+            m.next_seq.assign(opts.senders, 0);
+    }
+    room_load(const room_load&) = delete;
+    room_load& operator=(const room_load&) = delete;
+    ~room_load() {
+        members_.clear();
+        ::close(timer_fd_);
+        ::close(epoll_fd_);
+    }
+
+    /// Runs the workload and prints its JSON line; returns the exit status.
+    int run() {
+        json_line out;
+        out.add("mode", opts_.mode).add("members", std::uint64_t{opts_.members});
+        const std::uint64_t setup_start = now_ns();
+        if (!connect_and_join(out))
+            return 1;
+        out.add("join_s", static_cast<double>(now_ns() - setup_start) / 1e9);
+        if (opts_.mode == "w4")
+            hold(out);
+        else if (opts_.mode == "w1")
+            closed_loop(out);
+        else
+            open_loop(out);
+        out.print();
+        return errors_ == 0 ? 0 : 1;
+    }
+
+private:
+    static constexpr std::uint64_t timer_token = ~std::uint64_t{0};
+
+    struct member {
+        client conn;
+        std::vector<std::uint32_t> next_seq; ///< per sender: the sequence number expected next
+        std::uint64_t online = 0;            ///< the highest presence count received
+    };
+
+    /// What the parser reports for one member's connection.
+    struct frame_events {
+        room_load& load;
+        std::uint32_t index;
+
+        void on_message(ws::opcode, std::string_view payload) { load.on_message(index, payload); }
+        void on_ping(std::string_view payload) {
+            load.members_[index].conn.send(ws::opcode::pong, payload);
+        }
+        void on_pong(std::string_view) {}
+        void on_close(std::uint16_t, std::string_view) { ++load.closed_by_server_; }
+        void on_error(std::error_code) { ++load.errors_; }
+    };
+
+    // --- setup ----------------------------------------------------------------------------
+
+    bool connect_and_join(json_line& out) {
+        const std::uint64_t deadline = now_ns() + to_ns(opts_.join_timeout);
+        std::size_t started = 0;
+        while (joined_ < members_.size() && now_ns() < deadline) {
+            // Keep at most connect_batch connections in their handshake at once.
+            while (started < members_.size() && started - open_ < opts_.connect_batch) {
+                if (!members_[started].conn.start(epoll_fd_, address_, host_header_, started,
+                                                  started + 1))
+                    return fail(out, "connect failed");
+                ++started;
+            }
+            poll(now_ns() + 10'000'000);
+            if (failed_ > 0)
+                return fail(out, refused_ > 0 ? "upgrade refused (connection limit?)"
+                                              : "connection failed during setup");
+        }
+        if (joined_ < members_.size())
+            return fail(out, "timed out waiting for every member to join");
+        return true;
+    }
+
+    bool fail(json_line& out, const char* why) {
+        out.add("error", why)
+            .add("open", std::uint64_t{open_})
+            .add("joined", std::uint64_t{joined_});
+        out.print();
+        return false;
+    }
+
+    // --- workloads --------------------------------------------------------------------------
+
+    void closed_loop(json_line& out) {
+        const std::uint64_t start = now_ns();
+        window_start_ = start + to_ns(opts_.warmup);
+        window_end_ = window_start_ + to_ns(opts_.duration);
+        sending_ = true;
+        for (std::size_t i = 0; i < opts_.in_flight; ++i)
+            send_next(0, now_ns());
+        while (now_ns() < window_end_)
+            poll(window_end_);
+        sending_ = false;
+        note_cpu(now_ns());
+        drain();
+        out.add("in_flight", std::uint64_t{opts_.in_flight});
+        report(out);
+    }
+
+    void open_loop(json_line& out) {
+        const double interval_ns = 1e9 / (opts_.rate * static_cast<double>(opts_.senders));
+        const std::uint64_t t0 = now_ns() + 1'000'000;
+        window_start_ = t0 + to_ns(opts_.warmup);
+        window_end_ = window_start_ + to_ns(opts_.duration);
+        std::uint64_t next = 0; // the next message of the schedule
+        const auto due = [&](std::uint64_t j) {
+            return t0 + static_cast<std::uint64_t>(static_cast<double>(j) * interval_ns);
+        };
+        sending_ = true;
+        while (due(next) < window_end_) {
+            arm_timer(due(next));
+            poll(window_end_);
+            for (const std::uint64_t now = now_ns(); due(next) <= now && due(next) < window_end_;
+                 ++next)
+                send_next(static_cast<std::uint32_t>(next % opts_.senders), due(next));
+        }
+        while (now_ns() < window_end_)
+            poll(window_end_);
+        sending_ = false;
+        note_cpu(now_ns());
+        drain();
+        out.add("senders", std::uint64_t{opts_.senders}).add("rate", opts_.rate);
+        report(out);
+    }
+
+    void hold(json_line& out) {
+        json_line{}.add("event", "ready").add("members", std::uint64_t{opts_.members}).print();
+        const std::uint64_t end = now_ns() + to_ns(opts_.hold);
+        while (now_ns() < end)
+            poll(end);
+        out.add("hold_s", opts_.hold).add("still_open", std::uint64_t{open_});
+        add_counters(out);
+    }
+
+    /// Sends the next message of `sender`, stamped with `stamp_ns`.
+    void send_next(std::uint32_t sender, std::uint64_t stamp_ns) {
+        char payload[payload_size];
+        write_payload(payload, {sender, sent_[sender]++, stamp_ns});
+        if (stamp_ns >= window_start_ && stamp_ns < window_end_)
+            ++window_sent_;
+        members_[sender].conn.send(ws::opcode::text, {payload, payload_size});
+        ++outstanding_;
+    }
+
+    /// Waits up to `grace` seconds for every member to receive every message sent.
+    void drain() {
+        std::uint64_t sent = 0;
+        for (const std::uint32_t n : sent_)
+            sent += n;
+        expected_ = sent * members_.size();
+        const std::uint64_t deadline = now_ns() + to_ns(opts_.grace);
+        while (delivered_ + gaps_ < expected_ && now_ns() < deadline && open_ > 0)
+            poll(deadline);
+    }
+
+    void report(json_line& out) {
+        const double seconds = opts_.duration;
+        std::uint64_t sent = 0;
+        for (const std::uint32_t n : sent_)
+            sent += n;
+        out.add("duration_s", seconds)
+            .add("sent", sent)
+            .add("expected", expected_)
+            .add("delivered", delivered_)
+            .add("undelivered", expected_ - delivered_)
+            .add("delivered_fraction",
+                 expected_ == 0 ? 0.0
+                                : static_cast<double>(delivered_) / static_cast<double>(expected_))
+            .add("window_deliveries", window_deliveries_)
+            .add("deliveries_per_s", static_cast<double>(window_deliveries_) / seconds)
+            .add("latency_samples", latency_.count())
+            .add("latency_population", window_sent_ * members_.size())
+            .add("p50_us", micros(latency_.quantile(0.50, window_sent_ * members_.size())))
+            .add("p99_us", micros(latency_.quantile(0.99, window_sent_ * members_.size())))
+            .add("max_us", static_cast<double>(latency_.max()) / 1e3)
+            .add("loadgen_cpu", (cpu_at_end_ - cpu_at_start_) / seconds);
+        add_counters(out);
+    }
+
+    /// Microseconds, or null (JSON) for a latency that never arrived.
+    static std::optional<double> micros(std::optional<std::uint64_t> ns) {
+        if (!ns)
+            return std::nullopt;
+        return static_cast<double>(*ns) / 1e3;
+    }
+
+    void add_counters(json_line& out) {
+        out.add("gaps", gaps_)
+            .add("duplicates", duplicates_)
+            .add("closed_by_server", closed_by_server_)
+            .add("disconnected", failed_)
+            .add("protocol_errors", errors_);
+    }
+
+    // --- events -----------------------------------------------------------------------------
+
+    void on_message(std::uint32_t index, std::string_view payload) {
+        member& m = members_[index];
+        if (const auto s = read_payload(payload))
+            return on_stamp(index, *s);
+        constexpr std::string_view presence = "Online users: ";
+        if (payload.substr(0, presence.size()) != presence)
+            return; // the welcome line, or anything else the server says
+        std::uint64_t count = 0;
+        for (const char c : payload.substr(presence.size()))
+            count = count * 10 + static_cast<std::uint64_t>(c - '0');
+        if (m.online < members_.size() && count >= members_.size())
+            ++joined_;
+        m.online = count > m.online ? count : m.online;
+    }
+
+    void on_stamp(std::uint32_t index, const stamp& s) {
+        if (s.sender >= opts_.senders) {
+            ++errors_;
+            return;
+        }
+        std::uint32_t& next = members_[index].next_seq[s.sender];
+        if (s.sequence < next) {
+            ++duplicates_;
+            return;
+        }
+        gaps_ += s.sequence - next;
+        next = s.sequence + 1;
+        ++delivered_;
+        if (read_time_ >= window_start_ && read_time_ < window_end_)
+            ++window_deliveries_;
+        if (s.sent_ns >= window_start_ && s.sent_ns < window_end_)
+            latency_.record(read_time_ > s.sent_ns ? read_time_ - s.sent_ns : 0);
+        if (index == s.sender) {
+            --outstanding_;
+            if (sending_ && opts_.mode == "w1")
+                send_next(s.sender, now_ns());
+        }
+    }
+
+    void arm_timer(std::uint64_t at_ns) {
+        itimerspec spec{};
+        spec.it_value.tv_sec = static_cast<time_t>(at_ns / 1'000'000'000);
+        spec.it_value.tv_nsec = static_cast<long>(at_ns % 1'000'000'000);
+        ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+    }
+
+    /// Notes this process's CPU time when the measured window opens and closes.
+    void note_cpu(std::uint64_t now) {
+        if (now >= window_start_ && cpu_at_start_ < 0)
+            cpu_at_start_ = cpu_seconds();
+        if (now >= window_end_ && cpu_at_end_ < 0)
+            cpu_at_end_ = cpu_seconds();
+    }
+
+    /// One epoll_wait (until `deadline_ns` at the latest) and its events.
+    void poll(std::uint64_t deadline_ns) {
+        const std::uint64_t now = now_ns();
+        note_cpu(now);
+        const int timeout_ms =
+            deadline_ns > now ? static_cast<int>((deadline_ns - now + 999'999) / 1'000'000) : 0;
+        epoll_event events[256];
+        const int n = ::epoll_wait(epoll_fd_, events, 256, timeout_ms);
+        for (int i = 0; i < n; ++i) {
+            if (events[i].data.u64 == timer_token) {
+                std::uint64_t expirations = 0;
+                [[maybe_unused]] const auto r = ::read(timer_fd_, &expirations, sizeof expirations);
+                continue; // the caller sends what is due once this batch is handled
+            }
+            const auto index = static_cast<std::uint32_t>(events[i].data.u64);
+            member& m = members_[index];
+            const client::phase before = m.conn.state();
+            if ((events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0 &&
+                m.conn.state() != client::phase::idle)
+                m.conn.on_writable();
+            if ((events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 &&
+                m.conn.state() != client::phase::idle && m.conn.state() != client::phase::closed) {
+                frame_events handler{*this, index};
+                read_time_ = now_ns();
+                m.conn.on_readable(buffer_.data(), buffer_.size(), handler);
+            }
+            account(m, before);
+        }
+    }
+
+    /// Counts connections opening and failing.
+    void account(const member& m, client::phase before) {
+        const client::phase after = m.conn.state();
+        if (before != client::phase::open && after == client::phase::open)
+            ++open_;
+        if (before == client::phase::open && after != client::phase::open)
+            --open_;
+        if (before != after && (after == client::phase::closed || after == client::phase::idle)) {
+            ++failed_;
+            refused_ += m.conn.refused() ? 1 : 0;
+        }
+    }
+
+    options opts_;
+    sockaddr_in address_;
+    std::string host_header_;
+    int epoll_fd_ = -1;
+    int timer_fd_ = -1;
+    std::vector<member> members_;
+    std::vector<std::uint32_t> sent_; ///< per sender: messages sent
+    std::vector<std::uint8_t> buffer_;
+
+    std::size_t open_ = 0;
+    std::size_t joined_ = 0;
+    std::uint64_t failed_ = 0;
+    std::uint64_t refused_ = 0;
+    bool sending_ = false;
+    std::uint64_t outstanding_ = 0;
+    std::uint64_t window_start_ = ~std::uint64_t{0};
+    std::uint64_t window_end_ = ~std::uint64_t{0};
+    std::uint64_t read_time_ = 0;
+    double cpu_at_start_ = -1; ///< this process's CPU seconds when the window opened
+    double cpu_at_end_ = -1;
+
+    std::uint64_t expected_ = 0;
+    std::uint64_t window_sent_ = 0; ///< messages stamped inside the window: latency's population
+    std::uint64_t delivered_ = 0;
+    std::uint64_t window_deliveries_ = 0;
+    std::uint64_t gaps_ = 0;
+    std::uint64_t duplicates_ = 0;
+    std::uint64_t closed_by_server_ = 0;
+    std::uint64_t errors_ = 0;
+    histogram latency_;
+};
+
+} // namespace loadgen
