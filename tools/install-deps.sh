@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what wschat needs on Debian 12, as root or as a user with sudo.
-#   tools/install-deps.sh           compiler, CMake, Ninja, Asio: enough for tools/start-chat.sh
+#   tools/install-deps.sh           compiler, CMake, Ninja, Asio, nlohmann/json (for the
+#                                   browser chat): enough for tools/start-chat.sh
 #   tools/install-deps.sh --tests   + Catch2, Meson, clang (with its sanitizer and libFuzzer
 #                                   runtimes), clang-format, OpenSSL, Python websockets, Chromium
-#                                   and fonts for the browser tests, Node (when missing) and
+#                                   and fonts for the browser tests, nginx, Node (when missing) and
 #                                   `npm ci`: tools/run-tests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,10 +14,10 @@ if [ "$(id -u)" -ne 0 ]; then
     sudo="sudo"
 fi
 
-packages=(g++ cmake ninja-build pkgconf libasio-dev ca-certificates)
+packages=(g++ cmake ninja-build pkgconf libasio-dev nlohmann-json3-dev ca-certificates)
 if [ "${1:-}" = "--tests" ]; then
     packages+=(catch2 meson python3 python3-websockets clang clang-format libclang-rt-14-dev
-        libssl-dev chromium fonts-noto-cjk fonts-noto-color-emoji)
+        libssl-dev openssl chromium fonts-noto-cjk fonts-noto-color-emoji nginx)
     if ! command -v node >/dev/null; then
         packages+=(nodejs npm)
     fi

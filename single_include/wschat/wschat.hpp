@@ -116,6 +116,16 @@ WSCHAT_END_NAMESPACE
 // ---- begin wschat/ws/connection.hpp ----
 // wschat — one peer: handshake, read loop, send queue with gather writes, close handshake.
 
+// ---- begin wschat/ws/detail/socket_io.hpp ----
+// wschat — direct I/O on plain sockets: readiness reads into a per-thread buffer, and
+// gather writes of any number of queued frames per system call.
+
+// ---- begin wschat/ws/shared_frame.hpp ----
+// wschat — an encoded WebSocket frame shared, immutable, by every send queue it sits in.
+
+// ---- begin wschat/ws/frame.hpp ----
+// wschat — RFC 6455 §5 framing: header encoding, masking, and the incremental message parser.
+
 // ---- begin wschat/ws/error.hpp ----
 // wschat — the error codes of the library and their std::error_category.
 
@@ -306,9 +316,6 @@ template <>
 struct is_error_code_enum<ws::error> : true_type {};
 } // namespace std
 // ---- end wschat/ws/error.hpp ----
-// ---- begin wschat/ws/frame.hpp ----
-// wschat — RFC 6455 §5 framing: header encoding, masking, and the incremental message parser.
-
 // ---- begin wschat/ws/utf8.hpp ----
 // wschat — incremental, fail-fast UTF-8 validation for text messages and close reasons.
 
@@ -1201,6 +1208,198 @@ inline void message_parser::end_message() noexcept {
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/frame.hpp ----
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <string_view>
+#include <utility>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// A complete server-to-client frame (header and payload in one allocation) with an
+/// atomic reference count.
+///
+/// A broadcast encodes its frame once; every member's send queue then holds a
+/// `shared_frame` pointing at the same bytes, so delivering to N members costs N
+/// reference-count increments and no copies. Copying is cheap and thread safe; the bytes
+/// never change after `make_frame` returns.
+class shared_frame {
+public:
+    shared_frame() noexcept = default;
+    shared_frame(const shared_frame& other) noexcept : block_(other.block_) { retain(); }
+    shared_frame(shared_frame&& other) noexcept : block_(std::exchange(other.block_, nullptr)) {}
+    shared_frame& operator=(shared_frame other) noexcept {
+        std::swap(block_, other.block_);
+        return *this;
+    }
+    ~shared_frame() { release(); }
+
+    /// Encodes `payload` as one unmasked frame with the FIN bit set.
+    friend shared_frame make_frame(opcode op, std::string_view payload) {
+        std::uint8_t header[max_frame_header_size];
+        const std::size_t header_size = encode_frame_header(header, op, payload.size());
+        shared_frame frame{allocate(header_size + payload.size())};
+        std::memcpy(frame.mutable_data(), header, header_size);
+        if (!payload.empty())
+            std::memcpy(frame.mutable_data() + header_size, payload.data(), payload.size());
+        return frame;
+    }
+
+    /// Bytes that are already wire-ready (an HTTP response head, a frame encoded elsewhere),
+    /// copied into a shared buffer so they can wait in a send queue.
+    static shared_frame copy_of(std::string_view bytes) {
+        shared_frame frame{allocate(bytes.size())};
+        if (!bytes.empty())
+            std::memcpy(frame.mutable_data(), bytes.data(), bytes.size());
+        return frame;
+    }
+
+    /// The frame's bytes, ready for the wire.
+    const std::uint8_t* data() const noexcept {
+        return block_ ? reinterpret_cast<const std::uint8_t*>(block_ + 1) : nullptr;
+    }
+    std::size_t size() const noexcept { return block_ ? block_->size : 0; }
+    std::string_view bytes() const noexcept {
+        return {reinterpret_cast<const char*>(data()), size()};
+    }
+    explicit operator bool() const noexcept { return block_ != nullptr; }
+
+private:
+    // The bytes follow this header in the same allocation.
+    struct block {
+        std::atomic<std::size_t> references;
+        std::size_t size;
+    };
+
+    explicit shared_frame(block* b) noexcept : block_(b) {}
+
+    static block* allocate(std::size_t size) {
+        void* memory = ::operator new(sizeof(block) + size);
+        return ::new (memory) block{{1}, size};
+    }
+    std::uint8_t* mutable_data() noexcept { return reinterpret_cast<std::uint8_t*>(block_ + 1); }
+
+    void retain() noexcept {
+        if (block_)
+            block_->references.fetch_add(1, std::memory_order_relaxed);
+    }
+    void release() noexcept {
+        if (block_ && block_->references.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            block_->~block();
+            ::operator delete(block_);
+        }
+    }
+
+    block* block_ = nullptr;
+};
+
+/// Declared again at namespace scope so that `ws::make_frame(...)` is found by ordinary
+/// lookup, not only by argument-dependent lookup.
+shared_frame make_frame(opcode op, std::string_view payload);
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/shared_frame.hpp ----
+
+#include <asio/error.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#if !defined(_WIN32)
+#include <sys/socket.h>
+#include <sys/uio.h>
+#define WSCHAT_HAS_SENDMSG 1
+#endif
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// True for streams that are plain sockets (TCP, Unix domain): they can be read without
+/// blocking and written with sendmsg directly. A TLS stream is not one: its bytes pass
+/// through the TLS engine, which buffers on its own.
+template <class Stream, class = void>
+struct is_plain_socket : std::false_type {};
+#if defined(WSCHAT_HAS_SENDMSG)
+template <class Stream>
+struct is_plain_socket<Stream, std::void_t<decltype(int{std::declval<Stream&>().native_handle()}),
+                                           decltype(std::declval<Stream&>().non_blocking(
+                                               true, std::declval<std::error_code&>()))>>
+    : std::true_type {};
+#endif
+
+/// The read buffer of the calling thread. A plain-socket connection reads into it only
+/// what has already arrived and parses it before returning to the event loop, so an idle
+/// connection holds no read buffer, and one thread needs one buffer however many
+/// connections it serves.
+inline std::uint8_t* thread_read_buffer(std::size_t size) {
+    thread_local std::unique_ptr<std::uint8_t[]> buffer;
+    thread_local std::size_t capacity = 0;
+    if (capacity < size) {
+        buffer = std::make_unique<std::uint8_t[]>(size);
+        capacity = size;
+    }
+    return buffer.get();
+}
+
+#if defined(WSCHAT_HAS_SENDMSG)
+/// Writes as much as the socket takes of `frames`, starting `offset` bytes into the first.
+/// Each system call gathers up to 256 frames by reference (Asio's own gather writes stop
+/// at 64), so a deep queue leaves in a few calls without being copied. Returns the bytes
+/// written; sets `ec` to `would_block` when the socket is full, or to the error.
+inline std::size_t write_frames(int fd, const std::vector<shared_frame>& frames, std::size_t offset,
+                                std::error_code& ec) {
+    iovec iov[256]; // under IOV_MAX (1024), and refilled per call so the stack stays small
+    const std::size_t batch = std::size(iov);
+    std::size_t total = 0;
+    std::size_t next = 0;
+    while (next < frames.size()) {
+        std::size_t count = 0;
+        std::size_t asked = 0;
+        for (std::size_t i = next; i < frames.size() && count < batch; ++i, ++count) {
+            const std::size_t skip = i == next ? offset : 0;
+            iov[count].iov_base = const_cast<std::uint8_t*>(frames[i].data()) + skip;
+            iov[count].iov_len = frames[i].size() - skip;
+            asked += iov[count].iov_len;
+        }
+        msghdr message{};
+        message.msg_iov = iov;
+        message.msg_iovlen = count;
+        const ssize_t sent = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR)
+                continue;
+            ec = errno == EAGAIN || errno == EWOULDBLOCK
+                     ? std::error_code{asio::error::would_block}
+                     : std::error_code{errno, std::system_category()};
+            return total;
+        }
+        total += static_cast<std::size_t>(sent);
+        if (static_cast<std::size_t>(sent) < asked) {
+            ec = asio::error::would_block; // the socket buffer is full
+            return total;
+        }
+        next += count;
+        offset = 0;
+    }
+    return total;
+}
+#endif
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/socket_io.hpp ----
 // ---- begin wschat/ws/handshake.hpp ----
 // wschat — the HTTP/1.1 opening handshake (RFC 6455 §4): request parsing, checks, responses.
 
@@ -1622,6 +1821,8 @@ public:
             parse_line(line);
             partial_line_.clear();
         }
+        if (current_ != state::incomplete)
+            std::string{}.swap(partial_line_);
         return pos;
     }
 
@@ -1666,6 +1867,8 @@ private:
                 fail(ws::error::bad_request);
         } else if (line.empty()) {
             current_ = state::done;
+            // A server keeps the request as long as the connection: no spare capacity.
+            request_.headers.shrink_to_fit();
         } else if (request_.headers.size() == max_header_count) {
             fail(ws::error::header_too_large);
         } else if (!parse_header_line(line)) {
@@ -2249,112 +2452,17 @@ struct server_options {
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/options.hpp ----
-// ---- begin wschat/ws/shared_frame.hpp ----
-// wschat — an encoded WebSocket frame shared, immutable, by every send queue it sits in.
-
-
-#include <atomic>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <new>
-#include <string_view>
-#include <utility>
-
-WSCHAT_BEGIN_NAMESPACE(ws)
-
-/// A complete server-to-client frame (header and payload in one allocation) with an
-/// atomic reference count.
-///
-/// A broadcast encodes its frame once; every member's send queue then holds a
-/// `shared_frame` pointing at the same bytes, so delivering to N members costs N
-/// reference-count increments and no copies. Copying is cheap and thread safe; the bytes
-/// never change after `make_frame` returns.
-class shared_frame {
-public:
-    shared_frame() noexcept = default;
-    shared_frame(const shared_frame& other) noexcept : block_(other.block_) { retain(); }
-    shared_frame(shared_frame&& other) noexcept : block_(std::exchange(other.block_, nullptr)) {}
-    shared_frame& operator=(shared_frame other) noexcept {
-        std::swap(block_, other.block_);
-        return *this;
-    }
-    ~shared_frame() { release(); }
-
-    /// Encodes `payload` as one unmasked frame with the FIN bit set.
-    friend shared_frame make_frame(opcode op, std::string_view payload) {
-        std::uint8_t header[max_frame_header_size];
-        const std::size_t header_size = encode_frame_header(header, op, payload.size());
-        shared_frame frame{allocate(header_size + payload.size())};
-        std::memcpy(frame.mutable_data(), header, header_size);
-        if (!payload.empty())
-            std::memcpy(frame.mutable_data() + header_size, payload.data(), payload.size());
-        return frame;
-    }
-
-    /// Bytes that are already wire-ready (an HTTP response head, a frame encoded elsewhere),
-    /// copied into a shared buffer so they can wait in a send queue.
-    static shared_frame copy_of(std::string_view bytes) {
-        shared_frame frame{allocate(bytes.size())};
-        if (!bytes.empty())
-            std::memcpy(frame.mutable_data(), bytes.data(), bytes.size());
-        return frame;
-    }
-
-    /// The frame's bytes, ready for the wire.
-    const std::uint8_t* data() const noexcept {
-        return block_ ? reinterpret_cast<const std::uint8_t*>(block_ + 1) : nullptr;
-    }
-    std::size_t size() const noexcept { return block_ ? block_->size : 0; }
-    std::string_view bytes() const noexcept {
-        return {reinterpret_cast<const char*>(data()), size()};
-    }
-    explicit operator bool() const noexcept { return block_ != nullptr; }
-
-private:
-    // The bytes follow this header in the same allocation.
-    struct block {
-        std::atomic<std::size_t> references;
-        std::size_t size;
-    };
-
-    explicit shared_frame(block* b) noexcept : block_(b) {}
-
-    static block* allocate(std::size_t size) {
-        void* memory = ::operator new(sizeof(block) + size);
-        return ::new (memory) block{{1}, size};
-    }
-    std::uint8_t* mutable_data() noexcept { return reinterpret_cast<std::uint8_t*>(block_ + 1); }
-
-    void retain() noexcept {
-        if (block_)
-            block_->references.fetch_add(1, std::memory_order_relaxed);
-    }
-    void release() noexcept {
-        if (block_ && block_->references.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-            block_->~block();
-            ::operator delete(block_);
-        }
-    }
-
-    block* block_ = nullptr;
-};
-
-/// Declared again at namespace scope so that `ws::make_frame(...)` is found by ordinary
-/// lookup, not only by argument-dependent lookup.
-shared_frame make_frame(opcode op, std::string_view payload);
-
-WSCHAT_END_NAMESPACE
-// ---- end wschat/ws/shared_frame.hpp ----
 
 #include <asio/bind_executor.hpp>
 #include <asio/post.hpp>
+#include <asio/socket_base.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
 #include <algorithm>
 #include <any>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -2455,6 +2563,9 @@ class connection : public std::enable_shared_from_this<connection<Transport>> {
 public:
     using stream_type = typename Transport::stream_type;
     using owner_type = detail::connection_owner<Transport>;
+    /// Plain sockets are read on readiness into a per-thread buffer and written with
+    /// sendmsg directly; other streams (TLS) go through Asio's composed operations.
+    static constexpr bool plain_socket = detail::is_plain_socket<stream_type>::value;
 
     /// Used by the server; applications get connections from the handlers.
     connection(stream_type stream, const Transport& transport, std::shared_ptr<owner_type> owner,
@@ -2538,6 +2649,8 @@ private:
             asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec) {
                 if (ec)
                     return self->finish(ec);
+                if constexpr (plain_socket)
+                    self->stream_.non_blocking(true, ec); // reads and writes never block
                 self->read_some();
             }));
     }
@@ -2575,27 +2688,53 @@ private:
     // --- reading ---------------------------------------------------------------------------
 
     void read_some() {
-        if (!read_buffer_)
-            read_buffer_ = std::make_unique<std::uint8_t[]>(options_.read_buffer_size);
-        stream_.async_read_some(
-            asio::buffer(read_buffer_.get(), options_.read_buffer_size),
-            asio::bind_executor(
-                strand_, [self = this->shared_from_this()](std::error_code ec, std::size_t size) {
-                    self->on_read(ec, size);
+        if constexpr (plain_socket) {
+            stream_.async_read_some(
+                asio::buffer(first_bytes_),
+                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec,
+                                                                               std::size_t size) {
+                    self->on_first_bytes(ec, size);
                 }));
+        } else {
+            if (!read_buffer_)
+                read_buffer_ = std::make_unique<std::uint8_t[]>(options_.read_buffer_size);
+            stream_.async_read_some(
+                asio::buffer(read_buffer_.get(), options_.read_buffer_size),
+                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec,
+                                                                               std::size_t size) {
+                    self->on_read(ec, self->read_buffer_.get(), size);
+                }));
+        }
     }
 
-    void on_read(std::error_code ec, std::size_t size) {
+    /// A plain socket waits for data with a read of a few bytes into the connection itself
+    /// (an asynchronous read, unlike a bare readiness wait, cannot miss data that arrives
+    /// while it is being set up); whatever else has arrived is then read at once, without
+    /// blocking, into the thread's read buffer, and parsed before the handler returns.
+    void on_first_bytes(std::error_code ec, std::size_t size) {
+        if (state_ == state::closed)
+            return;
+        std::uint8_t* bytes =
+            detail::thread_read_buffer(first_bytes_.size() + options_.read_buffer_size);
+        std::copy_n(first_bytes_.data(), size, bytes);
+        if (!ec && size == first_bytes_.size()) {
+            std::error_code later; // an error here shows again on the next read
+            size += stream_.read_some(asio::buffer(bytes + size, options_.read_buffer_size), later);
+        }
+        on_read(ec, bytes, size);
+    }
+
+    void on_read(std::error_code ec, std::uint8_t* bytes, std::size_t size) {
         if (state_ == state::closed)
             return;
         if (ec)
             return peer_vanished(ec);
         last_seen_ = std::chrono::steady_clock::now();
-        std::uint8_t* bytes = read_buffer_.get();
         if (state_ == state::handshake)
             consume_request(bytes, size);
         else if (!parser_.done())
             feed_parser(bytes, size);
+        parser_.release_memory(); // frees the reassembly buffer unless a message is partial
         // After our Close (or an HTTP answer) we keep reading, and discarding, until the peer
         // closes: closing a socket with unread data would reset the connection and could
         // destroy the Close frame or response still in flight to the peer.
@@ -2795,6 +2934,7 @@ private:
         }
         timer_.cancel();
         transport_.close(stream_);
+        writing_.clear();
         {
             std::lock_guard<std::mutex> lock{queue_mutex_};
             queue_closed_ = true;
@@ -2860,14 +3000,48 @@ private:
         fail(error::send_queue_full);
     }
 
-    /// Writes everything queued so far in one gather write.
+    /// Writes everything queued so far: called once per event-loop turn in which frames
+    /// were queued (corking), so a burst of broadcasts leaves in one gather write.
     void flush() {
         {
             std::lock_guard<std::mutex> lock{queue_mutex_};
-            writing_.swap(pending_);
+            if (writing_.empty())
+                writing_.swap(pending_);
+            else // the rest of a write the socket did not take at once goes first
+                writing_.insert(writing_.end(), pending_.begin(), pending_.end());
+            pending_.clear();
         }
         if (state_ == state::closed)
             return;
+        if constexpr (plain_socket)
+            write_directly();
+        else
+            write_gathered();
+    }
+
+    /// Plain sockets: sendmsg straight from the queued frames, as much as the socket
+    /// takes; when it is full, the rest waits for it to drain.
+    void write_directly() {
+        std::error_code ec;
+        const std::size_t size =
+            detail::write_frames(stream_.native_handle(), writing_, written_of_front_, ec);
+        forget_written(size);
+        if (ec == asio::error::would_block || ec == asio::error::try_again)
+            return stream_.async_wait(
+                asio::socket_base::wait_write,
+                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code e) {
+                    if (e)
+                        return self->finish(e);
+                    if (self->state_ != state::closed)
+                        self->write_directly();
+                }));
+        if (ec)
+            return finish(ec);
+        write_completed();
+    }
+
+    /// Other streams (TLS): one composed gather write of the whole batch.
+    void write_gathered() {
         gather_writing();
         asio::async_write(stream_, gather_,
                           asio::bind_executor(strand_, [self = this->shared_from_this()](
@@ -2907,16 +3081,34 @@ private:
     }
 
     void on_written(std::error_code ec, std::size_t size) {
-        writing_.clear();
         if (coalesced_.capacity() > idle_coalesce_capacity)
             std::vector<std::uint8_t>{}.swap(coalesced_); // an idle connection keeps no backlog
         if (ec)
             return finish(ec);
+        forget_written(size);
+        write_completed();
+    }
+
+    /// Drops the frames the last `size` written bytes completed from `writing_`.
+    void forget_written(std::size_t size) {
+        {
+            std::lock_guard<std::mutex> lock{queue_mutex_};
+            queued_bytes_ -= size;
+        }
+        written_of_front_ += size;
+        std::size_t done = 0;
+        while (done < writing_.size() && written_of_front_ >= writing_[done].size())
+            written_of_front_ -= writing_[done++].size();
+        writing_.erase(writing_.begin(), writing_.begin() + static_cast<std::ptrdiff_t>(done));
+    }
+
+    /// Everything taken for writing has been written: write what was queued meanwhile, or
+    /// stop flushing until the next frame comes.
+    void write_completed() {
         bool more = false;
         bool drained_after_last = false;
         {
             std::lock_guard<std::mutex> lock{queue_mutex_};
-            queued_bytes_ -= size;
             more = !pending_.empty();
             flushing_ = more;
             drained_after_last = !more && queue_closed_;
@@ -2928,8 +3120,12 @@ private:
     }
 
     stream_type stream_;
-    asio::strand<typename stream_type::executor_type> strand_;
-    asio::steady_timer timer_; // the handshake deadline, then the close deadline
+    using strand_type = asio::strand<typename stream_type::executor_type>;
+    strand_type strand_;
+    // The handshake deadline, then the close deadline; its handlers run on the strand.
+    asio::basic_waitable_timer<std::chrono::steady_clock,
+                               asio::wait_traits<std::chrono::steady_clock>, strand_type>
+        timer_;
     // The owner outlives every connection it made: each holds a reference to it, and the
     // transport and options live inside it.
     const Transport& transport_;
@@ -2938,7 +3134,8 @@ private:
 
     request_parser request_parser_;
     message_parser parser_;
-    std::unique_ptr<std::uint8_t[]> read_buffer_;
+    std::unique_ptr<std::uint8_t[]> read_buffer_; // streams other than plain sockets
+    std::array<std::uint8_t, 16> first_bytes_;    // plain sockets: see on_first_bytes
     std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
     std::chrono::steady_clock::time_point last_message_; // of the idle timeout
 
@@ -2969,6 +3166,7 @@ private:
     bool flushing_ = false;     // a flush is posted or a write is in flight
     bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
     std::vector<shared_frame> writing_;
+    std::size_t written_of_front_ = 0; // bytes of writing_.front() already written
     std::vector<asio::const_buffer> gather_;
     std::vector<std::uint8_t> coalesced_; // small frames of the write in flight, back to back
     static constexpr std::size_t coalesce_limit = 1024;
@@ -2985,8 +3183,11 @@ WSCHAT_END_NAMESPACE
 
 
 #include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
 #include <asio/post.hpp>
+#include <asio/strand.hpp>
 
+#include <filesystem>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -2994,29 +3195,42 @@ WSCHAT_END_NAMESPACE
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
+// clang-format off
 /// # The Transport concept
 ///
-/// `ws::server<Transport>` is generic over how bytes travel. A Transport is a class the
-/// server owns one instance of; it provides:
+/// `ws::server<Transport>` is generic over how bytes travel. A Transport is a copyable
+/// class; the server keeps one copy and calls it from its strands (so its members are
+/// `const` and any state it shares, like a TLS context, is thread-safe). It provides:
 ///
 /// | member | meaning |
 /// |---|---|
-/// | `stream_type` | an Asio AsyncReadStream + AsyncWriteStream a connection talks over |
-/// | `acceptor_type` | what listens for new streams |
-/// | `acceptor_type listen(asio::io_context&, const server_options&, std::error_code&)` | opens,
-/// binds and listens | | `void async_accept(acceptor_type&, H)` | accepts one stream:
-/// `H(std::error_code, stream_type)` | | `void close_acceptor(acceptor_type&)` | stops listening
-/// (and removes what `listen` created) | | `void async_handshake(stream_type&, H)` |
-/// transport-level handshake before HTTP (TLS); `H(std::error_code)` | | `void
-/// shutdown_send(stream_type&)` | ends our direction after the last write (TCP FIN) | | `void
-/// close(stream_type&)` | closes at once, cancelling pending operations; never throws | |
-/// `std::string remote_address(const stream_type&)` | the peer's address, for logs and limits |
+/// | `stream_type` | an Asio AsyncReadStream + AsyncWriteStream (with `get_executor()`), moved into the connection |
+/// | `acceptor_type` | what listens: constructible from the `asio::io_context`, move-assignable (from `listen`), with `endpoint_type` and `local_endpoint(std::error_code&) const` (`server::local_endpoint()`) |
+/// | `acceptor_type listen(asio::io_context&, const server_options&, std::error_code&) const` | opens, binds, listens |
+/// | `void async_accept(acceptor_type&, H) const` | accepts one stream: `H(std::error_code, stream_type)`, run on H's executor |
+/// | `void async_handshake(stream_type&, H) const` | the transport's own handshake before HTTP (TLS): `H(std::error_code)`; the connection bounds it by `handshake_timeout` |
+/// | `void shutdown_send(stream_type&) const` | after the last write: ends our direction (TCP FIN, TLS close_notify) and lets the read loop see the peer's end; bounded by `close_timeout` |
+/// | `void close(stream_type&) const noexcept` | closes at once, cancelling pending operations |
+/// | `void close_acceptor(acceptor_type&) const noexcept` | stops listening and removes what `listen` created (a socket file) |
+/// | `std::string remote_address(const stream_type&) const` | the peer's address, for logs, per-address limits and `trusted_proxies` |
 ///
-/// `is_transport_v<T>` checks the type members; `ws::server` asserts it with a message that
-/// names what is missing. `asio_tcp` below is the reference implementation.
+/// `check_transport<T>()` verifies each row at compile time and `ws::server` asserts it,
+/// with a message naming the missing member. Shipped transports: `asio_tcp` and
+/// `asio_local` (below), `asio_tls` (`<wschat/ws/tls.hpp>`, needs OpenSSL).
+// clang-format on
+
+/// Sockets bound to the io_context's own executor type rather than the type-erased
+/// `asio::any_io_executor`: every connection's strand, timer and pending operation is then
+/// smaller (about 250 bytes less per idle connection) and dispatch needs no indirection.
+template <class Protocol>
+using io_socket = asio::basic_stream_socket<Protocol, asio::io_context::executor_type>;
+template <class Protocol>
+using io_acceptor = asio::basic_socket_acceptor<Protocol, asio::io_context::executor_type>;
+
+/// Plain TCP (`ws://`): the default transport.
 struct asio_tcp {
-    using stream_type = asio::ip::tcp::socket;
-    using acceptor_type = asio::ip::tcp::acceptor;
+    using stream_type = io_socket<asio::ip::tcp>;
+    using acceptor_type = io_acceptor<asio::ip::tcp>;
 
     /// Listens on `opts.address`:`opts.port` with SO_REUSEADDR, so a restarted server can
     /// bind while old connections sit in TIME_WAIT.
@@ -3074,6 +3288,99 @@ struct asio_tcp {
     }
 };
 
+#if defined(ASIO_HAS_LOCAL_SOCKETS)
+/// Unix domain sockets: the server listens on a socket file instead of a TCP port, the
+/// usual set-up for a gateway behind a reverse proxy on the same host (nginx's
+/// `proxy_pass http://unix:/run/chat.sock;`). No port is exposed, and who may connect is
+/// decided by the file's permissions.
+///
+/// ```cpp
+/// ws::server<ws::asio_local> server{io, opts, ws::asio_local{"/run/chat/chat.sock"}};
+/// ```
+///
+/// `server_options::address` and `port` are not used. A stale socket file left by a crashed
+/// process is replaced; a path where another server still accepts connections is refused
+/// with `address_in_use`, and a path that is not a socket is never removed. The file is
+/// removed when the server stops listening.
+///
+/// Every peer's `remote_address()` is `"unix"`: per-address limits count all local peers as
+/// one address, so behind a local proxy list `"unix"` in `trusted_proxies`, which both
+/// exempts the proxy from that limit and makes the client address it forwards believed.
+struct asio_local {
+    using stream_type = io_socket<asio::local::stream_protocol>;
+    using acceptor_type = io_acceptor<asio::local::stream_protocol>;
+
+    /// The path of the socket file (at most about 100 bytes: `sockaddr_un` is small).
+    std::string path;
+
+    acceptor_type listen(asio::io_context& io, const server_options&, std::error_code& ec) const {
+        acceptor_type acceptor{io};
+        const asio::local::stream_protocol::endpoint endpoint{path};
+        remove_stale_socket(io, ec);
+        if (!ec)
+            acceptor.open(endpoint.protocol(), ec);
+        if (!ec)
+            acceptor.bind(endpoint, ec);
+        if (!ec)
+            acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        return acceptor;
+    }
+
+    template <class Handler>
+    void async_accept(acceptor_type& acceptor, Handler&& handler) const {
+        acceptor.async_accept(std::forward<Handler>(handler));
+    }
+
+    /// Nothing to negotiate below HTTP: completes at once.
+    template <class Handler>
+    void async_handshake(stream_type& stream, Handler&& handler) const {
+        asio::post(stream.get_executor(),
+                   [h = std::forward<Handler>(handler)]() mutable { h(std::error_code{}); });
+    }
+
+    /// Stops listening and removes the socket file, but only while it is still the one this
+    /// acceptor bound (the path the acceptor reports), never a file someone put there since.
+    void close_acceptor(acceptor_type& acceptor) const noexcept {
+        std::error_code ec;
+        const bool bound = acceptor.is_open() && acceptor.local_endpoint(ec).path() == path && !ec;
+        acceptor.close(ec);
+        if (bound)
+            std::filesystem::remove(path, ec);
+    }
+
+    void shutdown_send(stream_type& stream) const {
+        std::error_code ignored;
+        stream.shutdown(asio::socket_base::shutdown_send, ignored);
+    }
+
+    void close(stream_type& stream) const noexcept {
+        std::error_code ignored;
+        stream.close(ignored);
+    }
+
+    std::string remote_address(const stream_type&) const { return "unix"; }
+
+private:
+    /// A socket file nobody accepts on (left by a process that died) would make bind fail
+    /// with "address in use": remove it. One with a live listener is left alone.
+    void remove_stale_socket(asio::io_context& io, std::error_code& ec) const {
+        namespace fs = std::filesystem;
+        if (fs::status(path, ec).type() != fs::file_type::socket) {
+            ec.clear(); // absent, or not a socket: bind reports what is wrong, if anything
+            return;
+        }
+        stream_type probe{io};
+        std::error_code refused;
+        probe.connect(asio::local::stream_protocol::endpoint{path}, refused);
+        if (!refused) {
+            ec = asio::error::address_in_use;
+            return;
+        }
+        fs::remove(path, ec);
+    }
+};
+#endif
+
 namespace detail {
 template <class T, class = void>
 struct has_stream_type : std::false_type {};
@@ -3092,35 +3399,111 @@ struct has_listen<T, std::void_t<decltype(std::declval<const T&>().listen(
                          std::declval<asio::io_context&>(), std::declval<const server_options&>(),
                          std::declval<std::error_code&>()))>> : std::true_type {};
 
-template <class T, class = void>
-struct has_stream_operations : std::false_type {};
 template <class T>
-struct has_stream_operations<
-    T,
-    std::void_t<decltype(std::declval<const T&>().shutdown_send(
-                    std::declval<typename T::stream_type&>())),
-                decltype(std::declval<const T&>().close(std::declval<typename T::stream_type&>())),
-                decltype(std::declval<const T&>().close_acceptor(
-                    std::declval<typename T::acceptor_type&>())),
-                decltype(std::string{std::declval<const T&>().remote_address(
-                    std::declval<const typename T::stream_type&>())})>> : std::true_type {};
+constexpr bool acceptor_constructible() {
+    using acceptor = typename T::acceptor_type;
+    return std::is_constructible_v<acceptor, asio::io_context&> &&
+           std::is_move_assignable_v<acceptor>;
+}
+
+template <class T, class = void>
+struct has_local_endpoint : std::false_type {};
+template <class T>
+struct has_local_endpoint<
+    T, std::void_t<typename T::acceptor_type::endpoint_type,
+                   decltype(std::declval<const typename T::acceptor_type&>().local_endpoint(
+                       std::declval<std::error_code&>()))>> : std::true_type {};
+
+// Completion handlers of the signatures the server passes, to probe the async members.
+template <class T>
+struct probe_accept_handler {
+    void operator()(std::error_code, typename T::stream_type) const {}
+};
+struct probe_handshake_handler {
+    void operator()(std::error_code) const {}
+};
+
+template <class T, class = void>
+struct has_async_accept : std::false_type {};
+template <class T>
+struct has_async_accept<
+    T, std::void_t<decltype(std::declval<const T&>().async_accept(
+           std::declval<typename T::acceptor_type&>(), std::declval<probe_accept_handler<T>>()))>>
+    : std::true_type {};
+
+template <class T, class = void>
+struct has_async_handshake : std::false_type {};
+template <class T>
+struct has_async_handshake<
+    T, std::void_t<decltype(std::declval<const T&>().async_handshake(
+           std::declval<typename T::stream_type&>(), std::declval<probe_handshake_handler>()))>>
+    : std::true_type {};
+
+template <class T, class = void>
+struct has_shutdown_send : std::false_type {};
+template <class T>
+struct has_shutdown_send<T, std::void_t<decltype(std::declval<const T&>().shutdown_send(
+                                std::declval<typename T::stream_type&>()))>> : std::true_type {};
+
+template <class T, class = void>
+struct has_close : std::false_type {};
+template <class T>
+struct has_close<T, std::void_t<decltype(std::declval<const T&>().close(
+                        std::declval<typename T::stream_type&>()))>> : std::true_type {};
+
+template <class T, class = void>
+struct has_close_acceptor : std::false_type {};
+template <class T>
+struct has_close_acceptor<T, std::void_t<decltype(std::declval<const T&>().close_acceptor(
+                                 std::declval<typename T::acceptor_type&>()))>> : std::true_type {};
+
+template <class T, class = void>
+struct has_remote_address : std::false_type {};
+template <class T>
+struct has_remote_address<
+    T, std::enable_if_t<std::is_convertible_v<decltype(std::declval<const T&>().remote_address(
+                                                  std::declval<const typename T::stream_type&>())),
+                                              std::string>>> : std::true_type {};
 } // namespace detail
 
-/// Checks a Transport type at compile time, one readable message per missing piece.
+/// Checks a Transport type at compile time: one `static_assert` per row of the concept table,
+/// each naming the missing member (so a mistake reads as one line, not a template backtrace).
+/// Returns true, so that it can itself be used in a `static_assert`.
 template <class T>
 constexpr bool check_transport() {
+    static_assert(std::is_copy_constructible_v<T>,
+                  "wschat Transport: must be copy-constructible (the server keeps a copy)");
     static_assert(detail::has_stream_type<T>::value,
                   "wschat Transport: missing `using stream_type = ...` (an Asio stream)");
     static_assert(detail::has_acceptor_type<T>::value,
                   "wschat Transport: missing `using acceptor_type = ...`");
     if constexpr (detail::has_stream_type<T>::value && detail::has_acceptor_type<T>::value) {
+        static_assert(detail::acceptor_constructible<T>(),
+                      "wschat Transport: acceptor_type must be constructible from an "
+                      "asio::io_context& and move-assignable");
+        static_assert(detail::has_local_endpoint<T>::value,
+                      "wschat Transport: acceptor_type needs `endpoint_type` and "
+                      "`local_endpoint(std::error_code&) const`");
         static_assert(detail::has_listen<T>::value,
                       "wschat Transport: missing `acceptor_type listen(asio::io_context&, const "
                       "ws::server_options&, std::error_code&) const`");
-        static_assert(detail::has_stream_operations<T>::value,
-                      "wschat Transport: missing one of `shutdown_send(stream_type&) const`, "
-                      "`close(stream_type&) const`, `close_acceptor(acceptor_type&) const`, "
-                      "`remote_address(const stream_type&) const`");
+        static_assert(detail::has_async_accept<T>::value,
+                      "wschat Transport: missing `template <class H> void "
+                      "async_accept(acceptor_type&, H&&) const` calling H(std::error_code, "
+                      "stream_type)");
+        static_assert(detail::has_async_handshake<T>::value,
+                      "wschat Transport: missing `template <class H> void "
+                      "async_handshake(stream_type&, H&&) const` calling H(std::error_code)");
+        static_assert(detail::has_shutdown_send<T>::value,
+                      "wschat Transport: missing `void shutdown_send(stream_type&) const`");
+        static_assert(detail::has_close<T>::value,
+                      "wschat Transport: missing `void close(stream_type&) const noexcept`");
+        static_assert(detail::has_close_acceptor<T>::value,
+                      "wschat Transport: missing `void close_acceptor(acceptor_type&) const "
+                      "noexcept`");
+        static_assert(detail::has_remote_address<T>::value,
+                      "wschat Transport: missing `std::string remote_address(const "
+                      "stream_type&) const`");
     }
     return true;
 }
@@ -3161,7 +3544,7 @@ public:
 
     server_core(asio::io_context& io, server_options options, Transport transport)
         : options_(std::move(options)), transport_(std::move(transport)),
-          strand_(asio::make_strand(io)), acceptor_(strand_), sweep_timer_(strand_),
+          strand_(asio::make_strand(io)), acceptor_(io), sweep_timer_(strand_),
           accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
     }
 
@@ -3184,6 +3567,9 @@ public:
 
     const server_options& options() const noexcept { return options_; }
     const acceptor_type& acceptor() const noexcept { return acceptor_; }
+    asio::io_context::executor_type get_executor() const noexcept {
+        return strand_.get_inner_executor();
+    }
 
     std::size_t connection_count() const {
         std::lock_guard<std::mutex> lock{registry_mutex_};
@@ -3575,6 +3961,10 @@ public:
 
     const server_options& options() const noexcept { return core_->options(); }
 
+    /// The executor of the io_context the server runs on: for the application's own timers
+    /// and work (a room's presence timer uses it).
+    asio::io_context::executor_type get_executor() const noexcept { return core_->get_executor(); }
+
 private:
     std::shared_ptr<detail::server_core<Transport>> core_;
 };
@@ -3591,40 +3981,75 @@ WSCHAT_END_NAMESPACE
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 WSCHAT_BEGIN_NAMESPACE(chat)
 
 /// What a policy's `decode` makes of an incoming WebSocket message: a room message to
-/// broadcast, nothing (ignore it), or a refusal that closes the sender.
+/// broadcast, nothing (ignore it), or a refusal that closes the sender; and, in any case, an
+/// optional reply that goes to the sender alone (an error, a pong).
 template <class Message>
 struct decode_result {
     std::optional<Message> message;        ///< broadcast this, when set
     std::optional<ws::close_code> refusal; ///< close the sender with this code, when set
     std::string reason;                    ///< the close reason that goes with `refusal`
+    ws::shared_frame reply;                ///< sent to the sender only, when set
 
-    static decode_result accept(Message m) { return {std::move(m), std::nullopt, {}}; }
+    static decode_result accept(Message m) { return {std::move(m), std::nullopt, {}, {}}; }
     static decode_result ignore() { return {}; }
     static decode_result refuse(ws::close_code code, std::string why) {
-        return {std::nullopt, code, std::move(why)};
+        return {std::nullopt, code, std::move(why), {}};
     }
+    /// Nothing to broadcast; `frame` goes back to the sender, who stays.
+    static decode_result answer(ws::shared_frame frame) {
+        return {std::nullopt, std::nullopt, {}, std::move(frame)};
+    }
+};
+
+/// What a room tells a policy with per-member state when it announces presence: everyone
+/// present, and who came and went since the previous announcement (announcements are
+/// coalesced, so several joins and leaves may arrive in one update).
+template <class Member>
+struct presence_update {
+    std::size_t online;                 ///< the count, `members.size()`
+    const std::vector<Member>& members; ///< everyone present, in no particular order
+    const std::vector<Member>& joined;  ///< since the previous announcement, in join order
+    const std::vector<Member>& left;    ///< since the previous announcement, in leave order
 };
 
 /// # The Policy concept
 ///
-/// `chat::room<Transport, Policy>` asks of its Policy:
+/// `chat::room<Transport, Policy>` asks of every Policy:
 ///
-/// | member | meaning |
-/// |---|---|
-/// | `message_type` | what a room message is for the application |
-/// | `decode_result<message_type> decode(const Connection& from, const ws::message&) const` | an
-/// incoming message becomes a room message, is ignored, or is refused | | `ws::shared_frame
-/// encode(const message_type&) const` | the one frame every member receives | | `ws::shared_frame
-/// welcome(std::size_t online) const` | sent to a member who joins (empty: none) | |
-/// `ws::shared_frame presence(std::size_t online) const` | sent to everyone when the count changes
-/// (empty: none) |
+/// - `message_type`: what a room message is for the application.
+/// - `ws::shared_frame encode(const message_type&) const`: the one frame every member
+///   receives; or `encode(const message_type&, std::uint64_t sequence) const`, and the room
+///   numbers its messages 1, 2, 3 … under its lock, so numbers follow delivery order.
 ///
-/// `decode` is a template over the connection type so a policy may read who sent the
-/// message (its request, its address); the shipped policies ignore it.
+/// A simple policy (`text_policy`, `binary_policy`) adds:
+///
+/// - `decode_result<message_type> decode(const Connection& from, const ws::message&) const`:
+///   an incoming message becomes a room message, is ignored, is refused, or is answered.
+/// - `ws::shared_frame welcome(std::size_t online) const`: sent to a member who joins
+///   (empty: none).
+/// - `ws::shared_frame presence(std::size_t online) const`: sent to everyone when the count
+///   changed (empty: none).
+///
+/// A policy that keeps state per member (`json_policy`: each member's name) declares
+/// `using member_type = ...;` (cheap to copy: the room copies it out of its lock to decode)
+/// and adds instead:
+///
+/// - `member_type admit(Connection& conn, const std::vector<member_type>& present) const`:
+///   the state of a joining member, knowing who is present (to resolve duplicate names).
+/// - `ws::shared_frame welcome(const member_type&, std::size_t online) const`.
+/// - `decode_result<message_type> decode(const Connection&, const member_type& from,
+///   const ws::message&) const`.
+/// - `std::vector<ws::shared_frame> presence(const presence_update<member_type>&) const`:
+///   the frames everyone receives when members came or went (join/leave events, a roster).
+///
+/// Presence announcements are coalesced by the room (`room_options::presence_interval`):
+/// the first change is announced at once, later ones at most once per interval, carrying
+/// the latest state. `check_policy()` in room.hpp names whatever is missing.
 
 /// The classic Node.js `ws` chat: text relayed to every member, sender included; a welcome
 /// line for whoever joins; the online count announced on every join and leave.
@@ -3681,11 +4106,18 @@ WSCHAT_END_NAMESPACE
 // wschat — a chat room: membership, broadcast and presence over a message policy.
 
 
-#include <algorithm>
+#include <asio/any_io_executor.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <system_error>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -3696,6 +4128,12 @@ template <class P, class = void>
 struct has_message_type : std::false_type {};
 template <class P>
 struct has_message_type<P, std::void_t<typename P::message_type>> : std::true_type {};
+
+/// A policy with per-member state declares `member_type`.
+template <class P, class = void>
+struct has_member_type : std::false_type {};
+template <class P>
+struct has_member_type<P, std::void_t<typename P::member_type>> : std::true_type {};
 
 template <class P, class Connection, class = void>
 struct has_decode : std::false_type {};
@@ -3711,6 +4149,15 @@ template <class P>
 struct has_encode<P, std::void_t<decltype(ws::shared_frame{std::declval<const P&>().encode(
                          std::declval<const typename P::message_type&>())})>> : std::true_type {};
 
+/// `encode(message, sequence)`: the room numbers the messages it broadcasts.
+template <class P, class = void>
+struct has_sequenced_encode : std::false_type {};
+template <class P>
+struct has_sequenced_encode<
+    P, std::void_t<decltype(ws::shared_frame{std::declval<const P&>().encode(
+           std::declval<const typename P::message_type&>(), std::uint64_t{})})>> : std::true_type {
+};
+
 template <class P, class = void>
 struct has_announcements : std::false_type {};
 template <class P>
@@ -3718,37 +4165,106 @@ struct has_announcements<
     P, std::void_t<decltype(ws::shared_frame{std::declval<const P&>().welcome(std::size_t{})}),
                    decltype(ws::shared_frame{std::declval<const P&>().presence(std::size_t{})})>>
     : std::true_type {};
+
+// The hooks of a policy with per-member state (only instantiated when it has member_type).
+template <class P, class Connection, class = void>
+struct has_admit : std::false_type {};
+template <class P, class Connection>
+struct has_admit<P, Connection,
+                 std::void_t<decltype(typename P::member_type{std::declval<const P&>().admit(
+                     std::declval<Connection&>(),
+                     std::declval<const std::vector<typename P::member_type>&>())})>>
+    : std::true_type {};
+
+template <class P, class Connection, class = void>
+struct has_member_decode : std::false_type {};
+template <class P, class Connection>
+struct has_member_decode<
+    P, Connection,
+    std::void_t<decltype(std::declval<const P&>().decode(
+        std::declval<const Connection&>(), std::declval<const typename P::member_type&>(),
+        std::declval<const ws::message&>()))>> : std::true_type {};
+
+template <class P, class = void>
+struct has_member_announcements : std::false_type {};
+template <class P>
+struct has_member_announcements<
+    P, std::void_t<decltype(ws::shared_frame{std::declval<const P&>().welcome(
+                       std::declval<const typename P::member_type&>(), std::size_t{})}),
+                   decltype(std::vector<ws::shared_frame>{std::declval<const P&>().presence(
+                       std::declval<const presence_update<typename P::member_type>&>())})>>
+    : std::true_type {};
+
+/// The per-member state of a policy without any.
+struct no_member_state {};
+template <class P, bool = has_member_type<P>::value>
+struct member_state {
+    using type = no_member_state;
+};
+template <class P>
+struct member_state<P, true> {
+    using type = typename P::member_type;
+};
 } // namespace detail
 
 /// Checks a Policy type at compile time, one readable message per missing piece.
 template <class Policy, class Transport>
 constexpr bool check_policy() {
+    using connection = ws::connection<Transport>;
     static_assert(detail::has_message_type<Policy>::value,
                   "wschat Policy: missing `using message_type = ...`");
     if constexpr (detail::has_message_type<Policy>::value) {
-        static_assert(detail::has_decode<Policy, ws::connection<Transport>>::value,
-                      "wschat Policy: missing `decode_result<message_type> decode(const "
-                      "Connection& from, const ws::message&) const`");
-        static_assert(detail::has_encode<Policy>::value,
+        static_assert(detail::has_encode<Policy>::value ||
+                          detail::has_sequenced_encode<Policy>::value,
                       "wschat Policy: missing `ws::shared_frame encode(const message_type&) "
-                      "const`");
-        static_assert(detail::has_announcements<Policy>::value,
-                      "wschat Policy: missing `ws::shared_frame welcome(std::size_t) const` or "
-                      "`ws::shared_frame presence(std::size_t) const`");
+                      "const` (or `encode(const message_type&, std::uint64_t sequence) const`)");
+        if constexpr (detail::has_member_type<Policy>::value) {
+            static_assert(detail::has_admit<Policy, connection>::value,
+                          "wschat Policy with member_type: missing `member_type admit(Connection&, "
+                          "const std::vector<member_type>& present) const`");
+            static_assert(detail::has_member_decode<Policy, connection>::value,
+                          "wschat Policy with member_type: missing `decode_result<message_type> "
+                          "decode(const Connection&, const member_type&, const ws::message&) "
+                          "const`");
+            static_assert(detail::has_member_announcements<Policy>::value,
+                          "wschat Policy with member_type: missing `ws::shared_frame "
+                          "welcome(const member_type&, std::size_t) const` or "
+                          "`std::vector<ws::shared_frame> presence(const "
+                          "presence_update<member_type>&) const`");
+        } else {
+            static_assert(detail::has_decode<Policy, connection>::value,
+                          "wschat Policy: missing `decode_result<message_type> decode(const "
+                          "Connection& from, const ws::message&) const`");
+            static_assert(detail::has_announcements<Policy>::value,
+                          "wschat Policy: missing `ws::shared_frame welcome(std::size_t) const` "
+                          "or `ws::shared_frame presence(std::size_t) const`");
+        }
     }
     return true;
 }
+
+/// How a room behaves, beyond its policy.
+struct room_options {
+    /// Presence announcements are coalesced: the first change after a quiet period is
+    /// announced at once (a lone join sees its count promptly), further changes at most once
+    /// per interval with the latest state. A mass join of N members then costs O(N) frames
+    /// instead of O(N²). The timer runs on the server's io_context once the room is
+    /// attached (or on the executor given to the constructor); zero announces every change
+    /// at once.
+    std::chrono::milliseconds presence_interval{50};
+};
 
 /// A set of connections that hear each other.
 ///
 /// Every message a member sends is decoded by the Policy and broadcast to every member,
 /// sender included: encoded once into one shared frame that every member's send queue
-/// references. A member who joins gets the Policy's welcome; every join and leave
-/// announces the new count to all. `size()` is the presence count.
+/// references. A member who joins gets the Policy's welcome at once; joins and leaves are
+/// announced to all (coalesced, see `room_options::presence_interval`). `size()` is the
+/// presence count.
 ///
 /// ```cpp
 /// ws::server<> server{io, opts};
-/// chat::room<> room;   // plain TCP, plain text: the classic Node `ws` chat
+/// chat::room<> room;  // plain text, the classic Node `ws` chat
 /// room.attach(server); // every connection joins; messages are relayed; leaving is counted
 /// ```
 ///
@@ -3756,17 +4272,40 @@ constexpr bool check_policy() {
 template <class Transport = ws::asio_tcp, class Policy = text_policy>
 class room {
     static_assert(check_policy<Policy, Transport>());
+    static constexpr bool has_members = detail::has_member_type<Policy>::value;
 
 public:
     using connection_ptr = std::shared_ptr<ws::connection<Transport>>;
     using message_type = typename Policy::message_type;
+    /// The policy's per-member state (an empty struct for policies without any).
+    using member_type = typename detail::member_state<Policy>::type;
 
-    explicit room(Policy policy = {}) : state_(std::make_shared<state>(std::move(policy))) {}
+    /// A room that coalesces its presence announcements on the io_context of the first
+    /// server it is attached to (until then, or without one, it announces at once).
+    explicit room(Policy policy = {}, room_options options = {})
+        : state_(std::make_shared<state>(std::move(policy))) {
+        state_->interval = options.presence_interval;
+    }
+
+    /// A room whose presence announcements are coalesced on a timer of `executor` (the
+    /// server's io_context). Destroy the room before that io_context, as any Asio object.
+    explicit room(const asio::any_io_executor& executor, Policy policy = {},
+                  room_options options = {})
+        : state_(std::make_shared<state>(std::move(policy))) {
+        state_->interval = options.presence_interval;
+        if (options.presence_interval.count() > 0)
+            state_->timer.emplace(executor);
+    }
 
     /// Makes every connection of `server` a member for as long as it is open: joins on
     /// open, relays its messages, leaves on close. The server's handlers refer to the room
     /// weakly, so destroying the room simply ends its part.
     void attach(ws::server<Transport>& server) {
+        {
+            std::lock_guard<std::mutex> lock{state_->mutex};
+            if (!state_->timer && state_->interval.count() > 0)
+                state_->timer.emplace(server.get_executor());
+        }
         std::weak_ptr<state> weak = state_;
         server.on_open([weak](const connection_ptr& conn) {
             if (auto s = weak.lock())
@@ -3787,11 +4326,11 @@ public:
     void join(const connection_ptr& conn) { state_->join(conn); }
     /// Removes a member; a no-op for a non-member.
     void leave(const connection_ptr& conn) { state_->leave(conn); }
-    /// Handles a message from `from` as if the room were attached: decode, then broadcast.
+    /// Handles a message from `from` as if the room were attached: decode, reply, broadcast.
     void receive(const connection_ptr& from, const ws::message& msg) { state_->receive(from, msg); }
 
     /// Sends a room message to every member (encoded once).
-    void broadcast(const message_type& msg) { state_->broadcast(state_->policy.encode(msg)); }
+    void broadcast(const message_type& msg) { state_->publish(msg); }
     /// Sends an already encoded frame to every member.
     void broadcast(const ws::shared_frame& frame) { state_->broadcast(frame); }
 
@@ -3801,39 +4340,93 @@ public:
         return state_->members.size();
     }
 
+    /// The policy's state of member `conn` (its assigned name, for json_policy), or nothing
+    /// when `conn` is not a member.
+    std::optional<member_type> member(const connection_ptr& conn) const {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        const auto it = state_->index.find(conn.get());
+        if (it == state_->index.end())
+            return std::nullopt;
+        return state_->data[it->second];
+    }
+
     const Policy& policy() const noexcept { return state_->policy; }
 
 private:
-    struct state {
+    struct state : std::enable_shared_from_this<state> {
         explicit state(Policy p) : policy(std::move(p)) {}
 
         void join(const connection_ptr& conn) {
             std::lock_guard<std::mutex> lock{mutex};
-            if (std::find(members.begin(), members.end(), conn) != members.end())
+            if (!index.emplace(conn.get(), members.size()).second)
                 return;
+            member_type who{};
+            if constexpr (has_members)
+                who = policy.admit(*conn, data);
             members.push_back(conn);
-            // Under the lock, so that welcomes and counts reach everyone in join order.
-            if (ws::shared_frame hello = policy.welcome(members.size()))
+            data.push_back(who);
+            // Under the lock, so that a welcome always precedes the presence that counts
+            // its member.
+            if constexpr (has_members) {
+                joined.push_back(std::move(who));
+                if (ws::shared_frame hello = policy.welcome(data.back(), members.size()))
+                    conn->send(std::move(hello));
+            } else if (ws::shared_frame hello = policy.welcome(members.size())) {
                 conn->send(std::move(hello));
-            announce_presence();
+            }
+            presence_changed();
         }
 
         void leave(const connection_ptr& conn) {
             std::lock_guard<std::mutex> lock{mutex};
-            const auto it = std::find(members.begin(), members.end(), conn);
-            if (it == members.end())
+            const auto it = index.find(conn.get());
+            if (it == index.end())
                 return;
-            *it = std::move(members.back());
+            const std::size_t at = it->second;
+            index.erase(it);
+            if constexpr (has_members)
+                left.push_back(std::move(data[at]));
+            if (at + 1 != members.size()) { // swap-remove, keeping `index` in step
+                members[at] = std::move(members.back());
+                data[at] = std::move(data.back());
+                index[members[at].get()] = at;
+            }
             members.pop_back();
-            announce_presence();
+            data.pop_back();
+            presence_changed();
         }
 
         void receive(const connection_ptr& from, const ws::message& msg) {
-            auto result = policy.decode(*from, msg);
+            decode_result<message_type> result;
+            if constexpr (has_members) {
+                member_type who;
+                {
+                    std::lock_guard<std::mutex> lock{mutex};
+                    const auto it = index.find(from.get());
+                    if (it == index.end())
+                        return; // left meanwhile
+                    who = data[it->second];
+                }
+                result = policy.decode(*from, who, msg);
+            } else {
+                result = policy.decode(*from, msg);
+            }
+            if (result.reply)
+                from->send(std::move(result.reply));
             if (result.refusal)
                 return from->close(*result.refusal, result.reason);
             if (result.message)
-                broadcast(policy.encode(*result.message));
+                publish(*result.message);
+        }
+
+        void publish(const message_type& msg) {
+            if constexpr (detail::has_sequenced_encode<Policy>::value) {
+                // Numbered and encoded under the lock: numbers follow delivery order.
+                std::lock_guard<std::mutex> lock{mutex};
+                send_to_all(policy.encode(msg, ++sequence));
+            } else {
+                broadcast(policy.encode(msg));
+            }
         }
 
         void broadcast(const ws::shared_frame& frame) {
@@ -3841,12 +4434,56 @@ private:
             send_to_all(frame);
         }
 
+        // --- coalesced presence (called with the mutex held) ---------------------------
+
+        /// Leading edge at once; within the interval only remember that something changed.
+        void presence_changed() {
+            if (window_open) {
+                changed_in_window = true;
+                return;
+            }
+            announce_presence();
+            open_window();
+        }
+
+        void open_window() {
+            if (!timer)
+                return;
+            window_open = true;
+            timer->expires_after(interval);
+            timer->async_wait([weak = this->weak_from_this()](std::error_code ec) {
+                if (auto self = weak.lock(); self && !ec)
+                    self->window_closed();
+            });
+        }
+
+        /// Trailing edge: what changed during the interval is announced, and another
+        /// interval begins; a quiet interval ends the coalescing.
+        void window_closed() {
+            std::lock_guard<std::mutex> lock{mutex};
+            window_open = false;
+            if (!changed_in_window)
+                return;
+            changed_in_window = false;
+            announce_presence();
+            open_window();
+        }
+
         void announce_presence() {
-            if (ws::shared_frame count = policy.presence(members.size()))
+            if constexpr (has_members) {
+                const presence_update<member_type> update{members.size(), data, joined, left};
+                for (const ws::shared_frame& frame : policy.presence(update))
+                    send_to_all(frame);
+                joined.clear();
+                left.clear();
+            } else if (ws::shared_frame count = policy.presence(members.size())) {
                 send_to_all(count);
+            }
         }
 
         void send_to_all(const ws::shared_frame& frame) {
+            if (!frame)
+                return;
             for (const connection_ptr& member : members)
                 member->send(frame);
         }
@@ -3854,6 +4491,16 @@ private:
         const Policy policy;
         mutable std::mutex mutex;
         std::vector<connection_ptr> members;
+        std::vector<member_type> data; // data[i] belongs to members[i]
+        std::unordered_map<const ws::connection<Transport>*, std::size_t> index; // into both
+        std::uint64_t sequence = 0; // of the last numbered message
+        // Coalescing: `timer` is set when the room has an executor.
+        std::optional<asio::steady_timer> timer;
+        std::chrono::milliseconds interval{0};
+        bool window_open = false;
+        bool changed_in_window = false;
+        std::vector<member_type> joined; // since the last announcement (member policies)
+        std::vector<member_type> left;
     };
 
     std::shared_ptr<state> state_;

@@ -679,8 +679,12 @@ private:
     }
 
     stream_type stream_;
-    asio::strand<typename stream_type::executor_type> strand_;
-    asio::steady_timer timer_; // the handshake deadline, then the close deadline
+    using strand_type = asio::strand<typename stream_type::executor_type>;
+    strand_type strand_;
+    // The handshake deadline, then the close deadline; its handlers run on the strand.
+    asio::basic_waitable_timer<std::chrono::steady_clock,
+                               asio::wait_traits<std::chrono::steady_clock>, strand_type>
+        timer_;
     // The owner outlives every connection it made: each holds a reference to it, and the
     // transport and options live inside it.
     const Transport& transport_;

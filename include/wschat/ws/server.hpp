@@ -42,7 +42,7 @@ public:
 
     server_core(asio::io_context& io, server_options options, Transport transport)
         : options_(std::move(options)), transport_(std::move(transport)),
-          strand_(asio::make_strand(io)), acceptor_(strand_), sweep_timer_(strand_),
+          strand_(asio::make_strand(io)), acceptor_(io), sweep_timer_(strand_),
           accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
     }
 
@@ -65,6 +65,9 @@ public:
 
     const server_options& options() const noexcept { return options_; }
     const acceptor_type& acceptor() const noexcept { return acceptor_; }
+    asio::io_context::executor_type get_executor() const noexcept {
+        return strand_.get_inner_executor();
+    }
 
     std::size_t connection_count() const {
         std::lock_guard<std::mutex> lock{registry_mutex_};
@@ -455,6 +458,10 @@ public:
     }
 
     const server_options& options() const noexcept { return core_->options(); }
+
+    /// The executor of the io_context the server runs on: for the application's own timers
+    /// and work (a room's presence timer uses it).
+    asio::io_context::executor_type get_executor() const noexcept { return core_->get_executor(); }
 
 private:
     std::shared_ptr<detail::server_core<Transport>> core_;
