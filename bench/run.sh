@@ -12,29 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${WSCHAT_BENCH_BUILD:-build/release}"
 
-bash tools/install-deps.sh
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-    sudo="sudo"
-fi
-# Boost.Beast for the Beast peer, gnuplot for the chart, taskset (util-linux) for pinning,
-# Catch2 because the release preset also configures the tests, Node for the `ws` peer.
-packages=(libboost-dev gnuplot-nox util-linux python3 catch2)
-if ! command -v node >/dev/null; then
-    packages+=(nodejs npm)
-fi
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    $sudo apt-get update
-    $sudo env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y --no-install-recommends "${missing[@]}"
-fi
-if [ ! -d node_modules/ws ]; then
-    npm ci --no-audit --no-fund
-fi
+bash tools/install-deps.sh --bench
 
 cmake --preset release -B "$build_dir" >/dev/null
 cmake --build "$build_dir" --target loadgen minimal_chat beast_server parser_bench

@@ -2,6 +2,7 @@
 # Installs what wschat needs on Debian 12, as root or as a user with sudo.
 #   tools/install-deps.sh           compiler, CMake, Ninja, Asio, nlohmann/json (for the
 #                                   browser chat): enough for tools/start-chat.sh
+#   tools/install-deps.sh --bench   + Boost, gnuplot, taskset and Node: bench/run.sh
 #   tools/install-deps.sh --tests   + Catch2, Meson, clang (with its sanitizer and libFuzzer
 #                                   runtimes), clang-format, OpenSSL, Python websockets, Chromium
 #                                   and fonts for the browser tests, nginx, Node (when missing) and
@@ -15,12 +16,20 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(g++ cmake ninja-build pkgconf libasio-dev nlohmann-json3-dev ca-certificates)
-if [ "${1:-}" = "--tests" ]; then
+mode="${1:-}"
+case "$mode" in
+--tests)
     packages+=(catch2 meson python3 python3-websockets clang clang-format libclang-rt-14-dev
         libssl-dev openssl chromium fonts-noto-cjk fonts-noto-color-emoji nginx)
-    if ! command -v node >/dev/null; then
-        packages+=(nodejs npm)
-    fi
+    ;;
+--bench)
+    # Boost.Beast for the Beast peer, gnuplot for the chart, taskset (util-linux) for
+    # pinning, Catch2 because the release preset also configures the tests.
+    packages+=(libboost-dev gnuplot-nox util-linux python3 catch2)
+    ;;
+esac
+if [ -n "$mode" ] && ! command -v node >/dev/null; then
+    packages+=(nodejs npm) # the Node interop client, the browser driver, the Node `ws` peer
 fi
 
 missing=()
@@ -33,6 +42,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
         apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-if [ "${1:-}" = "--tests" ] && [ -f package.json ]; then
+if [ -n "$mode" ] && [ -f package.json ]; then
     npm ci --no-audit --no-fund
 fi

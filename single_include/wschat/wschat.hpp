@@ -3227,10 +3227,48 @@ using io_socket = asio::basic_stream_socket<Protocol, asio::io_context::executor
 template <class Protocol>
 using io_acceptor = asio::basic_socket_acceptor<Protocol, asio::io_context::executor_type>;
 
+namespace detail {
+/// What the plain-socket transports (TCP, Unix domain) do alike: accepting, ending our
+/// direction, closing, and the open-bind-listen sequence.
+template <class Protocol>
+struct socket_transport {
+    using stream_type = io_socket<Protocol>;
+    using acceptor_type = io_acceptor<Protocol>;
+
+    template <class Handler>
+    void async_accept(acceptor_type& acceptor, Handler&& handler) const {
+        acceptor.async_accept(std::forward<Handler>(handler));
+    }
+
+    void shutdown_send(stream_type& stream) const {
+        std::error_code ignored;
+        stream.shutdown(asio::socket_base::shutdown_send, ignored);
+    }
+
+    void close(stream_type& stream) const noexcept {
+        std::error_code ignored;
+        stream.close(ignored);
+    }
+
+protected:
+    /// Opens `acceptor`, binds it to `endpoint` (with SO_REUSEADDR when `reuse_address`) and
+    /// listens; stops at the first error.
+    static void bind_and_listen(acceptor_type& acceptor,
+                                const typename Protocol::endpoint& endpoint, bool reuse_address,
+                                std::error_code& ec) {
+        acceptor.open(endpoint.protocol(), ec);
+        if (!ec && reuse_address)
+            acceptor.set_option(asio::socket_base::reuse_address{true}, ec);
+        if (!ec)
+            acceptor.bind(endpoint, ec);
+        if (!ec)
+            acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    }
+};
+} // namespace detail
+
 /// Plain TCP (`ws://`): the default transport.
-struct asio_tcp {
-    using stream_type = io_socket<asio::ip::tcp>;
-    using acceptor_type = io_acceptor<asio::ip::tcp>;
+struct asio_tcp : detail::socket_transport<asio::ip::tcp> {
 
     /// Listens on `opts.address`:`opts.port` with SO_REUSEADDR, so a restarted server can
     /// bind while old connections sit in TIME_WAIT.
@@ -3240,20 +3278,8 @@ struct asio_tcp {
         const auto address = asio::ip::make_address(opts.address, ec);
         if (ec)
             return acceptor;
-        const asio::ip::tcp::endpoint endpoint{address, opts.port};
-        acceptor.open(endpoint.protocol(), ec);
-        if (!ec)
-            acceptor.set_option(asio::socket_base::reuse_address{true}, ec);
-        if (!ec)
-            acceptor.bind(endpoint, ec);
-        if (!ec)
-            acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        bind_and_listen(acceptor, {address, opts.port}, true, ec);
         return acceptor;
-    }
-
-    template <class Handler>
-    void async_accept(acceptor_type& acceptor, Handler&& handler) const {
-        acceptor.async_accept(std::forward<Handler>(handler));
     }
 
     /// Plain TCP has nothing to negotiate below HTTP; completes at once, with
@@ -3269,16 +3295,6 @@ struct asio_tcp {
     void close_acceptor(acceptor_type& acceptor) const noexcept {
         std::error_code ignored;
         acceptor.close(ignored);
-    }
-
-    void shutdown_send(stream_type& stream) const {
-        std::error_code ignored;
-        stream.shutdown(asio::socket_base::shutdown_send, ignored);
-    }
-
-    void close(stream_type& stream) const noexcept {
-        std::error_code ignored;
-        stream.close(ignored);
     }
 
     std::string remote_address(const stream_type& stream) const {
@@ -3306,29 +3322,20 @@ struct asio_tcp {
 /// Every peer's `remote_address()` is `"unix"`: per-address limits count all local peers as
 /// one address, so behind a local proxy list `"unix"` in `trusted_proxies`, which both
 /// exempts the proxy from that limit and makes the client address it forwards believed.
-struct asio_local {
-    using stream_type = io_socket<asio::local::stream_protocol>;
-    using acceptor_type = io_acceptor<asio::local::stream_protocol>;
+struct asio_local : detail::socket_transport<asio::local::stream_protocol> {
+
+    asio_local() = default;
+    explicit asio_local(std::string socket_path) : path(std::move(socket_path)) {}
 
     /// The path of the socket file (at most about 100 bytes: `sockaddr_un` is small).
     std::string path;
 
     acceptor_type listen(asio::io_context& io, const server_options&, std::error_code& ec) const {
         acceptor_type acceptor{io};
-        const asio::local::stream_protocol::endpoint endpoint{path};
         remove_stale_socket(io, ec);
         if (!ec)
-            acceptor.open(endpoint.protocol(), ec);
-        if (!ec)
-            acceptor.bind(endpoint, ec);
-        if (!ec)
-            acceptor.listen(asio::socket_base::max_listen_connections, ec);
+            bind_and_listen(acceptor, asio::local::stream_protocol::endpoint{path}, false, ec);
         return acceptor;
-    }
-
-    template <class Handler>
-    void async_accept(acceptor_type& acceptor, Handler&& handler) const {
-        acceptor.async_accept(std::forward<Handler>(handler));
     }
 
     /// Nothing to negotiate below HTTP: completes at once.
@@ -3346,16 +3353,6 @@ struct asio_local {
         acceptor.close(ec);
         if (bound)
             std::filesystem::remove(path, ec);
-    }
-
-    void shutdown_send(stream_type& stream) const {
-        std::error_code ignored;
-        stream.shutdown(asio::socket_base::shutdown_send, ignored);
-    }
-
-    void close(stream_type& stream) const noexcept {
-        std::error_code ignored;
-        stream.close(ignored);
     }
 
     std::string remote_address(const stream_type&) const { return "unix"; }
@@ -4287,14 +4284,13 @@ public:
         state_->interval = options.presence_interval;
     }
 
-    /// A room whose presence announcements are coalesced on a timer of `executor` (the
-    /// server's io_context). Destroy the room before that io_context, as any Asio object.
+    /// A room whose presence announcements are coalesced on timers of `executor` (for a
+    /// room used without `attach`).
     explicit room(const asio::any_io_executor& executor, Policy policy = {},
                   room_options options = {})
         : state_(std::make_shared<state>(std::move(policy))) {
         state_->interval = options.presence_interval;
-        if (options.presence_interval.count() > 0)
-            state_->timer.emplace(executor);
+        state_->executor = executor;
     }
 
     /// Makes every connection of `server` a member for as long as it is open: joins on
@@ -4303,8 +4299,8 @@ public:
     void attach(ws::server<Transport>& server) {
         {
             std::lock_guard<std::mutex> lock{state_->mutex};
-            if (!state_->timer && state_->interval.count() > 0)
-                state_->timer.emplace(server.get_executor());
+            if (!state_->executor)
+                state_->executor = server.get_executor();
         }
         std::weak_ptr<state> weak = state_;
         server.on_open([weak](const connection_ptr& conn) {
@@ -4447,11 +4443,14 @@ private:
         }
 
         void open_window() {
-            if (!timer)
+            if (!executor || interval.count() <= 0)
                 return;
             window_open = true;
-            timer->expires_after(interval);
-            timer->async_wait([weak = this->weak_from_this()](std::error_code ec) {
+            // The timer belongs to its own wait handler, not to the room: it goes when the
+            // wait completes or when the io_context is destroyed with the handler, so a room
+            // may outlive the io_context (as it does when declared before its server).
+            auto timer = std::make_shared<asio::steady_timer>(*executor, interval);
+            timer->async_wait([weak = this->weak_from_this(), timer](std::error_code ec) {
                 if (auto self = weak.lock(); self && !ec)
                     self->window_closed();
             });
@@ -4494,8 +4493,8 @@ private:
         std::vector<member_type> data; // data[i] belongs to members[i]
         std::unordered_map<const ws::connection<Transport>*, std::size_t> index; // into both
         std::uint64_t sequence = 0; // of the last numbered message
-        // Coalescing: `timer` is set when the room has an executor.
-        std::optional<asio::steady_timer> timer;
+        // Coalescing: on when the room has an executor (given, or the attached server's).
+        std::optional<asio::any_io_executor> executor;
         std::chrono::milliseconds interval{0};
         bool window_open = false;
         bool changed_in_window = false;

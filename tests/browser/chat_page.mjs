@@ -15,13 +15,22 @@
 
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+
+import {
+  StepFailed,
+  finish,
+  launchBrowser as launchChromium,
+  loadChromium,
+  report,
+  short,
+  step,
+  until,
+} from './harness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = resolve(HERE, '..', 'artifacts');
@@ -29,23 +38,12 @@ const SEED_PAGE = join(HERE, 'seed_style_page.html');
 
 const LISTEN_TIMEOUT_MS = 10000; // wait for the "listening on" line
 const STOP_TIMEOUT_MS = 5000; // wait for exit after SIGTERM
-const WAIT_MS = 5000; // wait for something to show up on a page
 const RECONNECT_LIMIT_MS = 10000; // the page must reconnect within this after the restart
 
 const LISTEN_RE = /^listening on (ws:\/\/(\S+):(\d+)\/)$/;
 const WELCOME = 'Welcome to the chat room!';
 const XSS = '<script>window.pwned=1</script><b>x</b>';
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 // ---------------------------------------------------------------------------------------------
 // Command line, playwright-core
@@ -81,62 +79,7 @@ for (const [what, path] of [
   }
 }
 
-let chromium;
-try {
-  // Resolved from the repo root's node_modules (npm ci), wherever the script is run from.
-  ({ chromium } = createRequire(new URL('../../package.json', import.meta.url))('playwright-core'));
-} catch (e) {
-  process.stderr.write(
-    `chat_page.mjs: cannot load 'playwright-core' (${e.message}). Run 'npm ci' at the repository root.\n`
-  );
-  process.exit(2);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Results
-// ---------------------------------------------------------------------------------------------
-
-const results = { passed: 0, failed: 0 };
-class StepFailed extends Error {}
-
-function report(ok, name, detail = '') {
-  if (ok) results.passed++;
-  else results.failed++;
-  console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail ? `: ${detail}` : ''}`);
-  return ok;
-}
-
-/// Runs one step of a scenario; a failed step is reported and ends the scenario (the later
-/// steps build on it).
-async function step(name, fn) {
-  let detail;
-  try {
-    detail = await fn();
-  } catch (e) {
-    report(false, name, e instanceof StepFailed ? e.message : e && e.stack ? e.stack : String(e));
-    throw new StepFailed('(step failed)');
-  }
-  report(true, name, typeof detail === 'string' ? detail : '');
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const short = (v, limit = 200) => {
-  const s = JSON.stringify(v);
-  return s.length <= limit ? s : `${s.slice(0, limit)}...`;
-};
-
-/// Polls `probe` (async, returns a state) until `ok(state)`; on timeout fails with
-/// `what` and the last state.
-async function until(what, probe, ok, timeoutMs = WAIT_MS) {
-  const deadline = Date.now() + timeoutMs;
-  let state;
-  for (;;) {
-    state = await probe();
-    if (ok(state)) return state;
-    if (Date.now() >= deadline) throw new StepFailed(`${what} not seen within ${timeoutMs} ms; last state ${short(state, 400)}`);
-    await sleep(50);
-  }
-}
+const chromium = loadChromium('chat_page.mjs');
 
 // ---------------------------------------------------------------------------------------------
 // The server process
@@ -242,18 +185,7 @@ class Server {
 // Browser and page helpers
 // ---------------------------------------------------------------------------------------------
 
-async function launchBrowser(cleanups) {
-  const dir = await mkdtemp(join(tmpdir(), 'wschat-chromium-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: args.chromium,
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
-  cleanups.push(() => context.close());
-  context.setDefaultTimeout(WAIT_MS);
-  return context;
-}
+const launchBrowser = (cleanups) => launchChromium(chromium, args.chromium, cleanups);
 
 async function openPage(context, url, errors, label) {
   const page = await context.newPage();
@@ -566,5 +498,4 @@ try {
 } catch (e) {
   report(false, 'unexpected error', e && e.stack ? e.stack : String(e));
 }
-console.log(`${results.passed} passed, ${results.failed} failed`);
-process.exitCode = results.failed === 0 && results.passed > 0 ? 0 : 1;
+finish();

@@ -190,14 +190,13 @@ public:
         state_->interval = options.presence_interval;
     }
 
-    /// A room whose presence announcements are coalesced on a timer of `executor` (the
-    /// server's io_context). Destroy the room before that io_context, as any Asio object.
+    /// A room whose presence announcements are coalesced on timers of `executor` (for a
+    /// room used without `attach`).
     explicit room(const asio::any_io_executor& executor, Policy policy = {},
                   room_options options = {})
         : state_(std::make_shared<state>(std::move(policy))) {
         state_->interval = options.presence_interval;
-        if (options.presence_interval.count() > 0)
-            state_->timer.emplace(executor);
+        state_->executor = executor;
     }
 
     /// Makes every connection of `server` a member for as long as it is open: joins on
@@ -206,8 +205,8 @@ public:
     void attach(ws::server<Transport>& server) {
         {
             std::lock_guard<std::mutex> lock{state_->mutex};
-            if (!state_->timer && state_->interval.count() > 0)
-                state_->timer.emplace(server.get_executor());
+            if (!state_->executor)
+                state_->executor = server.get_executor();
         }
         std::weak_ptr<state> weak = state_;
         server.on_open([weak](const connection_ptr& conn) {
@@ -350,11 +349,14 @@ private:
         }
 
         void open_window() {
-            if (!timer)
+            if (!executor || interval.count() <= 0)
                 return;
             window_open = true;
-            timer->expires_after(interval);
-            timer->async_wait([weak = this->weak_from_this()](std::error_code ec) {
+            // The timer belongs to its own wait handler, not to the room: it goes when the
+            // wait completes or when the io_context is destroyed with the handler, so a room
+            // may outlive the io_context (as it does when declared before its server).
+            auto timer = std::make_shared<asio::steady_timer>(*executor, interval);
+            timer->async_wait([weak = this->weak_from_this(), timer](std::error_code ec) {
                 if (auto self = weak.lock(); self && !ec)
                     self->window_closed();
             });
@@ -397,8 +399,8 @@ private:
         std::vector<member_type> data; // data[i] belongs to members[i]
         std::unordered_map<const ws::connection<Transport>*, std::size_t> index; // into both
         std::uint64_t sequence = 0; // of the last numbered message
-        // Coalescing: `timer` is set when the room has an executor.
-        std::optional<asio::steady_timer> timer;
+        // Coalescing: on when the room has an executor (given, or the attached server's).
+        std::optional<asio::any_io_executor> executor;
         std::chrono::milliseconds interval{0};
         bool window_open = false;
         bool changed_in_window = false;
