@@ -3050,10 +3050,10 @@ private:
                           }));
     }
 
-    /// Lays out `writing_` for one gather write. Asio hands at most 64 buffers to each
-    /// writev, so a queue of small frames sent by reference would leave 64 chat lines per
-    /// system call, fewer than one read can bring in; small frames are therefore copied
-    /// back to back into one contiguous run, and large ones still go by reference.
+    /// Lays out `writing_` for one gather write. A TLS stream encrypts each buffer of a
+    /// sequence as its own record (and system call), so small frames are copied back to
+    /// back into one contiguous run that leaves as few large records; large frames still go
+    /// by reference.
     void gather_writing() {
         std::size_t small_bytes = 0;
         for (const shared_frame& frame : writing_)
