@@ -5,10 +5,11 @@
 #
 # SECONDS_PER_TARGET defaults to 60; TARGET is frame_parser, handshake or utf8 (default: all).
 # Each target is built with clang++-14 (override with CXX=...) and
-# -fsanitize=fuzzer,address,undefined into a temporary directory, then run over a COPY of
-# tests/fuzz/corpus/<target>/ (the committed seeds are never modified). Exits 0 when no
-# target found anything; otherwise prints each crash/leak/timeout/OOM input with the command
-# that reproduces it, keeps the temporary directory, and exits 1. Exits 2 on a build error.
+# -fsanitize=fuzzer,address,undefined into a temporary directory, then all run at once,
+# each over a COPY of tests/fuzz/corpus/<target>/ (the committed seeds are never modified).
+# Exits 0 when no target found anything; otherwise prints each crash/leak/timeout/OOM input
+# with the command that reproduces it, keeps the temporary directory, and exits 1. Exits 2 on
+# a build error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,29 +39,39 @@ cxxflags=(-std=c++17 -O1 -g "-fsanitize=fuzzer,address,undefined"
 work="$(mktemp -d "${TMPDIR:-/tmp}/wschat-fuzz.XXXXXX")"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
-failed=0
+# Build every target first, then fuzz them all at once: each runs for SECONDS on its own
+# process, so the whole step takes about SECONDS however many targets there are.
 for target in "${targets[@]}"; do
-    source="tests/fuzz/fuzz_${target}.cpp"
-    seeds="tests/fuzz/corpus/${target}"
     dir="${work}/${target}"
     mkdir -p "${dir}/corpus" "${dir}/artifacts"
-    cp "${seeds}"/* "${dir}/corpus/"
-
+    cp "tests/fuzz/corpus/${target}"/* "${dir}/corpus/"
     echo "== ${target}: building"
-    if ! "$cxx" "${cxxflags[@]}" "$source" -o "${dir}/fuzz_${target}"; then
-        echo "build of ${source} failed; kept ${work}" >&2
+    if ! "$cxx" "${cxxflags[@]}" "tests/fuzz/fuzz_${target}.cpp" -o "${dir}/fuzz_${target}"; then
+        echo "build of tests/fuzz/fuzz_${target}.cpp failed; kept ${work}" >&2
         exit 2
     fi
+done
 
+pids=()
+for target in "${targets[@]}"; do
+    dir="${work}/${target}"
     dict=()
     [ ! -f "tests/fuzz/${target}.dict" ] || dict=("-dict=tests/fuzz/${target}.dict")
-    echo "== ${target}: fuzzing for ${seconds} s over a copy of ${seeds}/"
-    status=0
+    echo "== ${target}: fuzzing for ${seconds} s over a copy of tests/fuzz/corpus/${target}/"
     "${dir}/fuzz_${target}" "${dict[@]}" -max_total_time="$seconds" -rss_limit_mb=2048 \
         -timeout=10 -print_final_stats=1 -artifact_prefix="${dir}/artifacts/" \
-        "${dir}/corpus" >"${dir}/fuzz.log" 2>&1 || status=$?
+        "${dir}/corpus" >"${dir}/fuzz.log" 2>&1 &
+    pids+=("$!")
+done
+
+failed=0
+for i in "${!targets[@]}"; do
+    target="${targets[$i]}"
+    dir="${work}/${target}"
+    status=0
+    wait "${pids[$i]}" || status=$?
     grep -E '^(#[0-9]+[[:space:]]+DONE|Done [0-9]+ runs|stat::number_of_executed_units)' \
-        "${dir}/fuzz.log" || true
+        "${dir}/fuzz.log" | sed "s/^/${target}: /" || true
 
     findings=()
     for artifact in "${dir}/artifacts/"*; do
@@ -76,7 +87,7 @@ for target in "${targets[@]}"; do
             echo "   input:     ${artifact}" >&2
             echo "   reproduce: ${dir}/fuzz_${target} ${artifact}" >&2
         done
-        echo "   rebuild:   ${cxx} ${cxxflags[*]} ${source} -o fuzz_${target}" >&2
+        echo "   rebuild:   ${cxx} ${cxxflags[*]} tests/fuzz/fuzz_${target}.cpp -o fuzz_${target}" >&2
     else
         echo "== ${target}: no findings"
     fi
