@@ -2,11 +2,17 @@
 //
 // W1 (closed loop): member 0 keeps `in_flight` of its own messages outstanding; a message
 //    completes when member 0 receives its own copy back (the room relays to the sender too),
-//    and each completion sends the next. Reports deliveries/s: benchmark frames received by
-//    all members, counted by arrival time inside the measured window.
+//    and each completion sends the next. The sender has an epoll set of its own, looked at
+//    between every few receivers' events: in a real room the sender is a separate client,
+//    not one queued behind 999 receivers in the load generator's loop, and a sender that
+//    answers late would leave the server with fewer messages per turn than it is offered. Reports
+//    deliveries/s: benchmark frames received by all members, counted by arrival time inside the
+//    measured window.
 // W2/W3 (open loop): S senders at R msg/s each on a fixed schedule (message j of the run at
 //    t0 + j/(S*R), from sender j % S), whatever the server does; latency is measured from the
 //    scheduled time, so a stalled server cannot hide its backlog (no coordinated omission).
+//    Messages that fall due are sent between every few receivers' events too, so a long
+//    batch of arrivals does not delay them.
 // W4: N idle members, held open for `hold` seconds after a {"event": "ready"} line, while
 //    a driver measures the server's memory.
 // Every member checks each sender's sequence numbers: gaps are losses, a number seen again
@@ -41,6 +47,11 @@ public:
         ev.events = EPOLLIN;
         ev.data.u64 = timer_token;
         ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, timer_fd_, &ev);
+        if (opts_.mode == "w1") {
+            sender_epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+            ev.data.u64 = senders_token; // a blocking wait wakes for the sender too
+            ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, sender_epoll_fd_, &ev);
+        }
         for (member& m : members_)
             m.next_seq.assign(opts.senders, 0);
     }
@@ -49,6 +60,8 @@ public:
     ~room_load() {
         members_.clear();
         ::close(timer_fd_);
+        if (sender_epoll_fd_ >= 0)
+            ::close(sender_epoll_fd_);
         ::close(epoll_fd_);
     }
 
@@ -72,6 +85,9 @@ public:
 
 private:
     static constexpr std::uint64_t timer_token = ~std::uint64_t{0};
+    static constexpr std::uint64_t senders_token = timer_token - 1;
+    /// Receivers' events handled between two looks at the senders.
+    static constexpr int events_per_sender_check = 16;
 
     struct member {
         client conn;
@@ -101,8 +117,9 @@ private:
         while (joined_ < members_.size() && now_ns() < deadline) {
             // Keep at most connect_batch connections in their handshake at once.
             while (started < members_.size() && started - open_ < opts_.connect_batch) {
-                if (!members_[started].conn.start(epoll_fd_, address_, host_header_, started,
-                                                  started + 1))
+                const bool own_set = sender_epoll_fd_ >= 0 && started < opts_.senders;
+                if (!members_[started].conn.start(own_set ? sender_epoll_fd_ : epoll_fd_, address_,
+                                                  host_header_, started, started + 1))
                     return fail(out, "connect failed");
                 ++started;
             }
@@ -143,21 +160,15 @@ private:
     }
 
     void open_loop(json_line& out) {
-        const double interval_ns = 1e9 / (opts_.rate * static_cast<double>(opts_.senders));
-        const std::uint64_t t0 = now_ns() + 1'000'000;
-        window_start_ = t0 + to_ns(opts_.warmup);
+        interval_ns_ = 1e9 / (opts_.rate * static_cast<double>(opts_.senders));
+        t0_ = now_ns() + 1'000'000;
+        window_start_ = t0_ + to_ns(opts_.warmup);
         window_end_ = window_start_ + to_ns(opts_.duration);
-        std::uint64_t next = 0; // the next message of the schedule
-        const auto due = [&](std::uint64_t j) {
-            return t0 + static_cast<std::uint64_t>(static_cast<double>(j) * interval_ns);
-        };
         sending_ = true;
-        while (due(next) < window_end_) {
-            arm_timer(due(next));
+        while (due(next_due_) < window_end_) {
+            arm_timer(due(next_due_));
             poll(window_end_);
-            for (const std::uint64_t now = now_ns(); due(next) <= now && due(next) < window_end_;
-                 ++next)
-                send_next(static_cast<std::uint32_t>(next % opts_.senders), due(next));
+            send_due();
         }
         while (now_ns() < window_end_)
             poll(window_end_);
@@ -166,6 +177,20 @@ private:
         drain();
         out.add("senders", std::uint64_t{opts_.senders}).add("rate", opts_.rate);
         report(out);
+    }
+
+    /// The open loop's schedule: when message `j` of the run is due.
+    std::uint64_t due(std::uint64_t j) const {
+        return t0_ + static_cast<std::uint64_t>(static_cast<double>(j) * interval_ns_);
+    }
+
+    /// Open loop: sends every message whose time has come.
+    void send_due() {
+        if (!sending_ || opts_.mode == "w1")
+            return;
+        for (const std::uint64_t now = now_ns();
+             due(next_due_) <= now && due(next_due_) < window_end_; ++next_due_)
+            send_next(static_cast<std::uint32_t>(next_due_ % opts_.senders), due(next_due_));
     }
 
     void hold(json_line& out) {
@@ -302,25 +327,46 @@ private:
         epoll_event events[256];
         const int n = ::epoll_wait(epoll_fd_, events, 256, timeout_ms);
         for (int i = 0; i < n; ++i) {
-            if (events[i].data.u64 == timer_token) {
-                std::uint64_t expirations = 0;
-                [[maybe_unused]] const auto r = ::read(timer_fd_, &expirations, sizeof expirations);
-                continue; // the caller sends what is due once this batch is handled
-            }
-            const auto index = static_cast<std::uint32_t>(events[i].data.u64);
-            member& m = members_[index];
-            const client::phase before = m.conn.state();
-            if ((events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0 &&
-                m.conn.state() != client::phase::idle)
-                m.conn.on_writable();
-            if ((events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 &&
-                m.conn.state() != client::phase::idle && m.conn.state() != client::phase::closed) {
-                frame_events handler{*this, index};
-                read_time_ = now_ns();
-                m.conn.on_readable(buffer_.data(), buffer_.size(), handler);
-            }
-            account(m, before);
+            if (i % events_per_sender_check == 0)
+                serve_senders();
+            handle(events[i]);
         }
+        serve_senders();
+    }
+
+    /// What the senders are owed between receivers' events: W1's sender its arrivals (its
+    /// own epoll set, without waiting), the open loop its messages that fell due.
+    void serve_senders() {
+        send_due();
+        if (sender_epoll_fd_ < 0)
+            return;
+        epoll_event events[8];
+        const int n = ::epoll_wait(sender_epoll_fd_, events, 8, 0);
+        for (int i = 0; i < n; ++i)
+            handle(events[i]);
+    }
+
+    void handle(const epoll_event& event) {
+        if (event.data.u64 == timer_token) {
+            std::uint64_t expirations = 0;
+            [[maybe_unused]] const auto r = ::read(timer_fd_, &expirations, sizeof expirations);
+            return; // what is due goes out in serve_senders
+        }
+        if (event.data.u64 == senders_token)
+            return serve_senders();
+        const auto index = static_cast<std::uint32_t>(event.data.u64);
+        member& m = members_[index];
+        const client::phase before = m.conn.state();
+        if ((event.events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0 &&
+            m.conn.state() != client::phase::idle)
+            m.conn.on_writable();
+        if ((event.events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 &&
+            m.conn.state() != client::phase::idle && m.conn.state() != client::phase::closed) {
+            frame_events handler{*this, index};
+            read_time_ = now_ns();
+            m.conn.on_readable(buffer_.data(), buffer_.size(), handler);
+        }
+        account(m, before);
     }
 
     /// Counts connections opening and failing.
@@ -340,6 +386,7 @@ private:
     sockaddr_in address_;
     std::string host_header_;
     int epoll_fd_ = -1;
+    int sender_epoll_fd_ = -1; ///< W1: the sender's own set (see the top of this file)
     int timer_fd_ = -1;
     std::vector<member> members_;
     std::vector<std::uint32_t> sent_; ///< per sender: messages sent
@@ -351,6 +398,9 @@ private:
     std::uint64_t refused_ = 0;
     bool sending_ = false;
     std::uint64_t outstanding_ = 0;
+    std::uint64_t t0_ = 0;       ///< open loop: when message 0 is due
+    double interval_ns_ = 0;     ///< open loop: between two messages of the schedule
+    std::uint64_t next_due_ = 0; ///< open loop: the next message of the schedule
     std::uint64_t window_start_ = ~std::uint64_t{0};
     std::uint64_t window_end_ = ~std::uint64_t{0};
     std::uint64_t read_time_ = 0;

@@ -116,6 +116,135 @@ WSCHAT_END_NAMESPACE
 // ---- begin wschat/ws/connection.hpp ----
 // wschat — one peer: handshake, read loop, send queue with gather writes, close handshake.
 
+// ---- begin wschat/ws/detail/cork.hpp ----
+// wschat — corking: the flushes a handler causes are made together, in the order their
+// first frames were queued, by one handler posted when it ends.
+
+
+#include <asio/any_io_executor.hpp>
+#include <asio/post.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <utility>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// While a `cork` lives on a thread, a connection that queues its first frame asks the
+/// cork to flush it, rather than posting a flush of its own to the event loop. When the
+/// outermost cork ends it posts one handler that flushes them all, in the order their
+/// first frames were queued.
+///
+/// One message broadcast to N members then costs one trip through the scheduler's queue
+/// instead of N, and the members are written in room order, the sender's own copy first,
+/// so a sender waiting for it can send again while the rest are written.
+///
+/// The batch waits for the event loop to poll for I/O once more before it flushes: the
+/// messages every sender's read brings in that turn then join it, one gather write per
+/// member carries them all, and none of them waits behind a whole pass of writes for the
+/// batch after.
+class cork {
+public:
+    /// Flushes `target` (the connection, type-erased).
+    using flush_function = void (*)(const std::shared_ptr<void>& target);
+
+    /// The flushes will be posted to `executor` (the outermost cork's is used).
+    explicit cork(asio::any_io_executor executor)
+        : outer_(std::exchange(state().innermost, this)), executor_(std::move(executor)) {}
+    cork(const cork&) = delete;
+    cork& operator=(const cork&) = delete;
+    ~cork() {
+        thread_state& here = state();
+        here.innermost = outer_;
+        if (outer_ || here.deferred.empty())
+            return;
+        asio::post(executor_, batch_handler{take(here.deferred), executor_});
+    }
+
+    /// Defers a flush to the end of the outermost cork on this thread; false when the
+    /// thread has no cork (the caller then flushes some other way).
+    static bool defer(std::shared_ptr<void> target, flush_function flush) {
+        thread_state& here = state();
+        if (!here.innermost)
+            return false;
+        here.deferred.push_back({std::move(target), flush});
+        return true;
+    }
+
+private:
+    struct deferred_flush {
+        std::shared_ptr<void> target;
+        flush_function flush;
+    };
+    using batch_type = std::vector<deferred_flush>;
+
+    struct thread_state {
+        cork* innermost = nullptr;
+        batch_type deferred;
+        batch_type spare; // a flushed batch's storage, reused: steady broadcasting allocates none
+    };
+
+    /// Posted by the outermost cork: the first run only goes to the back of the queue again,
+    /// behind the reads the next poll brings; the second flushes.
+    struct batch_handler {
+        batch_type batch;
+        asio::any_io_executor executor;
+        bool polled = false;
+
+        void operator()() {
+            if (!std::exchange(polled, true)) {
+                asio::any_io_executor to = executor;
+                return asio::post(to, std::move(*this));
+            }
+            flush_all(batch, std::move(executor));
+        }
+    };
+
+    static thread_state& state() {
+        thread_local thread_state here;
+        return here;
+    }
+
+    static batch_type take(batch_type& deferred) {
+        batch_type batch = std::move(deferred);
+        deferred = std::move(state().spare);
+        deferred.clear();
+        return batch;
+    }
+
+    /// Runs a batch (under a cork of its own, so flushes that queue more frames, a closing
+    /// member leaving its room, say, are batched again).
+    static void flush_all(batch_type& batch, asio::any_io_executor executor) {
+        cork nested{std::move(executor)};
+        struct on_exit {
+            batch_type& batch;
+            std::size_t next = 0;
+            ~on_exit() {
+                // A flush that threw (an application handler, on_close) must not strand the
+                // rest: they go to the next batch, which `nested` posts.
+                for (; next < batch.size(); ++next)
+                    state().deferred.push_back(std::move(batch[next]));
+                batch.clear();
+                state().spare = std::move(batch);
+            }
+        } progress{batch};
+        while (progress.next < batch.size()) {
+            const deferred_flush& current = batch[progress.next++];
+            current.flush(current.target);
+        }
+    }
+
+    cork* outer_;
+    asio::any_io_executor executor_;
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/cork.hpp ----
 // ---- begin wschat/ws/detail/socket_io.hpp ----
 // wschat — direct I/O on plain sockets: readiness reads into a per-thread buffer, and
 // gather writes of any number of queued frames per system call.
@@ -2454,6 +2583,7 @@ WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/options.hpp ----
 
 #include <asio/bind_executor.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 #include <asio/socket_base.hpp>
 #include <asio/steady_timer.hpp>
@@ -2729,6 +2859,9 @@ private:
             return;
         if (ec)
             return peer_vanished(ec);
+        // Whatever the messages read here make the server send (a broadcast to every member,
+        // a pong, a close) leaves when the parsing is done, not through the event loop.
+        detail::cork corked{stream_.get_executor()};
         last_seen_ = std::chrono::steady_clock::now();
         if (state_ == state::handshake)
             consume_request(bytes, size);
@@ -2971,11 +3104,17 @@ private:
             if (!flushing_)
                 flushing_ = start_flush = true;
         }
-        if (start_flush)
+        if (start_flush && !detail::cork::defer(this->shared_from_this(), &flush_when_uncorked))
             asio::post(strand_, [self = this->shared_from_this()] { self->flush(); });
         if (overflow)
             asio::post(strand_,
                        [self = this->shared_from_this()] { self->drop_backlog_and_fail(); });
+    }
+
+    /// A cork's batch: flushes on the strand, at once when the strand is free.
+    static void flush_when_uncorked(const std::shared_ptr<void>& target) {
+        auto self = std::static_pointer_cast<connection>(target);
+        asio::dispatch(self->strand_, [self] { self->flush(); });
     }
 
     /// Drops frames from the front of the queue (never the write in flight) until the queue

@@ -3,6 +3,7 @@
 
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/close_code.hpp>
+#include <wschat/ws/detail/cork.hpp>
 #include <wschat/ws/detail/socket_io.hpp>
 #include <wschat/ws/error.hpp>
 #include <wschat/ws/frame.hpp>
@@ -13,6 +14,7 @@
 #include <wschat/ws/shared_frame.hpp>
 
 #include <asio/bind_executor.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 #include <asio/socket_base.hpp>
 #include <asio/steady_timer.hpp>
@@ -288,6 +290,9 @@ private:
             return;
         if (ec)
             return peer_vanished(ec);
+        // Whatever the messages read here make the server send (a broadcast to every member,
+        // a pong, a close) leaves when the parsing is done, not through the event loop.
+        detail::cork corked{stream_.get_executor()};
         last_seen_ = std::chrono::steady_clock::now();
         if (state_ == state::handshake)
             consume_request(bytes, size);
@@ -530,11 +535,17 @@ private:
             if (!flushing_)
                 flushing_ = start_flush = true;
         }
-        if (start_flush)
+        if (start_flush && !detail::cork::defer(this->shared_from_this(), &flush_when_uncorked))
             asio::post(strand_, [self = this->shared_from_this()] { self->flush(); });
         if (overflow)
             asio::post(strand_,
                        [self = this->shared_from_this()] { self->drop_backlog_and_fail(); });
+    }
+
+    /// A cork's batch: flushes on the strand, at once when the strand is free.
+    static void flush_when_uncorked(const std::shared_ptr<void>& target) {
+        auto self = std::static_pointer_cast<connection>(target);
+        asio::dispatch(self->strand_, [self] { self->flush(); });
     }
 
     /// Drops frames from the front of the queue (never the write in flight) until the queue
