@@ -2586,7 +2586,6 @@ WSCHAT_END_NAMESPACE
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 #include <asio/socket_base.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
@@ -2701,7 +2700,7 @@ public:
     connection(stream_type stream, const Transport& transport, std::shared_ptr<owner_type> owner,
                const server_options& options, std::uint64_t id, std::string remote_address)
         : stream_(std::move(stream)), strand_(asio::make_strand(stream_.get_executor())),
-          timer_(strand_), transport_(transport), owner_(std::move(owner)), options_(options),
+          transport_(transport), owner_(std::move(owner)), options_(options),
           request_parser_(options.max_header_bytes),
           parser_(role::server, options.max_message_size),
           message_tokens_(static_cast<double>(options.message_burst)),
@@ -2757,6 +2756,7 @@ private:
     friend class detail::server_core;
 
     enum class state : std::uint8_t { handshake, open, closing, closed };
+    using clock = std::chrono::steady_clock;
 
     // The parser's event sink; keeps the parser's callbacks out of the public interface.
     struct parser_events {
@@ -2773,7 +2773,7 @@ private:
     // --- start-up, called by the server on the connection's strand ----------------------
 
     void start() {
-        arm_timer(options_.handshake_timeout, error::handshake_timeout);
+        set_deadline(options_.handshake_timeout, error::handshake_timeout);
         transport_.async_handshake(
             stream_,
             asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec) {
@@ -2785,18 +2785,55 @@ private:
             }));
     }
 
-    /// The server's sweep: the end for the silent and the idle, a ping for the living
-    /// (when `ping` is set: a heartbeat is due).
-    void sweep(std::chrono::steady_clock::time_point now, const shared_frame& ping) {
-        if (state_ != state::open)
+    /// The server's sweep, from the server's strand: a connection with something due (its
+    /// handshake or close deadline passed, silent past the heartbeat timeout, idle past the
+    /// idle timeout) is ended on its own strand; the living get `ping` when it is set (a
+    /// heartbeat is due). Reads only atomics here, so a sweep posts nothing for the many
+    /// connections that have nothing due.
+    void sweep(clock::time_point now, const shared_frame& ping) {
+        const state current = state_.load(std::memory_order_acquire);
+        if (current == state::closed)
             return;
-        if (options_.heartbeat_interval.count() > 0 &&
-            now - last_seen_ >= options_.heartbeat_timeout)
-            return finish(error::heartbeat_timeout);
-        if (options_.idle_timeout.count() > 0 && now - last_message_ >= options_.idle_timeout)
-            return fail(error::idle_timeout);
-        if (ping)
+        if (overdue(now, current))
+            return asio::post(strand_,
+                              [self = this->shared_from_this(), now] { self->expire(now); });
+        if (ping && current == state::open)
             enqueue(ping);
+    }
+
+    bool overdue(clock::time_point now, state current) const {
+        const clock::rep ticks = now.time_since_epoch().count();
+        const clock::rep deadline = deadline_.load(std::memory_order_relaxed);
+        if (deadline != 0 && ticks >= deadline)
+            return true;
+        if (current != state::open)
+            return false;
+        if (options_.heartbeat_interval.count() > 0 &&
+            ticks - last_seen_.load(std::memory_order_relaxed) >=
+                ticks_of(options_.heartbeat_timeout))
+            return true;
+        return options_.idle_timeout.count() > 0 &&
+               ticks - last_message_.load(std::memory_order_relaxed) >=
+                   ticks_of(options_.idle_timeout);
+    }
+
+    /// On the strand: ends the connection for what the sweep found due, if it still is.
+    void expire(clock::time_point now) {
+        const state current = state_;
+        if (current == state::closed || !overdue(now, current))
+            return;
+        const clock::rep deadline = deadline_.load(std::memory_order_relaxed);
+        if (deadline != 0 && now.time_since_epoch().count() >= deadline)
+            return finish(deadline_error_);
+        if (options_.heartbeat_interval.count() > 0 &&
+            now.time_since_epoch().count() - last_seen_.load(std::memory_order_relaxed) >=
+                ticks_of(options_.heartbeat_timeout))
+            return finish(error::heartbeat_timeout);
+        fail(error::idle_timeout);
+    }
+
+    static clock::rep ticks_of(std::chrono::milliseconds duration) {
+        return std::chrono::duration_cast<clock::duration>(duration).count();
     }
 
     /// The server is stopping: open connections get a Close frame with 1001, those still
@@ -2862,7 +2899,7 @@ private:
         // Whatever the messages read here make the server send (a broadcast to every member,
         // a pong, a close) leaves when the parsing is done, not through the event loop.
         detail::cork corked{stream_.get_executor()};
-        last_seen_ = std::chrono::steady_clock::now();
+        last_seen_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
         if (state_ == state::handshake)
             consume_request(bytes, size);
         else if (!parser_.done())
@@ -2945,8 +2982,8 @@ private:
         subprotocol_ = std::move(decision.subprotocol);
         user_data_ = std::move(decision.user_data);
         enqueue(raw_bytes(make_upgrade_response(req, subprotocol_).serialize()));
-        timer_.cancel();
-        last_message_ = std::chrono::steady_clock::now();
+        deadline_.store(0, std::memory_order_relaxed); // the handshake is over
+        last_message_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
         state_ = state::open;
         owner_->opened(this->shared_from_this());
     }
@@ -2965,7 +3002,7 @@ private:
                 return fail(error::rate_limited);
             return owner_->limit_hit(error::rate_limited);
         }
-        last_message_ = last_seen_;
+        last_message_.store(last_seen_.load(std::memory_order_relaxed), std::memory_order_relaxed);
         owner_->received(this->shared_from_this(), message{op, payload});
     }
 
@@ -3021,14 +3058,14 @@ private:
 
     void send_close_frame(std::uint16_t code, std::string_view reason = {}) {
         state_ = state::closing;
-        arm_timer(options_.close_timeout, error::close_timeout);
+        set_deadline(options_.close_timeout, error::close_timeout);
         enqueue(make_frame(opcode::close, close_payload(code, reason)), true);
     }
 
     /// Answers a plain HTTP request or refuses an upgrade, then closes.
     void reply(const http_response& response) {
         reply_sent_ = true;
-        arm_timer(options_.close_timeout, error::close_timeout);
+        set_deadline(options_.close_timeout, error::close_timeout);
         enqueue(raw_bytes(response.serialize()), true);
     }
 
@@ -3047,12 +3084,12 @@ private:
         finish(expected ? std::error_code{} : ec);
     }
 
-    void arm_timer(std::chrono::milliseconds after, error on_expiry) {
-        timer_.expires_after(after);
-        timer_.async_wait([self = this->shared_from_this(), on_expiry](std::error_code ec) {
-            if (!ec)
-                self->finish(on_expiry);
-        });
+    /// The handshake deadline, then the close deadline: the server's sweep ends the
+    /// connection with `on_expiry` when it passes (a connection has no timer of its own).
+    void set_deadline(std::chrono::milliseconds after, error on_expiry) {
+        deadline_error_ = on_expiry;
+        deadline_.store((clock::now() + after).time_since_epoch().count(),
+                        std::memory_order_relaxed);
     }
 
     /// Closes the socket and reports, exactly once.
@@ -3065,7 +3102,6 @@ private:
             info_.error = why;
             owner_->limit_hit(why);
         }
-        timer_.cancel();
         transport_.close(stream_);
         writing_.clear();
         {
@@ -3261,10 +3297,6 @@ private:
     stream_type stream_;
     using strand_type = asio::strand<typename stream_type::executor_type>;
     strand_type strand_;
-    // The handshake deadline, then the close deadline; its handlers run on the strand.
-    asio::basic_waitable_timer<std::chrono::steady_clock,
-                               asio::wait_traits<std::chrono::steady_clock>, strand_type>
-        timer_;
     // The owner outlives every connection it made: each holds a reference to it, and the
     // transport and options live inside it.
     const Transport& transport_;
@@ -3275,8 +3307,12 @@ private:
     message_parser parser_;
     std::unique_ptr<std::uint8_t[]> read_buffer_; // streams other than plain sockets
     std::array<std::uint8_t, 16> first_bytes_;    // plain sockets: see on_first_bytes
-    std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
-    std::chrono::steady_clock::time_point last_message_; // of the idle timeout
+    // Steady-clock ticks, written on the strand and read by the server's sweep: the
+    // deadline (0: none) and when the peer was last heard from and last sent a message.
+    std::atomic<clock::rep> deadline_{0};
+    error deadline_error_ = error::handshake_timeout;
+    std::atomic<clock::rep> last_seen_{clock::now().time_since_epoch().count()};
+    std::atomic<clock::rep> last_message_{0}; // of the idle timeout
 
     // The token bucket of the message rate limit.
     double message_tokens_;
@@ -3785,11 +3821,13 @@ private:
         return ++connections_per_address_[address] <= options_.max_connections_per_address;
     }
 
-    /// The sweep runs as often as the shorter of the heartbeat interval and the idle
-    /// timeout; zero when both are off.
+    /// The sweep runs as often as the shortest of the heartbeat interval, the idle timeout
+    /// and a quarter of the handshake and close timeouts (so those deadlines are kept to
+    /// within a quarter of their length); zero when all are off.
     std::chrono::milliseconds sweep_period() const {
         std::chrono::milliseconds period{0};
-        for (const auto enabled : {options_.heartbeat_interval, options_.idle_timeout})
+        for (const auto enabled : {options_.heartbeat_interval, options_.idle_timeout,
+                                   options_.handshake_timeout / 4, options_.close_timeout / 4})
             if (enabled.count() > 0 && (period.count() == 0 || enabled < period))
                 period = enabled;
         return period;
@@ -3805,9 +3843,10 @@ private:
         });
     }
 
-    /// One timer serves every connection: each sweep ends those silent past the heartbeat
-    /// timeout or idle past the idle timeout and, when a heartbeat is due, pings the rest
-    /// with the same shared frame.
+    /// One timer serves every connection: each sweep ends those past their handshake or
+    /// close deadline, silent past the heartbeat timeout or idle past the idle timeout and,
+    /// when a heartbeat is due, pings the rest with the same shared frame (corked: the
+    /// pings leave in one batch of flushes).
     void sweep() {
         const auto now = std::chrono::steady_clock::now();
         shared_frame ping;
@@ -3820,8 +3859,11 @@ private:
             std::lock_guard<std::mutex> lock{registry_mutex_};
             all = snapshot();
         }
-        for (const connection_ptr& conn : all)
-            asio::post(conn->strand_, [conn, now, ping] { conn->sweep(now, ping); });
+        {
+            detail::cork corked{get_executor()};
+            for (const connection_ptr& conn : all)
+                conn->sweep(now, ping);
+        }
         schedule_sweep();
     }
 
@@ -4598,6 +4640,7 @@ private:
         /// Trailing edge: what changed during the interval is announced, and another
         /// interval begins; a quiet interval ends the coalescing.
         void window_closed() {
+            ws::detail::cork corked{*executor}; // the announcement leaves in one batch
             std::lock_guard<std::mutex> lock{mutex};
             window_open = false;
             if (!changed_in_window)

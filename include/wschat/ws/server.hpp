@@ -3,6 +3,7 @@
 
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/connection.hpp>
+#include <wschat/ws/detail/cork.hpp>
 #include <wschat/ws/handshake.hpp>
 #include <wschat/ws/limits.hpp>
 #include <wschat/ws/options.hpp>
@@ -147,11 +148,13 @@ private:
         return ++connections_per_address_[address] <= options_.max_connections_per_address;
     }
 
-    /// The sweep runs as often as the shorter of the heartbeat interval and the idle
-    /// timeout; zero when both are off.
+    /// The sweep runs as often as the shortest of the heartbeat interval, the idle timeout
+    /// and a quarter of the handshake and close timeouts (so those deadlines are kept to
+    /// within a quarter of their length); zero when all are off.
     std::chrono::milliseconds sweep_period() const {
         std::chrono::milliseconds period{0};
-        for (const auto enabled : {options_.heartbeat_interval, options_.idle_timeout})
+        for (const auto enabled : {options_.heartbeat_interval, options_.idle_timeout,
+                                   options_.handshake_timeout / 4, options_.close_timeout / 4})
             if (enabled.count() > 0 && (period.count() == 0 || enabled < period))
                 period = enabled;
         return period;
@@ -167,9 +170,10 @@ private:
         });
     }
 
-    /// One timer serves every connection: each sweep ends those silent past the heartbeat
-    /// timeout or idle past the idle timeout and, when a heartbeat is due, pings the rest
-    /// with the same shared frame.
+    /// One timer serves every connection: each sweep ends those past their handshake or
+    /// close deadline, silent past the heartbeat timeout or idle past the idle timeout and,
+    /// when a heartbeat is due, pings the rest with the same shared frame (corked: the
+    /// pings leave in one batch of flushes).
     void sweep() {
         const auto now = std::chrono::steady_clock::now();
         shared_frame ping;
@@ -182,8 +186,11 @@ private:
             std::lock_guard<std::mutex> lock{registry_mutex_};
             all = snapshot();
         }
-        for (const connection_ptr& conn : all)
-            asio::post(conn->strand_, [conn, now, ping] { conn->sweep(now, ping); });
+        {
+            detail::cork corked{get_executor()};
+            for (const connection_ptr& conn : all)
+                conn->sweep(now, ping);
+        }
         schedule_sweep();
     }
 
