@@ -687,6 +687,7 @@ WSCHAT_END_NAMESPACE
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -963,6 +964,8 @@ public:
     void release_memory() noexcept {
         if (message_.empty())
             std::string{}.swap(message_);
+        if (!(stage_ == stage::payload && is_control(frame_opcode_)))
+            control_payload_.reset();
     }
 
 private:
@@ -1019,8 +1022,8 @@ private:
     std::uint64_t frame_length_ = 0;
     std::uint64_t frame_received_ = 0;
 
-    // A control frame payload split across feeds.
-    std::array<std::uint8_t, max_control_payload> control_payload_{};
+    // A control frame payload split across feeds; allocated only then, as most arrive whole.
+    std::unique_ptr<std::array<std::uint8_t, max_control_payload>> control_payload_;
 
     // The data message being received (over one or several frames).
     opcode message_opcode_ = opcode::text;
@@ -1165,13 +1168,15 @@ bool message_parser::read_control_payload(std::uint8_t* data, std::size_t size, 
         stage_ = stage::header;
         return deliver_control({reinterpret_cast<const char*>(bytes), piece}, handler);
     }
+    if (!control_payload_)
+        control_payload_ = std::make_unique<std::array<std::uint8_t, max_control_payload>>();
     if (piece > 0)
-        std::memcpy(control_payload_.data() + frame_received_, bytes, piece);
+        std::memcpy(control_payload_->data() + frame_received_, bytes, piece);
     frame_received_ += piece;
     if (frame_received_ < frame_length_)
         return false;
     stage_ = stage::header;
-    return deliver_control({reinterpret_cast<const char*>(control_payload_.data()),
+    return deliver_control({reinterpret_cast<const char*>(control_payload_->data()),
                             static_cast<std::size_t>(frame_length_)},
                            handler);
 }
@@ -2701,7 +2706,7 @@ public:
                const server_options& options, std::uint64_t id, std::string remote_address)
         : stream_(std::move(stream)), strand_(asio::make_strand(stream_.get_executor())),
           transport_(transport), owner_(std::move(owner)), options_(options),
-          request_parser_(options.max_header_bytes),
+          request_parser_(std::make_unique<request_parser>(options.max_header_bytes)),
           parser_(role::server, options.max_message_size),
           message_tokens_(static_cast<double>(options.message_burst)),
           direct_address_(remote_address), remote_address_(std::move(remote_address)), id_(id) {}
@@ -2739,8 +2744,13 @@ public:
     T* user_data_as() noexcept {
         return std::any_cast<T>(&user_data_);
     }
-    /// The HTTP request that opened the connection (path, query, headers, cookies).
-    const http_request& request() const noexcept { return request_parser_.request(); }
+    /// The HTTP request that opened the connection. Its headers (cookies included) are kept
+    /// until the `on_open` handlers return, then released, as an open connection has no
+    /// more use for them: keep what you need in `user_data`. The method, target, path and
+    /// query stay.
+    const http_request& request() const noexcept {
+        return request_parser_ ? request_parser_->request() : *opened_by_;
+    }
     /// The subprotocol selected in the handshake, or empty.
     const std::string& subprotocol() const noexcept { return subprotocol_; }
     /// A number unique within the server, for logs and maps.
@@ -2915,16 +2925,16 @@ private:
     void consume_request(std::uint8_t* bytes, std::size_t size) {
         if (reply_sent_)
             return; // an HTTP answer is on its way; ignore whatever else arrives
-        const std::size_t used = request_parser_.feed(reinterpret_cast<const char*>(bytes), size);
-        switch (request_parser_.current()) {
+        const std::size_t used = request_parser_->feed(reinterpret_cast<const char*>(bytes), size);
+        switch (request_parser_->current()) {
         case request_parser::state::incomplete:
             return;
         case request_parser::state::failed:
-            return refuse(request_parser_.error());
+            return refuse(request_parser_->error());
         case request_parser::state::done:
             break;
         }
-        const http_request& req = request_parser_.request();
+        const http_request& req = request_parser_->request();
         if (options_.trusts_proxy(direct_address_))
             if (auto client = forwarded_client_address(req)) {
                 remote_address_ = std::move(*client);
@@ -2986,6 +2996,19 @@ private:
         last_message_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
         state_ = state::open;
         owner_->opened(this->shared_from_this());
+        release_request_headers();
+    }
+
+    /// An open connection keeps the request line of its upgrade, not its headers (often
+    /// the largest thing an idle connection would hold) nor the parser.
+    void release_request_headers() {
+        http_request& parsed = request_parser_->request();
+        opened_by_ = std::make_unique<http_request>();
+        opened_by_->method = std::move(parsed.method);
+        opened_by_->target = std::move(parsed.target);
+        opened_by_->version_major = parsed.version_major;
+        opened_by_->version_minor = parsed.version_minor;
+        request_parser_.reset();
     }
 
     void feed_parser(std::uint8_t* bytes, std::size_t size) {
@@ -3303,7 +3326,8 @@ private:
     std::shared_ptr<owner_type> owner_;
     const server_options& options_;
 
-    request_parser request_parser_;
+    std::unique_ptr<request_parser> request_parser_; // until the connection opens
+    std::unique_ptr<http_request> opened_by_;        // then the request line without headers
     message_parser parser_;
     std::unique_ptr<std::uint8_t[]> read_buffer_; // streams other than plain sockets
     std::array<std::uint8_t, 16> first_bytes_;    // plain sockets: see on_first_bytes

@@ -132,7 +132,7 @@ public:
                const server_options& options, std::uint64_t id, std::string remote_address)
         : stream_(std::move(stream)), strand_(asio::make_strand(stream_.get_executor())),
           transport_(transport), owner_(std::move(owner)), options_(options),
-          request_parser_(options.max_header_bytes),
+          request_parser_(std::make_unique<request_parser>(options.max_header_bytes)),
           parser_(role::server, options.max_message_size),
           message_tokens_(static_cast<double>(options.message_burst)),
           direct_address_(remote_address), remote_address_(std::move(remote_address)), id_(id) {}
@@ -170,8 +170,13 @@ public:
     T* user_data_as() noexcept {
         return std::any_cast<T>(&user_data_);
     }
-    /// The HTTP request that opened the connection (path, query, headers, cookies).
-    const http_request& request() const noexcept { return request_parser_.request(); }
+    /// The HTTP request that opened the connection. Its headers (cookies included) are kept
+    /// until the `on_open` handlers return, then released, as an open connection has no
+    /// more use for them: keep what you need in `user_data`. The method, target, path and
+    /// query stay.
+    const http_request& request() const noexcept {
+        return request_parser_ ? request_parser_->request() : *opened_by_;
+    }
     /// The subprotocol selected in the handshake, or empty.
     const std::string& subprotocol() const noexcept { return subprotocol_; }
     /// A number unique within the server, for logs and maps.
@@ -346,16 +351,16 @@ private:
     void consume_request(std::uint8_t* bytes, std::size_t size) {
         if (reply_sent_)
             return; // an HTTP answer is on its way; ignore whatever else arrives
-        const std::size_t used = request_parser_.feed(reinterpret_cast<const char*>(bytes), size);
-        switch (request_parser_.current()) {
+        const std::size_t used = request_parser_->feed(reinterpret_cast<const char*>(bytes), size);
+        switch (request_parser_->current()) {
         case request_parser::state::incomplete:
             return;
         case request_parser::state::failed:
-            return refuse(request_parser_.error());
+            return refuse(request_parser_->error());
         case request_parser::state::done:
             break;
         }
-        const http_request& req = request_parser_.request();
+        const http_request& req = request_parser_->request();
         if (options_.trusts_proxy(direct_address_))
             if (auto client = forwarded_client_address(req)) {
                 remote_address_ = std::move(*client);
@@ -417,6 +422,19 @@ private:
         last_message_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
         state_ = state::open;
         owner_->opened(this->shared_from_this());
+        release_request_headers();
+    }
+
+    /// An open connection keeps the request line of its upgrade, not its headers (often
+    /// the largest thing an idle connection would hold) nor the parser.
+    void release_request_headers() {
+        http_request& parsed = request_parser_->request();
+        opened_by_ = std::make_unique<http_request>();
+        opened_by_->method = std::move(parsed.method);
+        opened_by_->target = std::move(parsed.target);
+        opened_by_->version_major = parsed.version_major;
+        opened_by_->version_minor = parsed.version_minor;
+        request_parser_.reset();
     }
 
     void feed_parser(std::uint8_t* bytes, std::size_t size) {
@@ -734,7 +752,8 @@ private:
     std::shared_ptr<owner_type> owner_;
     const server_options& options_;
 
-    request_parser request_parser_;
+    std::unique_ptr<request_parser> request_parser_; // until the connection opens
+    std::unique_ptr<http_request> opened_by_;        // then the request line without headers
     message_parser parser_;
     std::unique_ptr<std::uint8_t[]> read_buffer_; // streams other than plain sockets
     std::array<std::uint8_t, 16> first_bytes_;    // plain sockets: see on_first_bytes

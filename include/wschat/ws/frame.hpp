@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -287,6 +288,8 @@ public:
     void release_memory() noexcept {
         if (message_.empty())
             std::string{}.swap(message_);
+        if (!(stage_ == stage::payload && is_control(frame_opcode_)))
+            control_payload_.reset();
     }
 
 private:
@@ -343,8 +346,8 @@ private:
     std::uint64_t frame_length_ = 0;
     std::uint64_t frame_received_ = 0;
 
-    // A control frame payload split across feeds.
-    std::array<std::uint8_t, max_control_payload> control_payload_{};
+    // A control frame payload split across feeds; allocated only then, as most arrive whole.
+    std::unique_ptr<std::array<std::uint8_t, max_control_payload>> control_payload_;
 
     // The data message being received (over one or several frames).
     opcode message_opcode_ = opcode::text;
@@ -489,13 +492,15 @@ bool message_parser::read_control_payload(std::uint8_t* data, std::size_t size, 
         stage_ = stage::header;
         return deliver_control({reinterpret_cast<const char*>(bytes), piece}, handler);
     }
+    if (!control_payload_)
+        control_payload_ = std::make_unique<std::array<std::uint8_t, max_control_payload>>();
     if (piece > 0)
-        std::memcpy(control_payload_.data() + frame_received_, bytes, piece);
+        std::memcpy(control_payload_->data() + frame_received_, bytes, piece);
     frame_received_ += piece;
     if (frame_received_ < frame_length_)
         return false;
     stage_ = stage::header;
-    return deliver_control({reinterpret_cast<const char*>(control_payload_.data()),
+    return deliver_control({reinterpret_cast<const char*>(control_payload_->data()),
                             static_cast<std::size_t>(frame_length_)},
                            handler);
 }
