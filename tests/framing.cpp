@@ -322,6 +322,23 @@ TEST_CASE("a stream split anywhere parses the same", "[framing]") {
     }
 }
 
+TEST_CASE("a control frame split across feeds survives a memory release between them",
+          "[framing]") {
+    // The connection releases the parser's buffers after every read; a ping whose payload
+    // arrives in three reads must still come out whole.
+    std::string ping_frame = ws::encode_masked_frame(opcode::ping, "split ping payload", key);
+    ws::message_parser parser;
+    recorder rec;
+    const std::size_t cuts[] = {9, 15, ping_frame.size()};
+    std::size_t at = 0;
+    for (const std::size_t cut : cuts) {
+        CHECK(parser.feed(bytes_of(ping_frame) + at, cut - at, rec) == cut - at);
+        parser.release_memory();
+        at = cut;
+    }
+    CHECK(rec.events == std::vector<event>{ping("split ping payload")});
+}
+
 TEST_CASE("control frames between fragments are delivered at once", "[framing]") {
     std::string first = ws::encode_masked_frame(opcode::binary, "ab", key, false);
     std::string between = ws::encode_masked_frame(opcode::ping, "p", key);

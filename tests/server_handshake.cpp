@@ -156,6 +156,28 @@ TEST_CASE("a client that never finishes its request is dropped in time", "[hands
     CHECK(std::chrono::steady_clock::now() - start < 1s);
 }
 
+TEST_CASE("an open connection keeps its request line, not its headers", "[handshake][server]") {
+    test::running_server s;
+    std::string cookie_on_open;
+    std::string target_later;
+    std::size_t headers_later = 99;
+    s.server.on_open([&](const auto& conn) {
+        cookie_on_open = std::string{conn->request().header("Cookie").value_or("")};
+    });
+    s.server.on_message([&](const auto& conn, const ws::message&) {
+        target_later = conn->request().target;
+        headers_later = conn->request().headers.size();
+        conn->send_text("seen");
+    });
+    s.start();
+    test::ws_client client{s.port(), "/room?id=7", "Cookie: name=ada\r\n"};
+    REQUIRE(client.send_text("hello"));
+    REQUIRE(client.read_frame());
+    CHECK(cookie_on_open == "name=ada");
+    CHECK(target_later == "/room?id=7");
+    CHECK(headers_later == 0);
+}
+
 TEST_CASE("frames sent right behind the request are not lost", "[handshake][server]") {
     test::running_server s;
     s.server.on_message([](const auto& conn, const ws::message& msg) {
