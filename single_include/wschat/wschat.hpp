@@ -2804,42 +2804,50 @@ private:
         const state current = state_.load(std::memory_order_acquire);
         if (current == state::closed)
             return;
-        if (overdue(now, current))
+        if (due_at(now, current) != due::nothing)
             return asio::post(strand_,
                               [self = this->shared_from_this(), now] { self->expire(now); });
         if (ping && current == state::open)
             enqueue(ping);
     }
 
-    bool overdue(clock::time_point now, state current) const {
+    enum class due : std::uint8_t { nothing, deadline, silent, idle };
+
+    /// What is due at `now`, the first of: the deadline passed, the peer silent past the
+    /// heartbeat timeout, no message past the idle timeout. Reads only atomics.
+    due due_at(clock::time_point now, state current) const {
         const clock::rep ticks = now.time_since_epoch().count();
         const clock::rep deadline = deadline_.load(std::memory_order_relaxed);
         if (deadline != 0 && ticks >= deadline)
-            return true;
+            return due::deadline;
         if (current != state::open)
-            return false;
+            return due::nothing;
         if (options_.heartbeat_interval.count() > 0 &&
             ticks - last_seen_.load(std::memory_order_relaxed) >=
                 ticks_of(options_.heartbeat_timeout))
-            return true;
-        return options_.idle_timeout.count() > 0 &&
-               ticks - last_message_.load(std::memory_order_relaxed) >=
-                   ticks_of(options_.idle_timeout);
+            return due::silent;
+        if (options_.idle_timeout.count() > 0 &&
+            ticks - last_message_.load(std::memory_order_relaxed) >=
+                ticks_of(options_.idle_timeout))
+            return due::idle;
+        return due::nothing;
     }
 
     /// On the strand: ends the connection for what the sweep found due, if it still is.
     void expire(clock::time_point now) {
         const state current = state_;
-        if (current == state::closed || !overdue(now, current))
+        if (current == state::closed)
             return;
-        const clock::rep deadline = deadline_.load(std::memory_order_relaxed);
-        if (deadline != 0 && now.time_since_epoch().count() >= deadline)
+        switch (due_at(now, current)) {
+        case due::nothing:
+            return;
+        case due::deadline:
             return finish(deadline_error_);
-        if (options_.heartbeat_interval.count() > 0 &&
-            now.time_since_epoch().count() - last_seen_.load(std::memory_order_relaxed) >=
-                ticks_of(options_.heartbeat_timeout))
+        case due::silent:
             return finish(error::heartbeat_timeout);
-        fail(error::idle_timeout);
+        case due::idle:
+            return fail(error::idle_timeout);
+        }
     }
 
     static clock::rep ticks_of(std::chrono::milliseconds duration) {
