@@ -9,6 +9,8 @@
 
 #include "test_client.hpp"
 
+#include <wschat/ws/options.hpp>
+
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -202,9 +204,9 @@ struct chatter_report {
     std::string error;                           ///< the first thing that went wrong, if any
 };
 
-/// Well-behaved members of a room chatting at full rate: each sends "honest <id> <seq>
-/// <padding>", waits for its own echo (the round trip), and checks that every sequenced
-/// message it hears — its own, the other chatters', an abuser's "flood 0 <seq>" — arrives
+/// Well-behaved members of a room chatting as fast as an honest client may: each sends
+/// "honest <id> <seq> <padding>", waits for its own echo (the round trip), and checks that every
+/// sequenced message it hears — its own, the other chatters', an abuser's "flood 0 <seq>" — arrives
 /// complete and in order. Connects in the constructor, chats between start() and finish().
 class chatters {
 public:
@@ -334,6 +336,12 @@ public:
     }
 
 private:
+    /// Honest means within the server's default message rate limit (at 80 % of it): a
+    /// chatter that echoes as fast as loopback allows (10 k round trips/s and more) would
+    /// itself be closed with 1008 for flooding.
+    const std::chrono::nanoseconds send_interval_{
+        static_cast<long long>(1e9 / (0.8 * ws::server_options{}.max_messages_per_second))};
+
     void run(int id) {
         auto& r = reports_[static_cast<std::size_t>(id)];
         auto& client = *clients_[static_cast<std::size_t>(id)];
@@ -372,8 +380,11 @@ private:
             return false;
         };
 
+        auto next_send = steady::now();
         while (!stop_ && r.error.empty()) {
+            std::this_thread::sleep_until(next_send);
             const auto t0 = steady::now();
+            next_send = t0 + send_interval_;
             if (!client.send(op_text, own + " " + std::to_string(r.sent) + " " + padding_)) {
                 r.error = "send failed";
                 break;
