@@ -240,6 +240,7 @@ private:
             .add("deliveries_per_s", static_cast<double>(window_deliveries_) / seconds)
             .add("latency_samples", latency_.count())
             .add("latency_population", window_sent_ * members_.size())
+            .add("p1_us", micros(latency_.quantile(0.01, window_sent_ * members_.size())))
             .add("p50_us", micros(latency_.quantile(0.50, window_sent_ * members_.size())))
             .add("p99_us", micros(latency_.quantile(0.99, window_sent_ * members_.size())))
             .add("max_us", static_cast<double>(latency_.max()) / 1e3)

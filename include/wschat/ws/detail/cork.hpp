@@ -7,6 +7,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/post.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <utility>
@@ -29,6 +30,12 @@ namespace detail {
 /// messages every sender's read brings in that turn then join it, one gather write per
 /// member carries them all, and none of them waits behind a whole pass of writes for the
 /// batch after.
+///
+/// A large batch is flushed `flushes_per_turn` members at a time, the event loop polling
+/// for I/O in between. A message read meanwhile joins the queues of the members not yet
+/// written, so they carry it in this pass rather than the next: under a load that keeps
+/// the server busy, a message waits for at most one pass of writes, not for the rest of
+/// the current pass and then the next.
 class cork {
 public:
     /// Flushes `target` (the connection, type-erased).
@@ -70,19 +77,51 @@ private:
         batch_type spare; // a flushed batch's storage, reused: steady broadcasting allocates none
     };
 
+    /// Members written between two polls for I/O while a batch is flushed.
+    static constexpr std::size_t flushes_per_turn = 16;
+
     /// Posted by the outermost cork: the first run only goes to the back of the queue again,
-    /// behind the reads the next poll brings; the second flushes.
+    /// behind the reads the next poll brings; later runs flush the batch a part at a time.
     struct batch_handler {
         batch_type batch;
         asio::any_io_executor executor;
+        std::size_t next = 0; // the first member not yet flushed
         bool polled = false;
 
         void operator()() {
-            if (!std::exchange(polled, true)) {
+            if (std::exchange(polled, true))
+                flush_some();
+            if (next < batch.size()) {
                 asio::any_io_executor to = executor;
-                return asio::post(to, std::move(*this));
+                asio::post(to, std::move(*this));
             }
-            flush_all(batch, std::move(executor));
+        }
+
+        /// Flushes the next part of the batch (under a cork of its own, so flushes that
+        /// queue more frames, a closing member leaving its room, say, are batched again).
+        void flush_some() {
+            cork nested{executor};
+            struct on_exit {
+                batch_handler& handler;
+                bool part_done = false;
+                ~on_exit() {
+                    batch_type& batch = handler.batch;
+                    // A flush that threw (an application handler, on_close) must not strand
+                    // the rest: they go to the next batch, which `nested` posts.
+                    for (; !part_done && handler.next < batch.size(); ++handler.next)
+                        state().deferred.push_back(std::move(batch[handler.next]));
+                    if (handler.next == batch.size()) {
+                        batch.clear();
+                        state().spare = std::move(batch);
+                    }
+                }
+            } progress{*this};
+            const std::size_t end = std::min(batch.size(), next + flushes_per_turn);
+            while (next < end) {
+                const deferred_flush& current = batch[next++];
+                current.flush(current.target);
+            }
+            progress.part_done = true;
         }
     };
 
@@ -96,28 +135,6 @@ private:
         deferred = std::move(state().spare);
         deferred.clear();
         return batch;
-    }
-
-    /// Runs a batch (under a cork of its own, so flushes that queue more frames, a closing
-    /// member leaving its room, say, are batched again).
-    static void flush_all(batch_type& batch, asio::any_io_executor executor) {
-        cork nested{std::move(executor)};
-        struct on_exit {
-            batch_type& batch;
-            std::size_t next = 0;
-            ~on_exit() {
-                // A flush that threw (an application handler, on_close) must not strand the
-                // rest: they go to the next batch, which `nested` posts.
-                for (; next < batch.size(); ++next)
-                    state().deferred.push_back(std::move(batch[next]));
-                batch.clear();
-                state().spare = std::move(batch);
-            }
-        } progress{batch};
-        while (progress.next < batch.size()) {
-            const deferred_flush& current = batch[progress.next++];
-            current.flush(current.target);
-        }
     }
 
     cork* outer_;
