@@ -242,7 +242,7 @@ private:
     /// What is due at `now`, the first of: the deadline passed, the peer silent past the
     /// heartbeat timeout, no message past the idle timeout. Reads only atomics.
     due due_at(clock::time_point now, state current) const {
-        const clock::rep ticks = now.time_since_epoch().count();
+        const clock::rep ticks = ticks_at(now);
         const clock::rep deadline = deadline_.load(std::memory_order_relaxed);
         if (deadline != 0 && ticks >= deadline)
             return due::deadline;
@@ -275,6 +275,9 @@ private:
             return fail(error::idle_timeout);
         }
     }
+
+    /// A time point as the ticks the atomics hold.
+    static clock::rep ticks_at(clock::time_point t) { return t.time_since_epoch().count(); }
 
     static clock::rep ticks_of(std::chrono::milliseconds duration) {
         return std::chrono::duration_cast<clock::duration>(duration).count();
@@ -343,7 +346,7 @@ private:
         // Whatever the messages read here make the server send (a broadcast to every member,
         // a pong, a close) leaves when the parsing is done, not through the event loop.
         detail::cork corked{stream_.get_executor()};
-        last_seen_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+        last_seen_.store(ticks_at(clock::now()), std::memory_order_relaxed);
         if (state_ == state::handshake)
             consume_request(bytes, size);
         else if (!parser_.done())
@@ -427,7 +430,7 @@ private:
         user_data_ = std::move(decision.user_data);
         enqueue(raw_bytes(make_upgrade_response(req, subprotocol_).serialize()));
         deadline_.store(0, std::memory_order_relaxed); // the handshake is over
-        last_message_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+        last_message_.store(ticks_at(clock::now()), std::memory_order_relaxed);
         state_ = state::open;
         owner_->opened(this->shared_from_this());
         release_request_headers();
@@ -545,8 +548,7 @@ private:
     /// connection with `on_expiry` when it passes (a connection has no timer of its own).
     void set_deadline(std::chrono::milliseconds after, error on_expiry) {
         deadline_error_ = on_expiry;
-        deadline_.store((clock::now() + after).time_since_epoch().count(),
-                        std::memory_order_relaxed);
+        deadline_.store(ticks_at(clock::now() + after), std::memory_order_relaxed);
     }
 
     /// Closes the socket and reports, exactly once.
@@ -769,7 +771,7 @@ private:
     // deadline (0: none) and when the peer was last heard from and last sent a message.
     std::atomic<clock::rep> deadline_{0};
     error deadline_error_ = error::handshake_timeout;
-    std::atomic<clock::rep> last_seen_{clock::now().time_since_epoch().count()};
+    std::atomic<clock::rep> last_seen_{ticks_at(clock::now())};
     std::atomic<clock::rep> last_message_{0}; // of the idle timeout
 
     // The token bucket of the message rate limit.
