@@ -4,6 +4,11 @@
 #include "support/running_server.hpp"
 #include "support/test_client.hpp"
 
+#include <wschat/ws/detail/strand_pool.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <sys/socket.h>
@@ -426,4 +431,37 @@ TEST_CASE("room.broadcast() and room.size() from three application threads while
         for (const auto& seqs : heard)
             CHECK(strictly_increasing(seqs)); // each broadcaster's order, across visits
     }
+}
+
+TEST_CASE("connections share a fixed set of strands: n and n + size share one, neighbours do not",
+          "[threads]") {
+    using pool_type = ws::detail::strand_pool<asio::io_context::executor_type>;
+    asio::io_context io;
+    pool_type pool;
+    auto& first = pool.pick(1, io.get_executor());
+    auto& again = pool.pick(1 + pool_type::size, io.get_executor());
+    auto& neighbour = pool.pick(2, io.get_executor());
+    CHECK(&first == &again);
+    CHECK(first == again);
+    CHECK(&first != &neighbour);
+    CHECK(first != neighbour); // distinct Asio strands, not two handles of one
+
+    // Work on one strand from four threads runs one handler at a time.
+    std::atomic<bool> busy{false};
+    std::atomic<int> overlaps{0}, ran{0};
+    for (int i = 0; i < 400; ++i)
+        asio::post(i % 2 == 0 ? first : again, [&] {
+            if (busy.exchange(true))
+                ++overlaps;
+            std::this_thread::sleep_for(10us);
+            busy = false;
+            ++ran;
+        });
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&] { io.run(); });
+    for (auto& t : threads)
+        t.join();
+    CHECK(ran == 400);
+    CHECK(overlaps == 0);
 }

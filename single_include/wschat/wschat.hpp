@@ -886,7 +886,7 @@ inline std::string close_payload(std::uint16_t code, std::string_view reason) {
 
 /// Which end of the connection a message_parser reads for: a server requires every
 /// incoming frame to be masked, a client requires that none is (RFC 6455 §5.1).
-enum class role {
+enum class role : std::uint8_t {
     server, ///< reads a client's frames: each must be masked
     client, ///< reads a server's frames: none may be masked
 };
@@ -952,7 +952,7 @@ public:
     /// bytes (default 16 MiB) with error::message_too_big.
     explicit message_parser(role r = role::server,
                             std::uint64_t max_message_size = 16 * 1024 * 1024) noexcept
-        : role_{r}, max_message_size_{max_message_size} {}
+        : max_message_size_{max_message_size}, role_{r} {}
 
     /// Changes the message size limit; applies from the next frame header on.
     void set_max_message_size(std::uint64_t size) noexcept { max_message_size_ = size; }
@@ -994,7 +994,7 @@ public:
     }
 
 private:
-    enum class stage { header, payload };
+    enum class stage : std::uint8_t { header, payload };
 
     /// The smallest capacity the reassembly buffer grows to, so a message arriving in many
     /// small pieces does not reallocate for each one.
@@ -1030,32 +1030,34 @@ private:
         return 2 + length_bytes + ((second_byte & 0x80) != 0 ? 4 : 0);
     }
 
-    role role_;
+    // Eight-byte members first, then the small ones, so that no padding separates them:
+    // every connection holds a parser.
     std::uint64_t max_message_size_;
-    bool done_ = false;
-    stage stage_ = stage::header;
-
-    // The header being received; kept here only while it is split across feeds.
-    std::array<std::uint8_t, max_frame_header_size> header_{};
-    std::size_t header_received_ = 0;
 
     // The frame whose payload is being received.
-    opcode frame_opcode_ = opcode::continuation;
-    bool frame_fin_ = false;
-    bool frame_masked_ = false;
-    mask_key frame_key_{};
     std::uint64_t frame_length_ = 0;
     std::uint64_t frame_received_ = 0;
-
     // A control frame payload split across feeds; allocated only then, as most arrive whole.
     std::unique_ptr<std::array<std::uint8_t, max_control_payload>> control_payload_;
 
     // The data message being received (over one or several frames).
-    opcode message_opcode_ = opcode::text;
-    bool message_open_ = false;        // a fragmented message awaits continuation frames
     std::uint64_t message_length_ = 0; // payload bytes of its completed frames
     std::string message_;              // its bytes, unless it is delivered in place
+
+    // The header being received; kept here only while it is split across feeds.
+    std::size_t header_received_ = 0;
+    std::array<std::uint8_t, max_frame_header_size> header_{};
+
+    mask_key frame_key_{};
+    opcode frame_opcode_ = opcode::continuation;
+    bool frame_fin_ = false;
+    bool frame_masked_ = false;
+    opcode message_opcode_ = opcode::text;
+    bool message_open_ = false; // a fragmented message awaits continuation frames
     utf8_validator message_utf8_;
+    role role_;
+    stage stage_ = stage::header;
+    bool done_ = false;
 };
 
 template <class Handler>
@@ -1559,6 +1561,56 @@ inline std::size_t write_frames(int fd, const std::vector<shared_frame>& frames,
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/detail/socket_io.hpp ----
+// ---- begin wschat/ws/detail/strand_pool.hpp ----
+// wschat — the strands a server's connections share: a fixed set, each connection bound to
+// one of them for its whole life.
+
+
+#include <asio/strand.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// A connection's handlers must never run at the same time, which a strand guarantees;
+/// the strand need not be its own. A strand of its own costs every connection an
+/// allocation of about 80 bytes (Asio's strand state) and a cache line more to touch on
+/// every write: at 10 000 idle connections, 0.8 MB for nothing.
+///
+/// Connections therefore share `size` strands, the n-th connection taking strand n mod
+/// `size`. Handlers of two connections on one strand run one after the other instead of
+/// side by side; with many more strands than threads, threads still find work on other
+/// strands, as with Asio's own `io_context::strand`, which shares 193.
+///
+/// Not thread-safe: the server picks strands from its accepting handler only.
+template <class Executor>
+class strand_pool {
+public:
+    using strand_type = asio::strand<Executor>;
+    static constexpr std::size_t size = 64;
+
+    /// The strand of connection number `n`, made on `executor` the first time it is used.
+    /// The reference stays valid as long as the pool.
+    strand_type& pick(std::uint64_t n, const Executor& executor) {
+        std::optional<strand_type>& slot = strands_[n % size];
+        if (!slot)
+            slot.emplace(executor);
+        return *slot;
+    }
+
+private:
+    std::array<std::optional<strand_type>, size> strands_;
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/strand_pool.hpp ----
 // ---- begin wschat/ws/handshake.hpp ----
 // wschat — the HTTP/1.1 opening handshake (RFC 6455 §4): request parsing, checks, responses.
 
@@ -2627,10 +2679,10 @@ WSCHAT_END_NAMESPACE
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -2709,9 +2761,10 @@ protected:
 /// One WebSocket peer.
 ///
 /// Created by `ws::server` for each accepted stream and handed to the handlers as a
-/// `std::shared_ptr`. All of its I/O runs on its own strand, so a server may run its
-/// io_context on several threads. `send_*`, `send` and `close` may be called from any
-/// thread at any time, also after the connection has ended (they then do nothing).
+/// `std::shared_ptr`. All of its I/O runs on a strand (shared with other connections, see
+/// `detail::strand_pool`), so a server may run its io_context on several threads. `send_*`, `send`
+/// and `close` may be called from any thread at any time, also after the connection has ended (they
+/// then do nothing).
 ///
 /// Outgoing frames wait in a queue of shared, immutable buffers; everything queued during
 /// one turn of the event loop leaves in a single gather write (corking). The queue is
@@ -2725,16 +2778,19 @@ public:
     /// Plain sockets are read on readiness into a per-thread buffer and written with
     /// sendmsg directly; other streams (TLS) go through Asio's composed operations.
     static constexpr bool plain_socket = detail::is_plain_socket<stream_type>::value;
+    using strand_type = asio::strand<typename stream_type::executor_type>;
 
-    /// Used by the server; applications get connections from the handlers.
-    connection(stream_type stream, const Transport& transport, std::shared_ptr<owner_type> owner,
-               const server_options& options, std::uint64_t id, std::string remote_address)
-        : stream_(std::move(stream)), strand_(asio::make_strand(stream_.get_executor())),
-          transport_(transport), owner_(std::move(owner)), options_(options),
+    /// Used by the server; applications get connections from the handlers. `strand` must
+    /// outlive the connection (the server's pool, which `owner` holds, does).
+    connection(stream_type stream, strand_type& strand, const Transport& transport,
+               std::shared_ptr<owner_type> owner, const server_options& options, std::uint64_t id,
+               std::string remote_address)
+        : stream_(std::move(stream)), strand_(strand), transport_(transport),
+          owner_(std::move(owner)), options_(options),
           request_parser_(std::make_unique<request_parser>(options.max_header_bytes)),
           parser_(role::server, options.max_message_size),
           message_tokens_(static_cast<double>(options.message_burst)),
-          direct_address_(remote_address), remote_address_(std::move(remote_address)), id_(id) {}
+          remote_address_(std::move(remote_address)), id_(id) {}
 
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
@@ -2903,19 +2959,19 @@ private:
     void read_some() {
         if constexpr (plain_socket) {
             stream_.async_read_some(
-                asio::buffer(first_bytes_),
+                asio::buffer(io_.first_bytes),
                 asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec,
                                                                                std::size_t size) {
                     self->on_first_bytes(ec, size);
                 }));
         } else {
-            if (!read_buffer_)
-                read_buffer_ = std::make_unique<std::uint8_t[]>(options_.read_buffer_size);
+            if (!io_.read_buffer)
+                io_.read_buffer = std::make_unique<std::uint8_t[]>(options_.read_buffer_size);
             stream_.async_read_some(
-                asio::buffer(read_buffer_.get(), options_.read_buffer_size),
+                asio::buffer(io_.read_buffer.get(), options_.read_buffer_size),
                 asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec,
                                                                                std::size_t size) {
-                    self->on_read(ec, self->read_buffer_.get(), size);
+                    self->on_read(ec, self->io_.read_buffer.get(), size);
                 }));
         }
     }
@@ -2928,9 +2984,9 @@ private:
         if (state_ == state::closed)
             return;
         std::uint8_t* bytes =
-            detail::thread_read_buffer(first_bytes_.size() + options_.read_buffer_size);
-        std::copy_n(first_bytes_.data(), size, bytes);
-        if (!ec && size == first_bytes_.size()) {
+            detail::thread_read_buffer(io_.first_bytes.size() + options_.read_buffer_size);
+        std::copy_n(io_.first_bytes.data(), size, bytes);
+        if (!ec && size == io_.first_bytes.size()) {
             std::error_code later; // an error here shows again on the next read
             size += stream_.read_some(asio::buffer(bytes + size, options_.read_buffer_size), later);
         }
@@ -2971,14 +3027,15 @@ private:
             break;
         }
         const http_request& req = request_parser_->request();
-        if (options_.trusts_proxy(direct_address_))
+        // Until here remote_address_ is the address the transport saw.
+        if (options_.trusts_proxy(remote_address_))
             if (auto client = forwarded_client_address(req)) {
                 remote_address_ = std::move(*client);
                 if (!owner_->admit_forwarded_client(this->shared_from_this(), remote_address_))
-                    refusal_ = error::server_busy;
+                    over_limit_ = true;
             }
-        if (refusal_)
-            return refuse(refusal_); // over a connection limit: 503, whatever was asked
+        if (over_limit_)
+            return refuse(error::server_busy); // 503, whatever was asked
         if (!is_websocket_request(req)) {
             http_response response;
             owner_->answer_http(req, response);
@@ -3020,7 +3077,7 @@ private:
     /// Answers a request that fails a check or a limit with its status, and closes.
     void refuse(std::error_code why) {
         owner_->limit_hit(why);
-        info_.error = why;
+        end_info().error = why;
         reply(make_error_response(http_status_for(why), why.message()));
     }
 
@@ -3091,8 +3148,8 @@ private:
         close_received_ = true;
         if (state_ == state::closing)
             return finish({}); // the answer to our Close: the handshake is complete
-        info_.code = code;
-        info_.reason = std::string{reason};
+        end_info().code = code;
+        end_info().reason = std::string{reason};
         // Echo the code (RFC 6455 §5.5.1); a Close without a code is answered with none.
         send_close_frame(code);
     }
@@ -3102,9 +3159,10 @@ private:
     void start_close(std::uint16_t code, std::string_view reason, std::error_code why) {
         if (state_ != state::open)
             return;
-        info_.code = code;
-        info_.reason = std::string{reason};
-        info_.error = why;
+        close_info& info = end_info();
+        info.code = code;
+        info.reason = std::string{reason};
+        info.error = why;
         send_close_frame(code, reason);
     }
 
@@ -3150,14 +3208,21 @@ private:
         deadline_.store(ticks_at(clock::now() + after), std::memory_order_relaxed);
     }
 
+    /// How the connection ends, made when first needed: an open connection carries none.
+    close_info& end_info() {
+        if (!end_info_)
+            end_info_ = std::make_unique<close_info>();
+        return *end_info_;
+    }
+
     /// Closes the socket and reports, exactly once.
     void finish(std::error_code why) {
         if (state_ == state::closed)
             return;
         const bool was_open = state_ != state::handshake;
         state_ = state::closed;
-        if (why && !info_.error) {
-            info_.error = why;
+        if (why && !end_info().error) {
+            end_info().error = why;
             owner_->limit_hit(why);
         }
         transport_.close(stream_);
@@ -3166,8 +3231,9 @@ private:
             std::lock_guard<std::mutex> lock{queue_mutex_};
             queue_closed_ = true;
             pending_.clear();
+            queued_bytes_ = 0;
         }
-        owner_->finished(this->shared_from_this(), info_, was_open);
+        owner_->finished(this->shared_from_this(), end_info(), was_open);
     }
 
     // --- writing ---------------------------------------------------------------------------
@@ -3238,12 +3304,21 @@ private:
     void flush() {
         {
             std::lock_guard<std::mutex> lock{queue_mutex_};
-            if (writing_.empty())
-                writing_.swap(pending_);
-            else // the rest of a write the socket did not take at once goes first
-                writing_.insert(writing_.end(), pending_.begin(), pending_.end());
-            pending_.clear();
+            take_pending();
         }
+        write_taken();
+    }
+
+    /// Moves the queued frames to `writing_`. Called with the queue mutex held.
+    void take_pending() {
+        if (writing_.empty())
+            writing_.swap(pending_);
+        else // the rest of a write the socket did not take at once goes first
+            writing_.insert(writing_.end(), pending_.begin(), pending_.end());
+        pending_.clear();
+    }
+
+    void write_taken() {
         if (state_ == state::closed)
             return;
         if constexpr (plain_socket)
@@ -3259,7 +3334,11 @@ private:
         const std::size_t size =
             detail::write_frames(stream_.native_handle(), writing_, written_of_front_, ec);
         forget_written(size);
-        if (ec == asio::error::would_block || ec == asio::error::try_again)
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            {
+                std::lock_guard<std::mutex> lock{queue_mutex_};
+                queued_bytes_ -= size;
+            }
             return stream_.async_wait(
                 asio::socket_base::wait_write,
                 asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code e) {
@@ -3268,15 +3347,16 @@ private:
                     if (self->state_ != state::closed)
                         self->write_directly();
                 }));
+        }
         if (ec)
             return finish(ec);
-        write_completed();
+        write_completed(size);
     }
 
     /// Other streams (TLS): one composed gather write of the whole batch.
     void write_gathered() {
         gather_writing();
-        asio::async_write(stream_, gather_,
+        asio::async_write(stream_, io_.gather,
                           asio::bind_executor(strand_, [self = this->shared_from_this()](
                                                            std::error_code ec, std::size_t size) {
                               self->on_written(ec, size);
@@ -3292,42 +3372,39 @@ private:
         for (const shared_frame& frame : writing_)
             if (frame.size() <= coalesce_limit)
                 small_bytes += frame.size();
-        coalesced_.clear();
-        coalesced_.reserve(small_bytes); // no reallocation below: buffers point into it
-        gather_.clear();
+        io_.coalesced.clear();
+        io_.coalesced.reserve(small_bytes); // no reallocation below: buffers point into it
+        io_.gather.clear();
         bool extending_run = false;
         for (const shared_frame& frame : writing_) {
             if (frame.size() > coalesce_limit) {
-                gather_.emplace_back(frame.data(), frame.size());
+                io_.gather.emplace_back(frame.data(), frame.size());
                 extending_run = false;
                 continue;
             }
-            const std::size_t at = coalesced_.size();
-            coalesced_.insert(coalesced_.end(), frame.data(), frame.data() + frame.size());
+            const std::size_t at = io_.coalesced.size();
+            io_.coalesced.insert(io_.coalesced.end(), frame.data(), frame.data() + frame.size());
             if (extending_run)
-                gather_.back() =
-                    asio::const_buffer{gather_.back().data(), gather_.back().size() + frame.size()};
+                io_.gather.back() = asio::const_buffer{io_.gather.back().data(),
+                                                       io_.gather.back().size() + frame.size()};
             else
-                gather_.emplace_back(coalesced_.data() + at, frame.size());
+                io_.gather.emplace_back(io_.coalesced.data() + at, frame.size());
             extending_run = true;
         }
     }
 
     void on_written(std::error_code ec, std::size_t size) {
-        if (coalesced_.capacity() > idle_coalesce_capacity)
-            std::vector<std::uint8_t>{}.swap(coalesced_); // an idle connection keeps no backlog
+        if (io_.coalesced.capacity() > idle_coalesce_capacity)
+            std::vector<std::uint8_t>{}.swap(io_.coalesced); // an idle connection keeps no backlog
         if (ec)
             return finish(ec);
         forget_written(size);
-        write_completed();
+        write_completed(size);
     }
 
-    /// Drops the frames the last `size` written bytes completed from `writing_`.
+    /// Drops the frames the last `size` written bytes completed from `writing_` (the
+    /// queue's byte count is the caller's to lower).
     void forget_written(std::size_t size) {
-        {
-            std::lock_guard<std::mutex> lock{queue_mutex_};
-            queued_bytes_ -= size;
-        }
         written_of_front_ += size;
         std::size_t done = 0;
         while (done < writing_.size() && written_of_front_ >= writing_[done].size())
@@ -3335,28 +3412,46 @@ private:
         writing_.erase(writing_.begin(), writing_.begin() + static_cast<std::ptrdiff_t>(done));
     }
 
-    /// Everything taken for writing has been written: write what was queued meanwhile, or
-    /// stop flushing until the next frame comes.
-    void write_completed() {
+    /// Everything taken for writing has been written, the last `size` bytes of it just
+    /// now: write what was queued meanwhile, or stop flushing until the next frame comes.
+    void write_completed(std::size_t size) {
         bool more = false;
         bool drained_after_last = false;
         {
             std::lock_guard<std::mutex> lock{queue_mutex_};
+            queued_bytes_ -= size;
             more = !pending_.empty();
+            if (more)
+                take_pending();
             flushing_ = more;
             drained_after_last = !more && queue_closed_;
         }
         if (more)
-            flush();
+            write_taken();
         else if (drained_after_last && state_ != state::closed)
             last_write_done();
     }
 
+    // What reading and writing need besides the queue, by kind of stream. A plain socket
+    // waits for data with a read of a few bytes into the connection (see on_first_bytes)
+    // and is written with sendmsg straight from the queue; other streams (TLS) read into a
+    // buffer of their own and write through Asio's composed operations.
+    struct plain_socket_io {
+        std::array<std::uint8_t, 16> first_bytes;
+    };
+    struct composed_io {
+        std::unique_ptr<std::uint8_t[]> read_buffer;
+        // The write in flight: its buffers, and its small frames copied back to back.
+        std::vector<asio::const_buffer> gather;
+        std::vector<std::uint8_t> coalesced;
+    };
+
+    // Members are grouped by size, so that an idle connection, which holds little but
+    // this object, wastes no bytes on padding.
     stream_type stream_;
-    using strand_type = asio::strand<typename stream_type::executor_type>;
-    strand_type strand_;
+    strand_type& strand_;
     // The owner outlives every connection it made: each holds a reference to it, and the
-    // transport and options live inside it.
+    // transport, options and strands live inside it.
     const Transport& transport_;
     std::shared_ptr<owner_type> owner_;
     const server_options& options_;
@@ -3364,12 +3459,10 @@ private:
     std::unique_ptr<request_parser> request_parser_; // until the connection opens
     std::unique_ptr<http_request> opened_by_;        // then the request line without headers
     message_parser parser_;
-    std::unique_ptr<std::uint8_t[]> read_buffer_; // streams other than plain sockets
-    std::array<std::uint8_t, 16> first_bytes_;    // plain sockets: see on_first_bytes
+    std::conditional_t<plain_socket, plain_socket_io, composed_io> io_;
     // Steady-clock ticks, written on the strand and read by the server's sweep: the
     // deadline (0: none) and when the peer was last heard from and last sent a message.
     std::atomic<clock::rep> deadline_{0};
-    error deadline_error_ = error::handshake_timeout;
     std::atomic<clock::rep> last_seen_{ticks_at(clock::now())};
     std::atomic<clock::rep> last_message_{0}; // of the idle timeout
 
@@ -3377,32 +3470,32 @@ private:
     double message_tokens_;
     std::chrono::steady_clock::time_point tokens_refilled_ = std::chrono::steady_clock::now();
 
-    std::atomic<state> state_{state::handshake};
-    std::error_code refusal_; // set by the server when a connection limit refuses this one
-    bool close_received_ = false;
-    bool reply_sent_ = false;
-    close_info info_;
-    const std::string direct_address_; // as the transport saw it
+    std::unique_ptr<close_info> end_info_; // see end_info()
     std::string remote_address_;
-    // The address this connection is counted under for `max_connections_per_address`
-    // (none: a trusted proxy's own connection, not counted). Set by the server.
-    std::optional<std::string> counted_address_;
     std::any user_data_;
     std::string subprotocol_;
     const std::uint64_t id_;
 
-    // The send queue: `pending_` fills from any thread under the mutex; `writing_` and
-    // `gather_` belong to the write in flight (strand only) and keep their capacity, so a
-    // steady stream of broadcasts allocates nothing per delivery.
+    // The send queue: `pending_` fills from any thread under the mutex; `writing_` belongs
+    // to the write in flight (strand only). Both keep their capacity, so a steady stream of
+    // broadcasts allocates nothing per delivery.
     mutable std::mutex queue_mutex_;
     std::vector<shared_frame> pending_;
-    std::size_t queued_bytes_ = 0;
-    bool flushing_ = false;     // a flush is posted or a write is in flight
-    bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
     std::vector<shared_frame> writing_;
+    std::size_t queued_bytes_ = 0;
     std::size_t written_of_front_ = 0; // bytes of writing_.front() already written
-    std::vector<asio::const_buffer> gather_;
-    std::vector<std::uint8_t> coalesced_; // small frames of the write in flight, back to back
+
+    error deadline_error_ = error::handshake_timeout;
+    std::atomic<state> state_{state::handshake};
+    bool flushing_ = false;     // a flush is posted or a write is in flight (queue mutex)
+    bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
+    bool close_received_ = false;
+    bool reply_sent_ = false;
+    bool over_limit_ = false; // set by the server when a connection limit refuses this one
+    // Counted under remote_address_ for `max_connections_per_address` (a trusted proxy's
+    // own connection is not: its clients are). Set by the server, under its registry lock.
+    bool counted_per_address_ = false;
+
     static constexpr std::size_t coalesce_limit = 1024;
     static constexpr std::size_t idle_coalesce_capacity = 64 * 1024;
 };
@@ -3855,8 +3948,11 @@ private:
                 });
         }
         std::string address = transport_.remote_address(stream);
-        auto conn = std::make_shared<connection_type>(
-            std::move(stream), transport_, this->shared_from_this(), options_, ++last_id_, address);
+        ++last_id_;
+        auto& strand = strands_.pick(last_id_, stream.get_executor());
+        auto conn = std::make_shared<connection_type>(std::move(stream), strand, transport_,
+                                                      this->shared_from_this(), options_, last_id_,
+                                                      address);
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             // Over a limit, the connection still reads the request head, so that the 503
@@ -3866,17 +3962,17 @@ private:
             if (!options_.trusts_proxy(address))
                 admitted = count_address(*conn, address) && admitted;
             if (!admitted)
-                conn->refusal_ = error::server_busy;
+                conn->over_limit_ = true;
             connections_.emplace(conn->id(), conn);
         }
         asio::post(conn->strand_, [conn] { conn->start(); });
         accept_next();
     }
 
-    /// Counts `conn` under `address` for the per-address limit; false when that address
-    /// already has its maximum. Called with the registry mutex held.
+    /// Counts `conn` under `address`, its remote address, for the per-address limit; false
+    /// when that address already has its maximum. Called with the registry mutex held.
     bool count_address(connection_type& conn, const std::string& address) {
-        conn.counted_address_ = address;
+        conn.counted_per_address_ = true;
         return ++connections_per_address_[address] <= options_.max_connections_per_address;
     }
 
@@ -4048,8 +4144,8 @@ private:
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             connections_.erase(conn->id());
-            if (conn->counted_address_) {
-                const auto from_address = connections_per_address_.find(*conn->counted_address_);
+            if (conn->counted_per_address_) {
+                const auto from_address = connections_per_address_.find(conn->remote_address());
                 if (--from_address->second == 0)
                     connections_per_address_.erase(from_address);
             }
@@ -4076,6 +4172,8 @@ private:
     limit_counters counters_;
     std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
     std::uint64_t last_id_ = 0;
+    // The strands connections run on, picked in accepted() (on the strand above).
+    strand_pool<typename Transport::stream_type::executor_type> strands_;
 
     mutable std::mutex registry_mutex_;
     std::unordered_map<std::uint64_t, connection_ptr> connections_;
@@ -4090,7 +4188,7 @@ private:
 /// A WebSocket server on the application's `asio::io_context`.
 ///
 /// Listens as soon as it is constructed; the work happens while the application runs its
-/// io_context (on one thread or several: every connection has its own strand). The server
+/// io_context (on one thread or several: each connection's handlers run on a strand). The server
 /// starts no thread of its own.
 ///
 /// ```cpp

@@ -5,6 +5,7 @@
 #include <wschat/ws/close_code.hpp>
 #include <wschat/ws/detail/cork.hpp>
 #include <wschat/ws/detail/socket_io.hpp>
+#include <wschat/ws/detail/strand_pool.hpp>
 #include <wschat/ws/error.hpp>
 #include <wschat/ws/frame.hpp>
 #include <wschat/ws/handshake.hpp>
@@ -28,10 +29,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -110,9 +111,10 @@ protected:
 /// One WebSocket peer.
 ///
 /// Created by `ws::server` for each accepted stream and handed to the handlers as a
-/// `std::shared_ptr`. All of its I/O runs on its own strand, so a server may run its
-/// io_context on several threads. `send_*`, `send` and `close` may be called from any
-/// thread at any time, also after the connection has ended (they then do nothing).
+/// `std::shared_ptr`. All of its I/O runs on a strand (shared with other connections, see
+/// `detail::strand_pool`), so a server may run its io_context on several threads. `send_*`, `send`
+/// and `close` may be called from any thread at any time, also after the connection has ended (they
+/// then do nothing).
 ///
 /// Outgoing frames wait in a queue of shared, immutable buffers; everything queued during
 /// one turn of the event loop leaves in a single gather write (corking). The queue is
@@ -126,16 +128,19 @@ public:
     /// Plain sockets are read on readiness into a per-thread buffer and written with
     /// sendmsg directly; other streams (TLS) go through Asio's composed operations.
     static constexpr bool plain_socket = detail::is_plain_socket<stream_type>::value;
+    using strand_type = asio::strand<typename stream_type::executor_type>;
 
-    /// Used by the server; applications get connections from the handlers.
-    connection(stream_type stream, const Transport& transport, std::shared_ptr<owner_type> owner,
-               const server_options& options, std::uint64_t id, std::string remote_address)
-        : stream_(std::move(stream)), strand_(asio::make_strand(stream_.get_executor())),
-          transport_(transport), owner_(std::move(owner)), options_(options),
+    /// Used by the server; applications get connections from the handlers. `strand` must
+    /// outlive the connection (the server's pool, which `owner` holds, does).
+    connection(stream_type stream, strand_type& strand, const Transport& transport,
+               std::shared_ptr<owner_type> owner, const server_options& options, std::uint64_t id,
+               std::string remote_address)
+        : stream_(std::move(stream)), strand_(strand), transport_(transport),
+          owner_(std::move(owner)), options_(options),
           request_parser_(std::make_unique<request_parser>(options.max_header_bytes)),
           parser_(role::server, options.max_message_size),
           message_tokens_(static_cast<double>(options.message_burst)),
-          direct_address_(remote_address), remote_address_(std::move(remote_address)), id_(id) {}
+          remote_address_(std::move(remote_address)), id_(id) {}
 
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
@@ -304,19 +309,19 @@ private:
     void read_some() {
         if constexpr (plain_socket) {
             stream_.async_read_some(
-                asio::buffer(first_bytes_),
+                asio::buffer(io_.first_bytes),
                 asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec,
                                                                                std::size_t size) {
                     self->on_first_bytes(ec, size);
                 }));
         } else {
-            if (!read_buffer_)
-                read_buffer_ = std::make_unique<std::uint8_t[]>(options_.read_buffer_size);
+            if (!io_.read_buffer)
+                io_.read_buffer = std::make_unique<std::uint8_t[]>(options_.read_buffer_size);
             stream_.async_read_some(
-                asio::buffer(read_buffer_.get(), options_.read_buffer_size),
+                asio::buffer(io_.read_buffer.get(), options_.read_buffer_size),
                 asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec,
                                                                                std::size_t size) {
-                    self->on_read(ec, self->read_buffer_.get(), size);
+                    self->on_read(ec, self->io_.read_buffer.get(), size);
                 }));
         }
     }
@@ -329,9 +334,9 @@ private:
         if (state_ == state::closed)
             return;
         std::uint8_t* bytes =
-            detail::thread_read_buffer(first_bytes_.size() + options_.read_buffer_size);
-        std::copy_n(first_bytes_.data(), size, bytes);
-        if (!ec && size == first_bytes_.size()) {
+            detail::thread_read_buffer(io_.first_bytes.size() + options_.read_buffer_size);
+        std::copy_n(io_.first_bytes.data(), size, bytes);
+        if (!ec && size == io_.first_bytes.size()) {
             std::error_code later; // an error here shows again on the next read
             size += stream_.read_some(asio::buffer(bytes + size, options_.read_buffer_size), later);
         }
@@ -372,14 +377,15 @@ private:
             break;
         }
         const http_request& req = request_parser_->request();
-        if (options_.trusts_proxy(direct_address_))
+        // Until here remote_address_ is the address the transport saw.
+        if (options_.trusts_proxy(remote_address_))
             if (auto client = forwarded_client_address(req)) {
                 remote_address_ = std::move(*client);
                 if (!owner_->admit_forwarded_client(this->shared_from_this(), remote_address_))
-                    refusal_ = error::server_busy;
+                    over_limit_ = true;
             }
-        if (refusal_)
-            return refuse(refusal_); // over a connection limit: 503, whatever was asked
+        if (over_limit_)
+            return refuse(error::server_busy); // 503, whatever was asked
         if (!is_websocket_request(req)) {
             http_response response;
             owner_->answer_http(req, response);
@@ -421,7 +427,7 @@ private:
     /// Answers a request that fails a check or a limit with its status, and closes.
     void refuse(std::error_code why) {
         owner_->limit_hit(why);
-        info_.error = why;
+        end_info().error = why;
         reply(make_error_response(http_status_for(why), why.message()));
     }
 
@@ -492,8 +498,8 @@ private:
         close_received_ = true;
         if (state_ == state::closing)
             return finish({}); // the answer to our Close: the handshake is complete
-        info_.code = code;
-        info_.reason = std::string{reason};
+        end_info().code = code;
+        end_info().reason = std::string{reason};
         // Echo the code (RFC 6455 §5.5.1); a Close without a code is answered with none.
         send_close_frame(code);
     }
@@ -503,9 +509,10 @@ private:
     void start_close(std::uint16_t code, std::string_view reason, std::error_code why) {
         if (state_ != state::open)
             return;
-        info_.code = code;
-        info_.reason = std::string{reason};
-        info_.error = why;
+        close_info& info = end_info();
+        info.code = code;
+        info.reason = std::string{reason};
+        info.error = why;
         send_close_frame(code, reason);
     }
 
@@ -551,14 +558,21 @@ private:
         deadline_.store(ticks_at(clock::now() + after), std::memory_order_relaxed);
     }
 
+    /// How the connection ends, made when first needed: an open connection carries none.
+    close_info& end_info() {
+        if (!end_info_)
+            end_info_ = std::make_unique<close_info>();
+        return *end_info_;
+    }
+
     /// Closes the socket and reports, exactly once.
     void finish(std::error_code why) {
         if (state_ == state::closed)
             return;
         const bool was_open = state_ != state::handshake;
         state_ = state::closed;
-        if (why && !info_.error) {
-            info_.error = why;
+        if (why && !end_info().error) {
+            end_info().error = why;
             owner_->limit_hit(why);
         }
         transport_.close(stream_);
@@ -567,8 +581,9 @@ private:
             std::lock_guard<std::mutex> lock{queue_mutex_};
             queue_closed_ = true;
             pending_.clear();
+            queued_bytes_ = 0;
         }
-        owner_->finished(this->shared_from_this(), info_, was_open);
+        owner_->finished(this->shared_from_this(), end_info(), was_open);
     }
 
     // --- writing ---------------------------------------------------------------------------
@@ -639,12 +654,21 @@ private:
     void flush() {
         {
             std::lock_guard<std::mutex> lock{queue_mutex_};
-            if (writing_.empty())
-                writing_.swap(pending_);
-            else // the rest of a write the socket did not take at once goes first
-                writing_.insert(writing_.end(), pending_.begin(), pending_.end());
-            pending_.clear();
+            take_pending();
         }
+        write_taken();
+    }
+
+    /// Moves the queued frames to `writing_`. Called with the queue mutex held.
+    void take_pending() {
+        if (writing_.empty())
+            writing_.swap(pending_);
+        else // the rest of a write the socket did not take at once goes first
+            writing_.insert(writing_.end(), pending_.begin(), pending_.end());
+        pending_.clear();
+    }
+
+    void write_taken() {
         if (state_ == state::closed)
             return;
         if constexpr (plain_socket)
@@ -660,7 +684,11 @@ private:
         const std::size_t size =
             detail::write_frames(stream_.native_handle(), writing_, written_of_front_, ec);
         forget_written(size);
-        if (ec == asio::error::would_block || ec == asio::error::try_again)
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            {
+                std::lock_guard<std::mutex> lock{queue_mutex_};
+                queued_bytes_ -= size;
+            }
             return stream_.async_wait(
                 asio::socket_base::wait_write,
                 asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code e) {
@@ -669,15 +697,16 @@ private:
                     if (self->state_ != state::closed)
                         self->write_directly();
                 }));
+        }
         if (ec)
             return finish(ec);
-        write_completed();
+        write_completed(size);
     }
 
     /// Other streams (TLS): one composed gather write of the whole batch.
     void write_gathered() {
         gather_writing();
-        asio::async_write(stream_, gather_,
+        asio::async_write(stream_, io_.gather,
                           asio::bind_executor(strand_, [self = this->shared_from_this()](
                                                            std::error_code ec, std::size_t size) {
                               self->on_written(ec, size);
@@ -693,42 +722,39 @@ private:
         for (const shared_frame& frame : writing_)
             if (frame.size() <= coalesce_limit)
                 small_bytes += frame.size();
-        coalesced_.clear();
-        coalesced_.reserve(small_bytes); // no reallocation below: buffers point into it
-        gather_.clear();
+        io_.coalesced.clear();
+        io_.coalesced.reserve(small_bytes); // no reallocation below: buffers point into it
+        io_.gather.clear();
         bool extending_run = false;
         for (const shared_frame& frame : writing_) {
             if (frame.size() > coalesce_limit) {
-                gather_.emplace_back(frame.data(), frame.size());
+                io_.gather.emplace_back(frame.data(), frame.size());
                 extending_run = false;
                 continue;
             }
-            const std::size_t at = coalesced_.size();
-            coalesced_.insert(coalesced_.end(), frame.data(), frame.data() + frame.size());
+            const std::size_t at = io_.coalesced.size();
+            io_.coalesced.insert(io_.coalesced.end(), frame.data(), frame.data() + frame.size());
             if (extending_run)
-                gather_.back() =
-                    asio::const_buffer{gather_.back().data(), gather_.back().size() + frame.size()};
+                io_.gather.back() = asio::const_buffer{io_.gather.back().data(),
+                                                       io_.gather.back().size() + frame.size()};
             else
-                gather_.emplace_back(coalesced_.data() + at, frame.size());
+                io_.gather.emplace_back(io_.coalesced.data() + at, frame.size());
             extending_run = true;
         }
     }
 
     void on_written(std::error_code ec, std::size_t size) {
-        if (coalesced_.capacity() > idle_coalesce_capacity)
-            std::vector<std::uint8_t>{}.swap(coalesced_); // an idle connection keeps no backlog
+        if (io_.coalesced.capacity() > idle_coalesce_capacity)
+            std::vector<std::uint8_t>{}.swap(io_.coalesced); // an idle connection keeps no backlog
         if (ec)
             return finish(ec);
         forget_written(size);
-        write_completed();
+        write_completed(size);
     }
 
-    /// Drops the frames the last `size` written bytes completed from `writing_`.
+    /// Drops the frames the last `size` written bytes completed from `writing_` (the
+    /// queue's byte count is the caller's to lower).
     void forget_written(std::size_t size) {
-        {
-            std::lock_guard<std::mutex> lock{queue_mutex_};
-            queued_bytes_ -= size;
-        }
         written_of_front_ += size;
         std::size_t done = 0;
         while (done < writing_.size() && written_of_front_ >= writing_[done].size())
@@ -736,28 +762,46 @@ private:
         writing_.erase(writing_.begin(), writing_.begin() + static_cast<std::ptrdiff_t>(done));
     }
 
-    /// Everything taken for writing has been written: write what was queued meanwhile, or
-    /// stop flushing until the next frame comes.
-    void write_completed() {
+    /// Everything taken for writing has been written, the last `size` bytes of it just
+    /// now: write what was queued meanwhile, or stop flushing until the next frame comes.
+    void write_completed(std::size_t size) {
         bool more = false;
         bool drained_after_last = false;
         {
             std::lock_guard<std::mutex> lock{queue_mutex_};
+            queued_bytes_ -= size;
             more = !pending_.empty();
+            if (more)
+                take_pending();
             flushing_ = more;
             drained_after_last = !more && queue_closed_;
         }
         if (more)
-            flush();
+            write_taken();
         else if (drained_after_last && state_ != state::closed)
             last_write_done();
     }
 
+    // What reading and writing need besides the queue, by kind of stream. A plain socket
+    // waits for data with a read of a few bytes into the connection (see on_first_bytes)
+    // and is written with sendmsg straight from the queue; other streams (TLS) read into a
+    // buffer of their own and write through Asio's composed operations.
+    struct plain_socket_io {
+        std::array<std::uint8_t, 16> first_bytes;
+    };
+    struct composed_io {
+        std::unique_ptr<std::uint8_t[]> read_buffer;
+        // The write in flight: its buffers, and its small frames copied back to back.
+        std::vector<asio::const_buffer> gather;
+        std::vector<std::uint8_t> coalesced;
+    };
+
+    // Members are grouped by size, so that an idle connection, which holds little but
+    // this object, wastes no bytes on padding.
     stream_type stream_;
-    using strand_type = asio::strand<typename stream_type::executor_type>;
-    strand_type strand_;
+    strand_type& strand_;
     // The owner outlives every connection it made: each holds a reference to it, and the
-    // transport and options live inside it.
+    // transport, options and strands live inside it.
     const Transport& transport_;
     std::shared_ptr<owner_type> owner_;
     const server_options& options_;
@@ -765,12 +809,10 @@ private:
     std::unique_ptr<request_parser> request_parser_; // until the connection opens
     std::unique_ptr<http_request> opened_by_;        // then the request line without headers
     message_parser parser_;
-    std::unique_ptr<std::uint8_t[]> read_buffer_; // streams other than plain sockets
-    std::array<std::uint8_t, 16> first_bytes_;    // plain sockets: see on_first_bytes
+    std::conditional_t<plain_socket, plain_socket_io, composed_io> io_;
     // Steady-clock ticks, written on the strand and read by the server's sweep: the
     // deadline (0: none) and when the peer was last heard from and last sent a message.
     std::atomic<clock::rep> deadline_{0};
-    error deadline_error_ = error::handshake_timeout;
     std::atomic<clock::rep> last_seen_{ticks_at(clock::now())};
     std::atomic<clock::rep> last_message_{0}; // of the idle timeout
 
@@ -778,32 +820,32 @@ private:
     double message_tokens_;
     std::chrono::steady_clock::time_point tokens_refilled_ = std::chrono::steady_clock::now();
 
-    std::atomic<state> state_{state::handshake};
-    std::error_code refusal_; // set by the server when a connection limit refuses this one
-    bool close_received_ = false;
-    bool reply_sent_ = false;
-    close_info info_;
-    const std::string direct_address_; // as the transport saw it
+    std::unique_ptr<close_info> end_info_; // see end_info()
     std::string remote_address_;
-    // The address this connection is counted under for `max_connections_per_address`
-    // (none: a trusted proxy's own connection, not counted). Set by the server.
-    std::optional<std::string> counted_address_;
     std::any user_data_;
     std::string subprotocol_;
     const std::uint64_t id_;
 
-    // The send queue: `pending_` fills from any thread under the mutex; `writing_` and
-    // `gather_` belong to the write in flight (strand only) and keep their capacity, so a
-    // steady stream of broadcasts allocates nothing per delivery.
+    // The send queue: `pending_` fills from any thread under the mutex; `writing_` belongs
+    // to the write in flight (strand only). Both keep their capacity, so a steady stream of
+    // broadcasts allocates nothing per delivery.
     mutable std::mutex queue_mutex_;
     std::vector<shared_frame> pending_;
-    std::size_t queued_bytes_ = 0;
-    bool flushing_ = false;     // a flush is posted or a write is in flight
-    bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
     std::vector<shared_frame> writing_;
+    std::size_t queued_bytes_ = 0;
     std::size_t written_of_front_ = 0; // bytes of writing_.front() already written
-    std::vector<asio::const_buffer> gather_;
-    std::vector<std::uint8_t> coalesced_; // small frames of the write in flight, back to back
+
+    error deadline_error_ = error::handshake_timeout;
+    std::atomic<state> state_{state::handshake};
+    bool flushing_ = false;     // a flush is posted or a write is in flight (queue mutex)
+    bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
+    bool close_received_ = false;
+    bool reply_sent_ = false;
+    bool over_limit_ = false; // set by the server when a connection limit refuses this one
+    // Counted under remote_address_ for `max_connections_per_address` (a trusted proxy's
+    // own connection is not: its clients are). Set by the server, under its registry lock.
+    bool counted_per_address_ = false;
+
     static constexpr std::size_t coalesce_limit = 1024;
     static constexpr std::size_t idle_coalesce_capacity = 64 * 1024;
 };

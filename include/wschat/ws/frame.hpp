@@ -185,7 +185,7 @@ inline std::string close_payload(std::uint16_t code, std::string_view reason) {
 
 /// Which end of the connection a message_parser reads for: a server requires every
 /// incoming frame to be masked, a client requires that none is (RFC 6455 §5.1).
-enum class role {
+enum class role : std::uint8_t {
     server, ///< reads a client's frames: each must be masked
     client, ///< reads a server's frames: none may be masked
 };
@@ -251,7 +251,7 @@ public:
     /// bytes (default 16 MiB) with error::message_too_big.
     explicit message_parser(role r = role::server,
                             std::uint64_t max_message_size = 16 * 1024 * 1024) noexcept
-        : role_{r}, max_message_size_{max_message_size} {}
+        : max_message_size_{max_message_size}, role_{r} {}
 
     /// Changes the message size limit; applies from the next frame header on.
     void set_max_message_size(std::uint64_t size) noexcept { max_message_size_ = size; }
@@ -293,7 +293,7 @@ public:
     }
 
 private:
-    enum class stage { header, payload };
+    enum class stage : std::uint8_t { header, payload };
 
     /// The smallest capacity the reassembly buffer grows to, so a message arriving in many
     /// small pieces does not reallocate for each one.
@@ -329,32 +329,34 @@ private:
         return 2 + length_bytes + ((second_byte & 0x80) != 0 ? 4 : 0);
     }
 
-    role role_;
+    // Eight-byte members first, then the small ones, so that no padding separates them:
+    // every connection holds a parser.
     std::uint64_t max_message_size_;
-    bool done_ = false;
-    stage stage_ = stage::header;
-
-    // The header being received; kept here only while it is split across feeds.
-    std::array<std::uint8_t, max_frame_header_size> header_{};
-    std::size_t header_received_ = 0;
 
     // The frame whose payload is being received.
-    opcode frame_opcode_ = opcode::continuation;
-    bool frame_fin_ = false;
-    bool frame_masked_ = false;
-    mask_key frame_key_{};
     std::uint64_t frame_length_ = 0;
     std::uint64_t frame_received_ = 0;
-
     // A control frame payload split across feeds; allocated only then, as most arrive whole.
     std::unique_ptr<std::array<std::uint8_t, max_control_payload>> control_payload_;
 
     // The data message being received (over one or several frames).
-    opcode message_opcode_ = opcode::text;
-    bool message_open_ = false;        // a fragmented message awaits continuation frames
     std::uint64_t message_length_ = 0; // payload bytes of its completed frames
     std::string message_;              // its bytes, unless it is delivered in place
+
+    // The header being received; kept here only while it is split across feeds.
+    std::size_t header_received_ = 0;
+    std::array<std::uint8_t, max_frame_header_size> header_{};
+
+    mask_key frame_key_{};
+    opcode frame_opcode_ = opcode::continuation;
+    bool frame_fin_ = false;
+    bool frame_masked_ = false;
+    opcode message_opcode_ = opcode::text;
+    bool message_open_ = false; // a fragmented message awaits continuation frames
     utf8_validator message_utf8_;
+    role role_;
+    stage stage_ = stage::header;
+    bool done_ = false;
 };
 
 template <class Handler>

@@ -4,6 +4,7 @@
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/connection.hpp>
 #include <wschat/ws/detail/cork.hpp>
+#include <wschat/ws/detail/strand_pool.hpp>
 #include <wschat/ws/handshake.hpp>
 #include <wschat/ws/limits.hpp>
 #include <wschat/ws/options.hpp>
@@ -123,8 +124,11 @@ private:
                 });
         }
         std::string address = transport_.remote_address(stream);
-        auto conn = std::make_shared<connection_type>(
-            std::move(stream), transport_, this->shared_from_this(), options_, ++last_id_, address);
+        ++last_id_;
+        auto& strand = strands_.pick(last_id_, stream.get_executor());
+        auto conn = std::make_shared<connection_type>(std::move(stream), strand, transport_,
+                                                      this->shared_from_this(), options_, last_id_,
+                                                      address);
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             // Over a limit, the connection still reads the request head, so that the 503
@@ -134,17 +138,17 @@ private:
             if (!options_.trusts_proxy(address))
                 admitted = count_address(*conn, address) && admitted;
             if (!admitted)
-                conn->refusal_ = error::server_busy;
+                conn->over_limit_ = true;
             connections_.emplace(conn->id(), conn);
         }
         asio::post(conn->strand_, [conn] { conn->start(); });
         accept_next();
     }
 
-    /// Counts `conn` under `address` for the per-address limit; false when that address
-    /// already has its maximum. Called with the registry mutex held.
+    /// Counts `conn` under `address`, its remote address, for the per-address limit; false
+    /// when that address already has its maximum. Called with the registry mutex held.
     bool count_address(connection_type& conn, const std::string& address) {
-        conn.counted_address_ = address;
+        conn.counted_per_address_ = true;
         return ++connections_per_address_[address] <= options_.max_connections_per_address;
     }
 
@@ -316,8 +320,8 @@ private:
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             connections_.erase(conn->id());
-            if (conn->counted_address_) {
-                const auto from_address = connections_per_address_.find(*conn->counted_address_);
+            if (conn->counted_per_address_) {
+                const auto from_address = connections_per_address_.find(conn->remote_address());
                 if (--from_address->second == 0)
                     connections_per_address_.erase(from_address);
             }
@@ -344,6 +348,8 @@ private:
     limit_counters counters_;
     std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
     std::uint64_t last_id_ = 0;
+    // The strands connections run on, picked in accepted() (on the strand above).
+    strand_pool<typename Transport::stream_type::executor_type> strands_;
 
     mutable std::mutex registry_mutex_;
     std::unordered_map<std::uint64_t, connection_ptr> connections_;
@@ -358,7 +364,7 @@ private:
 /// A WebSocket server on the application's `asio::io_context`.
 ///
 /// Listens as soon as it is constructed; the work happens while the application runs its
-/// io_context (on one thread or several: every connection has its own strand). The server
+/// io_context (on one thread or several: each connection's handlers run on a strand). The server
 /// starts no thread of its own.
 ///
 /// ```cpp
