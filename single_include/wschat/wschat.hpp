@@ -2830,7 +2830,7 @@ public:
     /// more use for them: keep what you need in `user_data`. The method, target, path and
     /// query stay.
     const http_request& request() const noexcept {
-        return request_parser_ ? request_parser_->request() : *opened_by_;
+        return request_parser_ ? request_parser_->request() : opened_by_;
     }
     /// The subprotocol selected in the handshake, or empty.
     const std::string& subprotocol() const noexcept { return subprotocol_; }
@@ -3096,11 +3096,10 @@ private:
     /// the largest thing an idle connection would hold) nor the parser.
     void release_request_headers() {
         http_request& parsed = request_parser_->request();
-        opened_by_ = std::make_unique<http_request>();
-        opened_by_->method = std::move(parsed.method);
-        opened_by_->target = std::move(parsed.target);
-        opened_by_->version_major = parsed.version_major;
-        opened_by_->version_minor = parsed.version_minor;
+        opened_by_.method = std::move(parsed.method);
+        opened_by_.target = std::move(parsed.target);
+        opened_by_.version_major = parsed.version_major;
+        opened_by_.version_minor = parsed.version_minor;
         request_parser_.reset();
     }
 
@@ -3457,7 +3456,7 @@ private:
     const server_options& options_;
 
     std::unique_ptr<request_parser> request_parser_; // until the connection opens
-    std::unique_ptr<http_request> opened_by_;        // then the request line without headers
+    http_request opened_by_;                         // then the request line without headers
     message_parser parser_;
     std::conditional_t<plain_socket, plain_socket_io, composed_io> io_;
     // Steady-clock ticks, written on the strand and read by the server's sweep: the
