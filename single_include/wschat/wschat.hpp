@@ -2878,7 +2878,7 @@ private:
 
     /// The server's sweep, from the server's strand: a connection with something due (its
     /// handshake or close deadline passed, silent past the heartbeat timeout, idle past the
-    /// idle timeout) is ended on its own strand; the living get `ping` when it is set (a
+    /// idle timeout) is ended on its strand; the living get `ping` when it is set (a
     /// heartbeat is due). Reads only atomics here, so a sweep posts nothing for the many
     /// connections that have nothing due.
     void sweep(clock::time_point now, const shared_frame& ping) {
