@@ -835,6 +835,7 @@ private:
     std::size_t written_of_front_ = 0; // bytes of writing_.front() already written
 
     error deadline_error_ = error::handshake_timeout;
+    std::uint32_t registry_slot_ = 0; // its place in the server's registry (under its lock)
     std::atomic<state> state_{state::handshake};
     bool flushing_ = false;     // a flush is posted or a write is in flight (queue mutex)
     bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed

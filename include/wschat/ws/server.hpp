@@ -139,7 +139,8 @@ private:
                 admitted = count_address(*conn, address) && admitted;
             if (!admitted)
                 conn->over_limit_ = true;
-            connections_.emplace(conn->id(), conn);
+            conn->registry_slot_ = static_cast<std::uint32_t>(connections_.size());
+            connections_.push_back(conn);
         }
         asio::post(conn->strand_, [conn] { conn->start(); });
         accept_next();
@@ -253,8 +254,8 @@ private:
     std::vector<connection_ptr> snapshot() const {
         std::vector<connection_ptr> all;
         all.reserve(connections_.size());
-        for (const auto& entry : connections_)
-            all.push_back(entry.second);
+        for (const connection_ptr& conn : connections_)
+            all.push_back(conn);
         return all;
     }
 
@@ -315,11 +316,22 @@ private:
             handler(conn, msg);
     }
 
+    /// Takes `conn` out of the registry: the last connection moves into its slot. Called
+    /// with the registry mutex held.
+    void unregister(const connection_type& conn) {
+        const std::uint32_t slot = conn.registry_slot_;
+        if (slot + std::size_t{1} != connections_.size()) {
+            connections_[slot] = std::move(connections_.back());
+            connections_[slot]->registry_slot_ = slot;
+        }
+        connections_.pop_back();
+    }
+
     void finished(const connection_ptr& conn, const close_info& info, bool was_open) override {
         bool live = false;
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
-            connections_.erase(conn->id());
+            unregister(*conn);
             if (conn->counted_per_address_) {
                 const auto from_address = connections_per_address_.find(conn->remote_address());
                 if (--from_address->second == 0)
@@ -352,7 +364,9 @@ private:
     strand_pool<typename Transport::stream_type::executor_type> strands_;
 
     mutable std::mutex registry_mutex_;
-    std::unordered_map<std::uint64_t, connection_ptr> connections_;
+    // Every connection not yet finished, each at its `registry_slot_`: a vector rather than
+    // a map, as a map's node would cost each idle connection about 50 bytes.
+    std::vector<connection_ptr> connections_;
     std::unordered_map<std::string, std::size_t> connections_per_address_;
     std::size_t open_count_ = 0;
     bool detached_ = false;
