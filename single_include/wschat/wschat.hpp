@@ -3505,6 +3505,50 @@ WSCHAT_END_NAMESPACE
 // ---- begin wschat/ws/server.hpp ----
 // wschat — the server: accepts streams, runs handshakes, hands connections to the handlers.
 
+// ---- begin wschat/ws/detail/uncached_allocator.hpp ----
+// wschat — an allocator for Asio operations whose memory should not be recycled.
+
+
+#include <cstddef>
+#include <new>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// Asio keeps the memory of a completed operation in a small per-thread cache and hands it
+/// to the next operation that fits, whatever its size. An accept operation is larger than
+/// most (it holds the socket being accepted), and its block would otherwise pass to the
+/// next long-lived operation started on the thread: the new connection's pending read,
+/// which would hold 56 bytes it does not use for as long as the connection stays idle.
+///
+/// Bound to a handler (`asio::bind_allocator`), this allocator gives its operation plain
+/// `operator new` memory that goes back to the heap when the operation completes.
+template <class T>
+struct uncached_allocator {
+    using value_type = T;
+
+    uncached_allocator() noexcept = default;
+    template <class U>
+    uncached_allocator(const uncached_allocator<U>&) noexcept {}
+
+    T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+    void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+
+    template <class U>
+    bool operator==(const uncached_allocator<U>&) const noexcept {
+        return true;
+    }
+    template <class U>
+    bool operator!=(const uncached_allocator<U>&) const noexcept {
+        return false;
+    }
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/uncached_allocator.hpp ----
 // ---- begin wschat/ws/transport.hpp ----
 // wschat — the Transport concept (how a server accepts and talks over a stream) and `asio_tcp`.
 
@@ -3835,6 +3879,7 @@ constexpr bool check_transport() {
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/transport.hpp ----
 
+#include <asio/bind_allocator.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -3928,11 +3973,14 @@ private:
         if (stopping_)
             return;
         transport_.async_accept(
-            acceptor_, asio::bind_executor(strand_, [self = this->shared_from_this()](
-                                                        std::error_code ec,
-                                                        typename Transport::stream_type stream) {
-                self->accepted(ec, std::move(stream));
-            }));
+            acceptor_,
+            asio::bind_allocator(
+                uncached_allocator<void>{},
+                asio::bind_executor(
+                    strand_, [self = this->shared_from_this()](
+                                 std::error_code ec, typename Transport::stream_type stream) {
+                        self->accepted(ec, std::move(stream));
+                    })));
     }
 
     void accepted(std::error_code ec, typename Transport::stream_type stream) {

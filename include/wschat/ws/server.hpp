@@ -5,12 +5,14 @@
 #include <wschat/ws/connection.hpp>
 #include <wschat/ws/detail/cork.hpp>
 #include <wschat/ws/detail/strand_pool.hpp>
+#include <wschat/ws/detail/uncached_allocator.hpp>
 #include <wschat/ws/handshake.hpp>
 #include <wschat/ws/limits.hpp>
 #include <wschat/ws/options.hpp>
 #include <wschat/ws/shared_frame.hpp>
 #include <wschat/ws/transport.hpp>
 
+#include <asio/bind_allocator.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -104,11 +106,14 @@ private:
         if (stopping_)
             return;
         transport_.async_accept(
-            acceptor_, asio::bind_executor(strand_, [self = this->shared_from_this()](
-                                                        std::error_code ec,
-                                                        typename Transport::stream_type stream) {
-                self->accepted(ec, std::move(stream));
-            }));
+            acceptor_,
+            asio::bind_allocator(
+                uncached_allocator<void>{},
+                asio::bind_executor(
+                    strand_, [self = this->shared_from_this()](
+                                 std::error_code ec, typename Transport::stream_type stream) {
+                        self->accepted(ec, std::move(stream));
+                    })));
     }
 
     void accepted(std::error_code ec, typename Transport::stream_type stream) {
