@@ -4,7 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <mutex>
 #include <string>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -131,6 +133,12 @@ TEST_CASE("on_upgrade can refuse with a status or choose a subprotocol", "[hands
         if (request.query() == "token=bad")
             decision.reject(403, "not allowed");
     });
+    std::mutex seen_mutex;
+    std::vector<std::string> seen; // conn->subprotocol() of each connection, as it opens
+    s.server.on_open([&](const auto& conn) {
+        std::lock_guard<std::mutex> lock{seen_mutex};
+        seen.push_back(conn->subprotocol());
+    });
     s.start();
 
     const auto refused = http_exchange(s.port(), test::upgrade_request("/?token=bad"));
@@ -142,6 +150,11 @@ TEST_CASE("on_upgrade can refuse with a status or choose a subprotocol", "[hands
           std::string::npos);
     test::ws_client unknown{s.port(), "/", "Sec-WebSocket-Protocol: mqtt\r\n"};
     CHECK(unknown.response_head().find("Sec-WebSocket-Protocol") == std::string::npos);
+    REQUIRE(test::eventually([&] {
+        std::lock_guard<std::mutex> lock{seen_mutex};
+        return seen.size() == 2;
+    }));
+    CHECK(seen == std::vector<std::string>{"chat.v2", ""});
 }
 
 TEST_CASE("a client that never finishes its request is dropped in time", "[handshake][server]") {

@@ -183,7 +183,10 @@ public:
         return request_parser_ ? request_parser_->request() : opened_by_;
     }
     /// The subprotocol selected in the handshake, or empty.
-    const std::string& subprotocol() const noexcept { return subprotocol_; }
+    const std::string& subprotocol() const noexcept {
+        static const std::string none;
+        return subprotocol_ ? *subprotocol_ : none;
+    }
     /// A number unique within the server, for logs and maps.
     std::uint64_t id() const noexcept { return id_; }
     /// Bytes queued for this peer and not yet written.
@@ -432,9 +435,10 @@ private:
     }
 
     void open(const http_request& req, upgrade_decision& decision) {
-        subprotocol_ = std::move(decision.subprotocol);
+        if (!decision.subprotocol.empty())
+            subprotocol_ = std::make_unique<const std::string>(std::move(decision.subprotocol));
         user_data_ = std::move(decision.user_data);
-        enqueue(raw_bytes(make_upgrade_response(req, subprotocol_).serialize()));
+        enqueue(raw_bytes(make_upgrade_response(req, subprotocol()).serialize()));
         deadline_.store(0, std::memory_order_relaxed); // the handshake is over
         last_message_.store(ticks_at(clock::now()), std::memory_order_relaxed);
         state_ = state::open;
@@ -822,7 +826,7 @@ private:
     std::unique_ptr<close_info> end_info_; // see end_info()
     std::string remote_address_;
     std::any user_data_;
-    std::string subprotocol_;
+    std::unique_ptr<const std::string> subprotocol_; // only when one was selected, as most are not
     const std::uint64_t id_;
 
     // The send queue: `pending_` fills from any thread under the mutex; `writing_` belongs
