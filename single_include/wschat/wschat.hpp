@@ -886,7 +886,7 @@ inline std::string close_payload(std::uint16_t code, std::string_view reason) {
 
 /// Which end of the connection a message_parser reads for: a server requires every
 /// incoming frame to be masked, a client requires that none is (RFC 6455 §5.1).
-enum class role : std::uint8_t {
+enum class role {
     server, ///< reads a client's frames: each must be masked
     client, ///< reads a server's frames: none may be masked
 };
@@ -994,7 +994,7 @@ public:
     }
 
 private:
-    enum class stage : std::uint8_t { header, payload };
+    enum class stage { header, payload };
 
     /// The smallest capacity the reassembly buffer grows to, so a message arriving in many
     /// small pieces does not reallocate for each one.
