@@ -2749,9 +2749,10 @@ public:
     virtual void finished(const connection_ptr& conn, const close_info& info, bool was_open) = 0;
     /// A peer ran into one of the server's limits (`ws::limit_for(ec)` names which).
     virtual void limit_hit(std::error_code ec) = 0;
-    /// A connection through a trusted proxy has named its client: counts it against the
-    /// per-address limit under that address; false when that address is over the limit.
-    virtual bool admit_forwarded_client(const connection_ptr& conn, const std::string& address) = 0;
+    /// A connection through a trusted proxy has named its client (now its remote address):
+    /// counts it against the per-address limit under that address; false when that address
+    /// is over the limit.
+    virtual bool admit_forwarded_client(const connection_ptr& conn) = 0;
 
 protected:
     ~connection_owner() = default;
@@ -3034,7 +3035,7 @@ private:
         if (options_.trusts_proxy(remote_address_))
             if (auto client = forwarded_client_address(req)) {
                 remote_address_ = std::move(*client);
-                if (!owner_->admit_forwarded_client(this->shared_from_this(), remote_address_))
+                if (!owner_->admit_forwarded_client(this->shared_from_this()))
                     over_limit_ = true;
             }
         if (over_limit_)
@@ -3965,7 +3966,7 @@ public:
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             detached_ = true;
-            all = snapshot();
+            all = connections_;
         }
         asio::post(strand_, [self = this->shared_from_this()] { self->stop_listening(); });
         for (const connection_ptr& conn : all)
@@ -4004,15 +4005,15 @@ private:
         auto& strand = strands_.pick(last_id_, stream.get_executor());
         auto conn = std::make_shared<connection_type>(std::move(stream), strand, transport_,
                                                       this->shared_from_this(), options_, last_id_,
-                                                      address);
+                                                      std::move(address));
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             // Over a limit, the connection still reads the request head, so that the 503
             // reaches the client instead of being lost to a reset. A trusted proxy's
             // connections are counted later, by the client address it forwards.
             bool admitted = connections_.size() < options_.max_connections;
-            if (!options_.trusts_proxy(address))
-                admitted = count_address(*conn, address) && admitted;
+            if (!options_.trusts_proxy(conn->remote_address()))
+                admitted = count_address(*conn) && admitted;
             if (!admitted)
                 conn->over_limit_ = true;
             conn->registry_slot_ = static_cast<std::uint32_t>(connections_.size());
@@ -4022,11 +4023,12 @@ private:
         accept_next();
     }
 
-    /// Counts `conn` under `address`, its remote address, for the per-address limit; false
-    /// when that address already has its maximum. Called with the registry mutex held.
-    bool count_address(connection_type& conn, const std::string& address) {
+    /// Counts `conn` under its remote address for the per-address limit; false when that
+    /// address already has its maximum. Called with the registry mutex held.
+    bool count_address(connection_type& conn) {
         conn.counted_per_address_ = true;
-        return ++connections_per_address_[address] <= options_.max_connections_per_address;
+        return ++connections_per_address_[conn.remote_address()] <=
+               options_.max_connections_per_address;
     }
 
     /// The sweep runs as often as the shortest of the heartbeat interval, the idle timeout
@@ -4065,7 +4067,7 @@ private:
         std::vector<connection_ptr> all;
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
-            all = snapshot();
+            all = connections_;
         }
         {
             detail::cork corked{get_executor()};
@@ -4095,7 +4097,7 @@ private:
             std::lock_guard<std::mutex> lock{registry_mutex_};
             if (on_stopped)
                 stopped_callbacks_.push_back(on_stopped);
-            all = snapshot();
+            all = connections_;
         }
         for (const connection_ptr& conn : all)
             asio::post(conn->strand_, [conn] { conn->go_away(); });
@@ -4121,18 +4123,10 @@ private:
         std::vector<connection_ptr> all;
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
-            all = snapshot();
+            all = connections_;
         }
         for (const connection_ptr& conn : all)
             conn->abort();
-    }
-
-    std::vector<connection_ptr> snapshot() const {
-        std::vector<connection_ptr> all;
-        all.reserve(connections_.size());
-        for (const connection_ptr& conn : connections_)
-            all.push_back(conn);
-        return all;
     }
 
     bool handlers_live() const {
@@ -4162,9 +4156,9 @@ private:
 
     void limit_hit(std::error_code ec) override { counters_.add(ec); }
 
-    bool admit_forwarded_client(const connection_ptr& conn, const std::string& address) override {
+    bool admit_forwarded_client(const connection_ptr& conn) override {
         std::lock_guard<std::mutex> lock{registry_mutex_};
-        return count_address(*conn, address);
+        return count_address(*conn);
     }
 
     void answer_http(const http_request& request, http_response& response) override {

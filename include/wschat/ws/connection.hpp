@@ -99,9 +99,10 @@ public:
     virtual void finished(const connection_ptr& conn, const close_info& info, bool was_open) = 0;
     /// A peer ran into one of the server's limits (`ws::limit_for(ec)` names which).
     virtual void limit_hit(std::error_code ec) = 0;
-    /// A connection through a trusted proxy has named its client: counts it against the
-    /// per-address limit under that address; false when that address is over the limit.
-    virtual bool admit_forwarded_client(const connection_ptr& conn, const std::string& address) = 0;
+    /// A connection through a trusted proxy has named its client (now its remote address):
+    /// counts it against the per-address limit under that address; false when that address
+    /// is over the limit.
+    virtual bool admit_forwarded_client(const connection_ptr& conn) = 0;
 
 protected:
     ~connection_owner() = default;
@@ -384,7 +385,7 @@ private:
         if (options_.trusts_proxy(remote_address_))
             if (auto client = forwarded_client_address(req)) {
                 remote_address_ = std::move(*client);
-                if (!owner_->admit_forwarded_client(this->shared_from_this(), remote_address_))
+                if (!owner_->admit_forwarded_client(this->shared_from_this()))
                     over_limit_ = true;
             }
         if (over_limit_)
