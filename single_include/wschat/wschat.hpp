@@ -271,9 +271,142 @@ private:
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/detail/cork.hpp ----
 // ---- begin wschat/ws/detail/socket_io.hpp ----
-// wschat — direct I/O on plain sockets: readiness reads into a per-thread buffer, and
-// gather writes of any number of queued frames per system call.
+// wschat — direct I/O on plain sockets: reads of what has arrived into a per-thread buffer,
+// and gather writes of any number of queued frames per system call.
 
+// ---- begin wschat/ws/detail/readiness_set.hpp ----
+// wschat — the plain sockets of a server in one epoll set of their own, which the
+// io_context watches as a single descriptor.
+
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+namespace detail {
+template <class Target>
+class readiness_set;
+} // namespace detail
+WSCHAT_END_NAMESPACE
+
+#if defined(__linux__)
+#define WSCHAT_HAS_READINESS_SET 1
+
+#include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/post.hpp>
+#include <asio/strand.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <memory>
+#include <system_error>
+#include <utility>
+
+#include <sys/epoll.h>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// Asio gives every socket it watches about 170 bytes of reactor state, and every read it
+/// waits on an operation of about 160 bytes more: 330 bytes per idle connection, more than
+/// the rest of what an idle connection needs. A server's plain sockets therefore leave
+/// Asio's reactor once their transport handshake is done and join this set instead: one
+/// epoll descriptor, edge-triggered for reading and writing, which costs user space nothing
+/// per socket. The io_context watches the set's descriptor alone (while the set has
+/// members, so that an io_context with nothing else to do still runs out of work).
+///
+/// When a socket becomes readable or writable, the set calls `target->ready(events)` (epoll's
+/// event bits) on its own strand; the target (a connection) posts its work to its own strand from
+/// there.
+///
+/// Lifetime: a target stays alive while it is in the set, and `remove` keeps it alive
+/// until every event harvested before the removal has been handed out. Events are
+/// harvested and handed out in one handler on the set's strand, and `remove` posts the
+/// target's last reference to that strand after taking the socket out of the set: so
+/// the reference is dropped only after any harvest that could still name the target.
+template <class Target>
+class readiness_set : public std::enable_shared_from_this<readiness_set<Target>> {
+public:
+    /// Event bits `ready` may see: data to read; the peer's end or an error, which a read
+    /// must find next even after a short read.
+    static constexpr std::uint32_t readable = EPOLLIN;
+    static constexpr std::uint32_t ending = EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+
+    explicit readiness_set(asio::io_context& io) : strand_(asio::make_strand(io)), watch_(strand_) {
+        const int fd = ::epoll_create1(EPOLL_CLOEXEC);
+        if (fd < 0)
+            throw std::system_error(errno, std::system_category(), "wschat: epoll_create1");
+        watch_.assign(fd);
+    }
+
+    readiness_set(const readiness_set&) = delete;
+    readiness_set& operator=(const readiness_set&) = delete;
+
+    /// Adds the non-blocking socket `fd`; `target` is told of every change in its
+    /// readiness from now on (and at once, as the socket is writable).
+    std::error_code add(int fd, Target& target) {
+        epoll_event event{};
+        event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        event.data.ptr = &target;
+        if (::epoll_ctl(watch_.native_handle(), EPOLL_CTL_ADD, fd, &event) != 0)
+            return {errno, std::system_category()};
+        if (members_.fetch_add(1, std::memory_order_acq_rel) == 0)
+            asio::post(strand_, [self = this->shared_from_this()] { self->watch(); });
+        return {};
+    }
+
+    /// Takes `fd` out of the set; call it before closing `fd`. `last_reference` is the
+    /// target's, held until no harvested event can reach the target any more.
+    void remove(int fd, std::shared_ptr<Target> last_reference) {
+        epoll_event ignored{}; // kernels before 2.6.9 wanted one
+        ::epoll_ctl(watch_.native_handle(), EPOLL_CTL_DEL, fd, &ignored);
+        members_.fetch_sub(1, std::memory_order_acq_rel);
+        asio::post(strand_, [self = this->shared_from_this(), held = std::move(last_reference)] {
+            if (self->members_.load(std::memory_order_acquire) == 0 && self->watching_)
+                self->watch_.cancel(); // nothing left to watch: let the io_context run out
+        });
+    }
+
+private:
+    /// On the strand: waits for the set's descriptor to become readable, unless it already
+    /// does or the set is empty.
+    void watch() {
+        if (watching_ || members_.load(std::memory_order_acquire) == 0)
+            return;
+        watching_ = true;
+        watch_.async_wait(asio::posix::stream_descriptor::wait_read,
+                          [self = this->shared_from_this()](std::error_code ec) {
+                              self->watching_ = false;
+                              if (!ec)
+                                  self->hand_out();
+                              self->watch();
+                          });
+    }
+
+    /// On the strand: harvests every event pending and tells each target. Edge-triggered
+    /// epoll sets report a readiness change once, so the set is emptied each time.
+    void hand_out() {
+        epoll_event events[256];
+        int count = 0;
+        do {
+            count = ::epoll_wait(watch_.native_handle(), events, std::size(events), 0);
+            for (int i = 0; i < count; ++i)
+                static_cast<Target*>(events[i].data.ptr)->ready(events[i].events);
+        } while (count == static_cast<int>(std::size(events)));
+    }
+
+    asio::strand<asio::io_context::executor_type> strand_;
+    asio::posix::stream_descriptor watch_; // owns the epoll descriptor
+    std::atomic<std::size_t> members_{0};
+    bool watching_ = false; // an async_wait is pending (strand only)
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+
+#endif
+// ---- end wschat/ws/detail/readiness_set.hpp ----
 // ---- begin wschat/ws/shared_frame.hpp ----
 // wschat — an encoded WebSocket frame shared, immutable, by every send queue it sits in.
 
@@ -1479,6 +1612,7 @@ WSCHAT_END_NAMESPACE
 #if !defined(_WIN32)
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #define WSCHAT_HAS_SENDMSG 1
 #endif
 
@@ -1486,16 +1620,18 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 
 namespace detail {
 
-/// True for streams that are plain sockets (TCP, Unix domain): they can be read without
-/// blocking and written with sendmsg directly. A TLS stream is not one: its bytes pass
-/// through the TLS engine, which buffers on its own.
+/// True for streams that are plain sockets (TCP, Unix domain): once open they leave Asio
+/// for the server's readiness set, and are read and written (sendmsg) directly. A TLS
+/// stream is not one: its bytes pass through the TLS engine, which buffers on its own.
+/// Where there is no readiness set (outside Linux), every stream goes through Asio.
 template <class Stream, class = void>
 struct is_plain_socket : std::false_type {};
-#if defined(WSCHAT_HAS_SENDMSG)
+#if defined(WSCHAT_HAS_SENDMSG) && defined(WSCHAT_HAS_READINESS_SET)
 template <class Stream>
 struct is_plain_socket<Stream, std::void_t<decltype(int{std::declval<Stream&>().native_handle()}),
                                            decltype(std::declval<Stream&>().non_blocking(
-                                               true, std::declval<std::error_code&>()))>>
+                                               true, std::declval<std::error_code&>())),
+                                           decltype(int{std::declval<Stream&>().release()})>>
     : std::true_type {};
 #endif
 
@@ -1514,6 +1650,35 @@ inline std::uint8_t* thread_read_buffer(std::size_t size) {
 }
 
 #if defined(WSCHAT_HAS_SENDMSG)
+/// Ends our direction of the socket `fd` (TCP FIN): the peer reads EOF, we can still read.
+inline void shutdown_send(int fd) {
+    ::shutdown(fd, SHUT_WR);
+}
+
+inline void close_socket(int fd) {
+    ::close(fd);
+}
+
+/// Reads what has arrived on the non-blocking socket `fd`, up to `size` bytes. Returns
+/// the bytes read; sets `ec` to `would_block` when nothing had arrived, to `eof` when the
+/// peer has closed, or to the error.
+inline std::size_t read_socket(int fd, std::uint8_t* into, std::size_t size, std::error_code& ec) {
+    for (;;) {
+        const ssize_t got = ::recv(fd, into, size, 0);
+        if (got > 0)
+            return static_cast<std::size_t>(got);
+        if (got == 0)
+            ec = asio::error::eof;
+        else if (errno == EINTR)
+            continue;
+        else if (errno == EAGAIN || errno == EWOULDBLOCK)
+            ec = asio::error::would_block;
+        else
+            ec = std::error_code{errno, std::system_category()};
+        return 0;
+    }
+}
+
 /// Writes as much as the socket takes of `frames`, starting `offset` bytes into the first.
 /// Each system call gathers up to 256 frames by reference (Asio's own gather writes stop
 /// at 64), so a deep queue leaves in a few calls without being copied. Returns the bytes
@@ -1561,6 +1726,42 @@ inline std::size_t write_frames(int fd, const std::vector<shared_frame>& frames,
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/detail/socket_io.hpp ----
+// ---- begin wschat/ws/detail/spin_lock.hpp ----
+// wschat — a lock of one byte, for a connection's send queue.
+
+
+#include <atomic>
+#include <thread>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// Guards critical sections a few instructions long (a push onto a vector, a swap of two),
+/// where a `std::mutex` would cost more than the section: 40 bytes in every connection,
+/// most of an idle connection's send state. A waiter spins briefly, then yields its time
+/// slice, so a holder preempted in the section is not spun against for a whole slice.
+/// BasicLockable: use it with `std::lock_guard`.
+class spin_lock {
+public:
+    void lock() noexcept {
+        while (locked_.exchange(true, std::memory_order_acquire))
+            for (int spins = 0; locked_.load(std::memory_order_relaxed); ++spins)
+                if (spins >= spins_before_yield)
+                    std::this_thread::yield();
+    }
+
+    void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+private:
+    static constexpr int spins_before_yield = 64;
+    std::atomic<bool> locked_{false};
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/spin_lock.hpp ----
 // ---- begin wschat/ws/detail/strand_pool.hpp ----
 // wschat — the strands a server's connections share: a fixed set, each connection bound to
 // one of them for its whole life.
@@ -2679,6 +2880,7 @@ WSCHAT_END_NAMESPACE
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -2754,8 +2956,21 @@ public:
     /// is over the limit.
     virtual bool admit_forwarded_client(const connection_ptr& conn) = 0;
 
+    // What connections read of their owner, which outlives them.
+    const Transport& transport() const noexcept { return transport_; }
+    const server_options& options() const noexcept { return options_; }
+
 protected:
+    /// `transport` and `options` must live as long as the owner (the derived class's own
+    /// members do).
+    connection_owner(const Transport& transport, const server_options& options)
+        : transport_(transport), options_(options) {}
     ~connection_owner() = default;
+
+private:
+    // Here rather than in each connection: one copy instead of two references per peer.
+    const Transport& transport_;
+    const server_options& options_;
 };
 } // namespace detail
 
@@ -2776,25 +2991,33 @@ class connection : public std::enable_shared_from_this<connection<Transport>> {
 public:
     using stream_type = typename Transport::stream_type;
     using owner_type = detail::connection_owner<Transport>;
-    /// Plain sockets are read on readiness into a per-thread buffer and written with
-    /// sendmsg directly; other streams (TLS) go through Asio's composed operations.
+    /// Plain sockets join the server's readiness set once their transport handshake is done,
+    /// and are read into a per-thread buffer and written with sendmsg directly; other
+    /// streams (TLS) go through Asio's composed operations.
     static constexpr bool plain_socket = detail::is_plain_socket<stream_type>::value;
     using strand_type = asio::strand<typename stream_type::executor_type>;
+    using readiness_type = detail::readiness_set<connection>;
 
     /// Used by the server; applications get connections from the handlers. `strand` must
     /// outlive the connection (the server's pool, which `owner` holds, does).
-    connection(stream_type stream, strand_type& strand, const Transport& transport,
-               std::shared_ptr<owner_type> owner, const server_options& options, std::uint64_t id,
+    connection(strand_type& strand, std::shared_ptr<owner_type> owner, std::uint64_t id,
                std::string remote_address)
-        : stream_(std::move(stream)), strand_(strand), transport_(transport),
-          owner_(std::move(owner)), options_(options),
-          request_parser_(std::make_unique<request_parser>(options.max_header_bytes)),
-          parser_(role::server, options.max_message_size),
-          message_tokens_(static_cast<double>(options.message_burst)),
+        : strand_(strand), owner_(std::move(owner)),
+          request_parser_(std::make_unique<request_parser>(options().max_header_bytes)),
+          parser_(role::server, options().max_message_size),
+          message_tokens_(static_cast<double>(options().message_burst)),
           remote_address_(std::move(remote_address)), id_(id) {}
 
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
+
+    /// Normally the socket is closed when the connection finishes; this is for a connection
+    /// dropped unfinished with its io_context.
+    ~connection() {
+        if constexpr (plain_socket)
+            if (io_.fd >= 0)
+                detail::close_socket(io_.fd);
+    }
 
     /// Queues a text message. `text` must be valid UTF-8 (the peer will close otherwise).
     void send_text(std::string_view text) { send(make_frame(opcode::text, text)); }
@@ -2842,15 +3065,19 @@ public:
     std::uint64_t id() const noexcept { return id_; }
     /// Bytes queued for this peer and not yet written.
     std::size_t queued_bytes() const {
-        std::lock_guard<std::mutex> lock{queue_mutex_};
+        std::lock_guard<detail::spin_lock> lock{queue_lock_};
         return queued_bytes_;
     }
 
 private:
     template <class>
     friend class detail::server_core;
+    friend readiness_type;
 
     enum class state : std::uint8_t { handshake, open, closing, closed };
+
+    const server_options& options() const noexcept { return owner_->options(); }
+    const Transport& transport() const noexcept { return owner_->transport(); }
     using clock = std::chrono::steady_clock;
 
     // The parser's event sink; keeps the parser's callbacks out of the public interface.
@@ -2867,17 +3094,44 @@ private:
 
     // --- start-up, called by the server on the connection's strand ----------------------
 
-    void start() {
-        set_deadline(options_.handshake_timeout, error::handshake_timeout);
-        transport_.async_handshake(
-            stream_,
-            asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec) {
-                if (ec)
-                    return self->finish(ec);
-                if constexpr (plain_socket)
-                    self->stream_.non_blocking(true, ec); // reads and writes never block
-                self->read_some();
-            }));
+    /// Runs the transport's handshake on `stream`, then reads. A plain socket's stream
+    /// lives only until then, and its descriptor joins `readiness` (the server's set).
+    void start(stream_type stream, readiness_type* readiness) {
+        set_deadline(options().handshake_timeout, error::handshake_timeout);
+        if constexpr (plain_socket) {
+            io_.readiness = readiness;
+            auto held = std::make_unique<stream_type>(std::move(stream));
+            stream_type& handshaking = *held;
+            transport().async_handshake(
+                handshaking, asio::bind_executor(
+                                 strand_, [self = this->shared_from_this(), held = std::move(held)](
+                                              std::error_code ec) { self->adopt(*held, ec); }));
+        } else {
+            io_.stream.emplace(std::move(stream));
+            transport().async_handshake(
+                *io_.stream,
+                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec) {
+                    if (ec)
+                        return self->finish(ec);
+                    self->read_some();
+                }));
+        }
+    }
+
+    /// A plain socket's transport handshake is done: its descriptor leaves Asio (and the
+    /// stream, which closes nothing now) for the readiness set, non-blocking. The set then
+    /// reports it writable at once, which makes the first read.
+    void adopt(stream_type& stream, std::error_code ec) {
+        if (!ec && state_ != state::closed) // closed meanwhile: the stream closes the socket
+            stream.non_blocking(true, ec);
+        if (state_ == state::closed)
+            return;
+        if (!ec)
+            io_.fd = stream.release(ec);
+        if (!ec)
+            ec = io_.readiness->add(io_.fd, *this);
+        if (ec)
+            finish(ec);
     }
 
     /// The server's sweep, from the server's strand: a connection with something due (its
@@ -2907,13 +3161,13 @@ private:
             return due::deadline;
         if (current != state::open)
             return due::nothing;
-        if (options_.heartbeat_interval.count() > 0 &&
+        if (options().heartbeat_interval.count() > 0 &&
             ticks - last_seen_.load(std::memory_order_relaxed) >=
-                ticks_of(options_.heartbeat_timeout))
+                ticks_of(options().heartbeat_timeout))
             return due::silent;
-        if (options_.idle_timeout.count() > 0 &&
+        if (options().idle_timeout.count() > 0 &&
             ticks - last_message_.load(std::memory_order_relaxed) >=
-                ticks_of(options_.idle_timeout))
+                ticks_of(options().idle_timeout))
             return due::idle;
         return due::nothing;
     }
@@ -2960,62 +3214,82 @@ private:
 
     // --- reading ---------------------------------------------------------------------------
 
-    void read_some() {
-        if constexpr (plain_socket) {
-            stream_.async_read_some(
-                asio::buffer(io_.first_bytes),
-                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec,
-                                                                               std::size_t size) {
-                    self->on_first_bytes(ec, size);
-                }));
-        } else {
-            if (!io_.read_buffer)
-                io_.read_buffer = std::make_unique<std::uint8_t[]>(options_.read_buffer_size);
-            stream_.async_read_some(
-                asio::buffer(io_.read_buffer.get(), options_.read_buffer_size),
-                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec,
-                                                                               std::size_t size) {
-                    self->on_read(ec, self->io_.read_buffer.get(), size);
-                }));
-        }
+    // After our Close (or an HTTP answer) both kinds of stream keep reading, and discarding,
+    // until the peer closes: closing a socket with unread data would reset the connection
+    // and could destroy the Close frame or response still in flight to the peer.
+
+    /// Plain sockets, from the readiness set's strand: the socket became readable or
+    /// writable or both (`events`, epoll's). Posts one on_ready at a time, which sees
+    /// every event reported until it begins.
+    void ready(std::uint32_t events) {
+        if (io_.events.fetch_or(events, std::memory_order_acq_rel) == 0)
+            asio::post(strand_, [self = this->shared_from_this()] { self->on_ready(); });
     }
 
-    /// A plain socket waits for data with a read of a few bytes into the connection itself
-    /// (an asynchronous read, unlike a bare readiness wait, cannot miss data that arrives
-    /// while it is being set up); whatever else has arrived is then read at once, without
-    /// blocking, into the thread's read buffer, and parsed before the handler returns.
-    void on_first_bytes(std::error_code ec, std::size_t size) {
+    void on_ready() {
+        const std::uint32_t events = io_.events.exchange(0, std::memory_order_acq_rel);
         if (state_ == state::closed)
             return;
-        std::uint8_t* bytes =
-            detail::thread_read_buffer(io_.first_bytes.size() + options_.read_buffer_size);
-        std::copy_n(io_.first_bytes.data(), size, bytes);
-        if (!ec && size == io_.first_bytes.size()) {
-            std::error_code later; // an error here shows again on the next read
-            size += stream_.read_some(asio::buffer(bytes + size, options_.read_buffer_size), later);
+        if (io_.awaiting_writable) {
+            io_.awaiting_writable = false;
+            write_directly();
         }
-        on_read(ec, bytes, size);
+        read_available(events);
     }
 
-    void on_read(std::error_code ec, std::uint8_t* bytes, std::size_t size) {
+    /// Plain sockets: reads what has arrived into the thread's read buffer and handles it
+    /// before returning, so an idle connection holds no read buffer. Edge-triggered
+    /// readiness is reported once per change, so reading goes on until the socket is
+    /// drained, which a short read shows (unless the peer's end or an error came with the
+    /// data: that is read next). One buffer per turn on the strand, so that other
+    /// connections, and what this one posted (a queue-overflow close), go in between.
+    void read_available(std::uint32_t events) {
+        std::uint8_t* bytes = detail::thread_read_buffer(options().read_buffer_size);
+        std::error_code ec;
+        const std::size_t size = detail::read_socket(io_.fd, bytes, options().read_buffer_size, ec);
+        if (ec == asio::error::would_block)
+            return;
+        if (ec)
+            return peer_vanished(ec);
+        handle_bytes(bytes, size);
+        const bool drained =
+            size < options().read_buffer_size && (events & readiness_type::ending) == 0;
+        if (state_ != state::closed && !drained)
+            ready(events | readiness_type::readable); // no new report would announce the rest
+    }
+
+    /// Other streams (TLS): one asynchronous read at a time into the connection's buffer.
+    void read_some() {
+        if (!io_.read_buffer)
+            io_.read_buffer = std::make_unique<std::uint8_t[]>(options().read_buffer_size);
+        io_.stream->async_read_some(
+            asio::buffer(io_.read_buffer.get(), options().read_buffer_size),
+            asio::bind_executor(
+                strand_, [self = this->shared_from_this()](std::error_code ec, std::size_t size) {
+                    self->on_read(ec, size);
+                }));
+    }
+
+    void on_read(std::error_code ec, std::size_t size) {
         if (state_ == state::closed)
             return;
         if (ec)
             return peer_vanished(ec);
+        handle_bytes(io_.read_buffer.get(), size);
+        if (state_ != state::closed)
+            read_some();
+    }
+
+    void handle_bytes(std::uint8_t* bytes, std::size_t size) {
         // Whatever the messages read here make the server send (a broadcast to every member,
         // a pong, a close) leaves when the parsing is done, not through the event loop.
-        detail::cork corked{stream_.get_executor()};
+        detail::cork corked{strand_.get_inner_executor()};
         last_seen_.store(ticks_at(clock::now()), std::memory_order_relaxed);
         if (state_ == state::handshake)
             consume_request(bytes, size);
         else if (!parser_.done())
             feed_parser(bytes, size);
         parser_.release_memory(); // frees the reassembly buffer unless a message is partial
-        // After our Close (or an HTTP answer) we keep reading, and discarding, until the peer
-        // closes: closing a socket with unread data would reset the connection and could
-        // destroy the Close frame or response still in flight to the peer.
-        if (state_ != state::closed)
-            read_some();
     }
 
     void consume_request(std::uint8_t* bytes, std::size_t size) {
@@ -3032,7 +3306,7 @@ private:
         }
         const http_request& req = request_parser_->request();
         // Until here remote_address_ is the address the transport saw.
-        if (options_.trusts_proxy(remote_address_))
+        if (options().trusts_proxy(remote_address_))
             if (auto client = forwarded_client_address(req)) {
                 remote_address_ = std::move(*client);
                 if (!owner_->admit_forwarded_client(this->shared_from_this()))
@@ -3064,7 +3338,7 @@ private:
 
     std::string select_subprotocol(const http_request& req) const {
         const auto wanted = requested_subprotocols(req);
-        for (const std::string& ours : options_.subprotocols)
+        for (const std::string& ours : options().subprotocols)
             for (std::string_view theirs : wanted)
                 if (theirs == ours)
                     return ours;
@@ -3118,7 +3392,7 @@ private:
         if (state_ != state::open)
             return;
         if (!take_message_token()) {
-            if (options_.rate_limit_action == server_options::rate_action::close)
+            if (options().rate_limit_action == server_options::rate_action::close)
                 return fail(error::rate_limited);
             return owner_->limit_hit(error::rate_limited);
         }
@@ -3129,14 +3403,14 @@ private:
     /// The token bucket of `max_messages_per_second`: refilled by the time elapsed, capped
     /// at `message_burst`; each message takes one token.
     bool take_message_token() {
-        if (options_.max_messages_per_second <= 0)
+        if (options().max_messages_per_second <= 0)
             return true;
         const auto now = std::chrono::steady_clock::now();
         const std::chrono::duration<double> elapsed = now - tokens_refilled_;
         tokens_refilled_ = now;
         message_tokens_ =
-            std::min(static_cast<double>(options_.message_burst),
-                     message_tokens_ + elapsed.count() * options_.max_messages_per_second);
+            std::min(static_cast<double>(options().message_burst),
+                     message_tokens_ + elapsed.count() * options().max_messages_per_second);
         if (message_tokens_ < 1)
             return false;
         message_tokens_ -= 1;
@@ -3179,14 +3453,14 @@ private:
 
     void send_close_frame(std::uint16_t code, std::string_view reason = {}) {
         state_ = state::closing;
-        set_deadline(options_.close_timeout, error::close_timeout);
+        set_deadline(options().close_timeout, error::close_timeout);
         enqueue(make_frame(opcode::close, close_payload(code, reason)), true);
     }
 
     /// Answers a plain HTTP request or refuses an upgrade, then closes.
     void reply(const http_response& response) {
         reply_sent_ = true;
-        set_deadline(options_.close_timeout, error::close_timeout);
+        set_deadline(options().close_timeout, error::close_timeout);
         enqueue(raw_bytes(response.serialize()), true);
     }
 
@@ -3196,7 +3470,10 @@ private:
         if (close_received_)
             return finish({}); // both Close frames exchanged: the server closes TCP first
         // Tell the peer we are done and let it close; the read loop sees its EOF.
-        transport_.shutdown_send(stream_);
+        if constexpr (plain_socket)
+            detail::shutdown_send(io_.fd);
+        else
+            transport().shutdown_send(*io_.stream);
     }
 
     /// The peer closed TCP or the network failed.
@@ -3229,15 +3506,28 @@ private:
             end_info().error = why;
             owner_->limit_hit(why);
         }
-        transport_.close(stream_);
+        close_stream();
         writing_.clear();
         {
-            std::lock_guard<std::mutex> lock{queue_mutex_};
+            std::lock_guard<detail::spin_lock> lock{queue_lock_};
             queue_closed_ = true;
             pending_.clear();
             queued_bytes_ = 0;
         }
         owner_->finished(this->shared_from_this(), end_info(), was_open);
+    }
+
+    void close_stream() {
+        if constexpr (plain_socket) {
+            if (io_.fd < 0)
+                return; // still in its transport handshake: that stream closes it
+            io_.readiness->remove(io_.fd, this->shared_from_this());
+            detail::close_socket(io_.fd);
+            io_.fd = -1;
+        } else {
+            if (io_.stream)
+                transport().close(*io_.stream);
+        }
     }
 
     // --- writing ---------------------------------------------------------------------------
@@ -3252,15 +3542,15 @@ private:
         bool start_flush = false;
         bool overflow = false;
         {
-            std::lock_guard<std::mutex> lock{queue_mutex_};
+            std::lock_guard<detail::spin_lock> lock{queue_lock_};
             if (queue_closed_)
                 return;
             queued_bytes_ += frame.size();
             pending_.push_back(std::move(frame));
             queue_closed_ = last;
-            overflow = !last && queued_bytes_ > options_.max_send_queue_bytes;
+            overflow = !last && queued_bytes_ > options().max_send_queue_bytes;
             if (overflow &&
-                options_.slow_reader_action == server_options::overflow_action::drop_oldest) {
+                options().slow_reader_action == server_options::overflow_action::drop_oldest) {
                 drop_oldest_pending();
                 overflow = false;
                 owner_->limit_hit(error::send_queue_full);
@@ -3282,10 +3572,10 @@ private:
     }
 
     /// Drops frames from the front of the queue (never the write in flight) until the queue
-    /// fits its bound again. Called with the queue mutex held.
+    /// fits its bound again. Called with the queue lock held.
     void drop_oldest_pending() {
         std::size_t dropped = 0;
-        while (dropped < pending_.size() && queued_bytes_ > options_.max_send_queue_bytes)
+        while (dropped < pending_.size() && queued_bytes_ > options().max_send_queue_bytes)
             queued_bytes_ -= pending_[dropped++].size();
         pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(dropped));
     }
@@ -3295,7 +3585,7 @@ private:
         if (state_ != state::open)
             return;
         {
-            std::lock_guard<std::mutex> lock{queue_mutex_};
+            std::lock_guard<detail::spin_lock> lock{queue_lock_};
             for (const shared_frame& frame : pending_)
                 queued_bytes_ -= frame.size();
             pending_.clear();
@@ -3307,13 +3597,13 @@ private:
     /// were queued (corking), so a burst of broadcasts leaves in one gather write.
     void flush() {
         {
-            std::lock_guard<std::mutex> lock{queue_mutex_};
+            std::lock_guard<detail::spin_lock> lock{queue_lock_};
             take_pending();
         }
         write_taken();
     }
 
-    /// Moves the queued frames to `writing_`. Called with the queue mutex held.
+    /// Moves the queued frames to `writing_`. Called with the queue lock held.
     void take_pending() {
         if (writing_.empty())
             writing_.swap(pending_);
@@ -3332,25 +3622,18 @@ private:
     }
 
     /// Plain sockets: sendmsg straight from the queued frames, as much as the socket
-    /// takes; when it is full, the rest waits for it to drain.
+    /// takes; when it is full, the rest waits for the readiness set to report it writable.
     void write_directly() {
         std::error_code ec;
-        const std::size_t size =
-            detail::write_frames(stream_.native_handle(), writing_, written_of_front_, ec);
+        const std::size_t size = detail::write_frames(io_.fd, writing_, written_of_front_, ec);
         forget_written(size);
         if (ec == asio::error::would_block || ec == asio::error::try_again) {
             {
-                std::lock_guard<std::mutex> lock{queue_mutex_};
+                std::lock_guard<detail::spin_lock> lock{queue_lock_};
                 queued_bytes_ -= size;
             }
-            return stream_.async_wait(
-                asio::socket_base::wait_write,
-                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code e) {
-                    if (e)
-                        return self->finish(e);
-                    if (self->state_ != state::closed)
-                        self->write_directly();
-                }));
+            io_.awaiting_writable = true;
+            return;
         }
         if (ec)
             return finish(ec);
@@ -3360,7 +3643,7 @@ private:
     /// Other streams (TLS): one composed gather write of the whole batch.
     void write_gathered() {
         gather_writing();
-        asio::async_write(stream_, io_.gather,
+        asio::async_write(*io_.stream, io_.gather,
                           asio::bind_executor(strand_, [self = this->shared_from_this()](
                                                            std::error_code ec, std::size_t size) {
                               self->on_written(ec, size);
@@ -3422,7 +3705,7 @@ private:
         bool more = false;
         bool drained_after_last = false;
         {
-            std::lock_guard<std::mutex> lock{queue_mutex_};
+            std::lock_guard<detail::spin_lock> lock{queue_lock_};
             queued_bytes_ -= size;
             more = !pending_.empty();
             if (more)
@@ -3436,14 +3719,18 @@ private:
             last_write_done();
     }
 
-    // What reading and writing need besides the queue, by kind of stream. A plain socket
-    // waits for data with a read of a few bytes into the connection (see on_first_bytes)
-    // and is written with sendmsg straight from the queue; other streams (TLS) read into a
-    // buffer of their own and write through Asio's composed operations.
+    // The stream, and what reading and writing need besides the queue, by kind of stream.
+    // A plain socket is a bare descriptor in the server's readiness set, read into the
+    // thread's buffer and written with sendmsg straight from the queue; other streams (TLS)
+    // read into a buffer of their own and write through Asio's composed operations.
     struct plain_socket_io {
-        std::array<std::uint8_t, 16> first_bytes;
+        readiness_type* readiness = nullptr;
+        int fd = -1;                          // from the end of the transport handshake
+        std::atomic<std::uint32_t> events{0}; // reported since on_ready last began (0: none)
+        bool awaiting_writable = false;       // a write waits for room (strand only)
     };
     struct composed_io {
+        std::optional<stream_type> stream; // from start()
         std::unique_ptr<std::uint8_t[]> read_buffer;
         // The write in flight: its buffers, and its small frames copied back to back.
         std::vector<asio::const_buffer> gather;
@@ -3452,13 +3739,10 @@ private:
 
     // Members are grouped by size, so that an idle connection, which holds little but
     // this object, wastes no bytes on padding.
-    stream_type stream_;
     strand_type& strand_;
     // The owner outlives every connection it made: each holds a reference to it, and the
     // transport, options and strands live inside it.
-    const Transport& transport_;
     std::shared_ptr<owner_type> owner_;
-    const server_options& options_;
 
     std::unique_ptr<request_parser> request_parser_; // until the connection opens
     http_request opened_by_;                         // then the request line without headers
@@ -3480,10 +3764,9 @@ private:
     std::unique_ptr<const std::string> subprotocol_; // only when one was selected, as most are not
     const std::uint64_t id_;
 
-    // The send queue: `pending_` fills from any thread under the mutex; `writing_` belongs
+    // The send queue: `pending_` fills from any thread under the lock; `writing_` belongs
     // to the write in flight (strand only). Both keep their capacity, so a steady stream of
     // broadcasts allocates nothing per delivery.
-    mutable std::mutex queue_mutex_;
     std::vector<shared_frame> pending_;
     std::vector<shared_frame> writing_;
     std::size_t queued_bytes_ = 0;
@@ -3492,7 +3775,8 @@ private:
     error deadline_error_ = error::handshake_timeout;
     std::uint32_t registry_slot_ = 0; // its place in the server's registry (under its lock)
     std::atomic<state> state_{state::handshake};
-    bool flushing_ = false;     // a flush is posted or a write is in flight (queue mutex)
+    mutable detail::spin_lock queue_lock_; // of pending_, queued_bytes_, flushing_, queue_closed_
+    bool flushing_ = false;                // a flush is posted or a write is in flight (queue lock)
     bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
     bool close_received_ = false;
     bool reply_sent_ = false;
@@ -3917,9 +4201,12 @@ public:
     using acceptor_type = typename Transport::acceptor_type;
 
     server_core(asio::io_context& io, server_options options, Transport transport)
-        : options_(std::move(options)), transport_(std::move(transport)),
-          strand_(asio::make_strand(io)), acceptor_(io), sweep_timer_(strand_),
-          accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
+        : connection_owner<Transport>(transport_, options_), options_(std::move(options)),
+          transport_(std::move(transport)), strand_(asio::make_strand(io)), acceptor_(io),
+          sweep_timer_(strand_), accept_retry_timer_(strand_), drain_timer_(strand_),
+          ping_(make_frame(opcode::ping, {})) {
+        if constexpr (connection_type::plain_socket)
+            readiness_ = std::make_shared<readiness_set<connection_type>>(io);
     }
 
     void listen(asio::io_context& io, std::error_code& ec) {
@@ -3939,7 +4226,6 @@ public:
     std::function<void(const http_request&, http_response&)> http_handler;
     std::function<void(const http_request&, upgrade_decision&)> upgrade_handler;
 
-    const server_options& options() const noexcept { return options_; }
     const acceptor_type& acceptor() const noexcept { return acceptor_; }
     asio::io_context::executor_type get_executor() const noexcept {
         return strand_.get_inner_executor();
@@ -4003,8 +4289,7 @@ private:
         std::string address = transport_.remote_address(stream);
         ++last_id_;
         auto& strand = strands_.pick(last_id_, stream.get_executor());
-        auto conn = std::make_shared<connection_type>(std::move(stream), strand, transport_,
-                                                      this->shared_from_this(), options_, last_id_,
+        auto conn = std::make_shared<connection_type>(strand, this->shared_from_this(), last_id_,
                                                       std::move(address));
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
@@ -4019,7 +4304,10 @@ private:
             conn->registry_slot_ = static_cast<std::uint32_t>(connections_.size());
             connections_.push_back(conn);
         }
-        asio::post(conn->strand_, [conn] { conn->start(); });
+        asio::post(conn->strand_,
+                   [conn, stream = std::move(stream), readiness = readiness_.get()]() mutable {
+                       conn->start(std::move(stream), readiness);
+                   });
         accept_next();
     }
 
@@ -4232,6 +4520,8 @@ private:
     std::uint64_t last_id_ = 0;
     // The strands connections run on, picked in accepted() (on the strand above).
     strand_pool<typename Transport::stream_type::executor_type> strands_;
+    // Where open plain sockets wait to be readable or writable (null for other streams).
+    std::shared_ptr<readiness_set<connection_type>> readiness_;
 
     mutable std::mutex registry_mutex_;
     // Every connection not yet finished, each at its `registry_slot_`: a vector rather than

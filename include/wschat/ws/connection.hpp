@@ -5,6 +5,7 @@
 #include <wschat/ws/close_code.hpp>
 #include <wschat/ws/detail/cork.hpp>
 #include <wschat/ws/detail/socket_io.hpp>
+#include <wschat/ws/detail/spin_lock.hpp>
 #include <wschat/ws/detail/strand_pool.hpp>
 #include <wschat/ws/error.hpp>
 #include <wschat/ws/frame.hpp>
@@ -29,6 +30,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -104,8 +106,21 @@ public:
     /// is over the limit.
     virtual bool admit_forwarded_client(const connection_ptr& conn) = 0;
 
+    // What connections read of their owner, which outlives them.
+    const Transport& transport() const noexcept { return transport_; }
+    const server_options& options() const noexcept { return options_; }
+
 protected:
+    /// `transport` and `options` must live as long as the owner (the derived class's own
+    /// members do).
+    connection_owner(const Transport& transport, const server_options& options)
+        : transport_(transport), options_(options) {}
     ~connection_owner() = default;
+
+private:
+    // Here rather than in each connection: one copy instead of two references per peer.
+    const Transport& transport_;
+    const server_options& options_;
 };
 } // namespace detail
 
@@ -126,25 +141,33 @@ class connection : public std::enable_shared_from_this<connection<Transport>> {
 public:
     using stream_type = typename Transport::stream_type;
     using owner_type = detail::connection_owner<Transport>;
-    /// Plain sockets are read on readiness into a per-thread buffer and written with
-    /// sendmsg directly; other streams (TLS) go through Asio's composed operations.
+    /// Plain sockets join the server's readiness set once their transport handshake is done,
+    /// and are read into a per-thread buffer and written with sendmsg directly; other
+    /// streams (TLS) go through Asio's composed operations.
     static constexpr bool plain_socket = detail::is_plain_socket<stream_type>::value;
     using strand_type = asio::strand<typename stream_type::executor_type>;
+    using readiness_type = detail::readiness_set<connection>;
 
     /// Used by the server; applications get connections from the handlers. `strand` must
     /// outlive the connection (the server's pool, which `owner` holds, does).
-    connection(stream_type stream, strand_type& strand, const Transport& transport,
-               std::shared_ptr<owner_type> owner, const server_options& options, std::uint64_t id,
+    connection(strand_type& strand, std::shared_ptr<owner_type> owner, std::uint64_t id,
                std::string remote_address)
-        : stream_(std::move(stream)), strand_(strand), transport_(transport),
-          owner_(std::move(owner)), options_(options),
-          request_parser_(std::make_unique<request_parser>(options.max_header_bytes)),
-          parser_(role::server, options.max_message_size),
-          message_tokens_(static_cast<double>(options.message_burst)),
+        : strand_(strand), owner_(std::move(owner)),
+          request_parser_(std::make_unique<request_parser>(options().max_header_bytes)),
+          parser_(role::server, options().max_message_size),
+          message_tokens_(static_cast<double>(options().message_burst)),
           remote_address_(std::move(remote_address)), id_(id) {}
 
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
+
+    /// Normally the socket is closed when the connection finishes; this is for a connection
+    /// dropped unfinished with its io_context.
+    ~connection() {
+        if constexpr (plain_socket)
+            if (io_.fd >= 0)
+                detail::close_socket(io_.fd);
+    }
 
     /// Queues a text message. `text` must be valid UTF-8 (the peer will close otherwise).
     void send_text(std::string_view text) { send(make_frame(opcode::text, text)); }
@@ -192,15 +215,19 @@ public:
     std::uint64_t id() const noexcept { return id_; }
     /// Bytes queued for this peer and not yet written.
     std::size_t queued_bytes() const {
-        std::lock_guard<std::mutex> lock{queue_mutex_};
+        std::lock_guard<detail::spin_lock> lock{queue_lock_};
         return queued_bytes_;
     }
 
 private:
     template <class>
     friend class detail::server_core;
+    friend readiness_type;
 
     enum class state : std::uint8_t { handshake, open, closing, closed };
+
+    const server_options& options() const noexcept { return owner_->options(); }
+    const Transport& transport() const noexcept { return owner_->transport(); }
     using clock = std::chrono::steady_clock;
 
     // The parser's event sink; keeps the parser's callbacks out of the public interface.
@@ -217,17 +244,44 @@ private:
 
     // --- start-up, called by the server on the connection's strand ----------------------
 
-    void start() {
-        set_deadline(options_.handshake_timeout, error::handshake_timeout);
-        transport_.async_handshake(
-            stream_,
-            asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec) {
-                if (ec)
-                    return self->finish(ec);
-                if constexpr (plain_socket)
-                    self->stream_.non_blocking(true, ec); // reads and writes never block
-                self->read_some();
-            }));
+    /// Runs the transport's handshake on `stream`, then reads. A plain socket's stream
+    /// lives only until then, and its descriptor joins `readiness` (the server's set).
+    void start(stream_type stream, readiness_type* readiness) {
+        set_deadline(options().handshake_timeout, error::handshake_timeout);
+        if constexpr (plain_socket) {
+            io_.readiness = readiness;
+            auto held = std::make_unique<stream_type>(std::move(stream));
+            stream_type& handshaking = *held;
+            transport().async_handshake(
+                handshaking, asio::bind_executor(
+                                 strand_, [self = this->shared_from_this(), held = std::move(held)](
+                                              std::error_code ec) { self->adopt(*held, ec); }));
+        } else {
+            io_.stream.emplace(std::move(stream));
+            transport().async_handshake(
+                *io_.stream,
+                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec) {
+                    if (ec)
+                        return self->finish(ec);
+                    self->read_some();
+                }));
+        }
+    }
+
+    /// A plain socket's transport handshake is done: its descriptor leaves Asio (and the
+    /// stream, which closes nothing now) for the readiness set, non-blocking. The set then
+    /// reports it writable at once, which makes the first read.
+    void adopt(stream_type& stream, std::error_code ec) {
+        if (!ec && state_ != state::closed) // closed meanwhile: the stream closes the socket
+            stream.non_blocking(true, ec);
+        if (state_ == state::closed)
+            return;
+        if (!ec)
+            io_.fd = stream.release(ec);
+        if (!ec)
+            ec = io_.readiness->add(io_.fd, *this);
+        if (ec)
+            finish(ec);
     }
 
     /// The server's sweep, from the server's strand: a connection with something due (its
@@ -257,13 +311,13 @@ private:
             return due::deadline;
         if (current != state::open)
             return due::nothing;
-        if (options_.heartbeat_interval.count() > 0 &&
+        if (options().heartbeat_interval.count() > 0 &&
             ticks - last_seen_.load(std::memory_order_relaxed) >=
-                ticks_of(options_.heartbeat_timeout))
+                ticks_of(options().heartbeat_timeout))
             return due::silent;
-        if (options_.idle_timeout.count() > 0 &&
+        if (options().idle_timeout.count() > 0 &&
             ticks - last_message_.load(std::memory_order_relaxed) >=
-                ticks_of(options_.idle_timeout))
+                ticks_of(options().idle_timeout))
             return due::idle;
         return due::nothing;
     }
@@ -310,62 +364,82 @@ private:
 
     // --- reading ---------------------------------------------------------------------------
 
-    void read_some() {
-        if constexpr (plain_socket) {
-            stream_.async_read_some(
-                asio::buffer(io_.first_bytes),
-                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec,
-                                                                               std::size_t size) {
-                    self->on_first_bytes(ec, size);
-                }));
-        } else {
-            if (!io_.read_buffer)
-                io_.read_buffer = std::make_unique<std::uint8_t[]>(options_.read_buffer_size);
-            stream_.async_read_some(
-                asio::buffer(io_.read_buffer.get(), options_.read_buffer_size),
-                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec,
-                                                                               std::size_t size) {
-                    self->on_read(ec, self->io_.read_buffer.get(), size);
-                }));
-        }
+    // After our Close (or an HTTP answer) both kinds of stream keep reading, and discarding,
+    // until the peer closes: closing a socket with unread data would reset the connection
+    // and could destroy the Close frame or response still in flight to the peer.
+
+    /// Plain sockets, from the readiness set's strand: the socket became readable or
+    /// writable or both (`events`, epoll's). Posts one on_ready at a time, which sees
+    /// every event reported until it begins.
+    void ready(std::uint32_t events) {
+        if (io_.events.fetch_or(events, std::memory_order_acq_rel) == 0)
+            asio::post(strand_, [self = this->shared_from_this()] { self->on_ready(); });
     }
 
-    /// A plain socket waits for data with a read of a few bytes into the connection itself
-    /// (an asynchronous read, unlike a bare readiness wait, cannot miss data that arrives
-    /// while it is being set up); whatever else has arrived is then read at once, without
-    /// blocking, into the thread's read buffer, and parsed before the handler returns.
-    void on_first_bytes(std::error_code ec, std::size_t size) {
+    void on_ready() {
+        const std::uint32_t events = io_.events.exchange(0, std::memory_order_acq_rel);
         if (state_ == state::closed)
             return;
-        std::uint8_t* bytes =
-            detail::thread_read_buffer(io_.first_bytes.size() + options_.read_buffer_size);
-        std::copy_n(io_.first_bytes.data(), size, bytes);
-        if (!ec && size == io_.first_bytes.size()) {
-            std::error_code later; // an error here shows again on the next read
-            size += stream_.read_some(asio::buffer(bytes + size, options_.read_buffer_size), later);
+        if (io_.awaiting_writable) {
+            io_.awaiting_writable = false;
+            write_directly();
         }
-        on_read(ec, bytes, size);
+        read_available(events);
     }
 
-    void on_read(std::error_code ec, std::uint8_t* bytes, std::size_t size) {
+    /// Plain sockets: reads what has arrived into the thread's read buffer and handles it
+    /// before returning, so an idle connection holds no read buffer. Edge-triggered
+    /// readiness is reported once per change, so reading goes on until the socket is
+    /// drained, which a short read shows (unless the peer's end or an error came with the
+    /// data: that is read next). One buffer per turn on the strand, so that other
+    /// connections, and what this one posted (a queue-overflow close), go in between.
+    void read_available(std::uint32_t events) {
+        std::uint8_t* bytes = detail::thread_read_buffer(options().read_buffer_size);
+        std::error_code ec;
+        const std::size_t size = detail::read_socket(io_.fd, bytes, options().read_buffer_size, ec);
+        if (ec == asio::error::would_block)
+            return;
+        if (ec)
+            return peer_vanished(ec);
+        handle_bytes(bytes, size);
+        const bool drained =
+            size < options().read_buffer_size && (events & readiness_type::ending) == 0;
+        if (state_ != state::closed && !drained)
+            ready(events | readiness_type::readable); // no new report would announce the rest
+    }
+
+    /// Other streams (TLS): one asynchronous read at a time into the connection's buffer.
+    void read_some() {
+        if (!io_.read_buffer)
+            io_.read_buffer = std::make_unique<std::uint8_t[]>(options().read_buffer_size);
+        io_.stream->async_read_some(
+            asio::buffer(io_.read_buffer.get(), options().read_buffer_size),
+            asio::bind_executor(
+                strand_, [self = this->shared_from_this()](std::error_code ec, std::size_t size) {
+                    self->on_read(ec, size);
+                }));
+    }
+
+    void on_read(std::error_code ec, std::size_t size) {
         if (state_ == state::closed)
             return;
         if (ec)
             return peer_vanished(ec);
+        handle_bytes(io_.read_buffer.get(), size);
+        if (state_ != state::closed)
+            read_some();
+    }
+
+    void handle_bytes(std::uint8_t* bytes, std::size_t size) {
         // Whatever the messages read here make the server send (a broadcast to every member,
         // a pong, a close) leaves when the parsing is done, not through the event loop.
-        detail::cork corked{stream_.get_executor()};
+        detail::cork corked{strand_.get_inner_executor()};
         last_seen_.store(ticks_at(clock::now()), std::memory_order_relaxed);
         if (state_ == state::handshake)
             consume_request(bytes, size);
         else if (!parser_.done())
             feed_parser(bytes, size);
         parser_.release_memory(); // frees the reassembly buffer unless a message is partial
-        // After our Close (or an HTTP answer) we keep reading, and discarding, until the peer
-        // closes: closing a socket with unread data would reset the connection and could
-        // destroy the Close frame or response still in flight to the peer.
-        if (state_ != state::closed)
-            read_some();
     }
 
     void consume_request(std::uint8_t* bytes, std::size_t size) {
@@ -382,7 +456,7 @@ private:
         }
         const http_request& req = request_parser_->request();
         // Until here remote_address_ is the address the transport saw.
-        if (options_.trusts_proxy(remote_address_))
+        if (options().trusts_proxy(remote_address_))
             if (auto client = forwarded_client_address(req)) {
                 remote_address_ = std::move(*client);
                 if (!owner_->admit_forwarded_client(this->shared_from_this()))
@@ -414,7 +488,7 @@ private:
 
     std::string select_subprotocol(const http_request& req) const {
         const auto wanted = requested_subprotocols(req);
-        for (const std::string& ours : options_.subprotocols)
+        for (const std::string& ours : options().subprotocols)
             for (std::string_view theirs : wanted)
                 if (theirs == ours)
                     return ours;
@@ -468,7 +542,7 @@ private:
         if (state_ != state::open)
             return;
         if (!take_message_token()) {
-            if (options_.rate_limit_action == server_options::rate_action::close)
+            if (options().rate_limit_action == server_options::rate_action::close)
                 return fail(error::rate_limited);
             return owner_->limit_hit(error::rate_limited);
         }
@@ -479,14 +553,14 @@ private:
     /// The token bucket of `max_messages_per_second`: refilled by the time elapsed, capped
     /// at `message_burst`; each message takes one token.
     bool take_message_token() {
-        if (options_.max_messages_per_second <= 0)
+        if (options().max_messages_per_second <= 0)
             return true;
         const auto now = std::chrono::steady_clock::now();
         const std::chrono::duration<double> elapsed = now - tokens_refilled_;
         tokens_refilled_ = now;
         message_tokens_ =
-            std::min(static_cast<double>(options_.message_burst),
-                     message_tokens_ + elapsed.count() * options_.max_messages_per_second);
+            std::min(static_cast<double>(options().message_burst),
+                     message_tokens_ + elapsed.count() * options().max_messages_per_second);
         if (message_tokens_ < 1)
             return false;
         message_tokens_ -= 1;
@@ -529,14 +603,14 @@ private:
 
     void send_close_frame(std::uint16_t code, std::string_view reason = {}) {
         state_ = state::closing;
-        set_deadline(options_.close_timeout, error::close_timeout);
+        set_deadline(options().close_timeout, error::close_timeout);
         enqueue(make_frame(opcode::close, close_payload(code, reason)), true);
     }
 
     /// Answers a plain HTTP request or refuses an upgrade, then closes.
     void reply(const http_response& response) {
         reply_sent_ = true;
-        set_deadline(options_.close_timeout, error::close_timeout);
+        set_deadline(options().close_timeout, error::close_timeout);
         enqueue(raw_bytes(response.serialize()), true);
     }
 
@@ -546,7 +620,10 @@ private:
         if (close_received_)
             return finish({}); // both Close frames exchanged: the server closes TCP first
         // Tell the peer we are done and let it close; the read loop sees its EOF.
-        transport_.shutdown_send(stream_);
+        if constexpr (plain_socket)
+            detail::shutdown_send(io_.fd);
+        else
+            transport().shutdown_send(*io_.stream);
     }
 
     /// The peer closed TCP or the network failed.
@@ -579,15 +656,28 @@ private:
             end_info().error = why;
             owner_->limit_hit(why);
         }
-        transport_.close(stream_);
+        close_stream();
         writing_.clear();
         {
-            std::lock_guard<std::mutex> lock{queue_mutex_};
+            std::lock_guard<detail::spin_lock> lock{queue_lock_};
             queue_closed_ = true;
             pending_.clear();
             queued_bytes_ = 0;
         }
         owner_->finished(this->shared_from_this(), end_info(), was_open);
+    }
+
+    void close_stream() {
+        if constexpr (plain_socket) {
+            if (io_.fd < 0)
+                return; // still in its transport handshake: that stream closes it
+            io_.readiness->remove(io_.fd, this->shared_from_this());
+            detail::close_socket(io_.fd);
+            io_.fd = -1;
+        } else {
+            if (io_.stream)
+                transport().close(*io_.stream);
+        }
     }
 
     // --- writing ---------------------------------------------------------------------------
@@ -602,15 +692,15 @@ private:
         bool start_flush = false;
         bool overflow = false;
         {
-            std::lock_guard<std::mutex> lock{queue_mutex_};
+            std::lock_guard<detail::spin_lock> lock{queue_lock_};
             if (queue_closed_)
                 return;
             queued_bytes_ += frame.size();
             pending_.push_back(std::move(frame));
             queue_closed_ = last;
-            overflow = !last && queued_bytes_ > options_.max_send_queue_bytes;
+            overflow = !last && queued_bytes_ > options().max_send_queue_bytes;
             if (overflow &&
-                options_.slow_reader_action == server_options::overflow_action::drop_oldest) {
+                options().slow_reader_action == server_options::overflow_action::drop_oldest) {
                 drop_oldest_pending();
                 overflow = false;
                 owner_->limit_hit(error::send_queue_full);
@@ -632,10 +722,10 @@ private:
     }
 
     /// Drops frames from the front of the queue (never the write in flight) until the queue
-    /// fits its bound again. Called with the queue mutex held.
+    /// fits its bound again. Called with the queue lock held.
     void drop_oldest_pending() {
         std::size_t dropped = 0;
-        while (dropped < pending_.size() && queued_bytes_ > options_.max_send_queue_bytes)
+        while (dropped < pending_.size() && queued_bytes_ > options().max_send_queue_bytes)
             queued_bytes_ -= pending_[dropped++].size();
         pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(dropped));
     }
@@ -645,7 +735,7 @@ private:
         if (state_ != state::open)
             return;
         {
-            std::lock_guard<std::mutex> lock{queue_mutex_};
+            std::lock_guard<detail::spin_lock> lock{queue_lock_};
             for (const shared_frame& frame : pending_)
                 queued_bytes_ -= frame.size();
             pending_.clear();
@@ -657,13 +747,13 @@ private:
     /// were queued (corking), so a burst of broadcasts leaves in one gather write.
     void flush() {
         {
-            std::lock_guard<std::mutex> lock{queue_mutex_};
+            std::lock_guard<detail::spin_lock> lock{queue_lock_};
             take_pending();
         }
         write_taken();
     }
 
-    /// Moves the queued frames to `writing_`. Called with the queue mutex held.
+    /// Moves the queued frames to `writing_`. Called with the queue lock held.
     void take_pending() {
         if (writing_.empty())
             writing_.swap(pending_);
@@ -682,25 +772,18 @@ private:
     }
 
     /// Plain sockets: sendmsg straight from the queued frames, as much as the socket
-    /// takes; when it is full, the rest waits for it to drain.
+    /// takes; when it is full, the rest waits for the readiness set to report it writable.
     void write_directly() {
         std::error_code ec;
-        const std::size_t size =
-            detail::write_frames(stream_.native_handle(), writing_, written_of_front_, ec);
+        const std::size_t size = detail::write_frames(io_.fd, writing_, written_of_front_, ec);
         forget_written(size);
         if (ec == asio::error::would_block || ec == asio::error::try_again) {
             {
-                std::lock_guard<std::mutex> lock{queue_mutex_};
+                std::lock_guard<detail::spin_lock> lock{queue_lock_};
                 queued_bytes_ -= size;
             }
-            return stream_.async_wait(
-                asio::socket_base::wait_write,
-                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code e) {
-                    if (e)
-                        return self->finish(e);
-                    if (self->state_ != state::closed)
-                        self->write_directly();
-                }));
+            io_.awaiting_writable = true;
+            return;
         }
         if (ec)
             return finish(ec);
@@ -710,7 +793,7 @@ private:
     /// Other streams (TLS): one composed gather write of the whole batch.
     void write_gathered() {
         gather_writing();
-        asio::async_write(stream_, io_.gather,
+        asio::async_write(*io_.stream, io_.gather,
                           asio::bind_executor(strand_, [self = this->shared_from_this()](
                                                            std::error_code ec, std::size_t size) {
                               self->on_written(ec, size);
@@ -772,7 +855,7 @@ private:
         bool more = false;
         bool drained_after_last = false;
         {
-            std::lock_guard<std::mutex> lock{queue_mutex_};
+            std::lock_guard<detail::spin_lock> lock{queue_lock_};
             queued_bytes_ -= size;
             more = !pending_.empty();
             if (more)
@@ -786,14 +869,18 @@ private:
             last_write_done();
     }
 
-    // What reading and writing need besides the queue, by kind of stream. A plain socket
-    // waits for data with a read of a few bytes into the connection (see on_first_bytes)
-    // and is written with sendmsg straight from the queue; other streams (TLS) read into a
-    // buffer of their own and write through Asio's composed operations.
+    // The stream, and what reading and writing need besides the queue, by kind of stream.
+    // A plain socket is a bare descriptor in the server's readiness set, read into the
+    // thread's buffer and written with sendmsg straight from the queue; other streams (TLS)
+    // read into a buffer of their own and write through Asio's composed operations.
     struct plain_socket_io {
-        std::array<std::uint8_t, 16> first_bytes;
+        readiness_type* readiness = nullptr;
+        int fd = -1;                          // from the end of the transport handshake
+        std::atomic<std::uint32_t> events{0}; // reported since on_ready last began (0: none)
+        bool awaiting_writable = false;       // a write waits for room (strand only)
     };
     struct composed_io {
+        std::optional<stream_type> stream; // from start()
         std::unique_ptr<std::uint8_t[]> read_buffer;
         // The write in flight: its buffers, and its small frames copied back to back.
         std::vector<asio::const_buffer> gather;
@@ -802,13 +889,10 @@ private:
 
     // Members are grouped by size, so that an idle connection, which holds little but
     // this object, wastes no bytes on padding.
-    stream_type stream_;
     strand_type& strand_;
     // The owner outlives every connection it made: each holds a reference to it, and the
     // transport, options and strands live inside it.
-    const Transport& transport_;
     std::shared_ptr<owner_type> owner_;
-    const server_options& options_;
 
     std::unique_ptr<request_parser> request_parser_; // until the connection opens
     http_request opened_by_;                         // then the request line without headers
@@ -830,10 +914,9 @@ private:
     std::unique_ptr<const std::string> subprotocol_; // only when one was selected, as most are not
     const std::uint64_t id_;
 
-    // The send queue: `pending_` fills from any thread under the mutex; `writing_` belongs
+    // The send queue: `pending_` fills from any thread under the lock; `writing_` belongs
     // to the write in flight (strand only). Both keep their capacity, so a steady stream of
     // broadcasts allocates nothing per delivery.
-    mutable std::mutex queue_mutex_;
     std::vector<shared_frame> pending_;
     std::vector<shared_frame> writing_;
     std::size_t queued_bytes_ = 0;
@@ -842,7 +925,8 @@ private:
     error deadline_error_ = error::handshake_timeout;
     std::uint32_t registry_slot_ = 0; // its place in the server's registry (under its lock)
     std::atomic<state> state_{state::handshake};
-    bool flushing_ = false;     // a flush is posted or a write is in flight (queue mutex)
+    mutable detail::spin_lock queue_lock_; // of pending_, queued_bytes_, flushing_, queue_closed_
+    bool flushing_ = false;                // a flush is posted or a write is in flight (queue lock)
     bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
     bool close_received_ = false;
     bool reply_sent_ = false;

@@ -4,6 +4,7 @@
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/connection.hpp>
 #include <wschat/ws/detail/cork.hpp>
+#include <wschat/ws/detail/readiness_set.hpp>
 #include <wschat/ws/detail/strand_pool.hpp>
 #include <wschat/ws/detail/uncached_allocator.hpp>
 #include <wschat/ws/handshake.hpp>
@@ -45,9 +46,12 @@ public:
     using acceptor_type = typename Transport::acceptor_type;
 
     server_core(asio::io_context& io, server_options options, Transport transport)
-        : options_(std::move(options)), transport_(std::move(transport)),
-          strand_(asio::make_strand(io)), acceptor_(io), sweep_timer_(strand_),
-          accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
+        : connection_owner<Transport>(transport_, options_), options_(std::move(options)),
+          transport_(std::move(transport)), strand_(asio::make_strand(io)), acceptor_(io),
+          sweep_timer_(strand_), accept_retry_timer_(strand_), drain_timer_(strand_),
+          ping_(make_frame(opcode::ping, {})) {
+        if constexpr (connection_type::plain_socket)
+            readiness_ = std::make_shared<readiness_set<connection_type>>(io);
     }
 
     void listen(asio::io_context& io, std::error_code& ec) {
@@ -67,7 +71,6 @@ public:
     std::function<void(const http_request&, http_response&)> http_handler;
     std::function<void(const http_request&, upgrade_decision&)> upgrade_handler;
 
-    const server_options& options() const noexcept { return options_; }
     const acceptor_type& acceptor() const noexcept { return acceptor_; }
     asio::io_context::executor_type get_executor() const noexcept {
         return strand_.get_inner_executor();
@@ -131,8 +134,7 @@ private:
         std::string address = transport_.remote_address(stream);
         ++last_id_;
         auto& strand = strands_.pick(last_id_, stream.get_executor());
-        auto conn = std::make_shared<connection_type>(std::move(stream), strand, transport_,
-                                                      this->shared_from_this(), options_, last_id_,
+        auto conn = std::make_shared<connection_type>(strand, this->shared_from_this(), last_id_,
                                                       std::move(address));
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
@@ -147,7 +149,10 @@ private:
             conn->registry_slot_ = static_cast<std::uint32_t>(connections_.size());
             connections_.push_back(conn);
         }
-        asio::post(conn->strand_, [conn] { conn->start(); });
+        asio::post(conn->strand_,
+                   [conn, stream = std::move(stream), readiness = readiness_.get()]() mutable {
+                       conn->start(std::move(stream), readiness);
+                   });
         accept_next();
     }
 
@@ -360,6 +365,8 @@ private:
     std::uint64_t last_id_ = 0;
     // The strands connections run on, picked in accepted() (on the strand above).
     strand_pool<typename Transport::stream_type::executor_type> strands_;
+    // Where open plain sockets wait to be readable or writable (null for other streams).
+    std::shared_ptr<readiness_set<connection_type>> readiness_;
 
     mutable std::mutex registry_mutex_;
     // Every connection not yet finished, each at its `registry_slot_`: a vector rather than

@@ -1,8 +1,9 @@
-// wschat — direct I/O on plain sockets: readiness reads into a per-thread buffer, and
-// gather writes of any number of queued frames per system call.
+// wschat — direct I/O on plain sockets: reads of what has arrived into a per-thread buffer,
+// and gather writes of any number of queued frames per system call.
 #pragma once
 
 #include <wschat/detail/config.hpp>
+#include <wschat/ws/detail/readiness_set.hpp>
 #include <wschat/ws/shared_frame.hpp>
 
 #include <asio/error.hpp>
@@ -20,6 +21,7 @@
 #if !defined(_WIN32)
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #define WSCHAT_HAS_SENDMSG 1
 #endif
 
@@ -27,16 +29,18 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 
 namespace detail {
 
-/// True for streams that are plain sockets (TCP, Unix domain): they can be read without
-/// blocking and written with sendmsg directly. A TLS stream is not one: its bytes pass
-/// through the TLS engine, which buffers on its own.
+/// True for streams that are plain sockets (TCP, Unix domain): once open they leave Asio
+/// for the server's readiness set, and are read and written (sendmsg) directly. A TLS
+/// stream is not one: its bytes pass through the TLS engine, which buffers on its own.
+/// Where there is no readiness set (outside Linux), every stream goes through Asio.
 template <class Stream, class = void>
 struct is_plain_socket : std::false_type {};
-#if defined(WSCHAT_HAS_SENDMSG)
+#if defined(WSCHAT_HAS_SENDMSG) && defined(WSCHAT_HAS_READINESS_SET)
 template <class Stream>
 struct is_plain_socket<Stream, std::void_t<decltype(int{std::declval<Stream&>().native_handle()}),
                                            decltype(std::declval<Stream&>().non_blocking(
-                                               true, std::declval<std::error_code&>()))>>
+                                               true, std::declval<std::error_code&>())),
+                                           decltype(int{std::declval<Stream&>().release()})>>
     : std::true_type {};
 #endif
 
@@ -55,6 +59,35 @@ inline std::uint8_t* thread_read_buffer(std::size_t size) {
 }
 
 #if defined(WSCHAT_HAS_SENDMSG)
+/// Ends our direction of the socket `fd` (TCP FIN): the peer reads EOF, we can still read.
+inline void shutdown_send(int fd) {
+    ::shutdown(fd, SHUT_WR);
+}
+
+inline void close_socket(int fd) {
+    ::close(fd);
+}
+
+/// Reads what has arrived on the non-blocking socket `fd`, up to `size` bytes. Returns
+/// the bytes read; sets `ec` to `would_block` when nothing had arrived, to `eof` when the
+/// peer has closed, or to the error.
+inline std::size_t read_socket(int fd, std::uint8_t* into, std::size_t size, std::error_code& ec) {
+    for (;;) {
+        const ssize_t got = ::recv(fd, into, size, 0);
+        if (got > 0)
+            return static_cast<std::size_t>(got);
+        if (got == 0)
+            ec = asio::error::eof;
+        else if (errno == EINTR)
+            continue;
+        else if (errno == EAGAIN || errno == EWOULDBLOCK)
+            ec = asio::error::would_block;
+        else
+            ec = std::error_code{errno, std::system_category()};
+        return 0;
+    }
+}
+
 /// Writes as much as the socket takes of `frames`, starting `offset` bytes into the first.
 /// Each system call gathers up to 256 frames by reference (Asio's own gather writes stop
 /// at 64), so a deep queue leaves in a few calls without being copied. Returns the bytes
