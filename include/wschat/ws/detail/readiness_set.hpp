@@ -21,7 +21,9 @@ WSCHAT_END_NAMESPACE
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <system_error>
 #include <utility>
