@@ -13,8 +13,9 @@ namespace detail {
 /// Asio keeps the memory of a completed operation in a small per-thread cache and hands it
 /// to the next operation that fits, whatever its size. An accept operation is larger than
 /// most (it holds the socket being accepted), and its block would otherwise pass to the
-/// next long-lived operation started on the thread: the new connection's pending read,
+/// next long-lived operation started on the thread: a new TLS connection's pending read,
 /// which would hold 56 bytes it does not use for as long as the connection stays idle.
+/// (Plain sockets wait in the server's readiness set, with no operation pending in Asio.)
 ///
 /// Bound to a handler (`asio::bind_allocator`), this allocator gives its operation plain
 /// `operator new` memory that goes back to the heap when the operation completes.
