@@ -9,6 +9,7 @@
 
 #include <asio/local/connect_pair.hpp>
 #include <asio/post.hpp>
+#include <asio/read.hpp>
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -230,6 +231,42 @@ static_assert(!ws::detail::has_remote_address<no_handshake>::value);
 static_assert(!ws::detail::has_stream_type<int>::value);
 
 } // namespace
+
+namespace {
+/// TCP whose own handshake waits for the client to send one byte first, as a port knock or
+/// a PROXY protocol header would: a plain socket whose transport handshake reads.
+struct knock_first_tcp : ws::asio_tcp {
+    template <class Handler>
+    void async_handshake(stream_type& stream, Handler&& handler) const {
+        auto knock = std::make_unique<char>();
+        char& into = *knock;
+        asio::async_read(stream, asio::buffer(&into, 1),
+                         [h = std::forward<Handler>(handler), knock = std::move(knock)](
+                             std::error_code ec, std::size_t) mutable { h(ec); });
+    }
+};
+static_assert(ws::check_transport<knock_first_tcp>());
+} // namespace
+
+TEST_CASE("transport: a client that never completes the transport's own handshake is cut off at "
+          "the handshake timeout, and one that does is served",
+          "[transport]") {
+    auto opts = test::loopback_options();
+    opts.handshake_timeout = 300ms;
+    test::basic_running_server<knock_first_tcp> s{opts};
+    s.start();
+
+    test::socket_client silent{s.port()};
+    test::socket_client knocking{s.port()};
+    REQUIRE(knocking.send_raw("!" + test::upgrade_request()));
+    const auto head = knocking.read_until("\r\n\r\n", 3s);
+    REQUIRE(head);
+    CHECK(head->rfind("HTTP/1.1 101", 0) == 0);
+    // The server's read of the knock is pending on the silent client's socket; the timeout
+    // must cancel it and close the socket, not leave both waiting for the client.
+    CHECK(silent.wait_for_eof(3s));
+    CHECK(s.stop());
+}
 
 TEST_CASE("transport: an application's own transport serves a room", "[transport]") {
     const handed_over transport;

@@ -109,18 +109,22 @@ public:
     // What connections read of their owner, which outlives them.
     const Transport& transport() const noexcept { return transport_; }
     const server_options& options() const noexcept { return options_; }
+    /// Where the owner's plain sockets wait to be readable or writable (null for others).
+    readiness_set<connection<Transport>>* readiness() const noexcept { return readiness_.get(); }
 
 protected:
     /// `transport` and `options` must live as long as the owner (the derived class's own
     /// members do).
-    connection_owner(const Transport& transport, const server_options& options)
-        : transport_(transport), options_(options) {}
+    connection_owner(const Transport& transport, const server_options& options,
+                     std::shared_ptr<readiness_set<connection<Transport>>> readiness)
+        : transport_(transport), options_(options), readiness_(std::move(readiness)) {}
     ~connection_owner() = default;
 
 private:
-    // Here rather than in each connection: one copy instead of two references per peer.
+    // Here rather than in each connection: one copy instead of a reference per peer.
     const Transport& transport_;
     const server_options& options_;
+    const std::shared_ptr<readiness_set<connection<Transport>>> readiness_;
 };
 } // namespace detail
 
@@ -245,17 +249,16 @@ private:
     // --- start-up, called by the server on the connection's strand ----------------------
 
     /// Runs the transport's handshake on `stream`, then reads. A plain socket's stream
-    /// lives only until then, and its descriptor joins `readiness` (the server's set).
-    void start(stream_type stream, readiness_type* readiness) {
+    /// lives only until then, and its descriptor joins the owner's readiness set.
+    void start(stream_type stream) {
         set_deadline(options().handshake_timeout, error::handshake_timeout);
         if constexpr (plain_socket) {
-            io_.readiness = readiness;
-            auto held = std::make_unique<stream_type>(std::move(stream));
-            stream_type& handshaking = *held;
+            io_.handshaking = std::make_unique<stream_type>(std::move(stream));
             transport().async_handshake(
-                handshaking, asio::bind_executor(
-                                 strand_, [self = this->shared_from_this(), held = std::move(held)](
-                                              std::error_code ec) { self->adopt(*held, ec); }));
+                *io_.handshaking,
+                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec) {
+                    self->adopt(ec);
+                }));
         } else {
             io_.stream.emplace(std::move(stream));
             transport().async_handshake(
@@ -269,17 +272,19 @@ private:
     }
 
     /// A plain socket's transport handshake is done: its descriptor leaves Asio (and the
-    /// stream, which closes nothing now) for the readiness set, non-blocking. The set then
+    /// stream, which then closes nothing) for the readiness set, non-blocking. The set
     /// reports it writable at once, which makes the first read.
-    void adopt(stream_type& stream, std::error_code ec) {
-        if (!ec && state_ != state::closed) // closed meanwhile: the stream closes the socket
-            stream.non_blocking(true, ec);
+    void adopt(std::error_code ec) {
+        // Destroyed on return, now that the handshake no longer uses it.
+        const std::unique_ptr<stream_type> stream = std::move(io_.handshaking);
         if (state_ == state::closed)
-            return;
+            return; // ended during the handshake, whose stream close_stream() closed
         if (!ec)
-            io_.fd = stream.release(ec);
+            stream->non_blocking(true, ec);
         if (!ec)
-            ec = io_.readiness->add(io_.fd, *this);
+            io_.fd = stream->release(ec);
+        if (!ec)
+            ec = owner_->readiness()->add(io_.fd, *this);
         if (ec)
             finish(ec);
     }
@@ -669,9 +674,11 @@ private:
 
     void close_stream() {
         if constexpr (plain_socket) {
+            if (io_.handshaking) // cancels the handshake, whose handler then drops the stream
+                transport().close(*io_.handshaking);
             if (io_.fd < 0)
-                return; // still in its transport handshake: that stream closes it
-            io_.readiness->remove(io_.fd, this->shared_from_this());
+                return;
+            owner_->readiness()->remove(io_.fd, this->shared_from_this());
             detail::close_socket(io_.fd);
             io_.fd = -1;
         } else {
@@ -874,10 +881,10 @@ private:
     // thread's buffer and written with sendmsg straight from the queue; other streams (TLS)
     // read into a buffer of their own and write through Asio's composed operations.
     struct plain_socket_io {
-        readiness_type* readiness = nullptr;
-        int fd = -1;                          // from the end of the transport handshake
-        std::atomic<std::uint32_t> events{0}; // reported since on_ready last began (0: none)
-        bool awaiting_writable = false;       // a write waits for room (strand only)
+        std::unique_ptr<stream_type> handshaking; // during the transport handshake
+        int fd = -1;                              // from the end of the transport handshake
+        std::atomic<std::uint32_t> events{0};     // reported since on_ready last began (0: none)
+        bool awaiting_writable = false;           // a write waits for room (strand only)
     };
     struct composed_io {
         std::optional<stream_type> stream; // from start()

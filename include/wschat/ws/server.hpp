@@ -46,12 +46,10 @@ public:
     using acceptor_type = typename Transport::acceptor_type;
 
     server_core(asio::io_context& io, server_options options, Transport transport)
-        : connection_owner<Transport>(transport_, options_), options_(std::move(options)),
-          transport_(std::move(transport)), strand_(asio::make_strand(io)), acceptor_(io),
-          sweep_timer_(strand_), accept_retry_timer_(strand_), drain_timer_(strand_),
-          ping_(make_frame(opcode::ping, {})) {
-        if constexpr (connection_type::plain_socket)
-            readiness_ = std::make_shared<readiness_set<connection_type>>(io);
+        : connection_owner<Transport>(transport_, options_, make_readiness_set(io)),
+          options_(std::move(options)), transport_(std::move(transport)),
+          strand_(asio::make_strand(io)), acceptor_(io), sweep_timer_(strand_),
+          accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
     }
 
     void listen(asio::io_context& io, std::error_code& ec) {
@@ -105,6 +103,14 @@ public:
     }
 
 private:
+    static std::shared_ptr<readiness_set<connection_type>>
+    make_readiness_set(asio::io_context& io) {
+        if constexpr (connection_type::plain_socket)
+            return std::make_shared<readiness_set<connection_type>>(io);
+        else
+            return nullptr;
+    }
+
     void accept_next() {
         if (stopping_)
             return;
@@ -149,10 +155,9 @@ private:
             conn->registry_slot_ = static_cast<std::uint32_t>(connections_.size());
             connections_.push_back(conn);
         }
-        asio::post(conn->strand_,
-                   [conn, stream = std::move(stream), readiness = readiness_.get()]() mutable {
-                       conn->start(std::move(stream), readiness);
-                   });
+        asio::post(conn->strand_, [conn, stream = std::move(stream)]() mutable {
+            conn->start(std::move(stream));
+        });
         accept_next();
     }
 
@@ -365,8 +370,6 @@ private:
     std::uint64_t last_id_ = 0;
     // The strands connections run on, picked in accepted() (on the strand above).
     strand_pool<typename Transport::stream_type::executor_type> strands_;
-    // Where open plain sockets wait to be readable or writable (null for other streams).
-    std::shared_ptr<readiness_set<connection_type>> readiness_;
 
     mutable std::mutex registry_mutex_;
     // Every connection not yet finished, each at its `registry_slot_`: a vector rather than
