@@ -318,8 +318,8 @@ namespace detail {
 /// members, so that an io_context with nothing else to do still runs out of work).
 ///
 /// When a socket becomes readable or writable, the set calls `target->ready(events)` (epoll's
-/// event bits) on its own strand; the target (a connection) posts its work to its own strand from
-/// there.
+/// event bits) on its own strand; the target (a connection) hands the work to its own strand
+/// from there, which may run it at once, inside the hand-out.
 ///
 /// Lifetime: a target stays alive while it is in the set, and `remove` keeps it alive
 /// until every event harvested before the removal has been handed out. Events are
@@ -3226,11 +3226,18 @@ private:
     // and could destroy the Close frame or response still in flight to the peer.
 
     /// Plain sockets, from the readiness set's strand: the socket became readable or
-    /// writable or both (`events`, epoll's). Posts one on_ready at a time, which sees
-    /// every event reported until it begins.
+    /// writable or both (`events`, epoll's). Schedules one on_ready at a time, which sees
+    /// every event reported until it begins. Dispatched: when the connection's strand is
+    /// free it runs at once, inside the set's hand-out, as Asio's reactor would run a read;
+    /// posted, it would wait behind every handler queued meanwhile (a broadcast's writes).
     void ready(std::uint32_t events) {
-        if (io_.events.fetch_or(events, std::memory_order_acq_rel) == 0)
-            asio::post(strand_, [self = this->shared_from_this()] { self->on_ready(); });
+        if (first_report(events))
+            asio::dispatch(strand_, [self = this->shared_from_this()] { self->on_ready(); });
+    }
+
+    /// Records `events` for the next on_ready; true when none was scheduled yet.
+    bool first_report(std::uint32_t events) {
+        return io_.events.fetch_or(events, std::memory_order_acq_rel) == 0;
     }
 
     void on_ready() {
@@ -3261,8 +3268,9 @@ private:
         handle_bytes(bytes, size);
         const bool drained =
             size < options().read_buffer_size && (events & readiness_type::ending) == 0;
-        if (state_ != state::closed && !drained)
-            ready(events | readiness_type::readable); // no new report would announce the rest
+        // No new report would announce the rest: read it on a later turn.
+        if (state_ != state::closed && !drained && first_report(events | readiness_type::readable))
+            asio::post(strand_, [self = this->shared_from_this()] { self->on_ready(); });
     }
 
     /// Other streams (TLS): one asynchronous read at a time into the connection's buffer.

@@ -374,11 +374,18 @@ private:
     // and could destroy the Close frame or response still in flight to the peer.
 
     /// Plain sockets, from the readiness set's strand: the socket became readable or
-    /// writable or both (`events`, epoll's). Posts one on_ready at a time, which sees
-    /// every event reported until it begins.
+    /// writable or both (`events`, epoll's). Schedules one on_ready at a time, which sees
+    /// every event reported until it begins. Dispatched: when the connection's strand is
+    /// free it runs at once, inside the set's hand-out, as Asio's reactor would run a read;
+    /// posted, it would wait behind every handler queued meanwhile (a broadcast's writes).
     void ready(std::uint32_t events) {
-        if (io_.events.fetch_or(events, std::memory_order_acq_rel) == 0)
-            asio::post(strand_, [self = this->shared_from_this()] { self->on_ready(); });
+        if (first_report(events))
+            asio::dispatch(strand_, [self = this->shared_from_this()] { self->on_ready(); });
+    }
+
+    /// Records `events` for the next on_ready; true when none was scheduled yet.
+    bool first_report(std::uint32_t events) {
+        return io_.events.fetch_or(events, std::memory_order_acq_rel) == 0;
     }
 
     void on_ready() {
@@ -409,8 +416,9 @@ private:
         handle_bytes(bytes, size);
         const bool drained =
             size < options().read_buffer_size && (events & readiness_type::ending) == 0;
-        if (state_ != state::closed && !drained)
-            ready(events | readiness_type::readable); // no new report would announce the rest
+        // No new report would announce the rest: read it on a later turn.
+        if (state_ != state::closed && !drained && first_report(events | readiness_type::readable))
+            asio::post(strand_, [self = this->shared_from_this()] { self->on_ready(); });
     }
 
     /// Other streams (TLS): one asynchronous read at a time into the connection's buffer.

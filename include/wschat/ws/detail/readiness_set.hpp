@@ -43,8 +43,8 @@ namespace detail {
 /// members, so that an io_context with nothing else to do still runs out of work).
 ///
 /// When a socket becomes readable or writable, the set calls `target->ready(events)` (epoll's
-/// event bits) on its own strand; the target (a connection) posts its work to its own strand from
-/// there.
+/// event bits) on its own strand; the target (a connection) hands the work to its own strand
+/// from there, which may run it at once, inside the hand-out.
 ///
 /// Lifetime: a target stays alive while it is in the set, and `remove` keeps it alive
 /// until every event harvested before the removal has been handed out. Events are
