@@ -2876,7 +2876,6 @@ WSCHAT_END_NAMESPACE
 
 #include <algorithm>
 #include <any>
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>

@@ -24,7 +24,6 @@
 
 #include <algorithm>
 #include <any>
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
