@@ -1021,7 +1021,7 @@ inline std::string close_payload(std::uint16_t code, std::string_view reason) {
 
 /// Which end of the connection a message_parser reads for: a server requires every
 /// incoming frame to be masked, a client requires that none is (RFC 6455 §5.1).
-enum class role {
+enum class role : std::uint8_t {
     server, ///< reads a client's frames: each must be masked
     client, ///< reads a server's frames: none may be masked
 };
@@ -1117,19 +1117,35 @@ public:
     bool done() const noexcept { return done_; }
 
     /// The payload bytes held in the internal buffer for a message not yet complete.
-    std::size_t buffered_bytes() const noexcept { return message_.size(); }
+    std::size_t buffered_bytes() const noexcept { return carry_ ? carry_->message.size() : 0; }
 
-    /// Frees the reassembly buffer's capacity if it holds no partial message (for example
-    /// when a connection goes idle after a large message).
+    /// Frees the reassembly buffer, and what else a split frame needed, unless a message,
+    /// frame header or control frame is partial (for example when a connection goes idle
+    /// after a large message).
     void release_memory() noexcept {
-        if (message_.empty())
-            std::string{}.swap(message_);
-        if (!(stage_ == stage::payload && is_control(frame_opcode_)))
-            control_payload_.reset();
+        const bool partial = header_received_ > 0 ||
+                             (stage_ == stage::payload && is_control(frame_opcode_)) ||
+                             (carry_ && !carry_->message.empty());
+        if (!partial)
+            carry_.reset();
     }
 
 private:
-    enum class stage { header, payload };
+    enum class stage : std::uint8_t { header, payload };
+
+    /// What a frame or message split across feeds leaves for the next ones. Allocated only
+    /// then, as most frames arrive whole, so that a parser between messages is small:
+    /// every connection holds one.
+    struct carry_over {
+        std::string message; // the data message's bytes, unless it is delivered in place
+        std::array<std::uint8_t, max_control_payload> control;
+        std::array<std::uint8_t, max_frame_header_size> header;
+    };
+    carry_over& carried() {
+        if (!carry_)
+            carry_ = std::make_unique<carry_over>();
+        return *carry_;
+    }
 
     /// The smallest capacity the reassembly buffer grows to, so a message arriving in many
     /// small pieces does not reallocate for each one.
@@ -1172,18 +1188,13 @@ private:
     // The frame whose payload is being received.
     std::uint64_t frame_length_ = 0;
     std::uint64_t frame_received_ = 0;
-    // A control frame payload split across feeds; allocated only then, as most arrive whole.
-    std::unique_ptr<std::array<std::uint8_t, max_control_payload>> control_payload_;
-
-    // The data message being received (over one or several frames).
-    std::uint64_t message_length_ = 0; // payload bytes of its completed frames
-    std::string message_;              // its bytes, unless it is delivered in place
-
-    // The header being received; kept here only while it is split across feeds.
-    std::size_t header_received_ = 0;
-    std::array<std::uint8_t, max_frame_header_size> header_{};
+    // The data message being received (over one or several frames): payload bytes of its
+    // completed frames.
+    std::uint64_t message_length_ = 0;
+    std::unique_ptr<carry_over> carry_; // see carried()
 
     mask_key frame_key_{};
+    std::uint8_t header_received_ = 0; // bytes of a header split across feeds, in carry_
     opcode frame_opcode_ = opcode::continuation;
     bool frame_fin_ = false;
     bool frame_masked_ = false;
@@ -1229,27 +1240,28 @@ bool message_parser::read_header(const std::uint8_t* data, std::size_t size, std
 
     // The first two bytes carry every rule but the length ones and say how long the header
     // is; check them as soon as they are in, so a bad frame fails before its length arrives.
+    std::uint8_t* header = carried().header.data();
     if (header_received_ < 2) {
-        const std::size_t take = std::min(2 - header_received_, available);
+        const std::size_t take = std::min<std::size_t>(2 - header_received_, available);
         if (take > 0)
-            std::memcpy(header_.data() + header_received_, data + pos, take);
-        header_received_ += take;
+            std::memcpy(header + header_received_, data + pos, take);
+        header_received_ = static_cast<std::uint8_t>(header_received_ + take);
         pos += take;
         if (header_received_ < 2)
             return false;
-        if (const std::error_code ec = check_first_header_bytes(header_[0], header_[1]))
+        if (const std::error_code ec = check_first_header_bytes(header[0], header[1]))
             return fail(ec, handler);
     }
-    const std::size_t length = header_length(header_[1]);
+    const std::size_t length = header_length(header[1]);
     const std::size_t take = std::min(length - header_received_, size - pos);
     if (take > 0)
-        std::memcpy(header_.data() + header_received_, data + pos, take);
-    header_received_ += take;
+        std::memcpy(header + header_received_, data + pos, take);
+    header_received_ = static_cast<std::uint8_t>(header_received_ + take);
     pos += take;
     if (header_received_ < length)
         return false;
     header_received_ = 0;
-    if (const std::error_code ec = decode_header(header_.data()))
+    if (const std::error_code ec = decode_header(header))
         return fail(ec, handler);
     stage_ = stage::payload;
     return true;
@@ -1296,7 +1308,7 @@ bool message_parser::read_data_payload(std::uint8_t* data, std::size_t size, std
             return fail(error::invalid_utf8, handler);
         }
         reserve_for(piece);
-        message_.append(reinterpret_cast<const char*>(data + pos), piece);
+        carry_->message.append(reinterpret_cast<const char*>(data + pos), piece);
         pos += piece;
         frame_received_ += piece;
     }
@@ -1309,7 +1321,9 @@ bool message_parser::read_data_payload(std::uint8_t* data, std::size_t size, std
         return true;
     if (message_opcode_ == opcode::text && !message_utf8_.complete())
         return fail(error::invalid_utf8, handler);
-    handler.on_message(message_opcode_, std::string_view{message_});
+    // No carry-over when every fragment was empty.
+    handler.on_message(message_opcode_,
+                       carry_ ? std::string_view{carry_->message} : std::string_view{});
     end_message();
     return true;
 }
@@ -1330,17 +1344,15 @@ bool message_parser::read_control_payload(std::uint8_t* data, std::size_t size, 
         stage_ = stage::header;
         return deliver_control({reinterpret_cast<const char*>(bytes), piece}, handler);
     }
-    if (!control_payload_)
-        control_payload_ = std::make_unique<std::array<std::uint8_t, max_control_payload>>();
+    std::uint8_t* payload = carried().control.data();
     if (piece > 0)
-        std::memcpy(control_payload_->data() + frame_received_, bytes, piece);
+        std::memcpy(payload + frame_received_, bytes, piece);
     frame_received_ += piece;
     if (frame_received_ < frame_length_)
         return false;
     stage_ = stage::header;
-    return deliver_control({reinterpret_cast<const char*>(control_payload_->data()),
-                            static_cast<std::size_t>(frame_length_)},
-                           handler);
+    return deliver_control(
+        {reinterpret_cast<const char*>(payload), static_cast<std::size_t>(frame_length_)}, handler);
 }
 
 /// Dispatches a complete control frame; false when it ends the stream.
@@ -1475,28 +1487,30 @@ inline bool message_parser::unmask_data(std::uint8_t* data, std::size_t size) no
     return true;
 }
 
-/// Makes room for `extra` more bytes in message_, growing geometrically but never past
-/// what the message can still legally reach, so the buffer's capacity stays within
-/// max_message_size() (std::string::reserve alone may double past it).
+/// Makes room for `extra` more bytes in the reassembly buffer, growing geometrically but
+/// never past what the message can still legally reach, so the buffer's capacity stays
+/// within max_message_size() (std::string::reserve alone may double past it).
 inline void message_parser::reserve_for(std::size_t extra) {
-    const std::size_t needed = message_.size() + extra;
-    if (needed <= message_.capacity())
+    std::string& message = carried().message;
+    const std::size_t needed = message.size() + extra;
+    if (needed <= message.capacity())
         return;
     // The header check guarantees message_length_ + frame_length_ <= max_message_size_.
     const std::uint64_t reachable =
         frame_fin_ ? message_length_ + frame_length_ : max_message_size_;
-    std::uint64_t target = std::max<std::uint64_t>(needed, 2 * message_.capacity());
+    std::uint64_t target = std::max<std::uint64_t>(needed, 2 * message.capacity());
     target = std::max<std::uint64_t>(target, min_buffer_growth);
     target = std::max<std::uint64_t>(std::min(target, reachable), needed);
     std::string grown;
     grown.reserve(static_cast<std::size_t>(target));
-    grown.append(message_);
-    message_.swap(grown);
+    grown.append(message);
+    message.swap(grown);
 }
 
 /// Forgets the delivered message, keeping the buffer's capacity for the next one.
 inline void message_parser::end_message() noexcept {
-    message_.clear();
+    if (carry_)
+        carry_->message.clear();
     message_length_ = 0;
     message_open_ = false;
     message_utf8_.reset();
