@@ -1,6 +1,7 @@
 // wschat — a chat room: membership, broadcast and presence over a message policy.
 #pragma once
 
+#include <wschat/chat/detail/member_index.hpp>
 #include <wschat/chat/policy.hpp>
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/connection.hpp>
@@ -21,7 +22,6 @@
 #include <optional>
 #include <system_error>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -247,10 +247,10 @@ public:
     /// when `conn` is not a member.
     std::optional<member_type> member(const connection_ptr& conn) const {
         std::lock_guard<std::mutex> lock{state_->mutex};
-        const auto it = state_->index.find(conn.get());
-        if (it == state_->index.end())
+        const auto at = state_->position_of(conn.get());
+        if (at == detail::member_index::absent)
             return std::nullopt;
-        return state_->data[it->second];
+        return state_->data[at];
     }
 
     const Policy& policy() const noexcept { return state_->policy; }
@@ -261,13 +261,14 @@ private:
 
         void join(const connection_ptr& conn) {
             std::lock_guard<std::mutex> lock{mutex};
-            if (!index.emplace(conn.get(), members.size()).second)
+            if (position_of(conn.get()) != detail::member_index::absent)
                 return;
             member_type who{};
             if constexpr (has_members)
                 who = policy.admit(*conn, data);
             members.push_back(conn);
             data.push_back(who);
+            index.insert(conn.get(), static_cast<position>(members.size() - 1), key_of());
             // Under the lock, so that a welcome always precedes the presence that counts
             // its member.
             if constexpr (has_members) {
@@ -282,17 +283,16 @@ private:
 
         void leave(const connection_ptr& conn) {
             std::lock_guard<std::mutex> lock{mutex};
-            const auto it = index.find(conn.get());
-            if (it == index.end())
+            const position at = position_of(conn.get());
+            if (at == detail::member_index::absent)
                 return;
-            const std::size_t at = it->second;
-            index.erase(it);
+            index.erase(conn.get(), key_of());
             if constexpr (has_members)
                 left.push_back(std::move(data[at]));
             if (at + 1 != members.size()) { // swap-remove, keeping `index` in step
+                index.relocate(members.back().get(), at, key_of());
                 members[at] = std::move(members.back());
                 data[at] = std::move(data.back());
-                index[members[at].get()] = at;
             }
             members.pop_back();
             data.pop_back();
@@ -305,10 +305,10 @@ private:
                 member_type who;
                 {
                     std::lock_guard<std::mutex> lock{mutex};
-                    const auto it = index.find(from.get());
-                    if (it == index.end())
+                    const position at = position_of(from.get());
+                    if (at == detail::member_index::absent)
                         return; // left meanwhile
-                    who = data[it->second];
+                    who = data[at];
                 }
                 result = policy.decode(*from, who, msg);
             } else {
@@ -395,12 +395,26 @@ private:
                 member->send(frame);
         }
 
+        // --- the member list and its index (called with the mutex held) -----------------
+
+        using position = detail::member_index::position;
+
+        /// Where `conn` is in `members` and `data`, or member_index::absent.
+        position position_of(const ws::connection<Transport>* conn) const {
+            return index.find(conn, key_of());
+        }
+
+        /// How the index reads the key at a position back from the list.
+        auto key_of() const {
+            return [this](position at) -> const void* { return members[at].get(); };
+        }
+
         const Policy policy;
         mutable std::mutex mutex;
         std::vector<connection_ptr> members;
         std::vector<member_type> data; // data[i] belongs to members[i]
-        std::unordered_map<const ws::connection<Transport>*, std::size_t> index; // into both
-        std::uint64_t sequence = 0; // of the last numbered message
+        detail::member_index index;    // into both
+        std::uint64_t sequence = 0;    // of the last numbered message
         // Coalescing: on when the room has an executor (given, or the attached server's).
         std::optional<asio::any_io_executor> executor;
         std::chrono::milliseconds interval{0};
