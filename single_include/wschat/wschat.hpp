@@ -176,6 +176,7 @@ public:
         here.innermost = outer_;
         if (outer_ || here.deferred.empty())
             return;
+        here.last_batch_size = here.deferred.size();
         asio::post(executor_, batch_handler{take(here.deferred), executor_});
     }
 
@@ -185,6 +186,8 @@ public:
         thread_state& here = state();
         if (!here.innermost)
             return false;
+        if (here.deferred.empty()) // sized like the last batch: broadcasts grow it at most once
+            here.deferred.reserve(here.last_batch_size);
         here.deferred.push_back({std::move(target), flush});
         return true;
     }
@@ -199,8 +202,14 @@ private:
     struct thread_state {
         cork* innermost = nullptr;
         batch_type deferred;
-        batch_type spare; // a flushed batch's storage, reused: steady broadcasting allocates none
+        // A small flushed batch's storage, reused; a large one's is freed, so that a room
+        // of N members does not hold N flushes' worth for good after each broadcast.
+        batch_type spare;
+        std::size_t last_batch_size = 0;
     };
+
+    /// The largest batch whose storage is kept for the next (entries; 1.5 KiB).
+    static constexpr std::size_t kept_batch_capacity = 64;
 
     /// Members written between two polls for I/O while a batch is flushed.
     static constexpr std::size_t flushes_per_turn = 16;
@@ -235,7 +244,7 @@ private:
                     // the rest: they go to the next batch, which `nested` posts.
                     for (; !part_done && handler.next < batch.size(); ++handler.next)
                         state().deferred.push_back(std::move(batch[handler.next]));
-                    if (handler.next == batch.size()) {
+                    if (handler.next == batch.size() && batch.capacity() <= kept_batch_capacity) {
                         batch.clear();
                         state().spare = std::move(batch);
                     }
