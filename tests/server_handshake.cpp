@@ -173,13 +173,18 @@ TEST_CASE("an open connection keeps its request line, not its headers", "[handsh
     test::running_server s;
     std::string cookie_on_open;
     std::string target_later;
+    std::string line_later;
     std::size_t headers_later = 99;
     s.server.on_open([&](const auto& conn) {
         cookie_on_open = std::string{conn->request().header("Cookie").value_or("")};
     });
     s.server.on_message([&](const auto& conn, const ws::message&) {
-        target_later = conn->request().target;
-        headers_later = conn->request().headers.size();
+        const ws::http_request& request = conn->request();
+        target_later = request.target;
+        line_later = request.method + " " + std::string{request.path()} + " " +
+                     std::to_string(request.version_major) + "." +
+                     std::to_string(request.version_minor);
+        headers_later = request.headers.size();
         conn->send_text("seen");
     });
     s.start();
@@ -188,6 +193,7 @@ TEST_CASE("an open connection keeps its request line, not its headers", "[handsh
     REQUIRE(client.read_frame());
     CHECK(cookie_on_open == "name=ada");
     CHECK(target_later == "/room?id=7");
+    CHECK(line_later == "GET /room 1.1");
     CHECK(headers_later == 0);
 }
 

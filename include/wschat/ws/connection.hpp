@@ -27,6 +27,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -156,9 +157,7 @@ public:
     connection(strand_type& strand, std::shared_ptr<owner_type> owner, std::uint64_t id,
                std::string remote_address)
         : strand_(strand), owner_(std::move(owner)),
-          request_parser_(std::make_unique<request_parser>(options().max_header_bytes)),
           parser_(role::server, options().max_message_size),
-          message_tokens_(static_cast<double>(options().message_burst)),
           remote_address_(std::move(remote_address)), id_(id) {}
 
     connection(const connection&) = delete;
@@ -204,10 +203,19 @@ public:
     }
     /// The HTTP request that opened the connection. Its headers (cookies included) are kept
     /// until the `on_open` handlers return, then released, as an open connection has no
-    /// more use for them: keep what you need in `user_data`. The method, target, path and
-    /// query stay.
-    const http_request& request() const noexcept {
-        return request_parser_ ? request_parser_->request() : opened_by_;
+    /// more use for them: keep what you need in `user_data`. The method, version, target,
+    /// path and query stay. Call it from the connection's handlers (as with `user_data`).
+    const http_request& request() const {
+        if (request_parser_)
+            return request_parser_->request();
+        if (state_ == state::handshake) {
+            static const http_request nothing_yet;
+            return nothing_yet;
+        }
+        if (!opened_by_) // only the target is kept: a WebSocket upgrade is always a GET
+            opened_by_ = std::make_unique<const http_request>(
+                http_request{"GET", target_, opened_version_.major, opened_version_.minor, {}});
+        return *opened_by_;
     }
     /// The subprotocol selected in the handshake, or empty.
     const std::string& subprotocol() const noexcept {
@@ -346,7 +354,8 @@ private:
     /// A time point as the ticks the atomics hold.
     static clock::rep ticks_at(clock::time_point t) { return t.time_since_epoch().count(); }
 
-    static clock::rep ticks_of(std::chrono::milliseconds duration) {
+    template <class Duration>
+    static clock::rep ticks_of(Duration duration) {
         return std::chrono::duration_cast<clock::duration>(duration).count();
     }
 
@@ -384,7 +393,7 @@ private:
 
     /// Records `events` for the next on_ready; true when none was scheduled yet.
     bool first_report(std::uint32_t events) {
-        return io_.events.fetch_or(events, std::memory_order_acq_rel) == 0;
+        return io_.events.fetch_or(static_cast<event_bits>(events), std::memory_order_acq_rel) == 0;
     }
 
     void on_ready() {
@@ -457,6 +466,12 @@ private:
     void consume_request(std::uint8_t* bytes, std::size_t size) {
         if (reply_sent_)
             return; // an HTTP answer is on its way; ignore whatever else arrives
+        // Made when the request's first bytes arrive, not with the connection: a request read
+        // whole then needs it only until this handler returns, so a join storm's parsers
+        // come and go one after the other instead of each leaving a hole in the heap
+        // between the connections made meanwhile.
+        if (!request_parser_)
+            request_parser_ = std::make_unique<request_parser>(options().max_header_bytes);
         const std::size_t used = request_parser_->feed(reinterpret_cast<const char*>(bytes), size);
         switch (request_parser_->current()) {
         case request_parser::state::incomplete:
@@ -533,14 +548,14 @@ private:
         release_request_headers();
     }
 
-    /// An open connection keeps the request line of its upgrade, not its headers (often
-    /// the largest thing an idle connection would hold) nor the parser.
+    /// An open connection keeps the target and version of its upgrade, not its headers
+    /// (often the largest thing an idle connection would hold) nor the parser.
     void release_request_headers() {
         http_request& parsed = request_parser_->request();
-        opened_by_.method = std::move(parsed.method);
-        opened_by_.target = std::move(parsed.target);
-        opened_by_.version_major = parsed.version_major;
-        opened_by_.version_minor = parsed.version_minor;
+        target_ = std::move(parsed.target);
+        // Single digits: the request parser reads "HTTP/d.d".
+        opened_version_ = {static_cast<std::uint8_t>(parsed.version_major),
+                           static_cast<std::uint8_t>(parsed.version_minor)};
         request_parser_.reset();
     }
 
@@ -562,20 +577,22 @@ private:
         owner_->received(this->shared_from_this(), message{op, payload});
     }
 
-    /// The token bucket of `max_messages_per_second`: refilled by the time elapsed, capped
-    /// at `message_burst`; each message takes one token.
+    /// The rate limit, `max_messages_per_second` with bursts of up to `message_burst`, as a
+    /// token bucket kept in one number (the generic cell rate algorithm): each message
+    /// moves the time at which the bucket would be full again one interval later; a
+    /// message that would move it more than a burst's worth ahead of now is refused.
     bool take_message_token() {
-        if (options().max_messages_per_second <= 0)
+        const double rate = options().max_messages_per_second;
+        if (rate <= 0)
             return true;
-        const auto now = std::chrono::steady_clock::now();
-        const std::chrono::duration<double> elapsed = now - tokens_refilled_;
-        tokens_refilled_ = now;
-        message_tokens_ =
-            std::min(static_cast<double>(options().message_burst),
-                     message_tokens_ + elapsed.count() * options().max_messages_per_second);
-        if (message_tokens_ < 1)
+        const auto interval = static_cast<clock::rep>(ticks_of(std::chrono::seconds{1}) / rate);
+        const auto burst =
+            static_cast<clock::rep>(std::max<std::size_t>(options().message_burst, 1));
+        const clock::rep now = last_seen_.load(std::memory_order_relaxed);
+        const clock::rep full_at = std::max(bucket_full_at_, now);
+        if (full_at - now > (burst - 1) * interval)
             return false;
-        message_tokens_ -= 1;
+        bucket_full_at_ = full_at + interval;
         return true;
     }
 
@@ -669,11 +686,11 @@ private:
             owner_->limit_hit(why);
         }
         close_stream();
-        writing_.clear();
         {
             std::lock_guard<detail::spin_lock> lock{queue_lock_};
             queue_closed_ = true;
-            pending_.clear();
+            frames_.clear();
+            taken_ = 0;
             queued_bytes_ = 0;
         }
         owner_->finished(this->shared_from_this(), end_info(), was_open);
@@ -710,7 +727,7 @@ private:
             if (queue_closed_)
                 return;
             queued_bytes_ += frame.size();
-            pending_.push_back(std::move(frame));
+            frames_.push_back(std::move(frame));
             queue_closed_ = last;
             overflow = !last && queued_bytes_ > options().max_send_queue_bytes;
             if (overflow &&
@@ -735,13 +752,14 @@ private:
         asio::dispatch(self->strand_, [self] { self->flush(); });
     }
 
-    /// Drops frames from the front of the queue (never the write in flight) until the queue
-    /// fits its bound again. Called with the queue lock held.
+    /// Drops the oldest frames not yet taken for writing until the queue fits its bound
+    /// again. Called with the queue lock held.
     void drop_oldest_pending() {
-        std::size_t dropped = 0;
-        while (dropped < pending_.size() && queued_bytes_ > options().max_send_queue_bytes)
-            queued_bytes_ -= pending_[dropped++].size();
-        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(dropped));
+        const auto first = frames_.begin() + static_cast<std::ptrdiff_t>(taken_);
+        auto last = first;
+        while (last != frames_.end() && queued_bytes_ > options().max_send_queue_bytes)
+            queued_bytes_ -= (last++)->size();
+        frames_.erase(first, last);
     }
 
     /// The peer does not read fast enough: forget what it has not been sent yet and close.
@@ -750,9 +768,10 @@ private:
             return;
         {
             std::lock_guard<detail::spin_lock> lock{queue_lock_};
-            for (const shared_frame& frame : pending_)
-                queued_bytes_ -= frame.size();
-            pending_.clear();
+            const auto untaken = frames_.begin() + static_cast<std::ptrdiff_t>(taken_);
+            for (auto frame = untaken; frame != frames_.end(); ++frame)
+                queued_bytes_ -= frame->size();
+            frames_.erase(untaken, frames_.end());
         }
         fail(error::send_queue_full);
     }
@@ -760,23 +779,6 @@ private:
     /// Writes everything queued so far: called once per event-loop turn in which frames
     /// were queued (corking), so a burst of broadcasts leaves in one gather write.
     void flush() {
-        {
-            std::lock_guard<detail::spin_lock> lock{queue_lock_};
-            take_pending();
-        }
-        write_taken();
-    }
-
-    /// Moves the queued frames to `writing_`. Called with the queue lock held.
-    void take_pending() {
-        if (writing_.empty())
-            writing_.swap(pending_);
-        else // the rest of a write the socket did not take at once goes first
-            writing_.insert(writing_.end(), pending_.begin(), pending_.end());
-        pending_.clear();
-    }
-
-    void write_taken() {
         if (state_ == state::closed)
             return;
         if constexpr (plain_socket)
@@ -787,26 +789,34 @@ private:
 
     /// Plain sockets: sendmsg straight from the queued frames, as much as the socket
     /// takes; when it is full, the rest waits for the readiness set to report it writable.
+    /// The frames are gathered under the queue lock, as other threads may queue more
+    /// meanwhile, and written without it.
     void write_directly() {
-        std::error_code ec;
-        const std::size_t size = detail::write_frames(io_.fd, writing_, written_of_front_, ec);
-        forget_written(size);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        for (;;) {
+            detail::gathered_frames batch;
             {
                 std::lock_guard<detail::spin_lock> lock{queue_lock_};
-                queued_bytes_ -= size;
+                taken_ = static_cast<std::uint32_t>(batch.gather(frames_, written_of_front_));
             }
-            io_.awaiting_writable = true;
-            return;
+            std::error_code ec;
+            const std::size_t size = batch.send(io_.fd, ec);
+            const bool full = ec == asio::error::would_block;
+            if (ec && !full)
+                return finish(ec);
+            const bool again = written(size, full);
+            io_.awaiting_writable = full;
+            if (!again)
+                return;
         }
-        if (ec)
-            return finish(ec);
-        write_completed(size);
     }
 
-    /// Other streams (TLS): one composed gather write of the whole batch.
+    /// Other streams (TLS): one composed gather write of everything queued.
     void write_gathered() {
-        gather_writing();
+        {
+            std::lock_guard<detail::spin_lock> lock{queue_lock_};
+            taken_ = static_cast<std::uint32_t>(frames_.size());
+            gather_writing();
+        }
         asio::async_write(*io_.stream, io_.gather,
                           asio::bind_executor(strand_, [self = this->shared_from_this()](
                                                            std::error_code ec, std::size_t size) {
@@ -814,32 +824,34 @@ private:
                           }));
     }
 
-    /// Lays out `writing_` for one gather write. A TLS stream encrypts each buffer of a
-    /// sequence as its own record (and system call), so small frames are copied back to
+    /// Lays out the taken frames for one gather write. A TLS stream encrypts each buffer of
+    /// a sequence as its own record (and system call), so small frames are copied back to
     /// back into one contiguous run that leaves as few large records; large frames still go
-    /// by reference.
+    /// by reference (frames taken are not dropped until written). Called with the queue
+    /// lock held.
     void gather_writing() {
+        const auto taken = frames_.begin() + static_cast<std::ptrdiff_t>(taken_);
         std::size_t small_bytes = 0;
-        for (const shared_frame& frame : writing_)
-            if (frame.size() <= coalesce_limit)
-                small_bytes += frame.size();
+        for (auto frame = frames_.begin(); frame != taken; ++frame)
+            if (frame->size() <= coalesce_limit)
+                small_bytes += frame->size();
         io_.coalesced.clear();
         io_.coalesced.reserve(small_bytes); // no reallocation below: buffers point into it
         io_.gather.clear();
         bool extending_run = false;
-        for (const shared_frame& frame : writing_) {
-            if (frame.size() > coalesce_limit) {
-                io_.gather.emplace_back(frame.data(), frame.size());
+        for (auto frame = frames_.begin(); frame != taken; ++frame) {
+            if (frame->size() > coalesce_limit) {
+                io_.gather.emplace_back(frame->data(), frame->size());
                 extending_run = false;
                 continue;
             }
             const std::size_t at = io_.coalesced.size();
-            io_.coalesced.insert(io_.coalesced.end(), frame.data(), frame.data() + frame.size());
+            io_.coalesced.insert(io_.coalesced.end(), frame->data(), frame->data() + frame->size());
             if (extending_run)
                 io_.gather.back() = asio::const_buffer{io_.gather.back().data(),
-                                                       io_.gather.back().size() + frame.size()};
+                                                       io_.gather.back().size() + frame->size()};
             else
-                io_.gather.emplace_back(io_.coalesced.data() + at, frame.size());
+                io_.gather.emplace_back(io_.coalesced.data() + at, frame->size());
             extending_run = true;
         }
     }
@@ -849,48 +861,50 @@ private:
             std::vector<std::uint8_t>{}.swap(io_.coalesced); // an idle connection keeps no backlog
         if (ec)
             return finish(ec);
-        forget_written(size);
-        write_completed(size);
+        if (written(size, false))
+            write_gathered();
     }
 
-    /// Drops the frames the last `size` written bytes completed from `writing_` (the
-    /// queue's byte count is the caller's to lower).
-    void forget_written(std::size_t size) {
-        written_of_front_ += size;
-        std::size_t done = 0;
-        while (done < writing_.size() && written_of_front_ >= writing_[done].size())
-            written_of_front_ -= writing_[done++].size();
-        writing_.erase(writing_.begin(), writing_.begin() + static_cast<std::ptrdiff_t>(done));
-    }
-
-    /// Everything taken for writing has been written, the last `size` bytes of it just
-    /// now: write what was queued meanwhile, or stop flushing until the next frame comes.
-    void write_completed(std::size_t size) {
+    /// `size` bytes of the taken frames went out (`full`: the socket took no more). Drops
+    /// the frames they completed; the rest of the taken ones stay taken while the socket
+    /// is full. True when the caller should write again: more is queued and the socket was
+    /// not full. Otherwise flushing stops until the next frame comes (or the socket has
+    /// room), and a queue that ended with a Close frame or HTTP answer ends the connection.
+    bool written(std::size_t size, bool full) {
         bool more = false;
         bool drained_after_last = false;
         {
             std::lock_guard<detail::spin_lock> lock{queue_lock_};
             queued_bytes_ -= size;
-            more = !pending_.empty();
-            if (more)
-                take_pending();
+            written_of_front_ += size;
+            std::size_t done = 0;
+            while (done < taken_ && written_of_front_ >= frames_[done].size())
+                written_of_front_ -= frames_[done++].size();
+            frames_.erase(frames_.begin(), frames_.begin() + static_cast<std::ptrdiff_t>(done));
+            taken_ = full ? taken_ - done : 0;
+            more = !frames_.empty();
             flushing_ = more;
             drained_after_last = !more && queue_closed_;
         }
-        if (more)
-            write_taken();
-        else if (drained_after_last && state_ != state::closed)
+        if (drained_after_last && state_ != state::closed)
             last_write_done();
+        return more && !full;
     }
 
     // The stream, and what reading and writing need besides the queue, by kind of stream.
     // A plain socket is a bare descriptor in the server's readiness set, read into the
     // thread's buffer and written with sendmsg straight from the queue; other streams (TLS)
     // read into a buffer of their own and write through Asio's composed operations.
+    // The readiness set's event bits, in 16 so that the whole of plain_socket_io fits in 16
+    // bytes (an idle connection holds little else).
+    using event_bits = std::uint16_t;
     struct plain_socket_io {
+        static_assert((readiness_type::readable | readiness_type::writable |
+                       readiness_type::ending) <= std::numeric_limits<event_bits>::max(),
+                      "the readiness set reports bits that event_bits cannot hold");
         std::unique_ptr<stream_type> handshaking; // during the transport handshake
         int fd = -1;                              // from the end of the transport handshake
-        std::atomic<std::uint32_t> events{0};     // reported since on_ready last began (0: none)
+        std::atomic<event_bits> events{0};        // reported since on_ready last began (0: none)
         bool awaiting_writable = false;           // a write waits for room (strand only)
     };
     struct composed_io {
@@ -908,8 +922,9 @@ private:
     // transport, options and strands live inside it.
     std::shared_ptr<owner_type> owner_;
 
-    std::unique_ptr<request_parser> request_parser_; // until the connection opens
-    http_request opened_by_;                         // then the request line without headers
+    std::unique_ptr<request_parser> request_parser_;        // until the connection opens
+    std::string target_;                                    // then the target of its request
+    mutable std::unique_ptr<const http_request> opened_by_; // made from it by request()
     message_parser parser_;
     std::conditional_t<plain_socket, plain_socket_io, composed_io> io_;
     // Steady-clock ticks, written on the strand and read by the server's sweep: the
@@ -918,9 +933,7 @@ private:
     std::atomic<clock::rep> last_seen_{ticks_at(clock::now())};
     std::atomic<clock::rep> last_message_{0}; // of the idle timeout
 
-    // The token bucket of the message rate limit.
-    double message_tokens_;
-    std::chrono::steady_clock::time_point tokens_refilled_ = std::chrono::steady_clock::now();
+    clock::rep bucket_full_at_ = 0; // of the message rate limit, see take_message_token()
 
     std::unique_ptr<close_info> end_info_; // see end_info()
     std::string remote_address_;
@@ -928,18 +941,22 @@ private:
     std::unique_ptr<const std::string> subprotocol_; // only when one was selected, as most are not
     const std::uint64_t id_;
 
-    // The send queue: `pending_` fills from any thread under the lock; `writing_` belongs
-    // to the write in flight (strand only). Both keep their capacity, so a steady stream of
-    // broadcasts allocates nothing per delivery.
-    std::vector<shared_frame> pending_;
-    std::vector<shared_frame> writing_;
-    std::size_t queued_bytes_ = 0;
-    std::size_t written_of_front_ = 0; // bytes of writing_.front() already written
+    // The send queue, filled from any thread under the lock. It keeps its capacity, so a
+    // steady stream of broadcasts allocates nothing per delivery. Its first `taken_`
+    // frames are in the write under way (the socket may hold part of the first); the
+    // strand writes them without the lock, so they are never dropped, only written.
+    std::vector<shared_frame> frames_;
+    std::size_t queued_bytes_ = 0;     // of frames_, less what was written of the first
+    std::size_t written_of_front_ = 0; // bytes of frames_.front() already written
 
     error deadline_error_ = error::handshake_timeout;
     std::uint32_t registry_slot_ = 0; // its place in the server's registry (under its lock)
+    std::uint32_t taken_ = 0;         // see frames_ (queue lock)
+    struct {
+        std::uint8_t major, minor;
+    } opened_version_{1, 1}; // of the request, kept with target_
     std::atomic<state> state_{state::handshake};
-    mutable detail::spin_lock queue_lock_; // of pending_, queued_bytes_, flushing_, queue_closed_
+    mutable detail::spin_lock queue_lock_; // of frames_, queued_bytes_, flushing_, queue_closed_
     bool flushing_ = false;                // a flush is posted or a write is in flight (queue lock)
     bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
     bool close_received_ = false;

@@ -58,6 +58,8 @@ public:
     /// must find next even after a short read.
     static constexpr std::uint32_t readable = EPOLLIN;
     static constexpr std::uint32_t ending = EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+    /// Room to write.
+    static constexpr std::uint32_t writable = EPOLLOUT;
 
     explicit readiness_set(asio::io_context& io) : strand_(asio::make_strand(io)), watch_(strand_) {
         const int fd = ::epoll_create1(EPOLL_CLOEXEC);

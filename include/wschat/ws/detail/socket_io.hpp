@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <system_error>
 #include <type_traits>
@@ -88,47 +89,55 @@ inline std::size_t read_socket(int fd, std::uint8_t* into, std::size_t size, std
     }
 }
 
-/// Writes as much as the socket takes of `frames`, starting `offset` bytes into the first.
-/// Each system call gathers up to 256 frames by reference (Asio's own gather writes stop
-/// at 64), so a deep queue leaves in a few calls without being copied. Returns the bytes
-/// written; sets `ec` to `would_block` when the socket is full, or to the error.
-inline std::size_t write_frames(int fd, const std::vector<shared_frame>& frames, std::size_t offset,
-                                std::error_code& ec) {
-    iovec iov[256]; // under IOV_MAX (1024), and refilled per call so the stack stays small
-    const std::size_t batch = std::size(iov);
-    std::size_t total = 0;
-    std::size_t next = 0;
-    while (next < frames.size()) {
-        std::size_t count = 0;
-        std::size_t asked = 0;
-        for (std::size_t i = next; i < frames.size() && count < batch; ++i, ++count) {
-            const std::size_t skip = i == next ? offset : 0;
-            iov[count].iov_base = const_cast<std::uint8_t*>(frames[i].data()) + skip;
-            iov[count].iov_len = frames[i].size() - skip;
-            asked += iov[count].iov_len;
+/// One gather write of queued frames, by reference: up to 256 of them per system call
+/// (Asio's own gather writes stop at 64), so a deep queue leaves in a few calls without
+/// being copied.
+class gathered_frames {
+public:
+    /// Points at the frames from the front of `frames`, starting `offset` bytes into the
+    /// first. Returns how many frames it took.
+    std::size_t gather(const std::vector<shared_frame>& frames, std::size_t offset) {
+        count_ = std::min(frames.size(), std::size(iov_));
+        bytes_ = 0;
+        for (std::size_t i = 0; i < count_; ++i) {
+            const std::size_t skip = i == 0 ? offset : 0;
+            iov_[i].iov_base = const_cast<std::uint8_t*>(frames[i].data()) + skip;
+            iov_[i].iov_len = frames[i].size() - skip;
+            bytes_ += iov_[i].iov_len;
         }
+        return count_;
+    }
+
+    /// Writes as much of them as the non-blocking socket `fd` takes. Returns the bytes
+    /// written; sets `ec` to `would_block` when the socket took less than all (it is full),
+    /// or to the error.
+    std::size_t send(int fd, std::error_code& ec) const {
+        if (count_ == 0)
+            return 0;
         msghdr message{};
-        message.msg_iov = iov;
-        message.msg_iovlen = count;
-        const ssize_t sent = ::sendmsg(fd, &message, MSG_NOSIGNAL);
-        if (sent < 0) {
+        message.msg_iov = const_cast<iovec*>(iov_);
+        message.msg_iovlen = count_;
+        for (;;) {
+            const ssize_t sent = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+            if (sent >= 0) {
+                if (static_cast<std::size_t>(sent) < bytes_)
+                    ec = asio::error::would_block;
+                return static_cast<std::size_t>(sent);
+            }
             if (errno == EINTR)
                 continue;
             ec = errno == EAGAIN || errno == EWOULDBLOCK
                      ? std::error_code{asio::error::would_block}
                      : std::error_code{errno, std::system_category()};
-            return total;
+            return 0;
         }
-        total += static_cast<std::size_t>(sent);
-        if (static_cast<std::size_t>(sent) < asked) {
-            ec = asio::error::would_block; // the socket buffer is full
-            return total;
-        }
-        next += count;
-        offset = 0;
     }
-    return total;
-}
+
+private:
+    iovec iov_[256]; // under IOV_MAX (1024); 4 KiB of stack
+    std::size_t count_ = 0;
+    std::size_t bytes_ = 0;
+};
 #endif
 
 } // namespace detail
