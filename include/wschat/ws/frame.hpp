@@ -192,6 +192,41 @@ enum class role : std::uint8_t {
 
 namespace detail {
 
+/// Unmasks the 64 bytes at `block` in place; true when they are all ASCII.
+inline bool unmask_ascii_block(std::uint8_t* block, std::uint64_t key_word) noexcept {
+#if defined(__GNUC__)
+    // Four 16-byte vectors (SSE2 on x86-64, NEON on ARM) through GCC's and Clang's vector
+    // extension: without it g++ -O2 keeps this loop in 8-byte words, at half the speed of
+    // the binary unmasking beside it (and of -O3's code for the same loop).
+    using vector = std::uint64_t __attribute__((vector_size(16)));
+    constexpr std::size_t lane = sizeof(vector);
+    const vector key = {key_word, key_word};
+    vector a, b, c, d;
+    std::memcpy(&a, block, lane);
+    std::memcpy(&b, block + lane, lane);
+    std::memcpy(&c, block + 2 * lane, lane);
+    std::memcpy(&d, block + 3 * lane, lane);
+    a ^= key;
+    b ^= key;
+    c ^= key;
+    d ^= key;
+    std::memcpy(block, &a, lane);
+    std::memcpy(block + lane, &b, lane);
+    std::memcpy(block + 2 * lane, &c, lane);
+    std::memcpy(block + 3 * lane, &d, lane);
+    const vector any = (a | b) | (c | d);
+    return ((any[0] | any[1]) & ascii_high_bits) == 0;
+#else
+    std::uint64_t any = 0;
+    for (std::size_t w = 0; w < 64; w += 8) {
+        const std::uint64_t word = load_word(block + w) ^ key_word;
+        store_word(block + w, word);
+        any |= word;
+    }
+    return (any & ascii_high_bits) == 0;
+#endif
+}
+
 /// Unmasks `size` bytes in place and validates them as UTF-8 in the same pass, while each
 /// 64-byte block is still in registers or L1. Blocks that are pure ASCII and start between
 /// code points skip the validator entirely. False as soon as the text is invalid.
@@ -202,13 +237,7 @@ inline bool unmask_and_validate(std::uint8_t* data, std::size_t size, const mask
     bool between_code_points = validator.complete();
     std::size_t i = 0;
     for (; i + block <= size; i += block) {
-        std::uint64_t any_high_bit = 0;
-        for (std::size_t w = 0; w < block; w += 8) {
-            const std::uint64_t word = load_word(data + i + w) ^ key_word;
-            store_word(data + i + w, word);
-            any_high_bit |= word;
-        }
-        if (between_code_points && (any_high_bit & ascii_high_bits) == 0)
+        if (unmask_ascii_block(data + i, key_word) && between_code_points)
             continue;
         if (!validator.feed(data + i, block))
             return false;
