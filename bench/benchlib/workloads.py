@@ -15,6 +15,9 @@ WORKLOADS = {
     "w3": ("w3", {"members": 100, "senders": 10, "rate": 10, "warmup": 1, "duration": 5,
                   "grace": 1}),
     "w4": ("w4", {"members": 1000, "hold": 1}),
+    # The same members all in their handshake at once (W4 keeps 128 at a time): what the
+    # heap keeps of a join storm's transient allocations.
+    "w4-burst": ("w4", {"members": 1000, "hold": 1, "connect-batch": 1000}),
     "w5": ("w5", {"concurrency": 32, "duration": 5}),
 }
 QUICK_ARGS = {
@@ -23,6 +26,7 @@ QUICK_ARGS = {
     "w2": {"members": 200, "senders": 20, "warmup": 0.2, "duration": 1, "grace": 1},
     "w3": {"members": 50, "senders": 5, "warmup": 0.2, "duration": 1, "grace": 1},
     "w4": {"members": 200, "hold": 0.3},
+    "w4-burst": {"members": 200, "hold": 0.3, "connect-batch": 200},
     "w5": {"concurrency": 8, "duration": 1},
 }
 
@@ -36,6 +40,8 @@ METRICS = {
     "w3": [("p50_us", "W3 latency p50", "us", False),
            ("p99_us", "W3 latency p99", "us", False)],
     "w4": [("bytes_per_conn", "W4 memory per idle connection", "B", False)],
+    "w4-burst": [("bytes_per_conn", "W4, all joining at once: memory per idle connection", "B",
+                  False)],
     "w5": [("handshakes_per_s", "W5 handshakes/s", "/s", True)],
 }
 
@@ -65,7 +71,7 @@ def run_once(name, server_command, loadgen, cores, quick, cwd):
         timeout = 90 + sum(float(values.get(k, 0)) for k in ("warmup", "duration", "grace", "hold"))
         cpu_before, wall_before = servers.cpu_seconds(proc.pid), time.monotonic()
         busy_before = servers.machine_busy_seconds()
-        if name == "w4":
+        if WORKLOADS[name][0] == "w4":
             result = _idle_memory(proc, command, cores[1], timeout, values["members"])
         else:
             result = servers.run_loadgen(command, cores[1], timeout)
