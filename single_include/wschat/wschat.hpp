@@ -3806,13 +3806,14 @@ private:
         return more && !full;
     }
 
+    // The readiness set's event bits, in 16 so that the whole of plain_socket_io fits in 16
+    // bytes (an idle connection holds little else).
+    using event_bits = std::uint16_t;
+
     // The stream, and what reading and writing need besides the queue, by kind of stream.
     // A plain socket is a bare descriptor in the server's readiness set, read into the
     // thread's buffer and written with sendmsg straight from the queue; other streams (TLS)
     // read into a buffer of their own and write through Asio's composed operations.
-    // The readiness set's event bits, in 16 so that the whole of plain_socket_io fits in 16
-    // bytes (an idle connection holds little else).
-    using event_bits = std::uint16_t;
     struct plain_socket_io {
         static_assert((readiness_type::readable | readiness_type::writable |
                        readiness_type::ending) <= std::numeric_limits<event_bits>::max(),
