@@ -69,6 +69,14 @@ inline void close_socket(int fd) {
     ::close(fd);
 }
 
+/// The error of a failed call on a non-blocking socket, from `errno`: `would_block` when
+/// the socket had nothing to give or no room to take, otherwise the system's error.
+inline std::error_code socket_error() {
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return asio::error::would_block;
+    return {errno, std::system_category()};
+}
+
 /// Reads what has arrived on the non-blocking socket `fd`, up to `size` bytes. Returns
 /// the bytes read; sets `ec` to `would_block` when nothing had arrived, to `eof` when the
 /// peer has closed, or to the error.
@@ -77,14 +85,9 @@ inline std::size_t read_socket(int fd, std::uint8_t* into, std::size_t size, std
         const ssize_t got = ::recv(fd, into, size, 0);
         if (got > 0)
             return static_cast<std::size_t>(got);
-        if (got == 0)
-            ec = asio::error::eof;
-        else if (errno == EINTR)
+        if (got < 0 && errno == EINTR)
             continue;
-        else if (errno == EAGAIN || errno == EWOULDBLOCK)
-            ec = asio::error::would_block;
-        else
-            ec = std::error_code{errno, std::system_category()};
+        ec = got == 0 ? std::error_code{asio::error::eof} : socket_error();
         return 0;
     }
 }
@@ -126,9 +129,7 @@ public:
             }
             if (errno == EINTR)
                 continue;
-            ec = errno == EAGAIN || errno == EWOULDBLOCK
-                     ? std::error_code{asio::error::would_block}
-                     : std::error_code{errno, std::system_category()};
+            ec = socket_error();
             return 0;
         }
     }
