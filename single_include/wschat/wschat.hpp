@@ -279,147 +279,10 @@ private:
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/detail/cork.hpp ----
-// ---- begin wschat/ws/detail/socket_io.hpp ----
-// wschat — direct I/O on plain sockets: reads of what has arrived into a per-thread buffer,
-// and gather writes of any number of queued frames per system call.
+// ---- begin wschat/ws/detail/frame_queue.hpp ----
+// wschat — a connection's send queue: the frames waiting for the socket, the first two
+// held in the queue itself.
 
-// ---- begin wschat/ws/detail/readiness_set.hpp ----
-// wschat — the plain sockets of a server in one epoll set of their own, which the
-// io_context watches as a single descriptor.
-
-
-WSCHAT_BEGIN_NAMESPACE(ws)
-namespace detail {
-template <class Target>
-class readiness_set;
-} // namespace detail
-WSCHAT_END_NAMESPACE
-
-#if defined(__linux__)
-#define WSCHAT_HAS_READINESS_SET 1
-
-#include <asio/io_context.hpp>
-#include <asio/posix/stream_descriptor.hpp>
-#include <asio/post.hpp>
-#include <asio/strand.hpp>
-
-#include <atomic>
-#include <cerrno>
-#include <cstddef>
-#include <cstdint>
-#include <iterator>
-#include <memory>
-#include <system_error>
-#include <utility>
-
-#include <sys/epoll.h>
-
-WSCHAT_BEGIN_NAMESPACE(ws)
-
-namespace detail {
-
-/// Asio gives every socket it watches about 170 bytes of reactor state, and every read it
-/// waits on an operation of about 160 bytes more: 330 bytes per idle connection, more than
-/// the rest of what an idle connection needs. A server's plain sockets therefore leave
-/// Asio's reactor once their transport handshake is done and join this set instead: one
-/// epoll descriptor, edge-triggered for reading and writing, which costs user space nothing
-/// per socket. The io_context watches the set's descriptor alone (while the set has
-/// members, so that an io_context with nothing else to do still runs out of work).
-///
-/// When a socket becomes readable or writable, the set calls `target->ready(events)` (epoll's
-/// event bits) on its own strand; the target (a connection) hands the work to its own strand
-/// from there, which may run it at once, inside the hand-out.
-///
-/// Lifetime: a target stays alive while it is in the set, and `remove` keeps it alive
-/// until every event harvested before the removal has been handed out. Events are
-/// harvested and handed out in one handler on the set's strand, and `remove` posts the
-/// target's last reference to that strand after taking the socket out of the set: so
-/// the reference is dropped only after any harvest that could still name the target.
-template <class Target>
-class readiness_set : public std::enable_shared_from_this<readiness_set<Target>> {
-public:
-    /// Event bits `ready` may see: data to read; the peer's end or an error, which a read
-    /// must find next even after a short read.
-    static constexpr std::uint32_t readable = EPOLLIN;
-    static constexpr std::uint32_t ending = EPOLLRDHUP | EPOLLHUP | EPOLLERR;
-    /// Room to write.
-    static constexpr std::uint32_t writable = EPOLLOUT;
-
-    explicit readiness_set(asio::io_context& io) : strand_(asio::make_strand(io)), watch_(strand_) {
-        const int fd = ::epoll_create1(EPOLL_CLOEXEC);
-        if (fd < 0)
-            throw std::system_error(errno, std::system_category(), "wschat: epoll_create1");
-        watch_.assign(fd);
-    }
-
-    readiness_set(const readiness_set&) = delete;
-    readiness_set& operator=(const readiness_set&) = delete;
-
-    /// Adds the non-blocking socket `fd`; `target` is told of every change in its
-    /// readiness from now on (and at once, as the socket is writable).
-    std::error_code add(int fd, Target& target) {
-        epoll_event event{};
-        event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-        event.data.ptr = &target;
-        if (::epoll_ctl(watch_.native_handle(), EPOLL_CTL_ADD, fd, &event) != 0)
-            return {errno, std::system_category()};
-        if (members_.fetch_add(1, std::memory_order_acq_rel) == 0)
-            asio::post(strand_, [self = this->shared_from_this()] { self->watch(); });
-        return {};
-    }
-
-    /// Takes `fd` out of the set; call it before closing `fd`. `last_reference` is the
-    /// target's, held until no harvested event can reach the target any more.
-    void remove(int fd, std::shared_ptr<Target> last_reference) {
-        epoll_event ignored{}; // kernels before 2.6.9 wanted one
-        ::epoll_ctl(watch_.native_handle(), EPOLL_CTL_DEL, fd, &ignored);
-        members_.fetch_sub(1, std::memory_order_acq_rel);
-        asio::post(strand_, [self = this->shared_from_this(), held = std::move(last_reference)] {
-            if (self->members_.load(std::memory_order_acquire) == 0 && self->watching_)
-                self->watch_.cancel(); // nothing left to watch: let the io_context run out
-        });
-    }
-
-private:
-    /// On the strand: waits for the set's descriptor to become readable, unless it already
-    /// does or the set is empty.
-    void watch() {
-        if (watching_ || members_.load(std::memory_order_acquire) == 0)
-            return;
-        watching_ = true;
-        watch_.async_wait(asio::posix::stream_descriptor::wait_read,
-                          [self = this->shared_from_this()](std::error_code ec) {
-                              self->watching_ = false;
-                              if (!ec)
-                                  self->hand_out();
-                              self->watch();
-                          });
-    }
-
-    /// On the strand: harvests every event pending and tells each target. Edge-triggered
-    /// epoll sets report a readiness change once, so the set is emptied each time.
-    void hand_out() {
-        epoll_event events[256];
-        int count = 0;
-        do {
-            count = ::epoll_wait(watch_.native_handle(), events, std::size(events), 0);
-            for (int i = 0; i < count; ++i)
-                static_cast<Target*>(events[i].data.ptr)->ready(events[i].events);
-        } while (count == static_cast<int>(std::size(events)));
-    }
-
-    asio::strand<asio::io_context::executor_type> strand_;
-    asio::posix::stream_descriptor watch_; // owns the epoll descriptor
-    std::atomic<std::size_t> members_{0};
-    bool watching_ = false; // an async_wait is pending (strand only)
-};
-
-} // namespace detail
-
-WSCHAT_END_NAMESPACE
-
-#endif
-// ---- end wschat/ws/detail/readiness_set.hpp ----
 // ---- begin wschat/ws/shared_frame.hpp ----
 // wschat — an encoded WebSocket frame shared, immutable, by every send queue it sits in.
 
@@ -1653,6 +1516,252 @@ shared_frame make_frame(opcode op, std::string_view payload);
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/shared_frame.hpp ----
 
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <utility>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// A vector of frames, as small as `std::vector` (24 bytes), that keeps up to
+/// `inline_capacity` frames without allocating. A peer answered with the 101 and greeted,
+/// then sent one message per turn of the event loop (or none: an idle member), never
+/// needs storage of its own; a std::vector would keep a heap block for each. A queue
+/// that grows past them keeps the storage it grew, so a steady broadcast allocates nothing
+/// per delivery either.
+///
+/// Contiguous: the frames are `begin()[0]` to `begin()[size() - 1]`, and pointers into it
+/// stay valid until the next `push_back`.
+class frame_queue {
+public:
+    static constexpr std::uint32_t inline_capacity = 2;
+
+    frame_queue() noexcept {}
+    frame_queue(const frame_queue&) = delete;
+    frame_queue& operator=(const frame_queue&) = delete;
+    ~frame_queue() {
+        clear();
+        if (on_heap())
+            ::operator delete(heap_);
+    }
+
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    /// Frames it holds without allocating again.
+    std::size_t capacity() const noexcept { return capacity_; }
+
+    shared_frame* begin() noexcept { return on_heap() ? heap_ : inline_frames(); }
+    const shared_frame* begin() const noexcept { return on_heap() ? heap_ : inline_frames(); }
+    shared_frame* end() noexcept { return begin() + size_; }
+    const shared_frame* end() const noexcept { return begin() + size_; }
+    shared_frame& operator[](std::size_t i) noexcept { return begin()[i]; }
+    const shared_frame& operator[](std::size_t i) const noexcept { return begin()[i]; }
+
+    void push_back(shared_frame frame) {
+        if (size_ == capacity_)
+            grow();
+        ::new (static_cast<void*>(end())) shared_frame(std::move(frame));
+        ++size_;
+    }
+
+    /// Removes the frames in [first, last); those behind them move up.
+    void erase(shared_frame* first, shared_frame* last) noexcept {
+        shared_frame* const old_end = end();
+        std::destroy(std::move(last, old_end, first), old_end);
+        size_ -= static_cast<std::uint32_t>(last - first);
+    }
+
+    /// Removes every frame; the storage stays.
+    void clear() noexcept {
+        std::destroy(begin(), end());
+        size_ = 0;
+    }
+
+private:
+    bool on_heap() const noexcept { return capacity_ > inline_capacity; }
+
+    shared_frame* inline_frames() noexcept {
+        return std::launder(reinterpret_cast<shared_frame*>(inline_));
+    }
+    const shared_frame* inline_frames() const noexcept {
+        return std::launder(reinterpret_cast<const shared_frame*>(inline_));
+    }
+
+    void grow() {
+        if (capacity_ > std::numeric_limits<std::uint32_t>::max() / 2)
+            throw std::length_error("wschat: send queue of over 2^31 frames");
+        const std::uint32_t capacity = capacity_ * 2;
+        auto* const bigger =
+            static_cast<shared_frame*>(::operator new(capacity * sizeof(shared_frame)));
+        shared_frame* const old = begin();
+        std::uninitialized_move(old, old + size_, bigger);
+        std::destroy(old, old + size_);
+        if (on_heap())
+            ::operator delete(heap_);
+        heap_ = bigger;
+        capacity_ = capacity;
+    }
+
+    union {
+        shared_frame* heap_; // when on_heap()
+        alignas(shared_frame) unsigned char inline_[inline_capacity * sizeof(shared_frame)];
+    };
+    std::uint32_t size_ = 0;
+    std::uint32_t capacity_ = inline_capacity; // more: the frames are in heap_
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/frame_queue.hpp ----
+// ---- begin wschat/ws/detail/socket_io.hpp ----
+// wschat — direct I/O on plain sockets: reads of what has arrived into a per-thread buffer,
+// and gather writes of any number of queued frames per system call.
+
+// ---- begin wschat/ws/detail/readiness_set.hpp ----
+// wschat — the plain sockets of a server in one epoll set of their own, which the
+// io_context watches as a single descriptor.
+
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+namespace detail {
+template <class Target>
+class readiness_set;
+} // namespace detail
+WSCHAT_END_NAMESPACE
+
+#if defined(__linux__)
+#define WSCHAT_HAS_READINESS_SET 1
+
+#include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/post.hpp>
+#include <asio/strand.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <system_error>
+#include <utility>
+
+#include <sys/epoll.h>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// Asio gives every socket it watches about 170 bytes of reactor state, and every read it
+/// waits on an operation of about 160 bytes more: 330 bytes per idle connection, more than
+/// the rest of what an idle connection needs. A server's plain sockets therefore leave
+/// Asio's reactor once their transport handshake is done and join this set instead: one
+/// epoll descriptor, edge-triggered for reading and writing, which costs user space nothing
+/// per socket. The io_context watches the set's descriptor alone (while the set has
+/// members, so that an io_context with nothing else to do still runs out of work).
+///
+/// When a socket becomes readable or writable, the set calls `target->ready(events)` (epoll's
+/// event bits) on its own strand; the target (a connection) hands the work to its own strand
+/// from there, which may run it at once, inside the hand-out.
+///
+/// Lifetime: a target stays alive while it is in the set, and `remove` keeps it alive
+/// until every event harvested before the removal has been handed out. Events are
+/// harvested and handed out in one handler on the set's strand, and `remove` posts the
+/// target's last reference to that strand after taking the socket out of the set: so
+/// the reference is dropped only after any harvest that could still name the target.
+template <class Target>
+class readiness_set : public std::enable_shared_from_this<readiness_set<Target>> {
+public:
+    /// Event bits `ready` may see: data to read; the peer's end or an error, which a read
+    /// must find next even after a short read.
+    static constexpr std::uint32_t readable = EPOLLIN;
+    static constexpr std::uint32_t ending = EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+    /// Room to write.
+    static constexpr std::uint32_t writable = EPOLLOUT;
+
+    explicit readiness_set(asio::io_context& io) : strand_(asio::make_strand(io)), watch_(strand_) {
+        const int fd = ::epoll_create1(EPOLL_CLOEXEC);
+        if (fd < 0)
+            throw std::system_error(errno, std::system_category(), "wschat: epoll_create1");
+        watch_.assign(fd);
+    }
+
+    readiness_set(const readiness_set&) = delete;
+    readiness_set& operator=(const readiness_set&) = delete;
+
+    /// Adds the non-blocking socket `fd`; `target` is told of every change in its
+    /// readiness from now on (and at once, as the socket is writable).
+    std::error_code add(int fd, Target& target) {
+        epoll_event event{};
+        event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        event.data.ptr = &target;
+        if (::epoll_ctl(watch_.native_handle(), EPOLL_CTL_ADD, fd, &event) != 0)
+            return {errno, std::system_category()};
+        if (members_.fetch_add(1, std::memory_order_acq_rel) == 0)
+            asio::post(strand_, [self = this->shared_from_this()] { self->watch(); });
+        return {};
+    }
+
+    /// Takes `fd` out of the set; call it before closing `fd`. `last_reference` is the
+    /// target's, held until no harvested event can reach the target any more.
+    void remove(int fd, std::shared_ptr<Target> last_reference) {
+        epoll_event ignored{}; // kernels before 2.6.9 wanted one
+        ::epoll_ctl(watch_.native_handle(), EPOLL_CTL_DEL, fd, &ignored);
+        members_.fetch_sub(1, std::memory_order_acq_rel);
+        asio::post(strand_, [self = this->shared_from_this(), held = std::move(last_reference)] {
+            if (self->members_.load(std::memory_order_acquire) == 0 && self->watching_)
+                self->watch_.cancel(); // nothing left to watch: let the io_context run out
+        });
+    }
+
+private:
+    /// On the strand: waits for the set's descriptor to become readable, unless it already
+    /// does or the set is empty.
+    void watch() {
+        if (watching_ || members_.load(std::memory_order_acquire) == 0)
+            return;
+        watching_ = true;
+        watch_.async_wait(asio::posix::stream_descriptor::wait_read,
+                          [self = this->shared_from_this()](std::error_code ec) {
+                              self->watching_ = false;
+                              if (!ec)
+                                  self->hand_out();
+                              self->watch();
+                          });
+    }
+
+    /// On the strand: harvests every event pending and tells each target. Edge-triggered
+    /// epoll sets report a readiness change once, so the set is emptied each time.
+    void hand_out() {
+        epoll_event events[256];
+        int count = 0;
+        do {
+            count = ::epoll_wait(watch_.native_handle(), events, std::size(events), 0);
+            for (int i = 0; i < count; ++i)
+                static_cast<Target*>(events[i].data.ptr)->ready(events[i].events);
+        } while (count == static_cast<int>(std::size(events)));
+    }
+
+    asio::strand<asio::io_context::executor_type> strand_;
+    asio::posix::stream_descriptor watch_; // owns the epoll descriptor
+    std::atomic<std::size_t> members_{0};
+    bool watching_ = false; // an async_wait is pending (strand only)
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+
+#endif
+// ---- end wschat/ws/detail/readiness_set.hpp ----
+
 #include <asio/error.hpp>
 
 #include <algorithm>
@@ -1664,7 +1773,6 @@ WSCHAT_END_NAMESPACE
 #include <system_error>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #if !defined(_WIN32)
 #include <sys/socket.h>
@@ -1746,7 +1854,7 @@ class gathered_frames {
 public:
     /// Points at the frames from the front of `frames`, starting `offset` bytes into the
     /// first. Returns how many frames it took.
-    std::size_t gather(const std::vector<shared_frame>& frames, std::size_t offset) {
+    std::size_t gather(const frame_queue& frames, std::size_t offset) {
         count_ = std::min(frames.size(), std::size(iov_));
         bytes_ = 0;
         for (std::size_t i = 0; i < count_; ++i) {
@@ -3858,13 +3966,13 @@ private:
     std::unique_ptr<const std::string> subprotocol_; // only when one was selected, as most are not
     const std::uint64_t id_;
 
-    // The send queue, filled from any thread under the lock. It keeps its capacity, so a
-    // steady stream of broadcasts allocates nothing per delivery. Its first `taken_`
+    // The send queue, filled from any thread under the lock (see frame_queue for why it
+    // allocates neither for an idle peer nor per delivery). Its first `taken_`
     // frames are in the write under way (the socket may hold part of the first); the
     // strand writes them without the lock, so they are never dropped, only written.
-    std::vector<shared_frame> frames_;
+    detail::frame_queue frames_;
     std::size_t queued_bytes_ = 0;     // of frames_, less what was written of the first
-    std::size_t written_of_front_ = 0; // bytes of frames_.front() already written
+    std::size_t written_of_front_ = 0; // bytes of frames_[0] already written
 
     error deadline_error_ = error::handshake_timeout;
     std::uint32_t registry_slot_ = 0; // its place in the server's registry (under its lock)

@@ -4,6 +4,7 @@
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/close_code.hpp>
 #include <wschat/ws/detail/cork.hpp>
+#include <wschat/ws/detail/frame_queue.hpp>
 #include <wschat/ws/detail/socket_io.hpp>
 #include <wschat/ws/detail/spin_lock.hpp>
 #include <wschat/ws/detail/strand_pool.hpp>
@@ -942,13 +943,13 @@ private:
     std::unique_ptr<const std::string> subprotocol_; // only when one was selected, as most are not
     const std::uint64_t id_;
 
-    // The send queue, filled from any thread under the lock. It keeps its capacity, so a
-    // steady stream of broadcasts allocates nothing per delivery. Its first `taken_`
+    // The send queue, filled from any thread under the lock (see frame_queue for why it
+    // allocates neither for an idle peer nor per delivery). Its first `taken_`
     // frames are in the write under way (the socket may hold part of the first); the
     // strand writes them without the lock, so they are never dropped, only written.
-    std::vector<shared_frame> frames_;
+    detail::frame_queue frames_;
     std::size_t queued_bytes_ = 0;     // of frames_, less what was written of the first
-    std::size_t written_of_front_ = 0; // bytes of frames_.front() already written
+    std::size_t written_of_front_ = 0; // bytes of frames_[0] already written
 
     error deadline_error_ = error::handshake_timeout;
     std::uint32_t registry_slot_ = 0; // its place in the server's registry (under its lock)

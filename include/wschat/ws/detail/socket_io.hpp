@@ -3,6 +3,7 @@
 #pragma once
 
 #include <wschat/detail/config.hpp>
+#include <wschat/ws/detail/frame_queue.hpp>
 #include <wschat/ws/detail/readiness_set.hpp>
 #include <wschat/ws/shared_frame.hpp>
 
@@ -17,7 +18,6 @@
 #include <system_error>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #if !defined(_WIN32)
 #include <sys/socket.h>
@@ -99,7 +99,7 @@ class gathered_frames {
 public:
     /// Points at the frames from the front of `frames`, starting `offset` bytes into the
     /// first. Returns how many frames it took.
-    std::size_t gather(const std::vector<shared_frame>& frames, std::size_t offset) {
+    std::size_t gather(const frame_queue& frames, std::size_t offset) {
         count_ = std::min(frames.size(), std::size(iov_));
         bytes_ = 0;
         for (std::size_t i = 0; i < count_; ++i) {
