@@ -1808,7 +1808,8 @@ inline std::uint8_t* thread_read_buffer(std::size_t size) {
     thread_local std::unique_ptr<std::uint8_t[]> buffer;
     thread_local std::size_t capacity = 0;
     if (capacity < size) {
-        buffer = std::make_unique<std::uint8_t[]>(size);
+        // Not zeroed: a page of it becomes resident only once a read reaches that far.
+        buffer.reset(new std::uint8_t[size]);
         capacity = size;
     }
     return buffer.get();
@@ -3456,7 +3457,7 @@ private:
     /// Other streams (TLS): one asynchronous read at a time into the connection's buffer.
     void read_some() {
         if (!io_.read_buffer)
-            io_.read_buffer = std::make_unique<std::uint8_t[]>(options().read_buffer_size);
+            io_.read_buffer.reset(new std::uint8_t[options().read_buffer_size]); // not zeroed
         io_.stream->async_read_some(
             asio::buffer(io_.read_buffer.get(), options().read_buffer_size),
             asio::bind_executor(
@@ -4564,14 +4565,14 @@ private:
             ping = ping_;
             next_ping_ = now + options_.heartbeat_interval;
         }
-        std::vector<connection_ptr> all;
         {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            all = connections_;
-        }
-        {
+            // Under the registry lock rather than over a copy of the registry: a copy would
+            // cost a pointer pair per connection at every sweep. A connection's sweep only
+            // reads atomics, posts, or queues the ping, none of which takes this lock; the
+            // cork, released after the lock, sends the pings.
             detail::cork corked{get_executor()};
-            for (const connection_ptr& conn : all)
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            for (const connection_ptr& conn : connections_)
                 conn->sweep(now, ping);
         }
         schedule_sweep();

@@ -433,7 +433,7 @@ private:
     /// Other streams (TLS): one asynchronous read at a time into the connection's buffer.
     void read_some() {
         if (!io_.read_buffer)
-            io_.read_buffer = std::make_unique<std::uint8_t[]>(options().read_buffer_size);
+            io_.read_buffer.reset(new std::uint8_t[options().read_buffer_size]); // not zeroed
         io_.stream->async_read_some(
             asio::buffer(io_.read_buffer.get(), options().read_buffer_size),
             asio::bind_executor(

@@ -202,14 +202,14 @@ private:
             ping = ping_;
             next_ping_ = now + options_.heartbeat_interval;
         }
-        std::vector<connection_ptr> all;
         {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            all = connections_;
-        }
-        {
+            // Under the registry lock rather than over a copy of the registry: a copy would
+            // cost a pointer pair per connection at every sweep. A connection's sweep only
+            // reads atomics, posts, or queues the ping, none of which takes this lock; the
+            // cork, released after the lock, sends the pings.
             detail::cork corked{get_executor()};
-            for (const connection_ptr& conn : all)
+            std::lock_guard<std::mutex> lock{registry_mutex_};
+            for (const connection_ptr& conn : connections_)
                 conn->sweep(now, ping);
         }
         schedule_sweep();

@@ -53,7 +53,8 @@ inline std::uint8_t* thread_read_buffer(std::size_t size) {
     thread_local std::unique_ptr<std::uint8_t[]> buffer;
     thread_local std::size_t capacity = 0;
     if (capacity < size) {
-        buffer = std::make_unique<std::uint8_t[]>(size);
+        // Not zeroed: a page of it becomes resident only once a read reaches that far.
+        buffer.reset(new std::uint8_t[size]);
         capacity = size;
     }
     return buffer.get();
