@@ -63,7 +63,7 @@ TEST_CASE("a trusted proxy is exempt from the per-address limit and names the cl
     test::running_server s{opts};
     s.server.on_open([&](const auto& conn) {
         std::lock_guard<std::mutex> lock{mutex};
-        addresses.push_back(conn->remote_address());
+        addresses.emplace_back(conn->remote_address());
     });
     s.start();
 

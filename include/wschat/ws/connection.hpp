@@ -112,6 +112,8 @@ public:
     const server_options& options() const noexcept { return options_; }
     /// Where the owner's plain sockets wait to be readable or writable (null for others).
     readiness_set<connection<Transport>>* readiness() const noexcept { return readiness_.get(); }
+    /// The strand of connection number `id`, which the owner picked before making it.
+    auto& strand_of(std::uint64_t id) noexcept { return strands_.at(id); }
 
 protected:
     /// `transport` and `options` must live as long as the owner (the derived class's own
@@ -120,6 +122,9 @@ protected:
                      std::shared_ptr<readiness_set<connection<Transport>>> readiness)
         : transport_(transport), options_(options), readiness_(std::move(readiness)) {}
     ~connection_owner() = default;
+
+    // Here so that a connection finds its strand by its id instead of keeping a pointer.
+    strand_pool<typename Transport::stream_type::executor_type> strands_;
 
 private:
     // Here rather than in each connection: one copy instead of a reference per peer.
@@ -153,13 +158,12 @@ public:
     using strand_type = asio::strand<typename stream_type::executor_type>;
     using readiness_type = detail::readiness_set<connection>;
 
-    /// Used by the server; applications get connections from the handlers. `strand` must
-    /// outlive the connection (the server's pool, which `owner` holds, does).
-    connection(strand_type& strand, std::shared_ptr<owner_type> owner, std::uint64_t id,
-               std::string remote_address)
-        : strand_(strand), owner_(std::move(owner)),
-          parser_(role::server, options().max_message_size),
-          remote_address_(std::move(remote_address)), id_(id) {}
+    /// Used by the server, which has picked strand `id` of `owner`'s pool for it;
+    /// applications get connections from the handlers.
+    connection(std::shared_ptr<owner_type> owner, std::uint64_t id, std::string_view remote_address)
+        : owner_(std::move(owner)), parser_(role::server, options().max_message_size), id_(id) {
+        set_remote_address(remote_address);
+    }
 
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
@@ -183,7 +187,7 @@ public:
     /// Starts the close handshake: sends a Close frame with `code` and `reason` after what
     /// is already queued, then waits up to `close_timeout` for the peer's answer.
     void close(close_code code = close_code::normal, std::string_view reason = {}) {
-        asio::post(strand_, [self = this->shared_from_this(), code, why = std::string{reason}] {
+        asio::post(strand(), [self = this->shared_from_this(), code, why = std::string{reason}] {
             self->start_close(static_cast<std::uint16_t>(code), why, {});
         });
     }
@@ -192,8 +196,10 @@ public:
     bool is_open() const noexcept { return state_.load(std::memory_order_acquire) == state::open; }
     /// The peer's address: as the transport reports it or, for a connection through a proxy
     /// listed in `server_options::trusted_proxies`, the client address the proxy names.
-    /// Stable once the connection is open.
-    const std::string& remote_address() const noexcept { return remote_address_; }
+    /// Stable once the connection is open, and valid as long as the connection.
+    std::string_view remote_address() const noexcept {
+        return std::string_view{labels_}.substr(0, address_size_);
+    }
     /// What `on_upgrade` put in `upgrade_decision::user_data` (a name, an id, a session).
     /// Read and written on the connection's handlers' strand, like the rest of its state.
     std::any& user_data() noexcept { return user_data_; }
@@ -213,15 +219,17 @@ public:
             static const http_request nothing_yet;
             return nothing_yet;
         }
-        if (!opened_by_) // only the target is kept: a WebSocket upgrade is always a GET
-            opened_by_ = std::make_unique<const http_request>(
-                http_request{"GET", target_, opened_version_.major, opened_version_.minor, {}});
-        return *opened_by_;
+        std::optional<http_request>& opened_by = seldom().opened_by;
+        if (!opened_by) // only the target is kept: a WebSocket upgrade is always a GET
+            opened_by.emplace(http_request{
+                "GET", std::string{target()}, opened_version_.major, opened_version_.minor, {}});
+        return *opened_by;
     }
-    /// The subprotocol selected in the handshake, or empty.
+    /// The subprotocol selected in the handshake, or empty. Call it from the connection's
+    /// handlers (as with `user_data`).
     const std::string& subprotocol() const noexcept {
         static const std::string none;
-        return subprotocol_ ? *subprotocol_ : none;
+        return seldom_ ? seldom_->subprotocol : none;
     }
     /// A number unique within the server, for logs and maps.
     std::uint64_t id() const noexcept { return id_; }
@@ -238,8 +246,17 @@ private:
 
     enum class state : std::uint8_t { handshake, open, closing, closed };
 
+    // What few open connections need, behind one pointer: a request rebuilt by request(),
+    // a subprotocol (most peers ask for none) and how the connection ended.
+    struct seldom_state {
+        std::optional<http_request> opened_by; // made from target() by request()
+        std::string subprotocol;
+        close_info end;
+    };
+
     const server_options& options() const noexcept { return owner_->options(); }
     const Transport& transport() const noexcept { return owner_->transport(); }
+    strand_type& strand() const noexcept { return owner_->strand_of(id_); }
     using clock = std::chrono::steady_clock;
 
     // The parser's event sink; keeps the parser's callbacks out of the public interface.
@@ -264,18 +281,17 @@ private:
             io_.handshaking = std::make_unique<stream_type>(std::move(stream));
             transport().async_handshake(
                 *io_.handshaking,
-                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec) {
-                    self->adopt(ec);
-                }));
+                asio::bind_executor(strand(), [self = this->shared_from_this()](
+                                                  std::error_code ec) { self->adopt(ec); }));
         } else {
             io_.stream.emplace(std::move(stream));
             transport().async_handshake(
-                *io_.stream,
-                asio::bind_executor(strand_, [self = this->shared_from_this()](std::error_code ec) {
-                    if (ec)
-                        return self->finish(ec);
-                    self->read_some();
-                }));
+                *io_.stream, asio::bind_executor(
+                                 strand(), [self = this->shared_from_this()](std::error_code ec) {
+                                     if (ec)
+                                         return self->finish(ec);
+                                     self->read_some();
+                                 }));
         }
     }
 
@@ -307,7 +323,7 @@ private:
         if (current == state::closed)
             return;
         if (due_at(now, current) != due::nothing)
-            return asio::post(strand_,
+            return asio::post(strand(),
                               [self = this->shared_from_this(), now] { self->expire(now); });
         if (ping && current == state::open)
             enqueue(ping);
@@ -319,18 +335,17 @@ private:
     /// heartbeat timeout, no message past the idle timeout. Reads only atomics.
     due due_at(clock::time_point now, state current) const {
         const clock::rep ticks = ticks_at(now);
-        const clock::rep deadline = deadline_.load(std::memory_order_relaxed);
-        if (deadline != 0 && ticks >= deadline)
-            return due::deadline;
+        // A sweep that reads the state before a change and the mark after it may find
+        // something due that is not: expire() asks again on the strand, where both are
+        // current, so that costs a post and nothing more.
+        const clock::rep mark = deadline_or_last_message_.load(std::memory_order_relaxed);
         if (current != state::open)
-            return due::nothing;
+            return mark != 0 && ticks >= mark ? due::deadline : due::nothing;
         if (options().heartbeat_interval.count() > 0 &&
             ticks - last_seen_.load(std::memory_order_relaxed) >=
                 ticks_of(options().heartbeat_timeout))
             return due::silent;
-        if (options().idle_timeout.count() > 0 &&
-            ticks - last_message_.load(std::memory_order_relaxed) >=
-                ticks_of(options().idle_timeout))
+        if (options().idle_timeout.count() > 0 && ticks - mark >= ticks_of(options().idle_timeout))
             return due::idle;
         return due::nothing;
     }
@@ -372,7 +387,7 @@ private:
 
     /// Ends the connection at once, without a close handshake (server destruction).
     void abort() {
-        asio::post(strand_,
+        asio::post(strand(),
                    [self = this->shared_from_this()] { self->finish(error::server_stopping); });
     }
 
@@ -389,7 +404,7 @@ private:
     /// posted, it would wait behind every handler queued meanwhile (a broadcast's writes).
     void ready(std::uint32_t events) {
         if (first_report(events))
-            asio::dispatch(strand_, [self = this->shared_from_this()] { self->on_ready(); });
+            asio::dispatch(strand(), [self = this->shared_from_this()] { self->on_ready(); });
     }
 
     /// Records `events` for the next on_ready; true when none was scheduled yet.
@@ -427,7 +442,7 @@ private:
             size < options().read_buffer_size && (events & readiness_type::ending) == 0;
         // No new report would announce the rest: read it on a later turn.
         if (state_ != state::closed && !drained && first_report(events | readiness_type::readable))
-            asio::post(strand_, [self = this->shared_from_this()] { self->on_ready(); });
+            asio::post(strand(), [self = this->shared_from_this()] { self->on_ready(); });
     }
 
     /// Other streams (TLS): one asynchronous read at a time into the connection's buffer.
@@ -437,7 +452,7 @@ private:
         io_.stream->async_read_some(
             asio::buffer(io_.read_buffer.get(), options().read_buffer_size),
             asio::bind_executor(
-                strand_, [self = this->shared_from_this()](std::error_code ec, std::size_t size) {
+                strand(), [self = this->shared_from_this()](std::error_code ec, std::size_t size) {
                     self->on_read(ec, size);
                 }));
     }
@@ -455,7 +470,7 @@ private:
     void handle_bytes(std::uint8_t* bytes, std::size_t size) {
         // Whatever the messages read here make the server send (a broadcast to every member,
         // a pong, a close) leaves when the parsing is done, not through the event loop.
-        detail::cork corked{strand_.get_inner_executor()};
+        detail::cork corked{strand().get_inner_executor()};
         last_seen_.store(ticks_at(clock::now()), std::memory_order_relaxed);
         if (state_ == state::handshake)
             consume_request(bytes, size);
@@ -483,10 +498,10 @@ private:
             break;
         }
         const http_request& req = request_parser_->request();
-        // Until here remote_address_ is the address the transport saw.
-        if (options().trusts_proxy(remote_address_))
-            if (auto client = forwarded_client_address(req)) {
-                remote_address_ = std::move(*client);
+        // Until here the remote address is the one the transport saw.
+        if (options().trusts_proxy(remote_address()))
+            if (const auto client = forwarded_client_address(req)) {
+                set_remote_address(*client);
                 if (!owner_->admit_forwarded_client(this->shared_from_this()))
                     over_limit_ = true;
             }
@@ -501,7 +516,7 @@ private:
         if (const std::error_code invalid = validate_upgrade(req))
             return refuse(invalid);
         upgrade_decision decision;
-        decision.remote_address = remote_address_;
+        decision.remote_address = std::string{remote_address()};
         decision.subprotocol = select_subprotocol(req);
         owner_->decide_upgrade(req, decision);
         if (!decision.accepted())
@@ -539,25 +554,28 @@ private:
 
     void open(const http_request& req, upgrade_decision& decision) {
         if (!decision.subprotocol.empty())
-            subprotocol_ = std::make_unique<const std::string>(std::move(decision.subprotocol));
+            seldom().subprotocol = std::move(decision.subprotocol);
         user_data_ = std::move(decision.user_data);
+        keep_request_line(req);
         enqueue(raw_bytes(make_upgrade_response(req, subprotocol()).serialize()));
-        deadline_.store(0, std::memory_order_relaxed); // the handshake is over
-        last_message_.store(ticks_at(clock::now()), std::memory_order_relaxed);
+        // The handshake deadline is over; the idle timeout counts from here.
+        deadline_or_last_message_.store(ticks_at(clock::now()), std::memory_order_relaxed);
         state_ = state::open;
         owner_->opened(this->shared_from_this());
-        release_request_headers();
+        // The on_open handlers have seen the whole request; an open connection keeps no
+        // headers (often the largest thing an idle connection would hold) nor the parser.
+        request_parser_.reset();
     }
 
-    /// An open connection keeps the target and version of its upgrade, not its headers
-    /// (often the largest thing an idle connection would hold) nor the parser.
-    void release_request_headers() {
-        http_request& parsed = request_parser_->request();
-        target_ = std::move(parsed.target);
+    /// Keeps the target and version of the request for request(). Before the handlers see
+    /// the connection, so that remote_address(), which shares the string, never changes
+    /// under a reader on another thread.
+    void keep_request_line(const http_request& req) {
+        labels_.resize(address_size_);
+        labels_ += req.target;
         // Single digits: the request parser reads "HTTP/d.d".
-        opened_version_ = {static_cast<std::uint8_t>(parsed.version_major),
-                           static_cast<std::uint8_t>(parsed.version_minor)};
-        request_parser_.reset();
+        opened_version_ = {static_cast<std::uint8_t>(req.version_major),
+                           static_cast<std::uint8_t>(req.version_minor)};
     }
 
     void feed_parser(std::uint8_t* bytes, std::size_t size) {
@@ -574,7 +592,8 @@ private:
                 return fail(error::rate_limited);
             return owner_->limit_hit(error::rate_limited);
         }
-        last_message_.store(last_seen_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        deadline_or_last_message_.store(last_seen_.load(std::memory_order_relaxed),
+                                        std::memory_order_relaxed);
         owner_->received(this->shared_from_this(), message{op, payload});
     }
 
@@ -666,14 +685,30 @@ private:
     /// connection with `on_expiry` when it passes (a connection has no timer of its own).
     void set_deadline(std::chrono::milliseconds after, error on_expiry) {
         deadline_error_ = on_expiry;
-        deadline_.store(ticks_at(clock::now() + after), std::memory_order_relaxed);
+        deadline_or_last_message_.store(ticks_at(clock::now() + after), std::memory_order_relaxed);
     }
 
-    /// How the connection ends, made when first needed: an open connection carries none.
-    close_info& end_info() {
-        if (!end_info_)
-            end_info_ = std::make_unique<close_info>();
-        return *end_info_;
+    /// How the connection ends.
+    close_info& end_info() { return seldom().end; }
+
+    /// Addresses are IP literals, "unix" or a transport's like: never near the 255
+    /// characters kept.
+    void set_remote_address(std::string_view address) {
+        address = address.substr(0, std::numeric_limits<std::uint8_t>::max());
+        labels_.assign(address.data(), address.size());
+        address_size_ = static_cast<std::uint8_t>(address.size());
+    }
+
+    /// The request target of an open connection.
+    std::string_view target() const noexcept {
+        return std::string_view{labels_}.substr(address_size_);
+    }
+
+    /// Made when first needed, on the strand: most open connections never need it.
+    seldom_state& seldom() const {
+        if (!seldom_)
+            seldom_ = std::make_unique<seldom_state>();
+        return *seldom_;
     }
 
     /// Closes the socket and reports, exactly once.
@@ -741,16 +776,16 @@ private:
                 flushing_ = start_flush = true;
         }
         if (start_flush && !detail::cork::defer(this->shared_from_this(), &flush_when_uncorked))
-            asio::post(strand_, [self = this->shared_from_this()] { self->flush(); });
+            asio::post(strand(), [self = this->shared_from_this()] { self->flush(); });
         if (overflow)
-            asio::post(strand_,
+            asio::post(strand(),
                        [self = this->shared_from_this()] { self->drop_backlog_and_fail(); });
     }
 
     /// A cork's batch: flushes on the strand, at once when the strand is free.
     static void flush_when_uncorked(const std::shared_ptr<void>& target) {
         auto self = std::static_pointer_cast<connection>(target);
-        asio::dispatch(self->strand_, [self] { self->flush(); });
+        asio::dispatch(self->strand(), [self] { self->flush(); });
     }
 
     /// Drops the oldest frames not yet taken for writing until the queue fits its bound
@@ -819,8 +854,8 @@ private:
             gather_writing();
         }
         asio::async_write(*io_.stream, io_.gather,
-                          asio::bind_executor(strand_, [self = this->shared_from_this()](
-                                                           std::error_code ec, std::size_t size) {
+                          asio::bind_executor(strand(), [self = this->shared_from_this()](
+                                                            std::error_code ec, std::size_t size) {
                               self->on_written(ec, size);
                           }));
     }
@@ -919,28 +954,27 @@ private:
 
     // Members are grouped by size, so that an idle connection, which holds little but
     // this object, wastes no bytes on padding.
-    strand_type& strand_;
     // The owner outlives every connection it made: each holds a reference to it, and the
     // transport, options and strands live inside it.
     std::shared_ptr<owner_type> owner_;
 
-    std::unique_ptr<request_parser> request_parser_;        // until the connection opens
-    std::string target_;                                    // then the target of its request
-    mutable std::unique_ptr<const http_request> opened_by_; // made from it by request()
+    std::unique_ptr<request_parser> request_parser_; // until the connection opens
     message_parser parser_;
     std::conditional_t<plain_socket, plain_socket_io, composed_io> io_;
-    // Steady-clock ticks, written on the strand and read by the server's sweep: the
-    // deadline (0: none) and when the peer was last heard from and last sent a message.
-    std::atomic<clock::rep> deadline_{0};
+    // Steady-clock ticks, written on the strand and read by the server's sweep. An open
+    // connection has no deadline and the others no idle timeout, so one number serves as
+    // the handshake or close deadline (0: none) until open, and while open as when the
+    // peer last sent a message. Beside it: when the peer was last heard from at all.
+    std::atomic<clock::rep> deadline_or_last_message_{0};
     std::atomic<clock::rep> last_seen_{ticks_at(clock::now())};
-    std::atomic<clock::rep> last_message_{0}; // of the idle timeout
 
     clock::rep bucket_full_at_ = 0; // of the message rate limit, see take_message_token()
 
-    std::unique_ptr<close_info> end_info_; // see end_info()
-    std::string remote_address_;
+    mutable std::unique_ptr<seldom_state> seldom_; // see seldom()
+    // The remote address (its first address_size_ bytes) and, once open, the request's
+    // target: one string, whose own buffer holds both when they are short, as is usual.
+    std::string labels_;
     std::any user_data_;
-    std::unique_ptr<const std::string> subprotocol_; // only when one was selected, as most are not
     const std::uint64_t id_;
 
     // The send queue, filled from any thread under the lock (see frame_queue for why it
@@ -956,7 +990,8 @@ private:
     std::uint32_t taken_ = 0;         // see frames_ (queue lock)
     struct {
         std::uint8_t major, minor;
-    } opened_version_{1, 1}; // of the request, kept with target_
+    } opened_version_{1, 1};        // of the request, kept with its target
+    std::uint8_t address_size_ = 0; // see labels_
     std::atomic<state> state_{state::handshake};
     mutable detail::spin_lock queue_lock_; // of frames_, queued_bytes_, flushing_, queue_closed_
     bool flushing_ = false;                // a flush is posted or a write is in flight (queue lock)
@@ -964,7 +999,7 @@ private:
     bool close_received_ = false;
     bool reply_sent_ = false;
     bool over_limit_ = false; // set by the server when a connection limit refuses this one
-    // Counted under remote_address_ for `max_connections_per_address` (a trusted proxy's
+    // Counted under remote_address() for `max_connections_per_address` (a trusted proxy's
     // own connection is not: its clients are). Set by the server, under its registry lock.
     bool counted_per_address_ = false;
 

@@ -139,9 +139,8 @@ private:
         }
         std::string address = transport_.remote_address(stream);
         ++last_id_;
-        auto& strand = strands_.pick(last_id_, stream.get_executor());
-        auto conn = std::make_shared<connection_type>(strand, this->shared_from_this(), last_id_,
-                                                      std::move(address));
+        this->strands_.pick(last_id_, stream.get_executor());
+        auto conn = std::make_shared<connection_type>(this->shared_from_this(), last_id_, address);
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             // Over a limit, the connection still reads the request head, so that the 503
@@ -155,7 +154,7 @@ private:
             conn->registry_slot_ = static_cast<std::uint32_t>(connections_.size());
             connections_.push_back(conn);
         }
-        asio::post(conn->strand_, [conn, stream = std::move(stream)]() mutable {
+        asio::post(conn->strand(), [conn, stream = std::move(stream)]() mutable {
             conn->start(std::move(stream));
         });
         accept_next();
@@ -165,7 +164,7 @@ private:
     /// address already has its maximum. Called with the registry mutex held.
     bool count_address(connection_type& conn) {
         conn.counted_per_address_ = true;
-        return ++connections_per_address_[conn.remote_address()] <=
+        return ++connections_per_address_[std::string{conn.remote_address()}] <=
                options_.max_connections_per_address;
     }
 
@@ -238,7 +237,7 @@ private:
             all = connections_;
         }
         for (const connection_ptr& conn : all)
-            asio::post(conn->strand_, [conn] { conn->go_away(); });
+            asio::post(conn->strand(), [conn] { conn->go_away(); });
         notify_if_stopped();
     }
 
@@ -341,7 +340,8 @@ private:
             std::lock_guard<std::mutex> lock{registry_mutex_};
             unregister(*conn);
             if (conn->counted_per_address_) {
-                const auto from_address = connections_per_address_.find(conn->remote_address());
+                const auto from_address =
+                    connections_per_address_.find(std::string{conn->remote_address()});
                 if (--from_address->second == 0)
                     connections_per_address_.erase(from_address);
             }
@@ -369,7 +369,6 @@ private:
     std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
     std::uint64_t last_id_ = 0;
     // The strands connections run on, picked in accepted() (on the strand above).
-    strand_pool<typename Transport::stream_type::executor_type> strands_;
 
     mutable std::mutex registry_mutex_;
     // Every connection not yet finished, each at its `registry_slot_`: a vector rather than

@@ -41,6 +41,10 @@ public:
         return *slot;
     }
 
+    /// The strand `pick(n, …)` returned earlier. Safe from any thread: slots are only ever
+    /// added, and the one read was made before whatever asks for it.
+    strand_type& at(std::uint64_t n) noexcept { return *strands_[n % size]; }
+
 private:
     std::array<std::optional<strand_type>, size> strands_;
 };
