@@ -37,8 +37,8 @@ WSCHAT_FLAGS = ["--max-connections", "100000", "--max-connections-per-address", 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--build-dir", default=os.path.join(ROOT, "build", "release"),
-                   help="where loadgen, beast_server, parser_bench and "
-                        "minimal_chat were built (default build/release)")
+                   help="where loadgen, beast_server, parser_bench, loopback_bench "
+                        "and minimal_chat were built (default build/release)")
     p.add_argument("--out", default=os.path.join(ROOT, "build", "bench-results"),
                    help="output directory (default build/bench-results)")
     p.add_argument("--reps", type=int, default=5, help="repetitions per run (default 5)")
@@ -51,7 +51,8 @@ def parse_args(argv):
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     p.add_argument("--skip-missing", action="store_true",
                    help="leave out servers whose binary or runtime is missing instead of failing")
-    for name in ("loadgen", "wschat-server", "beast-server", "ceiling-server", "parser-bench"):
+    for name in ("loadgen", "wschat-server", "beast-server", "ceiling-server", "parser-bench",
+                 "loopback-bench"):
         p.add_argument("--" + name, help="path of the %s binary" % name)
     args = p.parse_args(argv)
     if args.quick:
@@ -167,6 +168,15 @@ def main(argv=None):
                 failures.append("micro: " + micro["error"])
         else:
             failures.append("micro: no parser_bench in " + args.build_dir)
+        bench = find(args, "loopback-bench", ["loopback_bench"])
+        if bench:
+            micro = micro or {}
+            micro["loopback"] = workloads.run_loopback(bench, cores)
+            print(micro["loopback"].pop("output"), flush=True)
+            if "error" in micro["loopback"]:
+                failures.append("micro: " + micro["loopback"]["error"])
+        else:
+            failures.append("micro: no loopback_bench in " + args.build_dir)
 
     text, med = report.table(results, micro, wanted)
     targets = report.targets_text(med, micro)

@@ -128,3 +128,23 @@ def run_micro(parser_bench, core):
     if out.returncode != 0:
         figures["error"] = "parser_bench exit %d" % out.returncode
     return figures
+
+
+def run_loopback(loopback_bench, cores):
+    """Runs bench/micro/loopback_bench with the server's and the load generator's cores;
+    returns what one small loopback send costs here and the W2 floor it sets."""
+    command = [loopback_bench]
+    if cores[0] is not None:
+        command += ["--sender-core", str(cores[0]), "--receiver-core", str(cores[1])]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    figures = {"output": out.stdout + out.stderr}
+    send = re.search(r"loopback send, (\d+) B frame, (\d+) connections\s+([\d.]+) us per send",
+                     out.stdout)
+    floor = re.search(r"one write to (\d+) of \d+ members\s+([\d.]+) ms", out.stdout)
+    if out.returncode != 0 or not send or not floor:
+        figures["error"] = "loopback_bench exit %d" % out.returncode
+        return figures
+    figures.update({"frame_bytes": int(send.group(1)), "connections": int(send.group(2)),
+                    "us_per_send": float(send.group(3)), "floor_members": int(floor.group(1)),
+                    "floor_ms": float(floor.group(2))})
+    return figures
