@@ -125,28 +125,45 @@ std::vector<connection_pair> connect_pairs(std::size_t count, descriptors& owned
     return pairs;
 }
 
-/// The client side: waits in epoll like the load generator and reads whatever arrives,
-/// until `stop`.
-void drain(const std::vector<connection_pair>& pairs, int core, const std::atomic<bool>& stop) {
-    pin_this_thread(core);
-    descriptors owned;
-    const int epoll_fd = owned.keep(::epoll_create1(EPOLL_CLOEXEC));
-    for (std::size_t i = 0; i < pairs.size(); ++i) {
-        ::fcntl(pairs[i].client_end, F_SETFL, O_NONBLOCK);
-        epoll_event event{};
-        event.events = EPOLLIN;
-        event.data.u64 = i;
-        ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, pairs[i].client_end, &event);
+/// The client side, on a thread of its own until destroyed: waits in epoll like the load
+/// generator and reads whatever arrives.
+class draining_client {
+public:
+    draining_client(const std::vector<connection_pair>& pairs, int core)
+        : thread_([this, &pairs, core] { drain(pairs, core); }) {}
+    draining_client(const draining_client&) = delete;
+    draining_client& operator=(const draining_client&) = delete;
+    ~draining_client() {
+        stop_ = true;
+        thread_.join();
     }
-    std::vector<char> buffer(256 * 1024);
-    epoll_event events[256];
-    while (!stop.load(std::memory_order_relaxed)) {
-        const int ready = ::epoll_wait(epoll_fd, events, 256, 50);
-        for (int i = 0; i < ready; ++i)
-            while (::read(pairs[events[i].data.u64].client_end, buffer.data(), buffer.size()) > 0) {
-            }
+
+private:
+    void drain(const std::vector<connection_pair>& pairs, int core) {
+        pin_this_thread(core);
+        descriptors owned;
+        const int epoll_fd = owned.keep(::epoll_create1(EPOLL_CLOEXEC));
+        for (std::size_t i = 0; i < pairs.size(); ++i) {
+            ::fcntl(pairs[i].client_end, F_SETFL, O_NONBLOCK);
+            epoll_event event{};
+            event.events = EPOLLIN;
+            event.data.u64 = i;
+            ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, pairs[i].client_end, &event);
+        }
+        std::vector<char> buffer(256 * 1024);
+        epoll_event events[256];
+        while (!stop_.load(std::memory_order_relaxed)) {
+            const int ready = ::epoll_wait(epoll_fd, events, 256, 50);
+            for (int i = 0; i < ready; ++i)
+                while (::read(pairs[events[i].data.u64].client_end, buffer.data(), buffer.size()) >
+                       0) {
+                }
+        }
     }
-}
+
+    std::atomic<bool> stop_{false};
+    std::thread thread_; // last: starts once stop_ is set up
+};
 
 /// Microseconds per send() over one run: one frame to each connection in turn.
 double time_one_run(const std::vector<connection_pair>& pairs, const std::string& frame) {
@@ -177,20 +194,13 @@ int main(int argc, char** argv) try {
     const std::vector<connection_pair> pairs = connect_pairs(opts.connections, owned);
     const std::string frame = ws::encode_frame(ws::opcode::text, std::string(64, 'x'));
 
-    std::atomic<bool> stop{false};
-    std::thread client([&] { drain(pairs, opts.receiver_core, stop); });
-    pin_this_thread(opts.sender_core);
     std::vector<double> micros_per_send;
-    try {
+    {
+        const draining_client client{pairs, opts.receiver_core};
+        pin_this_thread(opts.sender_core);
         for (int run = 0; run < runs; ++run)
             micros_per_send.push_back(time_one_run(pairs, frame));
-    } catch (...) {
-        stop = true;
-        client.join();
-        throw;
     }
-    stop = true;
-    client.join();
 
     std::sort(micros_per_send.begin(), micros_per_send.end());
     const double median = micros_per_send[micros_per_send.size() / 2];
