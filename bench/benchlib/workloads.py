@@ -142,7 +142,8 @@ def run_loopback(loopback_bench, cores):
                      out.stdout)
     floor = re.search(r"one write to (\d+) of \d+ members\s+([\d.]+) ms", out.stdout)
     if out.returncode != 0 or not send or not floor:
-        figures["error"] = "loopback_bench exit %d" % out.returncode
+        figures["error"] = ("loopback_bench exit %d" % out.returncode if out.returncode != 0
+                            else "loopback_bench printed no figures")
         return figures
     figures.update({"frame_bytes": int(send.group(1)), "connections": int(send.group(2)),
                     "us_per_send": float(send.group(3)), "floor_members": int(floor.group(1)),
