@@ -186,56 +186,30 @@ public:
 
     /// A room that coalesces its presence announcements on the io_context of the first
     /// server it is attached to (until then, or without one, it announces at once).
-    explicit room(Policy policy = {}, room_options options = {})
-        : state_(std::make_shared<state>(std::move(policy))) {
-        state_->interval = options.presence_interval;
-    }
+    explicit room(Policy policy = {}, room_options options = {});
 
     /// A room whose presence announcements are coalesced on timers of `executor` (for a
     /// room used without `attach`).
     explicit room(const asio::any_io_executor& executor, Policy policy = {},
-                  room_options options = {})
-        : state_(std::make_shared<state>(std::move(policy))) {
-        state_->interval = options.presence_interval;
-        state_->executor = executor;
-    }
+                  room_options options = {});
 
     /// Makes every connection of `server` a member for as long as it is open: joins on
     /// open, relays its messages, leaves on close. The server's handlers refer to the room
     /// weakly, so destroying the room simply ends its part.
-    void attach(ws::server<Transport>& server) {
-        {
-            std::lock_guard<std::mutex> lock{state_->mutex};
-            if (!state_->executor)
-                state_->executor = server.get_executor();
-        }
-        std::weak_ptr<state> weak = state_;
-        server.on_open([weak](const connection_ptr& conn) {
-            if (auto s = weak.lock())
-                s->join(conn);
-        });
-        server.on_message([weak](const connection_ptr& conn, const ws::message& msg) {
-            if (auto s = weak.lock())
-                s->receive(conn, msg);
-        });
-        server.on_close([weak](const connection_ptr& conn, const ws::close_info&) {
-            if (auto s = weak.lock())
-                s->leave(conn);
-        });
-    }
+    void attach(ws::server<Transport>& server);
 
     /// Adds a member (for routing of your own instead of `attach`). Joining twice is a
     /// no-op.
-    void join(const connection_ptr& conn) { state_->join(conn); }
+    void join(const connection_ptr& conn);
     /// Removes a member; a no-op for a non-member.
-    void leave(const connection_ptr& conn) { state_->leave(conn); }
+    void leave(const connection_ptr& conn);
     /// Handles a message from `from` as if the room were attached: decode, reply, broadcast.
-    void receive(const connection_ptr& from, const ws::message& msg) { state_->receive(from, msg); }
+    void receive(const connection_ptr& from, const ws::message& msg);
 
     /// Sends a room message to every member (encoded once).
-    void broadcast(const message_type& msg) { state_->publish(msg); }
+    void broadcast(const message_type& msg);
     /// Sends an already encoded frame to every member.
-    void broadcast(const ws::shared_frame& frame) { state_->broadcast(frame); }
+    void broadcast(const ws::shared_frame& frame);
 
     /// The number of members: the online count.
     std::size_t size() const {
@@ -426,5 +400,71 @@ private:
 
     std::shared_ptr<state> state_;
 };
+
+// The members that reach into the room's state are defined out of the class: not being
+// inline, they are not instantiated in a unit that sees them declared `extern template`
+// (separate compilation, <wschat/chat/detail/extern_templates.hpp>), where the compiler would
+// otherwise instantiate everything behind them to consider inlining it.
+
+template <class Transport, class Policy>
+room<Transport, Policy>::room(Policy policy, room_options options)
+    : state_(std::make_shared<state>(std::move(policy))) {
+    state_->interval = options.presence_interval;
+}
+
+template <class Transport, class Policy>
+room<Transport, Policy>::room(const asio::any_io_executor& executor, Policy policy,
+                              room_options options)
+    : state_(std::make_shared<state>(std::move(policy))) {
+    state_->interval = options.presence_interval;
+    state_->executor = executor;
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::attach(ws::server<Transport>& server) {
+    {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        if (!state_->executor)
+            state_->executor = server.get_executor();
+    }
+    std::weak_ptr<state> weak = state_;
+    server.on_open([weak](const connection_ptr& conn) {
+        if (auto s = weak.lock())
+            s->join(conn);
+    });
+    server.on_message([weak](const connection_ptr& conn, const ws::message& msg) {
+        if (auto s = weak.lock())
+            s->receive(conn, msg);
+    });
+    server.on_close([weak](const connection_ptr& conn, const ws::close_info&) {
+        if (auto s = weak.lock())
+            s->leave(conn);
+    });
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::join(const connection_ptr& conn) {
+    state_->join(conn);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::leave(const connection_ptr& conn) {
+    state_->leave(conn);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::receive(const connection_ptr& from, const ws::message& msg) {
+    state_->receive(from, msg);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::broadcast(const message_type& msg) {
+    state_->publish(msg);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::broadcast(const ws::shared_frame& frame) {
+    state_->broadcast(frame);
+}
 
 WSCHAT_END_NAMESPACE
