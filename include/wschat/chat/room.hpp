@@ -468,3 +468,5 @@ void room<Transport, Policy>::broadcast(const ws::shared_frame& frame) {
 }
 
 WSCHAT_END_NAMESPACE
+
+#include <wschat/chat/detail/extern_templates.hpp>

@@ -523,3 +523,5 @@ void server<Transport>::stop(std::chrono::milliseconds drain_deadline,
 }
 
 WSCHAT_END_NAMESPACE
+
+#include <wschat/ws/detail/extern_templates.hpp>
