@@ -163,7 +163,7 @@ struct handed_over {
         accept({}, std::move(stream));
     }
 
-    acceptor_type listen(asio::io_context& io, const ws::server_options&, std::error_code&) const {
+    acceptor_type listen(asio::io_context& io, const ws::listen_address&, std::error_code&) const {
         return acceptor_type{io, box};
     }
 

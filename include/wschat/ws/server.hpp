@@ -72,7 +72,7 @@ public:
     }
 
     void listen(asio::io_context& io, std::error_code& ec) {
-        acceptor_ = transport_.listen(io, options_, ec);
+        acceptor_ = transport_.listen(io, listen_address{options_.address, options_.port}, ec);
         if (ec)
             return;
         asio::post(strand_, [self = this->shared_from_this()] {

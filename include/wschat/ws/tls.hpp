@@ -2,7 +2,6 @@
 #pragma once
 
 #include <wschat/detail/config.hpp>
-#include <wschat/ws/options.hpp>
 #include <wschat/ws/transport.hpp>
 
 #include <asio/associated_executor.hpp>
@@ -180,9 +179,9 @@ public:
 
     // --- the Transport concept ---------------------------------------------------------------
 
-    acceptor_type listen(asio::io_context& io, const server_options& opts,
+    acceptor_type listen(asio::io_context& io, const listen_address& where,
                          std::error_code& ec) const {
-        return asio_tcp{}.listen(io, opts, ec);
+        return asio_tcp{}.listen(io, where, ec);
     }
 
     /// Accepts a TCP connection and wraps it in a TLS stream with the current context.
