@@ -5,7 +5,7 @@
 #include <wschat/chat/policy.hpp>
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/connection.hpp>
-#include <wschat/ws/detail/cork.hpp>
+#include <wschat/ws/cork.hpp>
 #include <wschat/ws/message.hpp>
 #include <wschat/ws/server.hpp>
 #include <wschat/ws/shared_frame.hpp>
@@ -400,7 +400,7 @@ private:
         /// Trailing edge: what changed during the interval is announced, and another
         /// interval begins; a quiet interval ends the coalescing.
         void window_closed() {
-            ws::detail::cork corked{*executor}; // the announcement leaves in one batch
+            ws::cork corked{*executor}; // the announcement leaves in one batch
             std::lock_guard<std::mutex> lock{mutex};
             window_open = false;
             if (!changed_in_window)

@@ -3,7 +3,7 @@
 
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/close_code.hpp>
-#include <wschat/ws/detail/cork.hpp>
+#include <wschat/ws/cork.hpp>
 #include <wschat/ws/detail/frame_queue.hpp>
 #include <wschat/ws/detail/socket_io.hpp>
 #include <wschat/ws/detail/spin_lock.hpp>
@@ -470,7 +470,7 @@ private:
     void handle_bytes(std::uint8_t* bytes, std::size_t size) {
         // Whatever the messages read here make the server send (a broadcast to every member,
         // a pong, a close) leaves when the parsing is done, not through the event loop.
-        detail::cork corked{strand().get_inner_executor()};
+        cork corked{strand().get_inner_executor()};
         last_seen_.store(ticks_at(clock::now()), std::memory_order_relaxed);
         if (state_ == state::handshake)
             consume_request(bytes, size);
@@ -775,7 +775,7 @@ private:
             if (!flushing_)
                 flushing_ = start_flush = true;
         }
-        if (start_flush && !detail::cork::defer(this->shared_from_this(), &flush_when_uncorked))
+        if (start_flush && !cork::defer(this->shared_from_this(), &flush_when_uncorked))
             asio::post(strand(), [self = this->shared_from_this()] { self->flush(); });
         if (overflow)
             asio::post(strand(),

@@ -3,7 +3,7 @@
 
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/connection.hpp>
-#include <wschat/ws/detail/cork.hpp>
+#include <wschat/ws/cork.hpp>
 #include <wschat/ws/detail/handler_table.hpp>
 #include <wschat/ws/detail/readiness_set.hpp>
 #include <wschat/ws/detail/strand_pool.hpp>
