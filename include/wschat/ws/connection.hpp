@@ -2,6 +2,7 @@
 #pragma once
 
 #include <wschat/detail/config.hpp>
+#include <wschat/ws/clock.hpp>
 #include <wschat/ws/close_code.hpp>
 #include <wschat/ws/cork.hpp>
 #include <wschat/ws/detail/frame_queue.hpp>
@@ -110,6 +111,8 @@ public:
     // What connections read of their owner, which outlives them.
     const Transport& transport() const noexcept { return transport_; }
     const server_options& options() const noexcept { return options_; }
+    /// Where the owner and its connections read the time.
+    const time_source& time() const noexcept { return time_; }
     /// Where the owner's plain sockets wait to be readable or writable (null for others).
     readiness_set<connection<Transport>>* readiness() const noexcept { return readiness_.get(); }
     /// The strand of connection number `id`, which the owner picked before making it.
@@ -119,8 +122,10 @@ protected:
     /// `transport` and `options` must live as long as the owner (the derived class's own
     /// members do).
     connection_owner(const Transport& transport, const server_options& options,
-                     std::shared_ptr<readiness_set<connection<Transport>>> readiness)
-        : transport_(transport), options_(options), readiness_(std::move(readiness)) {}
+                     std::shared_ptr<readiness_set<connection<Transport>>> readiness,
+                     std::shared_ptr<manual_clock> clock)
+        : transport_(transport), options_(options), readiness_(std::move(readiness)),
+          time_(std::move(clock)) {}
     ~connection_owner() = default;
 
     // Here so that a connection finds its strand by its id instead of keeping a pointer.
@@ -131,6 +136,7 @@ private:
     const Transport& transport_;
     const server_options& options_;
     const std::shared_ptr<readiness_set<connection<Transport>>> readiness_;
+    const time_source time_;
 };
 } // namespace detail
 
@@ -162,6 +168,7 @@ public:
     /// applications get connections from the handlers.
     connection(std::shared_ptr<owner_type> owner, std::uint64_t id, std::string_view remote_address)
         : owner_(std::move(owner)), parser_(role::server, options().max_message_size), id_(id) {
+        last_seen_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
         set_remote_address(remote_address);
     }
 
@@ -257,7 +264,9 @@ private:
     const server_options& options() const noexcept { return owner_->options(); }
     const Transport& transport() const noexcept { return owner_->transport(); }
     strand_type& strand() const noexcept { return owner_->strand_of(id_); }
-    using clock = std::chrono::steady_clock;
+    using time_source = detail::time_source;
+    using clock = time_source::clock;
+    clock::time_point now() const noexcept { return owner_->time().now(); }
 
     // The parser's event sink; keeps the parser's callbacks out of the public interface.
     struct parser_events {
@@ -334,7 +343,7 @@ private:
     /// What is due at `now`, the first of: the deadline passed, the peer silent past the
     /// heartbeat timeout, no message past the idle timeout. Reads only atomics.
     due due_at(clock::time_point now, state current) const {
-        const clock::rep ticks = ticks_at(now);
+        const clock::rep ticks = time_source::ticks_at(now);
         // A sweep that reads the state before a change and the mark after it may find
         // something due that is not: expire() asks again on the strand, where both are
         // current, so that costs a post and nothing more.
@@ -343,9 +352,10 @@ private:
             return mark != 0 && ticks >= mark ? due::deadline : due::nothing;
         if (options().heartbeat_interval.count() > 0 &&
             ticks - last_seen_.load(std::memory_order_relaxed) >=
-                ticks_of(options().heartbeat_timeout))
+                time_source::ticks_of(options().heartbeat_timeout))
             return due::silent;
-        if (options().idle_timeout.count() > 0 && ticks - mark >= ticks_of(options().idle_timeout))
+        if (options().idle_timeout.count() > 0 &&
+            ticks - mark >= time_source::ticks_of(options().idle_timeout))
             return due::idle;
         return due::nothing;
     }
@@ -365,14 +375,6 @@ private:
         case due::idle:
             return fail(error::idle_timeout);
         }
-    }
-
-    /// A time point as the ticks the atomics hold.
-    static clock::rep ticks_at(clock::time_point t) { return t.time_since_epoch().count(); }
-
-    template <class Duration>
-    static clock::rep ticks_of(Duration duration) {
-        return std::chrono::duration_cast<clock::duration>(duration).count();
     }
 
     /// The server is stopping: open connections get a Close frame with 1001, those still
@@ -471,7 +473,7 @@ private:
         // Whatever the messages read here make the server send (a broadcast to every member,
         // a pong, a close) leaves when the parsing is done, not through the event loop.
         cork corked{strand().get_inner_executor()};
-        last_seen_.store(ticks_at(clock::now()), std::memory_order_relaxed);
+        last_seen_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
         if (state_ == state::handshake)
             consume_request(bytes, size);
         else if (!parser_.done())
@@ -559,7 +561,7 @@ private:
         keep_request_line(req);
         enqueue(raw_bytes(make_upgrade_response(req, subprotocol()).serialize()));
         // The handshake deadline is over; the idle timeout counts from here.
-        deadline_or_last_message_.store(ticks_at(clock::now()), std::memory_order_relaxed);
+        deadline_or_last_message_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
         state_ = state::open;
         owner_->opened(this->shared_from_this());
         // The on_open handlers have seen the whole request; an open connection keeps no
@@ -605,7 +607,8 @@ private:
         const double rate = options().max_messages_per_second;
         if (rate <= 0)
             return true;
-        const auto interval = static_cast<clock::rep>(ticks_of(std::chrono::seconds{1}) / rate);
+        const auto interval =
+            static_cast<clock::rep>(time_source::ticks_of(std::chrono::seconds{1}) / rate);
         const auto burst =
             static_cast<clock::rep>(std::max<std::size_t>(options().message_burst, 1));
         const clock::rep now = last_seen_.load(std::memory_order_relaxed);
@@ -685,7 +688,8 @@ private:
     /// connection with `on_expiry` when it passes (a connection has no timer of its own).
     void set_deadline(std::chrono::milliseconds after, error on_expiry) {
         deadline_error_ = on_expiry;
-        deadline_or_last_message_.store(ticks_at(clock::now() + after), std::memory_order_relaxed);
+        deadline_or_last_message_.store(time_source::ticks_at(now() + after),
+                                        std::memory_order_relaxed);
     }
 
     /// How the connection ends.
@@ -966,7 +970,7 @@ private:
     // the handshake or close deadline (0: none) until open, and while open as when the
     // peer last sent a message. Beside it: when the peer was last heard from at all.
     std::atomic<clock::rep> deadline_or_last_message_{0};
-    std::atomic<clock::rep> last_seen_{ticks_at(clock::now())};
+    std::atomic<clock::rep> last_seen_{0}; // set by the constructor
 
     clock::rep bucket_full_at_ = 0; // of the message rate limit, see take_message_token()
 

@@ -2,11 +2,13 @@
 #pragma once
 
 #include <wschat/detail/config.hpp>
+#include <wschat/ws/clock.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -128,6 +130,12 @@ struct server_options {
     /// Size of each connection's read buffer. Larger reads mean fewer system calls for
     /// big messages; 16 KiB is one TLS record and a few TCP segments.
     std::size_t read_buffer_size = 16 * 1024;
+
+    /// Where the server reads the time. Null (the default): the steady clock, with a timer
+    /// that sweeps for deadlines and heartbeats. A `ws::manual_clock` makes time move only
+    /// when a test advances it, and the sweep run at each advance, so timeouts are tested
+    /// without waiting.
+    std::shared_ptr<manual_clock> clock;
 };
 
 WSCHAT_END_NAMESPACE

@@ -65,7 +65,7 @@ public:
     using acceptor_type = typename Transport::acceptor_type;
 
     server_core(asio::io_context& io, server_options options, Transport transport)
-        : connection_owner<Transport>(transport_, options_, make_readiness_set(io)),
+        : connection_owner<Transport>(transport_, options_, make_readiness_set(io), options.clock),
           options_(std::move(options)), transport_(std::move(transport)),
           strand_(asio::make_strand(io)), acceptor_(io), sweep_timer_(strand_),
           accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
@@ -75,6 +75,13 @@ public:
         acceptor_ = transport_.listen(io, listen_address{options_.address, options_.port}, ec);
         if (ec)
             return;
+        if (const auto& manual = this->time().manual())
+            manual->on_advance([weak = this->weak_from_this()] {
+                const auto self = weak.lock();
+                if (self)
+                    asio::post(self->strand_, [self] { self->sweep(); });
+                return self != nullptr;
+            });
         asio::post(strand_, [self = this->shared_from_this()] {
             self->accept_next();
             self->schedule_sweep();
@@ -198,8 +205,9 @@ private:
         return period;
     }
 
+    /// On a timer of the steady clock; a manual clock runs the sweep at each advance instead.
     void schedule_sweep() {
-        if (stopping_ || sweep_period().count() <= 0)
+        if (stopping_ || sweep_period().count() <= 0 || this->time().manual())
             return;
         sweep_timer_.expires_after(sweep_period());
         sweep_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
@@ -213,7 +221,9 @@ private:
     /// when a heartbeat is due, pings the rest with the same shared frame (corked: the
     /// pings leave in one batch of flushes).
     void sweep() {
-        const auto now = std::chrono::steady_clock::now();
+        if (stopping_ && this->time().manual())
+            return;
+        const auto now = this->time().now();
         shared_frame ping;
         if (options_.heartbeat_interval.count() > 0 && now >= next_ping_) {
             ping = ping_;
@@ -382,7 +392,7 @@ private:
     asio::steady_timer drain_timer_; // the deadline of a graceful stop
     const shared_frame ping_;
     std::chrono::steady_clock::time_point next_ping_ =
-        std::chrono::steady_clock::now() + options_.heartbeat_interval;
+        this->time().now() + options_.heartbeat_interval;
     limit_counters counters_;
     std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
     std::uint64_t last_id_ = 0;
