@@ -91,6 +91,8 @@ inline std::int64_t now_ms() {
 }
 } // namespace detail
 
+/// The browser chat's policy: JSON envelopes, member names, error replies and pongs.
+///
 /// # The browser chat: JSON envelopes
 ///
 /// Every frame is one JSON object with a `type`. Times are milliseconds since the epoch;
@@ -127,14 +129,28 @@ inline std::int64_t now_ms() {
 /// in `upgrade_decision::user_data` from `on_upgrade`). The name is trimmed, control
 /// characters are dropped, it is cut to `max_name_length` code points, "guest" when empty,
 /// and a name already present becomes "alice (2)", "alice (3)" …
+///
+/// Thread safety: the members only read the settings below, so the policy is safe on any
+/// number of threads (see \ref policy_concept). Needs nlohmann/json, and
+/// `#include <wschat/chat/json_policy.hpp>` (not in the umbrella header).
+///
+/// ```cpp
+/// chat::json_policy policy;
+/// policy.max_text_length = 500;
+/// chat::room<ws::asio_tcp, chat::json_policy> room{policy};
+/// ```
 struct json_policy {
     /// A chat line as decoded: who said what.
     struct message_type {
+        /// The sender's name, as admit() gave it.
         std::string from;
+        /// What the sender wrote: valid UTF-8, at most `max_text_length` code points, not
+        /// only spaces, tabs and line breaks.
         std::string text;
     };
     /// What the room keeps per member: the name it got.
     struct member_type {
+        /// Cleaned by clean_name() and distinct from the names of the members present.
         std::string name;
     };
 
@@ -172,6 +188,9 @@ struct json_policy {
         return name.empty() ? "guest" : name;
     }
 
+    /// The name of a joining member: the application's choice when `on_upgrade` put a
+    /// `std::string` in `upgrade_decision::user_data`, else requested_name(); then
+    /// clean_name(), and " (2)", " (3)" … appended while the name is taken in `present`.
     template <class Connection>
     member_type admit(Connection& conn, const std::vector<member_type>& present) const {
         const std::string* chosen = conn.template user_data_as<std::string>();
@@ -186,6 +205,8 @@ struct json_policy {
         return {name};
     }
 
+    /// The `welcome` envelope for `who`: the name it got, `online` (counting `who`) and the
+    /// time.
     ws::shared_frame welcome(const member_type& who, std::size_t online) const {
         return frame({{"type", "welcome"},
                       {"name", who.name},
@@ -193,6 +214,9 @@ struct json_policy {
                       {"time", detail::now_ms()}});
     }
 
+    /// A `message` envelope becomes a room message from `from`; a `ping` is answered with a
+    /// `pong`; anything else is answered with an `error` envelope (the codes above). Never
+    /// refuses: a member who sends something wrong stays connected.
     template <class Connection>
     decode_result<message_type> decode(const Connection&, const member_type& from,
                                        const ws::message& in) const {
@@ -221,6 +245,8 @@ struct json_policy {
         return result::accept({from.name, words});
     }
 
+    /// The `message` envelope everyone receives: sender, text, the time of encoding, and
+    /// `id`, the number the room gives the message.
     ws::shared_frame encode(const message_type& msg, std::uint64_t id) const {
         return frame({{"type", "message"},
                       {"from", msg.from},
@@ -229,6 +255,10 @@ struct json_policy {
                       {"id", id}});
     }
 
+    /// The announcement of a change of members: a `join` envelope when someone joined, a
+    /// `leave` envelope when someone left (names in the order they came or went), then a
+    /// `presence` envelope with the count and the sorted names. Each list holds at most
+    /// `max_listed_names` names.
     std::vector<ws::shared_frame> presence(const presence_update<member_type>& update) const {
         std::vector<ws::shared_frame> frames;
         const auto names = [this](const std::vector<member_type>& members, bool sorted) {
