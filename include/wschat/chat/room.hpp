@@ -180,7 +180,9 @@ class room {
     static constexpr bool has_members = detail::has_member_type<Policy>::value;
 
 public:
+    /// A member, as the server's handlers hand it over.
     using connection_ptr = std::shared_ptr<ws::connection<Transport>>;
+    /// What the policy decodes a member's message into and encodes for everyone.
     using message_type = typename Policy::message_type;
     /// The policy's per-member state (an empty struct for policies without any).
     using member_type = typename detail::member_state<Policy>::type;
@@ -282,6 +284,7 @@ public:
         return state_->data[at];
     }
 
+    /// The room's policy (immutable once the room is made, so safe from any thread).
     const Policy& policy() const noexcept { return state_->policy; }
 
 private:

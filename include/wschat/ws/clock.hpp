@@ -35,6 +35,7 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 /// called from any thread.
 class manual_clock {
 public:
+    /// The steady clock's time points, so that the two are interchangeable.
     using time_point = std::chrono::steady_clock::time_point;
 
     /// The current time of this clock.

@@ -66,6 +66,7 @@ struct upgrade_decision {
         status = http_status;
         reason = std::string{why};
     }
+    /// True while the decision is to accept (status 101).
     bool accepted() const noexcept { return status == 101; }
 
     /// The client's address, filled in by the server before `on_upgrade` runs: the peer's
@@ -73,8 +74,10 @@ struct upgrade_decision {
     /// the proxy names. Lets an application refuse or rate addresses of its own choosing.
     std::string remote_address;
 
+    /// The HTTP status of the answer: 101 to accept, anything else refuses (see `reject`).
     int status = 101;
     std::string subprotocol; ///< pre-filled with the server's choice from its options
+    /// The reason sent with a refusal, as the response's body.
     std::string reason;
     /// Anything the application wants to keep with the connection (a user name, an id, a
     /// session): it becomes `connection::user_data()` when the upgrade is accepted.
@@ -155,13 +158,17 @@ private:
 template <class Transport>
 class connection : public std::enable_shared_from_this<connection<Transport>> {
 public:
+    /// The transport's stream (a socket, a TLS stream).
     using stream_type = typename Transport::stream_type;
+    /// What made the connection and hears its events: the server (internal).
     using owner_type = detail::connection_owner<Transport>;
     /// Plain sockets join the server's readiness set once their transport handshake is done,
     /// and are read into a per-thread buffer and written with sendmsg directly; other
     /// streams (TLS) go through Asio's composed operations.
     static constexpr bool plain_socket = detail::is_plain_socket<stream_type>::value;
+    /// The strand the connection's handlers and I/O run on.
     using strand_type = asio::strand<typename stream_type::executor_type>;
+    /// The server's set of plain sockets waiting to be readable or writable (internal).
     using readiness_type = detail::readiness_set<connection>;
 
     /// Used by the server, which has picked strand `id` of `owner`'s pool for it;

@@ -101,6 +101,8 @@ struct server_options {
         close, ///< the sender is closed with 1008 (policy violation)
         drop,  ///< the message is dropped silently; the sender stays
     };
+    /// What happens to a message over the rate limit; closing by default, as a client that
+    /// floods is rarely an honest one.
     rate_action rate_limit_action = rate_action::close;
 
     /// What happens when a peer's send queue passes `max_send_queue_bytes`.
@@ -108,6 +110,9 @@ struct server_options {
         close,       ///< the peer is closed with 1008: it cannot keep up with the room
         drop_oldest, ///< the oldest frames not yet being written are dropped until it fits
     };
+    /// What happens to a reader that falls behind; closing by default, so that a member
+    /// never silently misses messages (drop_oldest suits state updates where only the
+    /// latest matters).
     overflow_action slow_reader_action = overflow_action::close;
 
     /// Browser origins allowed to open a WebSocket, compared exactly with the Origin header

@@ -38,6 +38,7 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 /// The handlers of one group (`server::add_handlers`); any of them may be empty.
 template <class Transport>
 struct connection_handlers {
+    /// How the handlers receive a connection.
     using connection_ptr = std::shared_ptr<connection<Transport>>;
     /// Called when a connection has completed its handshake.
     std::function<void(const connection_ptr&)> on_open;
@@ -435,9 +436,13 @@ class server {
     static_assert(check_transport<Transport>());
 
 public:
+    /// How the server accepts and talks (`asio_tcp`, `asio_tls`, `asio_local`, yours).
     using transport_type = Transport;
+    /// One peer of this server.
     using connection_type = connection<Transport>;
+    /// How the handlers receive a connection: safe to keep, also after it has ended.
     using connection_ptr = std::shared_ptr<connection_type>;
+    /// What `local_endpoint` returns (a TCP endpoint, a socket file's path).
     using endpoint_type = typename Transport::acceptor_type::endpoint_type;
 
     /// Binds and listens; throws `std::system_error` when it cannot (port in use, bad
@@ -540,6 +545,7 @@ public:
         return core_->acceptor().local_endpoint(ignored);
     }
 
+    /// The options the server was made with (fixed for its life).
     const server_options& options() const noexcept { return core_->options(); }
 
     /// The executor of the io_context the server runs on: for the application's own timers

@@ -47,6 +47,7 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 /// smaller (about 250 bytes less per idle connection) and dispatch needs no indirection.
 template <class Protocol>
 using io_socket = asio::basic_stream_socket<Protocol, asio::io_context::executor_type>;
+/// An acceptor bound to the io_context's own executor type, for the same reason.
 template <class Protocol>
 using io_acceptor = asio::basic_socket_acceptor<Protocol, asio::io_context::executor_type>;
 
@@ -124,11 +125,13 @@ struct asio_tcp : detail::socket_transport<asio::ip::tcp> {
                    [h = std::forward<Handler>(handler), ec]() mutable { h(ec); });
     }
 
+    /// Stops listening.
     void close_acceptor(acceptor_type& acceptor) const noexcept {
         std::error_code ignored;
         acceptor.close(ignored);
     }
 
+    /// The peer's IP address as text, or empty when the socket no longer has one.
     std::string remote_address(const stream_type& stream) const {
         std::error_code ec;
         const auto endpoint = stream.remote_endpoint(ec);
@@ -157,11 +160,13 @@ struct asio_tcp : detail::socket_transport<asio::ip::tcp> {
 struct asio_local : detail::socket_transport<asio::local::stream_protocol> {
 
     asio_local() = default;
+    /// A transport that listens on the socket file at `socket_path`.
     explicit asio_local(std::string socket_path) : path(std::move(socket_path)) {}
 
     /// The path of the socket file (at most about 100 bytes: `sockaddr_un` is small).
     std::string path;
 
+    /// Listens on `path`, replacing a stale socket file; the address is not used.
     acceptor_type listen(asio::io_context& io, const listen_address&, std::error_code& ec) const {
         acceptor_type acceptor{io};
         remove_stale_socket(io, ec);
@@ -187,6 +192,7 @@ struct asio_local : detail::socket_transport<asio::local::stream_protocol> {
             std::filesystem::remove(path, ec);
     }
 
+    /// Always "unix": a Unix socket's peer has no address of its own.
     std::string remote_address(const stream_type&) const { return "unix"; }
 
 private:
