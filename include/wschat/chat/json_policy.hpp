@@ -25,49 +25,6 @@
 WSCHAT_BEGIN_NAMESPACE(chat)
 
 namespace detail {
-/// Decodes `%XX` escapes and `+` (a space in a query string); nullopt when malformed.
-inline std::optional<std::string> percent_decode(std::string_view in) {
-    const auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
-        return -1;
-    };
-    std::string out;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        if (in[i] == '+') {
-            out += ' ';
-        } else if (in[i] != '%') {
-            out += in[i];
-        } else {
-            if (i + 2 >= in.size() || hex(in[i + 1]) < 0 || hex(in[i + 2]) < 0)
-                return std::nullopt;
-            out += static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2]));
-            i += 2;
-        }
-    }
-    return out;
-}
-
-/// The value of `key` in a `k=v<sep>k=v` list (a query string with '&', cookies with ';').
-inline std::optional<std::string_view> find_pair(std::string_view list, std::string_view key,
-                                                 char separator) {
-    while (!list.empty()) {
-        const std::size_t end = list.find(separator);
-        std::string_view pair = list.substr(0, end);
-        list = end == std::string_view::npos ? std::string_view{} : list.substr(end + 1);
-        while (!pair.empty() && pair.front() == ' ')
-            pair.remove_prefix(1);
-        const std::size_t eq = pair.find('=');
-        if (eq != std::string_view::npos && pair.substr(0, eq) == key)
-            return pair.substr(eq + 1);
-    }
-    return std::nullopt;
-}
-
 /// Code points in valid UTF-8 (bytes that do not continue a sequence).
 inline std::size_t code_points(std::string_view utf8) {
     return static_cast<std::size_t>(std::count_if(utf8.begin(), utf8.end(), [](char c) {
@@ -165,14 +122,11 @@ struct json_policy {
 
     /// The name a request asks for: `?name=` first, then a `name` cookie; empty if none.
     static std::string requested_name(const ws::http_request& request) {
-        std::optional<std::string_view> raw = detail::find_pair(request.query(), "name", '&');
-        if (!raw)
-            if (const auto cookies = request.header("Cookie"))
-                raw = detail::find_pair(*cookies, "name", ';');
-        if (!raw)
-            return {};
-        const auto decoded = detail::percent_decode(*raw);
-        return decoded && ws::is_valid_utf8(*decoded) ? *decoded : std::string{};
+        std::optional<std::string> name = request.query_param("name");
+        if (!name)
+            if (const auto cookie = request.cookie("name"))
+                name = ws::percent_decode(*cookie);
+        return name && ws::is_valid_utf8(*name) ? *name : std::string{};
     }
 
     /// The tidy form of a requested name (before duplicates are resolved).
