@@ -2179,7 +2179,8 @@ private:
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/detail/strand_pool.hpp ----
 // ---- begin wschat/ws/handshake.hpp ----
-// wschat — the HTTP/1.1 opening handshake (RFC 6455 §4): request parsing, checks, responses.
+// wschat — the WebSocket opening handshake (RFC 6455 §4): what makes a request an upgrade, and
+// the server's answer.
 
 // ---- begin wschat/ws/detail/base64.hpp ----
 // wschat — base64 (RFC 4648 §4) for the Sec-WebSocket-Key / Sec-WebSocket-Accept headers.
@@ -2394,6 +2395,9 @@ inline std::array<std::uint8_t, 20> sha1(std::string_view text) noexcept {
 } // namespace detail
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/detail/sha1.hpp ----
+// ---- begin wschat/ws/http.hpp ----
+// wschat — HTTP/1.1 for the opening handshake and plain requests: request parsing, responses.
+
 
 #include <array>
 #include <cstddef>
@@ -2480,8 +2484,53 @@ constexpr bool any_list_element(std::string_view list, Visitor&& visit) {
     }
 }
 
-/// The GUID that RFC 6455 §1.3 appends to the client key before hashing.
-inline constexpr std::string_view websocket_guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+} // namespace detail
+
+/// Decodes `%XX` escapes and `+` (a space in a query string): "a%20b+c" is "a b c";
+/// nullopt when an escape is malformed. The result may be any bytes: check it is UTF-8
+/// before treating it as text.
+inline std::optional<std::string> percent_decode(std::string_view in) {
+    const auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9')
+            return c - '0';
+        if (c >= 'a' && c <= 'f')
+            return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+            return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] == '+') {
+            out += ' ';
+        } else if (in[i] != '%') {
+            out += in[i];
+        } else {
+            if (i + 2 >= in.size() || hex(in[i + 1]) < 0 || hex(in[i + 2]) < 0)
+                return std::nullopt;
+            out += static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2]));
+            i += 2;
+        }
+    }
+    return out;
+}
+
+namespace detail {
+/// The value of `key` in a `k=v<sep>k=v` list (a query string with '&', cookies with ';').
+inline std::optional<std::string_view> find_pair(std::string_view list, std::string_view key,
+                                                 char separator) {
+    while (!list.empty()) {
+        const std::size_t end = list.find(separator);
+        std::string_view pair = list.substr(0, end);
+        list = end == std::string_view::npos ? std::string_view{} : list.substr(end + 1);
+        while (!pair.empty() && pair.front() == ' ')
+            pair.remove_prefix(1);
+        const std::size_t eq = pair.find('=');
+        if (eq != std::string_view::npos && pair.substr(0, eq) == key)
+            return pair.substr(eq + 1);
+    }
+    return std::nullopt;
+}
 
 } // namespace detail
 
@@ -2533,6 +2582,24 @@ struct http_request {
         const std::string_view whole{target};
         const std::size_t mark = whole.find('?');
         return mark == std::string_view::npos ? std::string_view{} : whole.substr(mark + 1);
+    }
+
+    /// The value of query parameter `key`, percent-decoded: "Bob Li" for `name` in
+    /// "/chat?name=Bob%20Li"; nullopt when absent or malformed. The first one counts.
+    std::optional<std::string> query_param(std::string_view key) const {
+        const auto raw = detail::find_pair(query(), key, '&');
+        return raw ? percent_decode(*raw) : std::nullopt;
+    }
+
+    /// The value of cookie `name` as sent (not decoded), from the first Cookie header that
+    /// has it; nullopt when none has. The view stays valid as long as the request is not
+    /// modified.
+    std::optional<std::string_view> cookie(std::string_view name) const {
+        for (const http_header& h : headers)
+            if (detail::iequals(h.name, "Cookie"))
+                if (const auto value = detail::find_pair(h.value, name, ';'))
+                    return value;
+        return std::nullopt;
     }
 };
 
@@ -2740,68 +2807,6 @@ inline bool any_header_has_token(const http_request& req, std::string_view name,
 
 } // namespace detail
 
-/// True when the request asks for a WebSocket (an Upgrade header containing the token
-/// "websocket"). A request for which this is false is plain HTTP and goes to the on_http
-/// handler; one for which it is true goes through validate_upgrade().
-inline bool is_websocket_request(const http_request& req) noexcept {
-    return detail::any_header_has_token(req, "Upgrade", "websocket");
-}
-
-/// Checks RFC 6455 §4.2.1: GET, HTTP/1.1 or later, Host, `Upgrade: websocket`, Connection
-/// containing `upgrade`, exactly one Sec-WebSocket-Key that is the strict base64 of 16
-/// bytes, and `Sec-WebSocket-Version: 13`. Returns the first failure (error::not_get,
-/// bad_http_version, missing_host, missing_upgrade, missing_connection_upgrade, bad_key,
-/// bad_version; answer it with http_status_for()) or an empty error_code.
-inline std::error_code validate_upgrade(const http_request& req) noexcept {
-    if (req.method != "GET")
-        return error::not_get;
-    if (req.version_major < 1 || (req.version_major == 1 && req.version_minor < 1))
-        return error::bad_http_version;
-    if (!req.header("Host"))
-        return error::missing_host;
-    if (!is_websocket_request(req))
-        return error::missing_upgrade;
-    if (!detail::any_header_has_token(req, "Connection", "upgrade"))
-        return error::missing_connection_upgrade;
-
-    std::size_t key_count = 0;
-    for (const http_header& h : req.headers)
-        if (detail::iequals(h.name, "Sec-WebSocket-Key"))
-            ++key_count;
-    const std::optional<std::string_view> key = req.header("Sec-WebSocket-Key");
-    if (key_count != 1 || detail::base64_decoded_size(*key) != std::optional<std::size_t>{16})
-        return error::bad_key;
-
-    if (req.header("Sec-WebSocket-Version") != std::optional<std::string_view>{"13"})
-        return error::bad_version;
-    return {};
-}
-
-/// The Sec-WebSocket-Accept value for a client key: base64(SHA-1(key + GUID)).
-///
-/// accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" (RFC 6455 §1.3).
-inline std::string accept_key(std::string_view client_key) {
-    std::string keyed{client_key};
-    keyed += detail::websocket_guid;
-    const auto digest = detail::sha1(keyed);
-    return detail::base64_encode(digest.data(), digest.size());
-}
-
-/// The Sec-WebSocket-Protocol tokens the client offered, in order (empty when none). The
-/// views point into `req`.
-inline std::vector<std::string_view> requested_subprotocols(const http_request& req) {
-    std::vector<std::string_view> protocols;
-    for (const http_header& h : req.headers) {
-        if (!detail::iequals(h.name, "Sec-WebSocket-Protocol"))
-            continue;
-        detail::any_list_element(h.value, [&protocols](std::string_view element) {
-            protocols.push_back(element);
-            return false;
-        });
-    }
-    return protocols;
-}
-
 namespace detail {
 /// True for text that can be an IPv4 or IPv6 address (digits, hex, dots, colons): enough
 /// to refuse a forwarded "address" that is really an injection attempt.
@@ -2964,22 +2969,6 @@ private:
     }
 };
 
-/// The 101 Switching Protocols answer to a request that passed validate_upgrade(): Upgrade,
-/// Connection, Sec-WebSocket-Accept, and Sec-WebSocket-Protocol when `subprotocol` is not
-/// empty (it should be one of requested_subprotocols(req)).
-inline http_response make_upgrade_response(const http_request& req,
-                                           std::string_view subprotocol = {}) {
-    http_response response;
-    response.status = 101;
-    response.headers.push_back({"Upgrade", "websocket"});
-    response.headers.push_back({"Connection", "Upgrade"});
-    response.headers.push_back(
-        {"Sec-WebSocket-Accept", accept_key(req.header("Sec-WebSocket-Key").value_or(""))});
-    if (!subprotocol.empty())
-        response.headers.push_back({"Sec-WebSocket-Protocol", std::string{subprotocol}});
-    return response;
-}
-
 /// A failure response with `message` as a text/plain body and `Connection: close`. For 426
 /// it adds `Sec-WebSocket-Version: 13` (RFC 6455 §4.4) and `Upgrade: websocket`, and the
 /// Connection header also lists `Upgrade`, as RFC 9110 §7.8 requires next to Upgrade.
@@ -2995,6 +2984,99 @@ inline http_response make_error_response(int status, std::string_view message) {
         response.headers.push_back({"Connection", "close"});
     }
     response.body.assign(message);
+    return response;
+}
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/http.hpp ----
+
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+/// The GUID that RFC 6455 §1.3 appends to the client key before hashing.
+inline constexpr std::string_view websocket_guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+} // namespace detail
+
+/// True when the request asks for a WebSocket (an Upgrade header containing the token
+/// "websocket"). A request for which this is false is plain HTTP and goes to the on_http
+/// handler; one for which it is true goes through validate_upgrade().
+inline bool is_websocket_request(const http_request& req) noexcept {
+    return detail::any_header_has_token(req, "Upgrade", "websocket");
+}
+
+/// Checks RFC 6455 §4.2.1: GET, HTTP/1.1 or later, Host, `Upgrade: websocket`, Connection
+/// containing `upgrade`, exactly one Sec-WebSocket-Key that is the strict base64 of 16
+/// bytes, and `Sec-WebSocket-Version: 13`. Returns the first failure (error::not_get,
+/// bad_http_version, missing_host, missing_upgrade, missing_connection_upgrade, bad_key,
+/// bad_version; answer it with http_status_for()) or an empty error_code.
+inline std::error_code validate_upgrade(const http_request& req) noexcept {
+    if (req.method != "GET")
+        return error::not_get;
+    if (req.version_major < 1 || (req.version_major == 1 && req.version_minor < 1))
+        return error::bad_http_version;
+    if (!req.header("Host"))
+        return error::missing_host;
+    if (!is_websocket_request(req))
+        return error::missing_upgrade;
+    if (!detail::any_header_has_token(req, "Connection", "upgrade"))
+        return error::missing_connection_upgrade;
+
+    std::size_t key_count = 0;
+    for (const http_header& h : req.headers)
+        if (detail::iequals(h.name, "Sec-WebSocket-Key"))
+            ++key_count;
+    const std::optional<std::string_view> key = req.header("Sec-WebSocket-Key");
+    if (key_count != 1 || detail::base64_decoded_size(*key) != std::optional<std::size_t>{16})
+        return error::bad_key;
+
+    if (req.header("Sec-WebSocket-Version") != std::optional<std::string_view>{"13"})
+        return error::bad_version;
+    return {};
+}
+
+/// The Sec-WebSocket-Accept value for a client key: base64(SHA-1(key + GUID)).
+///
+/// accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" (RFC 6455 §1.3).
+inline std::string accept_key(std::string_view client_key) {
+    std::string keyed{client_key};
+    keyed += detail::websocket_guid;
+    const auto digest = detail::sha1(keyed);
+    return detail::base64_encode(digest.data(), digest.size());
+}
+
+/// The Sec-WebSocket-Protocol tokens the client offered, in order (empty when none). The
+/// views point into `req`.
+inline std::vector<std::string_view> requested_subprotocols(const http_request& req) {
+    std::vector<std::string_view> protocols;
+    for (const http_header& h : req.headers) {
+        if (!detail::iequals(h.name, "Sec-WebSocket-Protocol"))
+            continue;
+        detail::any_list_element(h.value, [&protocols](std::string_view element) {
+            protocols.push_back(element);
+            return false;
+        });
+    }
+    return protocols;
+}
+
+/// The 101 Switching Protocols answer to a request that passed validate_upgrade(): Upgrade,
+/// Connection, Sec-WebSocket-Accept, and Sec-WebSocket-Protocol when `subprotocol` is not
+/// empty (it should be one of requested_subprotocols(req)).
+inline http_response make_upgrade_response(const http_request& req,
+                                           std::string_view subprotocol = {}) {
+    http_response response;
+    response.status = 101;
+    response.headers.push_back({"Upgrade", "websocket"});
+    response.headers.push_back({"Connection", "Upgrade"});
+    response.headers.push_back(
+        {"Sec-WebSocket-Accept", accept_key(req.header("Sec-WebSocket-Key").value_or(""))});
+    if (!subprotocol.empty())
+        response.headers.push_back({"Sec-WebSocket-Protocol", std::string{subprotocol}});
     return response;
 }
 
