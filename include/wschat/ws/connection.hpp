@@ -15,6 +15,7 @@
 #include <wschat/ws/limits.hpp>
 #include <wschat/ws/message.hpp>
 #include <wschat/ws/options.hpp>
+#include <wschat/ws/session.hpp>
 #include <wschat/ws/shared_frame.hpp>
 
 #include <asio/bind_executor.hpp>
@@ -114,6 +115,8 @@ public:
     // What connections read of their owner, which outlives them.
     const Transport& transport() const noexcept { return transport_; }
     const server_options& options() const noexcept { return options_; }
+    /// What the sessions of the owner's connections enforce.
+    const session_limits& limits() const noexcept { return limits_; }
     /// Where the owner and its connections read the time.
     const time_source& time() const noexcept { return time_; }
     /// Where the owner's plain sockets wait to be readable or writable (null for others).
@@ -126,9 +129,9 @@ protected:
     /// members do).
     connection_owner(const Transport& transport, const server_options& options,
                      std::shared_ptr<readiness_set<connection<Transport>>> readiness,
-                     std::shared_ptr<manual_clock> clock)
+                     std::shared_ptr<manual_clock> clock, const session_limits& limits)
         : transport_(transport), options_(options), readiness_(std::move(readiness)),
-          time_(std::move(clock)) {}
+          time_(std::move(clock)), limits_(limits) {}
     ~connection_owner() = default;
 
     // Here so that a connection finds its strand by its id instead of keeping a pointer.
@@ -140,6 +143,7 @@ private:
     const server_options& options_;
     const std::shared_ptr<readiness_set<connection<Transport>>> readiness_;
     const time_source time_;
+    const session_limits limits_; // what the options say of received messages
 };
 } // namespace detail
 
@@ -174,7 +178,7 @@ public:
     /// Used by the server, which has picked strand `id` of `owner`'s pool for it;
     /// applications get connections from the handlers.
     connection(std::shared_ptr<owner_type> owner, std::uint64_t id, std::string_view remote_address)
-        : owner_(std::move(owner)), parser_(role::server, options().max_message_size), id_(id) {
+        : owner_(std::move(owner)), session_(owner_->limits()), id_(id) {
         last_seen_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
         set_remote_address(remote_address);
     }
@@ -275,16 +279,19 @@ private:
     using clock = time_source::clock;
     clock::time_point now() const noexcept { return owner_->time().now(); }
 
-    // The parser's event sink; keeps the parser's callbacks out of the public interface.
-    struct parser_events {
+    // The session's sink: what the protocol decides, turned into queueing and closing.
+    // Keeps the session's callbacks out of the public interface.
+    struct session_sink {
         connection& self;
-        void on_message(opcode op, std::string_view payload) { self.deliver(op, payload); }
-        void on_ping(std::string_view payload) { self.answer_ping(payload); }
-        void on_pong(std::string_view) {} // arrival already counts as a sign of life
-        void on_close(std::uint16_t code, std::string_view reason) {
-            self.peer_closed(code, reason);
+        const session_limits& limits() const noexcept { return self.owner_->limits(); }
+        void message(opcode op, std::string_view payload) { self.deliver(op, payload); }
+        void send(shared_frame frame) { self.enqueue(std::move(frame)); }
+        void send_close(shared_frame frame, std::uint16_t code, std::string_view reason,
+                        std::error_code why) {
+            self.closing(std::move(frame), code, reason, why);
         }
-        void on_error(std::error_code ec) { self.fail(ec); }
+        void limit_hit(std::error_code ec) { self.owner_->limit_hit(ec); }
+        void closed() { self.finish({}); } // the peer answered our Close
     };
 
     // --- start-up, called by the server on the connection's strand ----------------------
@@ -483,9 +490,9 @@ private:
         last_seen_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
         if (state_ == state::handshake)
             consume_request(bytes, size);
-        else if (!parser_.done())
-            feed_parser(bytes, size);
-        parser_.release_memory(); // frees the reassembly buffer unless a message is partial
+        else
+            receive(bytes, size);
+        session_.release_memory(); // frees the reassembly buffer unless a message is partial
     }
 
     void consume_request(std::uint8_t* bytes, std::size_t size) {
@@ -535,7 +542,7 @@ private:
         open(req, decision);
         // Frames the client sent right behind its request are already in the buffer.
         if (used < size && state_ == state::open)
-            feed_parser(bytes + used, size - used);
+            receive(bytes + used, size - used);
     }
 
     std::string select_subprotocol(const http_request& req) const {
@@ -587,83 +594,50 @@ private:
                            static_cast<std::uint8_t>(req.version_minor)};
     }
 
-    void feed_parser(std::uint8_t* bytes, std::size_t size) {
-        parser_events events{*this};
-        parser_.feed(bytes, size, events);
+    /// Hands bytes of an open connection to the session, with the time they arrived.
+    void receive(std::uint8_t* bytes, std::size_t size) {
+        session_sink sink{*this};
+        const clock::time_point arrived{
+            clock::duration{last_seen_.load(std::memory_order_relaxed)}};
+        session_.receive(bytes, size, arrived, sink);
     }
 
+    /// A message passed the session's checks: it counts against the idle timeout and goes
+    /// to the handlers.
     void deliver(opcode op, std::string_view payload) {
-        // After our Close the peer may still send data; RFC 6455 §1.4 lets us discard it.
-        if (state_ != state::open)
-            return;
-        if (!take_message_token()) {
-            if (options().rate_limit_action == server_options::rate_action::close)
-                return fail(error::rate_limited);
-            return owner_->limit_hit(error::rate_limited);
-        }
         deadline_or_last_message_.store(last_seen_.load(std::memory_order_relaxed),
                                         std::memory_order_relaxed);
         owner_->received(this->shared_from_this(), message{op, payload});
     }
 
-    /// The rate limit, `max_messages_per_second` with bursts of up to `message_burst`, as a
-    /// token bucket kept in one number (the generic cell rate algorithm): each message
-    /// moves the time at which the bucket would be full again one interval later; a
-    /// message that would move it more than a burst's worth ahead of now is refused.
-    bool take_message_token() {
-        const double rate = options().max_messages_per_second;
-        if (rate <= 0)
-            return true;
-        const auto interval =
-            static_cast<clock::rep>(time_source::ticks_of(std::chrono::seconds{1}) / rate);
-        const auto burst =
-            static_cast<clock::rep>(std::max<std::size_t>(options().message_burst, 1));
-        const clock::rep now = last_seen_.load(std::memory_order_relaxed);
-        const clock::rep full_at = std::max(bucket_full_at_, now);
-        if (full_at - now > (burst - 1) * interval)
-            return false;
-        bucket_full_at_ = full_at + interval;
-        return true;
-    }
-
-    void answer_ping(std::string_view payload) {
-        if (state_ == state::open)
-            enqueue(make_frame(opcode::pong, payload));
-    }
-
-    void peer_closed(std::uint16_t code, std::string_view reason) {
-        close_received_ = true;
-        if (state_ == state::closing)
-            return finish({}); // the answer to our Close: the handshake is complete
-        end_info().code = code;
-        end_info().reason = std::string{reason};
-        // Echo the code (RFC 6455 §5.5.1); a Close without a code is answered with none.
-        send_close_frame(code);
-    }
-
     // --- closing ---------------------------------------------------------------------------
 
+    /// Starts the closing handshake of an open connection.
     void start_close(std::uint16_t code, std::string_view reason, std::error_code why) {
-        if (state_ != state::open)
-            return;
+        session_sink sink{*this};
+        if (state_ == state::open)
+            session_.close(code, reason, why, sink);
+    }
+
+    /// A protocol violation or policy breach of an open connection: close with the mapped
+    /// code.
+    void fail(std::error_code ec) {
+        session_sink sink{*this};
+        if (state_ == state::open)
+            session_.fail(ec, sink);
+    }
+
+    /// The session sends its Close frame (ours, or the echo of the peer's): the last frame,
+    /// bounded by the close timeout.
+    void closing(shared_frame frame, std::uint16_t code, std::string_view reason,
+                 std::error_code why) {
         close_info& info = end_info();
         info.code = code;
         info.reason = std::string{reason};
         info.error = why;
-        send_close_frame(code, reason);
-    }
-
-    /// A protocol violation or policy breach: close with the mapped code.
-    void fail(std::error_code ec) {
-        if (state_ == state::open)
-            owner_->limit_hit(ec);
-        start_close(static_cast<std::uint16_t>(close_code_for(ec)), ec.message(), ec);
-    }
-
-    void send_close_frame(std::uint16_t code, std::string_view reason = {}) {
         state_ = state::closing;
         set_deadline(options().close_timeout, error::close_timeout);
-        enqueue(make_frame(opcode::close, close_payload(code, reason)), true);
+        enqueue(std::move(frame), true);
     }
 
     /// Answers a plain HTTP request or refuses an upgrade, then closes.
@@ -676,7 +650,7 @@ private:
     /// Called when the last queued bytes (ending with a Close frame or an HTTP answer)
     /// have been written.
     void last_write_done() {
-        if (close_received_)
+        if (session_.close_received())
             return finish({}); // both Close frames exchanged: the server closes TCP first
         // Tell the peer we are done and let it close; the read loop sees its EOF.
         if constexpr (plain_socket)
@@ -970,7 +944,7 @@ private:
     std::shared_ptr<owner_type> owner_;
 
     std::unique_ptr<request_parser> request_parser_; // until the connection opens
-    message_parser parser_;
+    session<role::server> session_;
     std::conditional_t<plain_socket, plain_socket_io, composed_io> io_;
     // Steady-clock ticks, written on the strand and read by the server's sweep. An open
     // connection has no deadline and the others no idle timeout, so one number serves as
@@ -978,8 +952,6 @@ private:
     // peer last sent a message. Beside it: when the peer was last heard from at all.
     std::atomic<clock::rep> deadline_or_last_message_{0};
     std::atomic<clock::rep> last_seen_{0}; // set by the constructor
-
-    clock::rep bucket_full_at_ = 0; // of the message rate limit, see take_message_token()
 
     mutable std::unique_ptr<seldom_state> seldom_; // see seldom()
     // The remote address (its first address_size_ bytes) and, once open, the request's
@@ -1007,7 +979,6 @@ private:
     mutable detail::spin_lock queue_lock_; // of frames_, queued_bytes_, flushing_, queue_closed_
     bool flushing_ = false;                // a flush is posted or a write is in flight (queue lock)
     bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
-    bool close_received_ = false;
     bool reply_sent_ = false;
     bool over_limit_ = false; // set by the server when a connection limit refuses this one
     // Counted under remote_address() for `max_connections_per_address` (a trusted proxy's

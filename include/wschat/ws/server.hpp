@@ -66,7 +66,8 @@ public:
     using acceptor_type = typename Transport::acceptor_type;
 
     server_core(asio::io_context& io, server_options options, Transport transport)
-        : connection_owner<Transport>(transport_, options_, make_readiness_set(io), options.clock),
+        : connection_owner<Transport>(transport_, options_, make_readiness_set(io), options.clock,
+                                      session_limits_of(options)),
           options_(std::move(options)), transport_(std::move(transport)),
           strand_(asio::make_strand(io)), acceptor_(io), sweep_timer_(strand_),
           accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
@@ -129,6 +130,11 @@ public:
     }
 
 private:
+    static session_limits session_limits_of(const server_options& options) {
+        return {options.max_message_size, options.max_messages_per_second, options.message_burst,
+                options.rate_limit_action == server_options::rate_action::drop};
+    }
+
     static std::shared_ptr<readiness_set<connection_type>>
     make_readiness_set(asio::io_context& io) {
         if constexpr (connection_type::plain_socket)
