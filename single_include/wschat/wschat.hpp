@@ -3356,6 +3356,217 @@ struct server_options {
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/options.hpp ----
+// ---- begin wschat/ws/session.hpp ----
+// wschat — the WebSocket protocol of one open connection, for either end, without I/O.
+
+// ---- begin wschat/ws/detail/rate_limiter.hpp ----
+// wschat — a message rate limit kept in one number.
+
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// A token bucket of `rate` messages per second with bursts of up to `burst`, kept as one
+/// time stamp (the generic cell rate algorithm): each message moves the time at which the
+/// bucket would be full again one interval later; a message that would move it more than
+/// a burst's worth ahead of now is refused. 8 bytes per connection, no timer.
+class rate_limiter {
+public:
+    using clock = std::chrono::steady_clock;
+
+    /// True when a message arriving at `now` is within the limit (and counts it); always
+    /// true when `rate` is 0 or less.
+    bool admit(clock::time_point now, double rate, std::size_t burst) noexcept {
+        if (rate <= 0)
+            return true;
+        const auto interval = static_cast<clock::rep>(
+            static_cast<double>(clock::duration{std::chrono::seconds{1}}.count()) / rate);
+        const auto allowance = static_cast<clock::rep>(std::max<std::size_t>(burst, 1) - 1);
+        const clock::rep ticks = now.time_since_epoch().count();
+        const clock::rep full_at = std::max(full_at_, ticks);
+        if (full_at - ticks > allowance * interval)
+            return false;
+        full_at_ = full_at + interval;
+        return true;
+    }
+
+private:
+    clock::rep full_at_ = 0; // when the bucket would be full again, in ticks
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/rate_limiter.hpp ----
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// What a session enforces on what it receives. One copy serves every session of an
+/// endpoint (sessions are given it with each call rather than keeping one).
+struct session_limits {
+    /// Largest message, in payload bytes over all its frames: past it the session fails
+    /// with `error::message_too_big` (1009).
+    std::uint64_t max_message_size = 1024 * 1024;
+    /// Messages per second accepted with bursts of `message_burst`; 0 or less: no limit.
+    double max_messages_per_second = 0;
+    /// How many messages may come at once before the rate applies.
+    std::size_t message_burst = 1;
+    /// Over the rate: true drops the message (the sender stays), false fails the session
+    /// with `error::rate_limited` (1008).
+    bool drop_over_rate = false;
+};
+
+/// The protocol state machine of one open WebSocket connection (RFC 6455 §5–7), for the
+/// server's end (`role::server`) or the client's (`role::client`).
+///
+/// Sans-I/O, after Python `websockets`' Protocol: bytes go in through `receive`, and what
+/// they mean comes out as calls on a sink, which the caller (a connection) turns into
+/// I/O. It parses and validates frames (masking by role, UTF-8, sizes), reassembles
+/// messages, answers pings, enforces the message rate, and runs the closing handshake.
+/// It owns no socket, no HTTP and no clock: time comes in with each `receive`.
+///
+/// A sink provides:
+///
+/// | member | called when |
+/// |---|---|
+/// | `const session_limits& limits() const` | the session needs its limits |
+/// | `void message(opcode op, std::string_view payload)` | a whole text or binary message passed
+/// every check (valid during the call) | | `void send(shared_frame frame)` | a frame is to be sent:
+/// a pong | | `void send_close(shared_frame frame, std::uint16_t code, std::string_view reason,
+/// std::error_code why)` | the Close frame is to be sent, the last frame of the connection; `code`
+/// and `reason` are those of the handshake (the peer's when it closed first), `why` the error that
+/// caused it, if any | | `void limit_hit(std::error_code ec)` | the peer broke a limit or the
+/// protocol (for counting; a close follows unless the message was only dropped) | | `void closed()`
+/// | the closing handshake is complete: the peer answered our Close |
+///
+/// Not thread-safe: one session is driven by one thread at a time (a connection's strand).
+template <role Role>
+class session {
+public:
+    /// A session under `limits` (the message size is taken now, the rest at each call from
+    /// the sink).
+    explicit session(const session_limits& limits) noexcept
+        : parser_(Role, limits.max_message_size) {}
+
+    /// Handles `size` bytes received at `now` (unmasked in place). Ignored once the peer's
+    /// Close has been read or the session failed.
+    template <class Sink>
+    void receive(std::uint8_t* bytes, std::size_t size, std::chrono::steady_clock::time_point now,
+                 Sink& sink) {
+        if (parser_.done())
+            return;
+        parser_events<Sink> events{*this, sink, now};
+        parser_.feed(bytes, size, events);
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (`why`: the error behind it,
+    /// if any). Does nothing when a Close was sent already.
+    template <class Sink>
+    void close(std::uint16_t code, std::string_view reason, std::error_code why, Sink& sink) {
+        if (close_sent_)
+            return;
+        send_close(code, reason, why, sink);
+    }
+
+    /// Fails the connection for `ec` (a ws::error): counts it and closes with the code RFC
+    /// 6455 gives it (`close_code_for`).
+    template <class Sink>
+    void fail(std::error_code ec, Sink& sink) {
+        if (close_sent_)
+            return;
+        sink.limit_hit(ec);
+        send_close(static_cast<std::uint16_t>(close_code_for(ec)), ec.message(), ec, sink);
+    }
+
+    /// True once our Close frame was handed to the sink.
+    bool close_sent() const noexcept { return close_sent_; }
+    /// True once the peer's Close frame was read.
+    bool close_received() const noexcept { return close_received_; }
+
+    /// Frees the parser's reassembly storage unless a message is partial.
+    void release_memory() noexcept { parser_.release_memory(); }
+
+private:
+    template <class Sink>
+    struct parser_events {
+        session& self;
+        Sink& sink;
+        std::chrono::steady_clock::time_point now;
+
+        void on_message(opcode op, std::string_view payload) {
+            // After our Close the peer may still send data; RFC 6455 §1.4 lets us discard it.
+            if (self.close_sent_)
+                return;
+            const session_limits& limits = sink.limits();
+            if (!self.rate_.admit(now, limits.max_messages_per_second, limits.message_burst)) {
+                if (!limits.drop_over_rate)
+                    return self.fail(error::rate_limited, sink);
+                return sink.limit_hit(error::rate_limited);
+            }
+            sink.message(op, payload);
+        }
+        void on_ping(std::string_view payload) {
+            if (!self.close_sent_)
+                sink.send(control_frame(opcode::pong, payload));
+        }
+        void on_pong(std::string_view) {} // its arrival already counted as a sign of life
+        void on_close(std::uint16_t code, std::string_view reason) {
+            self.close_received_ = true;
+            if (self.close_sent_)
+                return sink.closed(); // the answer to our Close: the handshake is complete
+            // Echo the code (RFC 6455 §5.5.1); a Close without a code is answered with none.
+            self.send_close(code, reason, {}, sink, false);
+        }
+        void on_error(std::error_code ec) { self.fail(ec, sink); }
+    };
+
+    /// Sends the Close frame: with `reason` when we close, without when we echo the peer's
+    /// (whose code and reason the sink still learns, as the handshake's).
+    template <class Sink>
+    void send_close(std::uint16_t code, std::string_view reason, std::error_code why, Sink& sink,
+                    bool with_reason = true) {
+        close_sent_ = true;
+        sink.send_close(
+            control_frame(opcode::close, close_payload(code, with_reason ? reason : "")), code,
+            reason, why);
+    }
+
+    /// A control frame as this end sends it: masked with a fresh key from a client.
+    static shared_frame control_frame(opcode op, std::string_view payload) {
+        if constexpr (Role == role::server) {
+            return make_frame(op, payload);
+        } else {
+            thread_local std::mt19937 keys{std::random_device{}()};
+            const std::uint32_t bits = keys();
+            const mask_key key{
+                static_cast<std::uint8_t>(bits >> 24), static_cast<std::uint8_t>(bits >> 16),
+                static_cast<std::uint8_t>(bits >> 8), static_cast<std::uint8_t>(bits)};
+            return shared_frame::copy_of(encode_masked_frame(op, payload, key));
+        }
+    }
+
+    message_parser parser_;
+    detail::rate_limiter rate_;
+    bool close_sent_ = false;
+    bool close_received_ = false;
+};
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/session.hpp ----
 
 #include <asio/bind_executor.hpp>
 #include <asio/dispatch.hpp>
@@ -3454,6 +3665,8 @@ public:
     // What connections read of their owner, which outlives them.
     const Transport& transport() const noexcept { return transport_; }
     const server_options& options() const noexcept { return options_; }
+    /// What the sessions of the owner's connections enforce.
+    const session_limits& limits() const noexcept { return limits_; }
     /// Where the owner and its connections read the time.
     const time_source& time() const noexcept { return time_; }
     /// Where the owner's plain sockets wait to be readable or writable (null for others).
@@ -3466,9 +3679,9 @@ protected:
     /// members do).
     connection_owner(const Transport& transport, const server_options& options,
                      std::shared_ptr<readiness_set<connection<Transport>>> readiness,
-                     std::shared_ptr<manual_clock> clock)
+                     std::shared_ptr<manual_clock> clock, const session_limits& limits)
         : transport_(transport), options_(options), readiness_(std::move(readiness)),
-          time_(std::move(clock)) {}
+          time_(std::move(clock)), limits_(limits) {}
     ~connection_owner() = default;
 
     // Here so that a connection finds its strand by its id instead of keeping a pointer.
@@ -3480,6 +3693,7 @@ private:
     const server_options& options_;
     const std::shared_ptr<readiness_set<connection<Transport>>> readiness_;
     const time_source time_;
+    const session_limits limits_; // what the options say of received messages
 };
 } // namespace detail
 
@@ -3514,7 +3728,7 @@ public:
     /// Used by the server, which has picked strand `id` of `owner`'s pool for it;
     /// applications get connections from the handlers.
     connection(std::shared_ptr<owner_type> owner, std::uint64_t id, std::string_view remote_address)
-        : owner_(std::move(owner)), parser_(role::server, options().max_message_size), id_(id) {
+        : owner_(std::move(owner)), session_(owner_->limits()), id_(id) {
         last_seen_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
         set_remote_address(remote_address);
     }
@@ -3615,16 +3829,19 @@ private:
     using clock = time_source::clock;
     clock::time_point now() const noexcept { return owner_->time().now(); }
 
-    // The parser's event sink; keeps the parser's callbacks out of the public interface.
-    struct parser_events {
+    // The session's sink: what the protocol decides, turned into queueing and closing.
+    // Keeps the session's callbacks out of the public interface.
+    struct session_sink {
         connection& self;
-        void on_message(opcode op, std::string_view payload) { self.deliver(op, payload); }
-        void on_ping(std::string_view payload) { self.answer_ping(payload); }
-        void on_pong(std::string_view) {} // arrival already counts as a sign of life
-        void on_close(std::uint16_t code, std::string_view reason) {
-            self.peer_closed(code, reason);
+        const session_limits& limits() const noexcept { return self.owner_->limits(); }
+        void message(opcode op, std::string_view payload) { self.deliver(op, payload); }
+        void send(shared_frame frame) { self.enqueue(std::move(frame)); }
+        void send_close(shared_frame frame, std::uint16_t code, std::string_view reason,
+                        std::error_code why) {
+            self.closing(std::move(frame), code, reason, why);
         }
-        void on_error(std::error_code ec) { self.fail(ec); }
+        void limit_hit(std::error_code ec) { self.owner_->limit_hit(ec); }
+        void closed() { self.finish({}); } // the peer answered our Close
     };
 
     // --- start-up, called by the server on the connection's strand ----------------------
@@ -3823,9 +4040,9 @@ private:
         last_seen_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
         if (state_ == state::handshake)
             consume_request(bytes, size);
-        else if (!parser_.done())
-            feed_parser(bytes, size);
-        parser_.release_memory(); // frees the reassembly buffer unless a message is partial
+        else
+            receive(bytes, size);
+        session_.release_memory(); // frees the reassembly buffer unless a message is partial
     }
 
     void consume_request(std::uint8_t* bytes, std::size_t size) {
@@ -3875,7 +4092,7 @@ private:
         open(req, decision);
         // Frames the client sent right behind its request are already in the buffer.
         if (used < size && state_ == state::open)
-            feed_parser(bytes + used, size - used);
+            receive(bytes + used, size - used);
     }
 
     std::string select_subprotocol(const http_request& req) const {
@@ -3927,83 +4144,50 @@ private:
                            static_cast<std::uint8_t>(req.version_minor)};
     }
 
-    void feed_parser(std::uint8_t* bytes, std::size_t size) {
-        parser_events events{*this};
-        parser_.feed(bytes, size, events);
+    /// Hands bytes of an open connection to the session, with the time they arrived.
+    void receive(std::uint8_t* bytes, std::size_t size) {
+        session_sink sink{*this};
+        const clock::time_point arrived{
+            clock::duration{last_seen_.load(std::memory_order_relaxed)}};
+        session_.receive(bytes, size, arrived, sink);
     }
 
+    /// A message passed the session's checks: it counts against the idle timeout and goes
+    /// to the handlers.
     void deliver(opcode op, std::string_view payload) {
-        // After our Close the peer may still send data; RFC 6455 §1.4 lets us discard it.
-        if (state_ != state::open)
-            return;
-        if (!take_message_token()) {
-            if (options().rate_limit_action == server_options::rate_action::close)
-                return fail(error::rate_limited);
-            return owner_->limit_hit(error::rate_limited);
-        }
         deadline_or_last_message_.store(last_seen_.load(std::memory_order_relaxed),
                                         std::memory_order_relaxed);
         owner_->received(this->shared_from_this(), message{op, payload});
     }
 
-    /// The rate limit, `max_messages_per_second` with bursts of up to `message_burst`, as a
-    /// token bucket kept in one number (the generic cell rate algorithm): each message
-    /// moves the time at which the bucket would be full again one interval later; a
-    /// message that would move it more than a burst's worth ahead of now is refused.
-    bool take_message_token() {
-        const double rate = options().max_messages_per_second;
-        if (rate <= 0)
-            return true;
-        const auto interval =
-            static_cast<clock::rep>(time_source::ticks_of(std::chrono::seconds{1}) / rate);
-        const auto burst =
-            static_cast<clock::rep>(std::max<std::size_t>(options().message_burst, 1));
-        const clock::rep now = last_seen_.load(std::memory_order_relaxed);
-        const clock::rep full_at = std::max(bucket_full_at_, now);
-        if (full_at - now > (burst - 1) * interval)
-            return false;
-        bucket_full_at_ = full_at + interval;
-        return true;
-    }
-
-    void answer_ping(std::string_view payload) {
-        if (state_ == state::open)
-            enqueue(make_frame(opcode::pong, payload));
-    }
-
-    void peer_closed(std::uint16_t code, std::string_view reason) {
-        close_received_ = true;
-        if (state_ == state::closing)
-            return finish({}); // the answer to our Close: the handshake is complete
-        end_info().code = code;
-        end_info().reason = std::string{reason};
-        // Echo the code (RFC 6455 §5.5.1); a Close without a code is answered with none.
-        send_close_frame(code);
-    }
-
     // --- closing ---------------------------------------------------------------------------
 
+    /// Starts the closing handshake of an open connection.
     void start_close(std::uint16_t code, std::string_view reason, std::error_code why) {
-        if (state_ != state::open)
-            return;
+        session_sink sink{*this};
+        if (state_ == state::open)
+            session_.close(code, reason, why, sink);
+    }
+
+    /// A protocol violation or policy breach of an open connection: close with the mapped
+    /// code.
+    void fail(std::error_code ec) {
+        session_sink sink{*this};
+        if (state_ == state::open)
+            session_.fail(ec, sink);
+    }
+
+    /// The session sends its Close frame (ours, or the echo of the peer's): the last frame,
+    /// bounded by the close timeout.
+    void closing(shared_frame frame, std::uint16_t code, std::string_view reason,
+                 std::error_code why) {
         close_info& info = end_info();
         info.code = code;
         info.reason = std::string{reason};
         info.error = why;
-        send_close_frame(code, reason);
-    }
-
-    /// A protocol violation or policy breach: close with the mapped code.
-    void fail(std::error_code ec) {
-        if (state_ == state::open)
-            owner_->limit_hit(ec);
-        start_close(static_cast<std::uint16_t>(close_code_for(ec)), ec.message(), ec);
-    }
-
-    void send_close_frame(std::uint16_t code, std::string_view reason = {}) {
         state_ = state::closing;
         set_deadline(options().close_timeout, error::close_timeout);
-        enqueue(make_frame(opcode::close, close_payload(code, reason)), true);
+        enqueue(std::move(frame), true);
     }
 
     /// Answers a plain HTTP request or refuses an upgrade, then closes.
@@ -4016,7 +4200,7 @@ private:
     /// Called when the last queued bytes (ending with a Close frame or an HTTP answer)
     /// have been written.
     void last_write_done() {
-        if (close_received_)
+        if (session_.close_received())
             return finish({}); // both Close frames exchanged: the server closes TCP first
         // Tell the peer we are done and let it close; the read loop sees its EOF.
         if constexpr (plain_socket)
@@ -4310,7 +4494,7 @@ private:
     std::shared_ptr<owner_type> owner_;
 
     std::unique_ptr<request_parser> request_parser_; // until the connection opens
-    message_parser parser_;
+    session<role::server> session_;
     std::conditional_t<plain_socket, plain_socket_io, composed_io> io_;
     // Steady-clock ticks, written on the strand and read by the server's sweep. An open
     // connection has no deadline and the others no idle timeout, so one number serves as
@@ -4318,8 +4502,6 @@ private:
     // peer last sent a message. Beside it: when the peer was last heard from at all.
     std::atomic<clock::rep> deadline_or_last_message_{0};
     std::atomic<clock::rep> last_seen_{0}; // set by the constructor
-
-    clock::rep bucket_full_at_ = 0; // of the message rate limit, see take_message_token()
 
     mutable std::unique_ptr<seldom_state> seldom_; // see seldom()
     // The remote address (its first address_size_ bytes) and, once open, the request's
@@ -4347,7 +4529,6 @@ private:
     mutable detail::spin_lock queue_lock_; // of frames_, queued_bytes_, flushing_, queue_closed_
     bool flushing_ = false;                // a flush is posted or a write is in flight (queue lock)
     bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
-    bool close_received_ = false;
     bool reply_sent_ = false;
     bool over_limit_ = false; // set by the server when a connection limit refuses this one
     // Counted under remote_address() for `max_connections_per_address` (a trusted proxy's
@@ -4914,7 +5095,8 @@ public:
     using acceptor_type = typename Transport::acceptor_type;
 
     server_core(asio::io_context& io, server_options options, Transport transport)
-        : connection_owner<Transport>(transport_, options_, make_readiness_set(io), options.clock),
+        : connection_owner<Transport>(transport_, options_, make_readiness_set(io), options.clock,
+                                      session_limits_of(options)),
           options_(std::move(options)), transport_(std::move(transport)),
           strand_(asio::make_strand(io)), acceptor_(io), sweep_timer_(strand_),
           accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
@@ -4977,6 +5159,11 @@ public:
     }
 
 private:
+    static session_limits session_limits_of(const server_options& options) {
+        return {options.max_message_size, options.max_messages_per_second, options.message_burst,
+                options.rate_limit_action == server_options::rate_action::drop};
+    }
+
     static std::shared_ptr<readiness_set<connection_type>>
     make_readiness_set(asio::io_context& io) {
         if constexpr (connection_type::plain_socket)
