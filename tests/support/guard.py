@@ -116,14 +116,23 @@ def reap():
             return
 
 
+def settle():
+    """Reaps the last orphans, which reach this process a moment after their parent died
+    (left to init they would stay zombies where init does not reap)."""
+    time.sleep(0.1)
+    reap()
+
+
 def signal_all(pgid, pids, signum):
+    """`signum` once to each: the process group, then those outside it."""
     try:
         os.killpg(pgid, signum)
     except (ProcessLookupError, PermissionError):
         pass
     for pid in pids:
         try:
-            os.kill(pid, signum)
+            if os.getpgid(pid) != pgid:
+                os.kill(pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
 
@@ -212,8 +221,10 @@ def main():
         if status is None:
             stop_all(pgid)
             proc.wait()
+            settle()
             return 124
         left = stop_all(pgid)
+        settle()
         if left:
             say("left running by the test, now stopped:")
             for pid, cmdline in sorted(left.items()):

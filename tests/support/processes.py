@@ -42,6 +42,8 @@ def _kill_leftovers():
 
 
 def _exit_on(signum, _frame):
+    for other in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(other, signal.SIG_IGN)  # let the clean-up this starts finish
     print(f"FAIL interrupted by signal {signum}: stopping what this test started", flush=True)
     sys.exit(128 + signum)
 
