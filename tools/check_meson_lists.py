@@ -6,7 +6,7 @@
 
 Lists checked (each `name = [ ... ]` in meson.build, one quoted item per line):
   wschat_headers        every include/wschat/**/*.hpp
-  wschat_test_sources   every tests/*.cpp except tests/single_header_*.cpp
+  wschat_test_sources   every tests/*.cpp and tests/unit/*.cpp except tests/single_header_*.cpp
   wschat_examples       every examples/<name>/ that has a main.cpp
   wschat_bench_sources  every bench/**/*.cpp that defines main()
 
@@ -31,7 +31,7 @@ def expected_lists():
     headers = sorted(rel(p) for p in (ROOT / "include" / "wschat").rglob("*.hpp"))
     tests = sorted(
         rel(p)
-        for p in (ROOT / "tests").glob("*.cpp")
+        for p in [*(ROOT / "tests").glob("*.cpp"), *(ROOT / "tests" / "unit").glob("*.cpp")]
         if not p.name.startswith("single_header_")
     )
     examples = sorted(p.parent.name for p in (ROOT / "examples").glob("*/main.cpp"))

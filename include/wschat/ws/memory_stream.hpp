@@ -174,10 +174,12 @@ class memory_completions {
 public:
     void add(std::unique_ptr<memory_io_op> op, std::error_code ec, std::size_t size = 0) {
         if (op)
-            items_[count_++] = {std::move(op), ec, size};
+            items_.at(count_++) = {std::move(op), ec, size};
     }
     /// Destroyed, not completed: the io_context has shut down.
-    void drop(std::unique_ptr<memory_io_op> op) { items_[count_++] = {std::move(op), {}, 0, true}; }
+    void drop(std::unique_ptr<memory_io_op> op) {
+        items_.at(count_++) = {std::move(op), {}, 0, true};
+    }
 
     void run() {
         for (std::size_t i = 0; i < count_; ++i) {
@@ -724,9 +726,9 @@ private:
 
 } // namespace detail
 
-/// A Transport (see `<wschat/ws/transport.hpp>`) over memory streams: `ws::server<ws::
-/// memory_transport>` runs with no socket, so tests drive it byte by byte on the test's
-/// thread, with `io.poll()`.
+/// A Transport (see `<wschat/ws/transport.hpp>`) over memory streams: with it,
+/// `ws::server<ws::memory_transport>` runs with no socket, so tests drive it byte by byte on
+/// the test's thread, with `io.poll()`.
 ///
 /// The test keeps a copy of the transport it gives the server (the copies share one
 /// listener) and calls `connect()`, which returns the client's end of a new stream whose
@@ -759,6 +761,7 @@ public:
 
         /// Not listening.
         explicit acceptor_type(asio::io_context&) {}
+        /// Takes over `other`'s listening; `other` no longer listens.
         acceptor_type(acceptor_type&&) noexcept = default;
         /// Stops this acceptor's listening, then takes over `other`'s.
         acceptor_type& operator=(acceptor_type&& other) noexcept {
@@ -770,6 +773,7 @@ public:
         }
         acceptor_type(const acceptor_type&) = delete;
         acceptor_type& operator=(const acceptor_type&) = delete;
+        /// Stops listening, if this acceptor listens.
         ~acceptor_type() { stop(); }
 
         /// `"memory"` while listening, empty otherwise.
