@@ -47,6 +47,12 @@ inline ws::server_options memory_options() {
 struct memory_server {
     explicit memory_server(ws::server_options opts = memory_options())
         : transport(io), server(io, std::move(opts), transport) {}
+    memory_server(const memory_server&) = delete;
+    memory_server& operator=(const memory_server&) = delete;
+    /// Lets the server see its clients' ends close (the clients are gone by now), so that
+    /// every connection finishes: a connection the io_context never finishes stays in the
+    /// server's registry, which it refers back to, and both would leak.
+    ~memory_server() { settle(io); }
 
     asio::io_context io;
     ws::memory_transport transport; // the test's copy: connect() through it
