@@ -1,5 +1,6 @@
 // Who may connect and how much they may do, over real sockets: per-address and total
 // connection limits, Origin allow-list, message rate, trusted proxies, user data, counters.
+#include "support/echo.hpp"
 #include "support/running_server.hpp"
 #include "support/test_client.hpp"
 
@@ -25,13 +26,6 @@ std::string status_of(std::uint16_t port, const std::string& request) {
     client.send_raw(request);
     const std::string response = client.read_all(2s);
     return response.substr(0, response.find("\r\n"));
-}
-
-/// An echo handler, so tests can see which messages got through.
-void echo(ws::server<>& server) {
-    server.on_message([](const auto& conn, const ws::message& msg) {
-        conn->send(ws::make_frame(msg.type, msg.data));
-    });
 }
 
 } // namespace
@@ -108,7 +102,7 @@ TEST_CASE("a sender over the message rate is closed with 1008", "[limits]") {
     ws::close_info closed_with;
     std::atomic<bool> closed{false};
     test::running_server s{opts};
-    echo(s.server);
+    test::echo(s.server);
     s.server.on_close([&](const auto&, const ws::close_info& info) {
         closed_with = info;
         closed = true;
@@ -135,7 +129,7 @@ TEST_CASE("with the drop action, messages over the rate are dropped and the send
     opts.message_burst = 5;
     opts.rate_limit_action = ws::server_options::rate_action::drop;
     test::running_server s{opts};
-    echo(s.server);
+    test::echo(s.server);
     s.start();
     ws_client client{s.port()};
     for (int i = 0; i < 10; ++i)
@@ -274,7 +268,7 @@ TEST_CASE("a peer that answers pings but sends no message is closed after idle_t
     ws::close_info closed_with;
     std::atomic<int> closed{0};
     test::running_server s{opts};
-    echo(s.server);
+    test::echo(s.server);
     s.server.on_close([&](const auto&, const ws::close_info& info) {
         closed_with = info;
         ++closed;
