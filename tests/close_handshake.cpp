@@ -1,4 +1,5 @@
 // Close handshake and protocol failures over real sockets, as a peer sees them on the wire.
+#include "support/echo.hpp"
 #include "support/running_server.hpp"
 #include "support/test_client.hpp"
 
@@ -16,9 +17,7 @@ namespace {
 /// An echo server that records how each connection ended.
 struct echo_server {
     explicit echo_server(ws::server_options opts = test::loopback_options()) : s(opts) {
-        s.server.on_message([](const auto& conn, const ws::message& msg) {
-            conn->send(ws::make_frame(msg.type, msg.data));
-        });
+        test::echo(s.server);
         s.server.on_close([this](const auto&, const ws::close_info& info) {
             std::lock_guard<std::mutex> lock{mutex};
             last = info;

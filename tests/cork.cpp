@@ -1,7 +1,7 @@
 // Tests for corking (ws/detail/cork.hpp) on a real io_context: the flushes a handler defers
 // run after it, once each and in order; the batch waits for one more poll; a large batch
 // lets the event loop run between its parts; a flush that throws strands none of the rest.
-#include <wschat/ws/detail/cork.hpp>
+#include <wschat/ws/cork.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
@@ -17,7 +17,7 @@
 
 namespace {
 
-using ws::detail::cork;
+using ws::cork;
 using log_type = std::vector<std::string>;
 
 /// What a deferred flush is given: here, a name to write to a log when flushed, and

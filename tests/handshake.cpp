@@ -457,3 +457,28 @@ TEST_CASE("http_response", "[handshake]") {
         CHECK(ws::reason_phrase(299).empty());
     }
 }
+
+TEST_CASE("query parameters and cookies of a request", "[handshake][http]") {
+    ws::http_request req;
+    req.target = "/chat?room=lobby&name=Bob%20Li+Jr&bad=%4&empty=&name=second";
+    req.headers = {{"Cookie", "theme=dark; name=Al%C3%AFce"}, {"Cookie", "sid=42"}};
+
+    CHECK(req.query_param("room") == "lobby");
+    CHECK(req.query_param("name") == "Bob Li Jr"); // the first one counts, decoded
+    CHECK(req.query_param("empty") == "");
+    CHECK_FALSE(req.query_param("bad"));   // a malformed escape
+    CHECK_FALSE(req.query_param("nam"));   // whole keys only
+    CHECK_FALSE(req.query_param("lobby")); // values are not keys
+
+    CHECK(req.cookie("theme") == "dark");
+    CHECK(req.cookie("name") == "Al%C3%AFce"); // as sent
+    CHECK(ws::percent_decode(*req.cookie("name")) == "Al\xC3\xAF"
+                                                     "ce");
+    CHECK(req.cookie("sid") == "42"); // from the second Cookie header
+    CHECK_FALSE(req.cookie("room"));
+
+    ws::http_request bare;
+    bare.target = "/";
+    CHECK_FALSE(bare.query_param("name"));
+    CHECK_FALSE(bare.cookie("name"));
+}

@@ -1,5 +1,6 @@
 // Who may connect and how much they may do, over real sockets: per-address and total
 // connection limits, Origin allow-list, message rate, trusted proxies, user data, counters.
+#include "support/echo.hpp"
 #include "support/running_server.hpp"
 #include "support/test_client.hpp"
 
@@ -25,13 +26,6 @@ std::string status_of(std::uint16_t port, const std::string& request) {
     client.send_raw(request);
     const std::string response = client.read_all(2s);
     return response.substr(0, response.find("\r\n"));
-}
-
-/// An echo handler, so tests can see which messages got through.
-void echo(ws::server<>& server) {
-    server.on_message([](const auto& conn, const ws::message& msg) {
-        conn->send(ws::make_frame(msg.type, msg.data));
-    });
 }
 
 } // namespace
@@ -108,7 +102,7 @@ TEST_CASE("a sender over the message rate is closed with 1008", "[limits]") {
     ws::close_info closed_with;
     std::atomic<bool> closed{false};
     test::running_server s{opts};
-    echo(s.server);
+    test::echo(s.server);
     s.server.on_close([&](const auto&, const ws::close_info& info) {
         closed_with = info;
         closed = true;
@@ -135,7 +129,7 @@ TEST_CASE("with the drop action, messages over the rate are dropped and the send
     opts.message_burst = 5;
     opts.rate_limit_action = ws::server_options::rate_action::drop;
     test::running_server s{opts};
-    echo(s.server);
+    test::echo(s.server);
     s.start();
     ws_client client{s.port()};
     for (int i = 0; i < 10; ++i)
@@ -265,38 +259,44 @@ TEST_CASE("on_upgrade sees the client address and may refuse it", "[limits]") {
 
 TEST_CASE("a peer that answers pings but sends no message is closed after idle_timeout",
           "[limits]") {
+    auto clock = std::make_shared<ws::manual_clock>();
     auto opts = test::loopback_options();
-    opts.heartbeat_interval = 50ms;
-    opts.heartbeat_timeout = 2s;
-    opts.idle_timeout = 300ms;
+    opts.clock = clock;
+    opts.heartbeat_interval = 10s;
+    opts.heartbeat_timeout = 60s;
+    opts.idle_timeout = 30s;
     ws::close_info closed_with;
     std::atomic<int> closed{0};
     test::running_server s{opts};
-    echo(s.server);
+    test::echo(s.server);
     s.server.on_close([&](const auto&, const ws::close_info& info) {
         closed_with = info;
         ++closed;
     });
     s.start();
-    const auto start = std::chrono::steady_clock::now(); // before the idle one opens
     ws_client idle{s.port()};
     idle.auto_pong = false;
     ws_client talker{s.port()};
+    REQUIRE(test::eventually([&] { return s.server.connection_count() == 2; }));
     std::optional<test::frame> close;
-    for (int i = 0; !close && std::chrono::steady_clock::now() - start < 3s; ++i) {
-        REQUIRE(talker.send_text("tick " + std::to_string(i))); // the talker stays busy
-        CHECK(talker.read_text() == "tick " + std::to_string(i));
-        auto next = idle.read_frame(50ms); // one frame per turn, so the talker keeps talking
-        if (next && next->opcode == test::op_ping)
+    int seconds = 0;
+    while (!close && seconds < 60) {
+        clock->advance(10s);
+        seconds += 10;
+        const std::string tick = "tick " + std::to_string(seconds);
+        REQUIRE(talker.send_text(tick)); // the talker stays busy
+        CHECK(talker.read_text() == tick);
+        auto next = idle.read_frame();
+        REQUIRE(next);
+        if (next->opcode == test::op_ping)
             REQUIRE(idle.send(test::op_pong, next->payload));
-        if (next && next->opcode == test::op_close)
+        else if (next->opcode == test::op_close)
             close = next;
     }
-    const auto waited = std::chrono::steady_clock::now() - start;
     REQUIRE(close);
+    CHECK(seconds == 30);
     CHECK(close->close_code() == 1001);
     CHECK(close->payload.substr(2) == "idle timeout");
-    CHECK(waited >= 300ms);
     idle.send_close(1001);
     REQUIRE(test::eventually([&] { return closed == 1; }));
     CHECK(closed_with.error == ws::error::idle_timeout);

@@ -1,4 +1,5 @@
 // The opening handshake over real sockets: statuses, plain HTTP, decisions, timeouts.
+#include "support/echo.hpp"
 #include "support/running_server.hpp"
 #include "support/test_client.hpp"
 
@@ -199,9 +200,7 @@ TEST_CASE("an open connection keeps its request line, not its headers", "[handsh
 
 TEST_CASE("frames sent right behind the request are not lost", "[handshake][server]") {
     test::running_server s;
-    s.server.on_message([](const auto& conn, const ws::message& msg) {
-        conn->send(ws::make_frame(msg.type, msg.data));
-    });
+    test::echo(s.server);
     s.start();
     socket_client client{s.port()};
     REQUIRE(client.send_raw(test::upgrade_request() + test::encode(test::op_text, "eager")));

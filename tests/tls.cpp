@@ -7,6 +7,7 @@
 #if WSCHAT_TEST_TLS
 
 #include "support/dev_cert.hpp"
+#include "support/echo.hpp"
 
 #include <wschat/ws/tls.hpp>
 
@@ -30,9 +31,7 @@ std::unique_ptr<tls_server> echo_over(const ws::asio_tls& tls,
     auto opts = test::loopback_options();
     opts.handshake_timeout = handshake_timeout;
     auto s = std::make_unique<tls_server>(opts, 1, tls);
-    s->server.on_message([](const auto& conn, const ws::message& msg) {
-        conn->send(ws::make_frame(msg.type, msg.data));
-    });
+    test::echo(s->server);
     s->start();
     return s;
 }

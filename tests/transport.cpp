@@ -1,5 +1,6 @@
 // The Transport concept: the server over a Unix domain socket (ws::asio_local), and over a
 // transport an application writes itself, checked by ws::check_transport.
+#include "support/echo.hpp"
 #include "support/running_server.hpp"
 #include "support/test_client.hpp"
 
@@ -76,10 +77,9 @@ TEST_CASE("transport: a server on a Unix domain socket chats and removes its fil
 
     std::string seen_address;
     local_server s{test::loopback_options(), 1, ws::asio_local{path}};
-    s.server.on_message([&](const auto& conn, const ws::message& msg) {
-        seen_address = conn->remote_address();
-        conn->send(ws::make_frame(msg.type, msg.data));
-    });
+    s.server.on_message(
+        [&](const auto& conn, const ws::message&) { seen_address = conn->remote_address(); });
+    test::echo(s.server);
     s.start();
     CHECK(std::filesystem::status(path).type() == std::filesystem::file_type::socket);
     CHECK(s.server.local_endpoint().path() == path);
@@ -163,7 +163,7 @@ struct handed_over {
         accept({}, std::move(stream));
     }
 
-    acceptor_type listen(asio::io_context& io, const ws::server_options&, std::error_code&) const {
+    acceptor_type listen(asio::io_context& io, const ws::listen_address&, std::error_code&) const {
         return acceptor_type{io, box};
     }
 

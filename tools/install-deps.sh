@@ -5,8 +5,10 @@
 #   tools/install-deps.sh --bench   + Boost, gnuplot, taskset and Node: bench/run.sh
 #   tools/install-deps.sh --tests   + Catch2, Meson, clang (with its sanitizer and libFuzzer
 #                                   runtimes), clang-format, OpenSSL, Python websockets, Chromium
-#                                   and fonts for the browser tests, nginx, Node (when missing) and
-#                                   `npm ci`: tools/run-tests.sh
+#                                   and fonts for the browser tests, nginx, nss_wrapper (the
+#                                   tests' ::1-first `localhost`), doxygen (the API reference),
+#                                   Node (when missing) and `npm ci`: tools/run-tests.sh,
+#                                   tools/build-docs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +22,8 @@ mode="${1:-}"
 case "$mode" in
 --tests)
     packages+=(catch2 meson python3 python3-websockets clang clang-format libclang-rt-14-dev
-        libssl-dev openssl chromium fonts-noto-cjk fonts-noto-color-emoji nginx)
+        libssl-dev openssl chromium fonts-noto-cjk fonts-noto-color-emoji nginx doxygen
+        libnss-wrapper)
     ;;
 --bench)
     # Boost.Beast for the Beast peer, gnuplot for the chart, taskset (util-linux) for

@@ -23,3 +23,15 @@
 
 #include <wschat/chat/policy.hpp>
 #include <wschat/chat/room.hpp>
+
+/// \namespace ws
+/// The WebSocket layer: RFC 6455 framing and handshake, the server, its connections and
+/// transports.
+///
+/// Usable on its own, without the chat layer: `ws::server` hands each connection to the
+/// application's handlers. Every name lives in a versioned inline namespace
+/// (`ws::v0_1`), which user code never needs to spell.
+
+/// \namespace chat
+/// The chat layer over `ws`: rooms that broadcast, count presence, and the message
+/// policies that decide what a room's messages are.

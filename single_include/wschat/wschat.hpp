@@ -25,17 +25,38 @@
 // another's (an ODR violation AddressSanitizer reports as alloc-dealloc-mismatch).
 #include <cstddef>
 
+/// \file
+/// The version of wschat and the macros that put every name in its versioned namespace.
+///
+/// Every wschat header includes this one first; an application may test the version:
+///
+/// ```cpp
+/// #if WSCHAT_VERSION_MAJOR == 0 && WSCHAT_VERSION_MINOR < 2
+/// // ... code for wschat 0.1
+/// #endif
+/// ```
+
+/// The major part of wschat's version. While it is 0, a new minor version may change the
+/// API (the installed CMake package accepts the same minor version only).
 #define WSCHAT_VERSION_MAJOR 0
+/// The minor part of wschat's version.
 #define WSCHAT_VERSION_MINOR 1
+/// The patch part of wschat's version.
 #define WSCHAT_VERSION_PATCH 0
 
-// Every name lives in a versioned inline namespace, so two copies of wschat of
-// different versions linked into one program cannot silently violate the ODR.
+/// The inline namespace that holds every wschat name: `ws::server` is really
+/// `ws::v0_1::server`. Two copies of wschat of different versions linked into one program
+/// then have different names, instead of silently violating the ODR. User code never
+/// spells it.
 #define WSCHAT_ABI_NAMESPACE v0_1
 
+/// Opens namespace `ns` and the versioned inline namespace inside it; every wschat header
+/// uses it (`tools/check_hygiene.py` refuses a plain `namespace ws {`). For wschat's own
+/// headers, not for applications.
 #define WSCHAT_BEGIN_NAMESPACE(ns)                                                                 \
     namespace ns {                                                                                 \
     inline namespace WSCHAT_ABI_NAMESPACE {
+/// Closes what WSCHAT_BEGIN_NAMESPACE opened.
 #define WSCHAT_END_NAMESPACE                                                                       \
     }                                                                                              \
     }
@@ -74,6 +95,9 @@ enum class close_code : std::uint16_t {
 
 /// True when `code` may legally appear in a Close frame: 1000–1003, 1007–1014 (the
 /// registered codes an endpoint may send) and 3000–4999 (libraries and applications).
+///
+/// A Close frame from a peer with any other code is a protocol error
+/// (`error::bad_close_code`).
 constexpr bool is_valid_wire_close_code(std::uint16_t code) noexcept {
     if (code >= 3000 && code <= 4999)
         return true;
@@ -82,7 +106,9 @@ constexpr bool is_valid_wire_close_code(std::uint16_t code) noexcept {
     return code >= 1007 && code <= 1014;
 }
 
-/// A short English name for a close code, for logs.
+/// A short English name for a close code, for logs: "normal closure" for 1000, "application
+/// defined" for an unregistered code in 3000–4999, "unknown" for any other. The view refers
+/// to a string literal, valid for the whole program.
 constexpr std::string_view close_code_name(std::uint16_t code) noexcept {
     switch (static_cast<close_code>(code)) {
     case close_code::normal:
@@ -124,7 +150,110 @@ WSCHAT_END_NAMESPACE
 // ---- begin wschat/ws/connection.hpp ----
 // wschat — one peer: handshake, read loop, send queue with gather writes, close handshake.
 
-// ---- begin wschat/ws/detail/cork.hpp ----
+// ---- begin wschat/ws/clock.hpp ----
+// wschat — the time a server keeps: the steady clock, or a manual clock that tests move.
+
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// A clock that moves only when told to, for tests of heartbeats, idle timeouts, handshake
+/// and close deadlines and rate limits that run without waiting in real time.
+///
+/// A server given one in `server_options::clock` reads the time from it instead of the
+/// steady clock, and runs its sweep (deadlines, heartbeats) whenever the clock is advanced
+/// rather than on a timer:
+///
+/// ```cpp
+/// auto clock = std::make_shared<ws::manual_clock>();
+/// ws::server_options opts;
+/// opts.clock = clock;
+/// ws::server<ws::memory_transport> server{io, opts};
+/// ...
+/// clock->advance(opts.heartbeat_interval); // every open connection is pinged
+/// io.poll();
+/// ```
+///
+/// It starts at the steady clock's current time. Thread safety: `now` and `advance` may be
+/// called from any thread.
+class manual_clock {
+public:
+    /// The steady clock's time points, so that the two are interchangeable.
+    using time_point = std::chrono::steady_clock::time_point;
+
+    /// The current time of this clock.
+    time_point now() const noexcept {
+        return time_point{
+            std::chrono::steady_clock::duration{ticks_.load(std::memory_order_acquire)}};
+    }
+
+    /// Moves the clock forward by `by`, then tells every server that uses it to sweep (each
+    /// posts its sweep to its io_context, so run or poll the io_context afterwards).
+    void advance(std::chrono::steady_clock::duration by) {
+        ticks_.fetch_add(by.count(), std::memory_order_acq_rel);
+        std::lock_guard<std::mutex> lock{mutex_}; // listeners only post: they never call back
+        listeners_.erase(std::remove_if(listeners_.begin(), listeners_.end(),
+                                        [](const std::function<bool()>& told) { return !told(); }),
+                         listeners_.end());
+    }
+
+    /// Calls `listener` after each advance for as long as it returns true (a server returns
+    /// false once it is gone). Used by the server.
+    void on_advance(std::function<bool()> listener) {
+        std::lock_guard<std::mutex> lock{mutex_};
+        listeners_.push_back(std::move(listener));
+    }
+
+private:
+    std::atomic<std::chrono::steady_clock::rep> ticks_{
+        std::chrono::steady_clock::now().time_since_epoch().count()};
+    std::mutex mutex_; // of listeners_
+    std::vector<std::function<bool()>> listeners_;
+};
+
+namespace detail {
+
+/// Where a server and its connections read the time: its manual clock when the options
+/// give one, the steady clock otherwise.
+class time_source {
+public:
+    using clock = std::chrono::steady_clock;
+
+    explicit time_source(std::shared_ptr<manual_clock> manual) : manual_(std::move(manual)) {}
+
+    clock::time_point now() const noexcept { return manual_ ? manual_->now() : clock::now(); }
+
+    /// The manual clock, or null.
+    const std::shared_ptr<manual_clock>& manual() const noexcept { return manual_; }
+
+    /// A time point as a number of ticks, for atomics.
+    static clock::rep ticks_at(clock::time_point t) noexcept {
+        return t.time_since_epoch().count();
+    }
+
+    /// A duration as a number of ticks.
+    template <class Duration>
+    static clock::rep ticks_of(Duration duration) noexcept {
+        return std::chrono::duration_cast<clock::duration>(duration).count();
+    }
+
+private:
+    std::shared_ptr<manual_clock> manual_;
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/clock.hpp ----
+// ---- begin wschat/ws/cork.hpp ----
 // wschat — corking: the flushes a handler causes are made together, in the order their
 // first frames were queued, by one handler posted when it ends.
 
@@ -140,12 +269,23 @@ WSCHAT_END_NAMESPACE
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
-namespace detail {
-
+/// Batches the flushes of the sends made while it lives on the calling thread.
+///
 /// While a `cork` lives on a thread, a connection that queues its first frame asks the
 /// cork to flush it, rather than posting a flush of its own to the event loop. When the
 /// outermost cork ends it posts one handler that flushes them all, in the order their
 /// first frames were queued.
+///
+/// Handlers already run corked (the server corks every read and its heartbeat sweep); cork
+/// your own code that sends to many connections from elsewhere, a timer or another thread:
+///
+/// ```cpp
+/// {
+///     ws::cork batch{server.get_executor()};
+///     for (const auto& conn : players)
+///         conn->send(state_frame); // flushed together when `batch` ends
+/// }
+/// ```
 ///
 /// One message broadcast to N members then costs one trip through the scheduler's queue
 /// instead of N, and the members are written in room order, the sender's own copy first,
@@ -161,12 +301,16 @@ namespace detail {
 /// written, so they carry it in this pass rather than the next: under a load that keeps
 /// the server busy, a message waits for at most one pass of writes, not for the rest of
 /// the current pass and then the next.
+///
+/// Thread safety: a cork belongs to the thread that made it and must end on that thread
+/// (make it a local variable); corks on different threads are independent.
 class cork {
 public:
-    /// Flushes `target` (the connection, type-erased).
+    /// Flushes `target` (a connection, type-erased): what `defer` is given.
     using flush_function = void (*)(const std::shared_ptr<void>& target);
 
-    /// The flushes will be posted to `executor` (the outermost cork's is used).
+    /// Starts a batch; the flushes will be posted to `executor` (the outermost cork's is
+    /// used when corks nest).
     explicit cork(asio::any_io_executor executor)
         : outer_(std::exchange(state().innermost, this)), executor_(std::move(executor)) {}
     cork(const cork&) = delete;
@@ -181,7 +325,8 @@ public:
     }
 
     /// Defers a flush to the end of the outermost cork on this thread; false when the
-    /// thread has no cork (the caller then flushes some other way).
+    /// thread has no cork (the caller then flushes some other way). Connections call it
+    /// when they queue a frame; applications need not.
     static bool defer(std::shared_ptr<void> target, flush_function flush) {
         thread_state& here = state();
         if (!here.innermost)
@@ -275,10 +420,8 @@ private:
     asio::any_io_executor executor_;
 };
 
-} // namespace detail
-
 WSCHAT_END_NAMESPACE
-// ---- end wschat/ws/detail/cork.hpp ----
+// ---- end wschat/ws/cork.hpp ----
 // ---- begin wschat/ws/detail/frame_queue.hpp ----
 // wschat — a connection's send queue: the frames waiting for the socket, the first two
 // held in the queue itself.
@@ -300,6 +443,13 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 
 /// Every failure wschat reports. Each maps to the close code sent to the peer
 /// (`close_code_for`) and, for handshake failures, to an HTTP status (`http_status_for`).
+///
+/// A `ws::error` converts implicitly to a `std::error_code` of error_category(), so it
+/// compares directly with the codes handlers receive:
+///
+/// ```cpp
+/// if (info.error == ws::error::send_queue_full) { ... } // the peer read too slowly
+/// ```
 enum class error {
     // Framing (RFC 6455 §5): the connection is failed with the mapped close code.
     unmasked_frame = 1,      ///< a client frame without the MASK bit (1002)
@@ -343,7 +493,9 @@ enum class error {
     connection_closed,  ///< an operation on a connection that is already closed
 };
 
-/// The std::error_category of `ws::error`.
+/// The std::error_category of `ws::error`: named "wschat", with an English message for
+/// each value. One instance per program (a function-local static), safe to use from any
+/// thread.
 inline const std::error_category& error_category() noexcept {
     struct category final : std::error_category {
         const char* name() const noexcept override { return "wschat"; }
@@ -427,11 +579,19 @@ inline const std::error_category& error_category() noexcept {
     return instance;
 }
 
+/// `e` as a std::error_code of error_category(); found by argument-dependent lookup, which is
+/// what lets a `ws::error` convert to a `std::error_code` implicitly.
 inline std::error_code make_error_code(error e) noexcept {
     return {static_cast<int>(e), error_category()};
 }
 
 /// The close code sent to the peer when the connection fails with `ec`.
+///
+/// The codes in the comments of `ws::error`: 1007 for bad UTF-8, 1009 for a message too
+/// big, 1003 for unsupported data, 1008 for a slow reader or a rate limit, 1001 when the
+/// server stops or the peer idles, 1006 (the connection ends without a Close frame) for the
+/// timeouts and an already closed connection, and 1002 for the other wschat errors. An
+/// error of any other category (a socket error) gives 1011, internal error.
 inline close_code close_code_for(std::error_code ec) noexcept {
     if (ec.category() != error_category())
         return close_code::internal_error;
@@ -459,7 +619,9 @@ inline close_code close_code_for(std::error_code ec) noexcept {
     }
 }
 
-/// The HTTP status that answers a handshake failing with `ec`.
+/// The HTTP status that answers a handshake failing with `ec`: 426 for a wrong
+/// Sec-WebSocket-Version, 431 for a header section too large, 403 for an origin not
+/// allowed, 503 when the server is busy, and 400 for anything else.
 inline int http_status_for(std::error_code ec) noexcept {
     if (ec == make_error_code(error::bad_version))
         return 426;
@@ -475,6 +637,7 @@ inline int http_status_for(std::error_code ec) noexcept {
 WSCHAT_END_NAMESPACE
 
 namespace std {
+/// Makes `ws::error` an error code enum: it converts to `std::error_code` implicitly.
 template <>
 struct is_error_code_enum<ws::error> : true_type {};
 } // namespace std
@@ -1439,18 +1602,37 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 /// `shared_frame` pointing at the same bytes, so delivering to N members costs N
 /// reference-count increments and no copies. Copying is cheap and thread safe; the bytes
 /// never change after `make_frame` returns.
+///
+/// Thread safety: like `std::shared_ptr`, different `shared_frame` objects that share the
+/// same bytes may be copied, read and destroyed from any threads at once; one object must
+/// not be assigned in one thread while another thread uses it.
+///
+/// ```cpp
+/// ws::shared_frame frame = ws::make_frame(ws::opcode::text, "hello, everyone");
+/// for (const auto& conn : members)
+///     conn->send(frame); // one encoding, one allocation, N references
+/// ```
 class shared_frame {
 public:
+    /// An empty frame: no bytes, `size() == 0`, false as a bool. Policies return it for
+    /// "send nothing".
     shared_frame() noexcept = default;
+    /// Shares `other`'s bytes (one atomic increment, no copy).
     shared_frame(const shared_frame& other) noexcept : block_(other.block_) { retain(); }
+    /// Takes `other`'s bytes; `other` is left empty.
     shared_frame(shared_frame&& other) noexcept : block_(std::exchange(other.block_, nullptr)) {}
+    /// Shares (or, from an rvalue, takes) `other`'s bytes and drops the ones held before.
     shared_frame& operator=(shared_frame other) noexcept {
         std::swap(block_, other.block_);
         return *this;
     }
+    /// Drops this reference; the last one frees the bytes.
     ~shared_frame() { release(); }
 
-    /// Encodes `payload` as one unmasked frame with the FIN bit set.
+    /// Encodes `payload` as one unmasked frame with the FIN bit set: a whole message as a
+    /// server sends it, or a control frame, whose payload RFC 6455 limits to
+    /// max_control_payload bytes (not checked here). Allocates once; throws `std::bad_alloc`
+    /// when it cannot.
     friend shared_frame make_frame(opcode op, std::string_view payload) {
         std::uint8_t header[max_frame_header_size];
         const std::size_t header_size = encode_frame_header(header, op, payload.size());
@@ -1462,7 +1644,8 @@ public:
     }
 
     /// Bytes that are already wire-ready (an HTTP response head, a frame encoded elsewhere),
-    /// copied into a shared buffer so they can wait in a send queue.
+    /// copied into a shared buffer so they can wait in a send queue. Nothing is checked or
+    /// encoded: the bytes go to the peer as they are.
     static shared_frame copy_of(std::string_view bytes) {
         shared_frame frame{allocate(bytes.size())};
         if (!bytes.empty())
@@ -1470,14 +1653,18 @@ public:
         return frame;
     }
 
-    /// The frame's bytes, ready for the wire.
+    /// The frame's bytes, ready for the wire; null for an empty frame. Valid as long as some
+    /// `shared_frame` shares them.
     const std::uint8_t* data() const noexcept {
         return block_ ? reinterpret_cast<const std::uint8_t*>(block_ + 1) : nullptr;
     }
+    /// The number of bytes, header included; 0 for an empty frame.
     std::size_t size() const noexcept { return block_ ? block_->size : 0; }
+    /// data() and size() as a string view (empty for an empty frame).
     std::string_view bytes() const noexcept {
         return {reinterpret_cast<const char*>(data()), size()};
     }
+    /// True when the frame holds bytes, false for a default-constructed or moved-from one.
     explicit operator bool() const noexcept { return block_ != nullptr; }
 
 private:
@@ -1992,7 +2179,8 @@ private:
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/detail/strand_pool.hpp ----
 // ---- begin wschat/ws/handshake.hpp ----
-// wschat — the HTTP/1.1 opening handshake (RFC 6455 §4): request parsing, checks, responses.
+// wschat — the WebSocket opening handshake (RFC 6455 §4): what makes a request an upgrade, and
+// the server's answer.
 
 // ---- begin wschat/ws/detail/base64.hpp ----
 // wschat — base64 (RFC 4648 §4) for the Sec-WebSocket-Key / Sec-WebSocket-Accept headers.
@@ -2207,6 +2395,9 @@ inline std::array<std::uint8_t, 20> sha1(std::string_view text) noexcept {
 } // namespace detail
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/detail/sha1.hpp ----
+// ---- begin wschat/ws/http.hpp ----
+// wschat — HTTP/1.1 for the opening handshake and plain requests: request parsing, responses.
+
 
 #include <array>
 #include <cstddef>
@@ -2293,8 +2484,53 @@ constexpr bool any_list_element(std::string_view list, Visitor&& visit) {
     }
 }
 
-/// The GUID that RFC 6455 §1.3 appends to the client key before hashing.
-inline constexpr std::string_view websocket_guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+} // namespace detail
+
+/// Decodes `%XX` escapes and `+` (a space in a query string): "a%20b+c" is "a b c";
+/// nullopt when an escape is malformed. The result may be any bytes: check it is UTF-8
+/// before treating it as text.
+inline std::optional<std::string> percent_decode(std::string_view in) {
+    const auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9')
+            return c - '0';
+        if (c >= 'a' && c <= 'f')
+            return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+            return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] == '+') {
+            out += ' ';
+        } else if (in[i] != '%') {
+            out += in[i];
+        } else {
+            if (i + 2 >= in.size() || hex(in[i + 1]) < 0 || hex(in[i + 2]) < 0)
+                return std::nullopt;
+            out += static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2]));
+            i += 2;
+        }
+    }
+    return out;
+}
+
+namespace detail {
+/// The value of `key` in a `k=v<sep>k=v` list (a query string with '&', cookies with ';').
+inline std::optional<std::string_view> find_pair(std::string_view list, std::string_view key,
+                                                 char separator) {
+    while (!list.empty()) {
+        const std::size_t end = list.find(separator);
+        std::string_view pair = list.substr(0, end);
+        list = end == std::string_view::npos ? std::string_view{} : list.substr(end + 1);
+        while (!pair.empty() && pair.front() == ' ')
+            pair.remove_prefix(1);
+        const std::size_t eq = pair.find('=');
+        if (eq != std::string_view::npos && pair.substr(0, eq) == key)
+            return pair.substr(eq + 1);
+    }
+    return std::nullopt;
+}
 
 } // namespace detail
 
@@ -2346,6 +2582,24 @@ struct http_request {
         const std::string_view whole{target};
         const std::size_t mark = whole.find('?');
         return mark == std::string_view::npos ? std::string_view{} : whole.substr(mark + 1);
+    }
+
+    /// The value of query parameter `key`, percent-decoded: "Bob Li" for `name` in
+    /// "/chat?name=Bob%20Li"; nullopt when absent or malformed. The first one counts.
+    std::optional<std::string> query_param(std::string_view key) const {
+        const auto raw = detail::find_pair(query(), key, '&');
+        return raw ? percent_decode(*raw) : std::nullopt;
+    }
+
+    /// The value of cookie `name` as sent (not decoded), from the first Cookie header that
+    /// has it; nullopt when none has. The view stays valid as long as the request is not
+    /// modified.
+    std::optional<std::string_view> cookie(std::string_view name) const {
+        for (const http_header& h : headers)
+            if (detail::iequals(h.name, "Cookie"))
+                if (const auto value = detail::find_pair(h.value, name, ';'))
+                    return value;
+        return std::nullopt;
     }
 };
 
@@ -2553,68 +2807,6 @@ inline bool any_header_has_token(const http_request& req, std::string_view name,
 
 } // namespace detail
 
-/// True when the request asks for a WebSocket (an Upgrade header containing the token
-/// "websocket"). A request for which this is false is plain HTTP and goes to the on_http
-/// handler; one for which it is true goes through validate_upgrade().
-inline bool is_websocket_request(const http_request& req) noexcept {
-    return detail::any_header_has_token(req, "Upgrade", "websocket");
-}
-
-/// Checks RFC 6455 §4.2.1: GET, HTTP/1.1 or later, Host, `Upgrade: websocket`, Connection
-/// containing `upgrade`, exactly one Sec-WebSocket-Key that is the strict base64 of 16
-/// bytes, and `Sec-WebSocket-Version: 13`. Returns the first failure (error::not_get,
-/// bad_http_version, missing_host, missing_upgrade, missing_connection_upgrade, bad_key,
-/// bad_version; answer it with http_status_for()) or an empty error_code.
-inline std::error_code validate_upgrade(const http_request& req) noexcept {
-    if (req.method != "GET")
-        return error::not_get;
-    if (req.version_major < 1 || (req.version_major == 1 && req.version_minor < 1))
-        return error::bad_http_version;
-    if (!req.header("Host"))
-        return error::missing_host;
-    if (!is_websocket_request(req))
-        return error::missing_upgrade;
-    if (!detail::any_header_has_token(req, "Connection", "upgrade"))
-        return error::missing_connection_upgrade;
-
-    std::size_t key_count = 0;
-    for (const http_header& h : req.headers)
-        if (detail::iequals(h.name, "Sec-WebSocket-Key"))
-            ++key_count;
-    const std::optional<std::string_view> key = req.header("Sec-WebSocket-Key");
-    if (key_count != 1 || detail::base64_decoded_size(*key) != std::optional<std::size_t>{16})
-        return error::bad_key;
-
-    if (req.header("Sec-WebSocket-Version") != std::optional<std::string_view>{"13"})
-        return error::bad_version;
-    return {};
-}
-
-/// The Sec-WebSocket-Accept value for a client key: base64(SHA-1(key + GUID)).
-///
-/// accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" (RFC 6455 §1.3).
-inline std::string accept_key(std::string_view client_key) {
-    std::string keyed{client_key};
-    keyed += detail::websocket_guid;
-    const auto digest = detail::sha1(keyed);
-    return detail::base64_encode(digest.data(), digest.size());
-}
-
-/// The Sec-WebSocket-Protocol tokens the client offered, in order (empty when none). The
-/// views point into `req`.
-inline std::vector<std::string_view> requested_subprotocols(const http_request& req) {
-    std::vector<std::string_view> protocols;
-    for (const http_header& h : req.headers) {
-        if (!detail::iequals(h.name, "Sec-WebSocket-Protocol"))
-            continue;
-        detail::any_list_element(h.value, [&protocols](std::string_view element) {
-            protocols.push_back(element);
-            return false;
-        });
-    }
-    return protocols;
-}
-
 namespace detail {
 /// True for text that can be an IPv4 or IPv6 address (digits, hex, dots, colons): enough
 /// to refuse a forwarded "address" that is really an injection attempt.
@@ -2777,22 +2969,6 @@ private:
     }
 };
 
-/// The 101 Switching Protocols answer to a request that passed validate_upgrade(): Upgrade,
-/// Connection, Sec-WebSocket-Accept, and Sec-WebSocket-Protocol when `subprotocol` is not
-/// empty (it should be one of requested_subprotocols(req)).
-inline http_response make_upgrade_response(const http_request& req,
-                                           std::string_view subprotocol = {}) {
-    http_response response;
-    response.status = 101;
-    response.headers.push_back({"Upgrade", "websocket"});
-    response.headers.push_back({"Connection", "Upgrade"});
-    response.headers.push_back(
-        {"Sec-WebSocket-Accept", accept_key(req.header("Sec-WebSocket-Key").value_or(""))});
-    if (!subprotocol.empty())
-        response.headers.push_back({"Sec-WebSocket-Protocol", std::string{subprotocol}});
-    return response;
-}
-
 /// A failure response with `message` as a text/plain body and `Connection: close`. For 426
 /// it adds `Sec-WebSocket-Version: 13` (RFC 6455 §4.4) and `Upgrade: websocket`, and the
 /// Connection header also lists `Upgrade`, as RFC 9110 §7.8 requires next to Upgrade.
@@ -2812,6 +2988,99 @@ inline http_response make_error_response(int status, std::string_view message) {
 }
 
 WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/http.hpp ----
+
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+/// The GUID that RFC 6455 §1.3 appends to the client key before hashing.
+inline constexpr std::string_view websocket_guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+} // namespace detail
+
+/// True when the request asks for a WebSocket (an Upgrade header containing the token
+/// "websocket"). A request for which this is false is plain HTTP and goes to the on_http
+/// handler; one for which it is true goes through validate_upgrade().
+inline bool is_websocket_request(const http_request& req) noexcept {
+    return detail::any_header_has_token(req, "Upgrade", "websocket");
+}
+
+/// Checks RFC 6455 §4.2.1: GET, HTTP/1.1 or later, Host, `Upgrade: websocket`, Connection
+/// containing `upgrade`, exactly one Sec-WebSocket-Key that is the strict base64 of 16
+/// bytes, and `Sec-WebSocket-Version: 13`. Returns the first failure (error::not_get,
+/// bad_http_version, missing_host, missing_upgrade, missing_connection_upgrade, bad_key,
+/// bad_version; answer it with http_status_for()) or an empty error_code.
+inline std::error_code validate_upgrade(const http_request& req) noexcept {
+    if (req.method != "GET")
+        return error::not_get;
+    if (req.version_major < 1 || (req.version_major == 1 && req.version_minor < 1))
+        return error::bad_http_version;
+    if (!req.header("Host"))
+        return error::missing_host;
+    if (!is_websocket_request(req))
+        return error::missing_upgrade;
+    if (!detail::any_header_has_token(req, "Connection", "upgrade"))
+        return error::missing_connection_upgrade;
+
+    std::size_t key_count = 0;
+    for (const http_header& h : req.headers)
+        if (detail::iequals(h.name, "Sec-WebSocket-Key"))
+            ++key_count;
+    const std::optional<std::string_view> key = req.header("Sec-WebSocket-Key");
+    if (key_count != 1 || detail::base64_decoded_size(*key) != std::optional<std::size_t>{16})
+        return error::bad_key;
+
+    if (req.header("Sec-WebSocket-Version") != std::optional<std::string_view>{"13"})
+        return error::bad_version;
+    return {};
+}
+
+/// The Sec-WebSocket-Accept value for a client key: base64(SHA-1(key + GUID)).
+///
+/// accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" (RFC 6455 §1.3).
+inline std::string accept_key(std::string_view client_key) {
+    std::string keyed{client_key};
+    keyed += detail::websocket_guid;
+    const auto digest = detail::sha1(keyed);
+    return detail::base64_encode(digest.data(), digest.size());
+}
+
+/// The Sec-WebSocket-Protocol tokens the client offered, in order (empty when none). The
+/// views point into `req`.
+inline std::vector<std::string_view> requested_subprotocols(const http_request& req) {
+    std::vector<std::string_view> protocols;
+    for (const http_header& h : req.headers) {
+        if (!detail::iequals(h.name, "Sec-WebSocket-Protocol"))
+            continue;
+        detail::any_list_element(h.value, [&protocols](std::string_view element) {
+            protocols.push_back(element);
+            return false;
+        });
+    }
+    return protocols;
+}
+
+/// The 101 Switching Protocols answer to a request that passed validate_upgrade(): Upgrade,
+/// Connection, Sec-WebSocket-Accept, and Sec-WebSocket-Protocol when `subprotocol` is not
+/// empty (it should be one of requested_subprotocols(req)).
+inline http_response make_upgrade_response(const http_request& req,
+                                           std::string_view subprotocol = {}) {
+    http_response response;
+    response.status = 101;
+    response.headers.push_back({"Upgrade", "websocket"});
+    response.headers.push_back({"Connection", "Upgrade"});
+    response.headers.push_back(
+        {"Sec-WebSocket-Accept", accept_key(req.header("Sec-WebSocket-Key").value_or(""))});
+    if (!subprotocol.empty())
+        response.headers.push_back({"Sec-WebSocket-Protocol", std::string{subprotocol}});
+    return response;
+}
+
+WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/handshake.hpp ----
 // ---- begin wschat/ws/limits.hpp ----
 // wschat — the limits a server enforces, and counters of how often each was hit.
@@ -2826,7 +3095,9 @@ WSCHAT_END_NAMESPACE
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
-/// Each limit of `server_options` that a peer can run into.
+/// Each limit of `server_options` that a peer can run into, with what the server does to a
+/// peer that hits it (an HTTP status, a close code, or "dropped": the connection ends
+/// without a Close frame).
 enum class limit : std::uint8_t {
     header_size,    ///< `max_header_bytes`: 431
     handshake_time, ///< `handshake_timeout`: dropped
@@ -2839,7 +3110,8 @@ enum class limit : std::uint8_t {
     origin,         ///< `allowed_origins`: 403 (keep last: it sizes the counters)
 };
 
-/// The limit an error stands for, if it stands for one.
+/// The limit an error stands for, if it stands for one: `limit::message_size` for
+/// `error::message_too_big`; nullopt for a protocol error, which no option bounds.
 constexpr std::optional<limit> limit_for(error e) noexcept {
     switch (e) {
     case error::header_too_large:
@@ -2865,19 +3137,36 @@ constexpr std::optional<limit> limit_for(error e) noexcept {
     }
 }
 
-/// How many times each limit was hit since the server started; read from any thread.
+/// How many times each limit was hit since the server started.
+///
+/// Thread safety: every member may be called from any thread at any time. Each count is an
+/// atomic updated and read with relaxed ordering: a read is a recent value, and counts read
+/// one after the other are not a consistent snapshot.
+///
+/// A server keeps one and counts in it the limits its peers run into; read it with
+/// `server::limit_hits(limit)`.
+///
+/// ```cpp
+/// ws::limit_counters hits;
+/// hits.add(ws::error::send_queue_full);       // counted as limit::send_queue
+/// hits.add(ws::error::unmasked_frame);        // a protocol error: not counted
+/// std::uint64_t n = hits[ws::limit::send_queue]; // 1
+/// ```
 class limit_counters {
 public:
+    /// Counts one hit of `which`.
     void add(limit which) noexcept {
         counts_[static_cast<std::size_t>(which)].fetch_add(1, std::memory_order_relaxed);
     }
-    /// Counts `ec` when it is a wschat error that stands for a limit.
+    /// Counts `ec` when it is a wschat error that stands for a limit (see limit_for); other
+    /// errors are ignored.
     void add(std::error_code ec) noexcept {
         if (ec.category() != error_category())
             return;
         if (const auto which = limit_for(static_cast<error>(ec.value())))
             add(*which);
     }
+    /// How many times `which` was hit so far; 0 until it is.
     std::uint64_t operator[](limit which) const noexcept {
         return counts_[static_cast<std::size_t>(which)].load(std::memory_order_relaxed);
     }
@@ -2900,11 +3189,23 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 ///
 /// `data` points into the connection's buffers and is valid only during the handler call
 /// that receives it; copy it to keep it.
+///
+/// ```cpp
+/// server.on_message([](const auto& conn, const ws::message& msg) {
+///     if (msg.is_text())
+///         log(std::string{msg.data}); // a copy outlives the handler call
+/// });
+/// ```
 struct message {
+    /// opcode::text or opcode::binary; a text message's data is valid UTF-8 (checked before
+    /// delivery).
     opcode type = opcode::text;
+    /// The payload of every frame of the message, unmasked, in order; may be empty.
     std::string_view data;
 
+    /// True for a text message.
     bool is_text() const noexcept { return type == opcode::text; }
+    /// True for a binary message.
     bool is_binary() const noexcept { return type == opcode::binary; }
 };
 
@@ -2918,6 +3219,7 @@ WSCHAT_END_NAMESPACE
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -3010,6 +3312,8 @@ struct server_options {
         close, ///< the sender is closed with 1008 (policy violation)
         drop,  ///< the message is dropped silently; the sender stays
     };
+    /// What happens to a message over the rate limit; closing by default, as a client that
+    /// floods is rarely an honest one.
     rate_action rate_limit_action = rate_action::close;
 
     /// What happens when a peer's send queue passes `max_send_queue_bytes`.
@@ -3017,6 +3321,9 @@ struct server_options {
         close,       ///< the peer is closed with 1008: it cannot keep up with the room
         drop_oldest, ///< the oldest frames not yet being written are dropped until it fits
     };
+    /// What happens to a reader that falls behind; closing by default, so that a member
+    /// never silently misses messages (drop_oldest suits state updates where only the
+    /// latest matters).
     overflow_action slow_reader_action = overflow_action::close;
 
     /// Browser origins allowed to open a WebSocket, compared exactly with the Origin header
@@ -3039,10 +3346,227 @@ struct server_options {
     /// Size of each connection's read buffer. Larger reads mean fewer system calls for
     /// big messages; 16 KiB is one TLS record and a few TCP segments.
     std::size_t read_buffer_size = 16 * 1024;
+
+    /// Where the server reads the time. Null (the default): the steady clock, with a timer
+    /// that sweeps for deadlines and heartbeats. A `ws::manual_clock` makes time move only
+    /// when a test advances it, and the sweep run at each advance, so timeouts are tested
+    /// without waiting.
+    std::shared_ptr<manual_clock> clock;
 };
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/options.hpp ----
+// ---- begin wschat/ws/session.hpp ----
+// wschat — the WebSocket protocol of one open connection, for either end, without I/O.
+
+// ---- begin wschat/ws/detail/rate_limiter.hpp ----
+// wschat — a message rate limit kept in one number.
+
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// A token bucket of `rate` messages per second with bursts of up to `burst`, kept as one
+/// time stamp (the generic cell rate algorithm): each message moves the time at which the
+/// bucket would be full again one interval later; a message that would move it more than
+/// a burst's worth ahead of now is refused. 8 bytes per connection, no timer.
+class rate_limiter {
+public:
+    using clock = std::chrono::steady_clock;
+
+    /// True when a message arriving at `now` is within the limit (and counts it); always
+    /// true when `rate` is 0 or less.
+    bool admit(clock::time_point now, double rate, std::size_t burst) noexcept {
+        if (rate <= 0)
+            return true;
+        const auto interval = static_cast<clock::rep>(
+            static_cast<double>(clock::duration{std::chrono::seconds{1}}.count()) / rate);
+        const auto allowance = static_cast<clock::rep>(std::max<std::size_t>(burst, 1) - 1);
+        const clock::rep ticks = now.time_since_epoch().count();
+        const clock::rep full_at = std::max(full_at_, ticks);
+        if (full_at - ticks > allowance * interval)
+            return false;
+        full_at_ = full_at + interval;
+        return true;
+    }
+
+private:
+    clock::rep full_at_ = 0; // when the bucket would be full again, in ticks
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/rate_limiter.hpp ----
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// What a session enforces on what it receives. One copy serves every session of an
+/// endpoint (sessions are given it with each call rather than keeping one).
+struct session_limits {
+    /// Largest message, in payload bytes over all its frames: past it the session fails
+    /// with `error::message_too_big` (1009).
+    std::uint64_t max_message_size = 1024 * 1024;
+    /// Messages per second accepted with bursts of `message_burst`; 0 or less: no limit.
+    double max_messages_per_second = 0;
+    /// How many messages may come at once before the rate applies.
+    std::size_t message_burst = 1;
+    /// Over the rate: true drops the message (the sender stays), false fails the session
+    /// with `error::rate_limited` (1008).
+    bool drop_over_rate = false;
+};
+
+/// The protocol state machine of one open WebSocket connection (RFC 6455 §5–7), for the
+/// server's end (`role::server`) or the client's (`role::client`).
+///
+/// Sans-I/O, after Python `websockets`' Protocol: bytes go in through `receive`, and what
+/// they mean comes out as calls on a sink, which the caller (a connection) turns into
+/// I/O. It parses and validates frames (masking by role, UTF-8, sizes), reassembles
+/// messages, answers pings, enforces the message rate, and runs the closing handshake.
+/// It owns no socket, no HTTP and no clock: time comes in with each `receive`.
+///
+/// A sink provides:
+///
+/// | member | called when |
+/// |---|---|
+/// | `const session_limits& limits() const` | the session needs its limits |
+/// | `void message(opcode op, std::string_view payload)` | a whole text or binary message passed
+/// every check (valid during the call) | | `void send(shared_frame frame)` | a frame is to be sent:
+/// a pong | | `void send_close(shared_frame frame, std::uint16_t code, std::string_view reason,
+/// std::error_code why)` | the Close frame is to be sent, the last frame of the connection; `code`
+/// and `reason` are those of the handshake (the peer's when it closed first), `why` the error that
+/// caused it, if any | | `void limit_hit(std::error_code ec)` | the peer broke a limit or the
+/// protocol (for counting; a close follows unless the message was only dropped) | | `void closed()`
+/// | the closing handshake is complete: the peer answered our Close |
+///
+/// Not thread-safe: one session is driven by one thread at a time (a connection's strand).
+template <role Role>
+class session {
+public:
+    /// A session under `limits` (the message size is taken now, the rest at each call from
+    /// the sink).
+    explicit session(const session_limits& limits) noexcept
+        : parser_(Role, limits.max_message_size) {}
+
+    /// Handles `size` bytes received at `now` (unmasked in place). Ignored once the peer's
+    /// Close has been read or the session failed.
+    template <class Sink>
+    void receive(std::uint8_t* bytes, std::size_t size, std::chrono::steady_clock::time_point now,
+                 Sink& sink) {
+        if (parser_.done())
+            return;
+        parser_events<Sink> events{*this, sink, now};
+        parser_.feed(bytes, size, events);
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (`why`: the error behind it,
+    /// if any). Does nothing when a Close was sent already.
+    template <class Sink>
+    void close(std::uint16_t code, std::string_view reason, std::error_code why, Sink& sink) {
+        if (close_sent_)
+            return;
+        send_close(code, reason, why, sink);
+    }
+
+    /// Fails the connection for `ec` (a ws::error): counts it and closes with the code RFC
+    /// 6455 gives it (`close_code_for`).
+    template <class Sink>
+    void fail(std::error_code ec, Sink& sink) {
+        if (close_sent_)
+            return;
+        sink.limit_hit(ec);
+        send_close(static_cast<std::uint16_t>(close_code_for(ec)), ec.message(), ec, sink);
+    }
+
+    /// True once our Close frame was handed to the sink.
+    bool close_sent() const noexcept { return close_sent_; }
+    /// True once the peer's Close frame was read.
+    bool close_received() const noexcept { return close_received_; }
+
+    /// Frees the parser's reassembly storage unless a message is partial.
+    void release_memory() noexcept { parser_.release_memory(); }
+
+private:
+    template <class Sink>
+    struct parser_events {
+        session& self;
+        Sink& sink;
+        std::chrono::steady_clock::time_point now;
+
+        void on_message(opcode op, std::string_view payload) {
+            // After our Close the peer may still send data; RFC 6455 §1.4 lets us discard it.
+            if (self.close_sent_)
+                return;
+            const session_limits& limits = sink.limits();
+            if (!self.rate_.admit(now, limits.max_messages_per_second, limits.message_burst)) {
+                if (!limits.drop_over_rate)
+                    return self.fail(error::rate_limited, sink);
+                return sink.limit_hit(error::rate_limited);
+            }
+            sink.message(op, payload);
+        }
+        void on_ping(std::string_view payload) {
+            if (!self.close_sent_)
+                sink.send(control_frame(opcode::pong, payload));
+        }
+        void on_pong(std::string_view) {} // its arrival already counted as a sign of life
+        void on_close(std::uint16_t code, std::string_view reason) {
+            self.close_received_ = true;
+            if (self.close_sent_)
+                return sink.closed(); // the answer to our Close: the handshake is complete
+            // Echo the code (RFC 6455 §5.5.1); a Close without a code is answered with none.
+            self.send_close(code, reason, {}, sink, false);
+        }
+        void on_error(std::error_code ec) { self.fail(ec, sink); }
+    };
+
+    /// Sends the Close frame: with `reason` when we close, without when we echo the peer's
+    /// (whose code and reason the sink still learns, as the handshake's).
+    template <class Sink>
+    void send_close(std::uint16_t code, std::string_view reason, std::error_code why, Sink& sink,
+                    bool with_reason = true) {
+        close_sent_ = true;
+        sink.send_close(
+            control_frame(opcode::close, close_payload(code, with_reason ? reason : "")), code,
+            reason, why);
+    }
+
+    /// A control frame as this end sends it: masked with a fresh key from a client.
+    static shared_frame control_frame(opcode op, std::string_view payload) {
+        if constexpr (Role == role::server) {
+            return make_frame(op, payload);
+        } else {
+            thread_local std::mt19937 keys{std::random_device{}()};
+            const std::uint32_t bits = keys();
+            const mask_key key{
+                static_cast<std::uint8_t>(bits >> 24), static_cast<std::uint8_t>(bits >> 16),
+                static_cast<std::uint8_t>(bits >> 8), static_cast<std::uint8_t>(bits)};
+            return shared_frame::copy_of(encode_masked_frame(op, payload, key));
+        }
+    }
+
+    message_parser parser_;
+    detail::rate_limiter rate_;
+    bool close_sent_ = false;
+    bool close_received_ = false;
+};
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/session.hpp ----
 
 #include <asio/bind_executor.hpp>
 #include <asio/dispatch.hpp>
@@ -3093,6 +3617,7 @@ struct upgrade_decision {
         status = http_status;
         reason = std::string{why};
     }
+    /// True while the decision is to accept (status 101).
     bool accepted() const noexcept { return status == 101; }
 
     /// The client's address, filled in by the server before `on_upgrade` runs: the peer's
@@ -3100,8 +3625,10 @@ struct upgrade_decision {
     /// the proxy names. Lets an application refuse or rate addresses of its own choosing.
     std::string remote_address;
 
+    /// The HTTP status of the answer: 101 to accept, anything else refuses (see `reject`).
     int status = 101;
     std::string subprotocol; ///< pre-filled with the server's choice from its options
+    /// The reason sent with a refusal, as the response's body.
     std::string reason;
     /// Anything the application wants to keep with the connection (a user name, an id, a
     /// session): it becomes `connection::user_data()` when the upgrade is accepted.
@@ -3138,6 +3665,10 @@ public:
     // What connections read of their owner, which outlives them.
     const Transport& transport() const noexcept { return transport_; }
     const server_options& options() const noexcept { return options_; }
+    /// What the sessions of the owner's connections enforce.
+    const session_limits& limits() const noexcept { return limits_; }
+    /// Where the owner and its connections read the time.
+    const time_source& time() const noexcept { return time_; }
     /// Where the owner's plain sockets wait to be readable or writable (null for others).
     readiness_set<connection<Transport>>* readiness() const noexcept { return readiness_.get(); }
     /// The strand of connection number `id`, which the owner picked before making it.
@@ -3147,8 +3678,10 @@ protected:
     /// `transport` and `options` must live as long as the owner (the derived class's own
     /// members do).
     connection_owner(const Transport& transport, const server_options& options,
-                     std::shared_ptr<readiness_set<connection<Transport>>> readiness)
-        : transport_(transport), options_(options), readiness_(std::move(readiness)) {}
+                     std::shared_ptr<readiness_set<connection<Transport>>> readiness,
+                     std::shared_ptr<manual_clock> clock, const session_limits& limits)
+        : transport_(transport), options_(options), readiness_(std::move(readiness)),
+          time_(std::move(clock)), limits_(limits) {}
     ~connection_owner() = default;
 
     // Here so that a connection finds its strand by its id instead of keeping a pointer.
@@ -3159,6 +3692,8 @@ private:
     const Transport& transport_;
     const server_options& options_;
     const std::shared_ptr<readiness_set<connection<Transport>>> readiness_;
+    const time_source time_;
+    const session_limits limits_; // what the options say of received messages
 };
 } // namespace detail
 
@@ -3177,19 +3712,24 @@ private:
 template <class Transport>
 class connection : public std::enable_shared_from_this<connection<Transport>> {
 public:
+    /// The transport's stream (a socket, a TLS stream).
     using stream_type = typename Transport::stream_type;
+    /// What made the connection and hears its events: the server (internal).
     using owner_type = detail::connection_owner<Transport>;
     /// Plain sockets join the server's readiness set once their transport handshake is done,
     /// and are read into a per-thread buffer and written with sendmsg directly; other
     /// streams (TLS) go through Asio's composed operations.
     static constexpr bool plain_socket = detail::is_plain_socket<stream_type>::value;
+    /// The strand the connection's handlers and I/O run on.
     using strand_type = asio::strand<typename stream_type::executor_type>;
+    /// The server's set of plain sockets waiting to be readable or writable (internal).
     using readiness_type = detail::readiness_set<connection>;
 
     /// Used by the server, which has picked strand `id` of `owner`'s pool for it;
     /// applications get connections from the handlers.
     connection(std::shared_ptr<owner_type> owner, std::uint64_t id, std::string_view remote_address)
-        : owner_(std::move(owner)), parser_(role::server, options().max_message_size), id_(id) {
+        : owner_(std::move(owner)), session_(owner_->limits()), id_(id) {
+        last_seen_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
         set_remote_address(remote_address);
     }
 
@@ -3285,18 +3825,23 @@ private:
     const server_options& options() const noexcept { return owner_->options(); }
     const Transport& transport() const noexcept { return owner_->transport(); }
     strand_type& strand() const noexcept { return owner_->strand_of(id_); }
-    using clock = std::chrono::steady_clock;
+    using time_source = detail::time_source;
+    using clock = time_source::clock;
+    clock::time_point now() const noexcept { return owner_->time().now(); }
 
-    // The parser's event sink; keeps the parser's callbacks out of the public interface.
-    struct parser_events {
+    // The session's sink: what the protocol decides, turned into queueing and closing.
+    // Keeps the session's callbacks out of the public interface.
+    struct session_sink {
         connection& self;
-        void on_message(opcode op, std::string_view payload) { self.deliver(op, payload); }
-        void on_ping(std::string_view payload) { self.answer_ping(payload); }
-        void on_pong(std::string_view) {} // arrival already counts as a sign of life
-        void on_close(std::uint16_t code, std::string_view reason) {
-            self.peer_closed(code, reason);
+        const session_limits& limits() const noexcept { return self.owner_->limits(); }
+        void message(opcode op, std::string_view payload) { self.deliver(op, payload); }
+        void send(shared_frame frame) { self.enqueue(std::move(frame)); }
+        void send_close(shared_frame frame, std::uint16_t code, std::string_view reason,
+                        std::error_code why) {
+            self.closing(std::move(frame), code, reason, why);
         }
-        void on_error(std::error_code ec) { self.fail(ec); }
+        void limit_hit(std::error_code ec) { self.owner_->limit_hit(ec); }
+        void closed() { self.finish({}); } // the peer answered our Close
     };
 
     // --- start-up, called by the server on the connection's strand ----------------------
@@ -3362,7 +3907,7 @@ private:
     /// What is due at `now`, the first of: the deadline passed, the peer silent past the
     /// heartbeat timeout, no message past the idle timeout. Reads only atomics.
     due due_at(clock::time_point now, state current) const {
-        const clock::rep ticks = ticks_at(now);
+        const clock::rep ticks = time_source::ticks_at(now);
         // A sweep that reads the state before a change and the mark after it may find
         // something due that is not: expire() asks again on the strand, where both are
         // current, so that costs a post and nothing more.
@@ -3371,9 +3916,10 @@ private:
             return mark != 0 && ticks >= mark ? due::deadline : due::nothing;
         if (options().heartbeat_interval.count() > 0 &&
             ticks - last_seen_.load(std::memory_order_relaxed) >=
-                ticks_of(options().heartbeat_timeout))
+                time_source::ticks_of(options().heartbeat_timeout))
             return due::silent;
-        if (options().idle_timeout.count() > 0 && ticks - mark >= ticks_of(options().idle_timeout))
+        if (options().idle_timeout.count() > 0 &&
+            ticks - mark >= time_source::ticks_of(options().idle_timeout))
             return due::idle;
         return due::nothing;
     }
@@ -3393,14 +3939,6 @@ private:
         case due::idle:
             return fail(error::idle_timeout);
         }
-    }
-
-    /// A time point as the ticks the atomics hold.
-    static clock::rep ticks_at(clock::time_point t) { return t.time_since_epoch().count(); }
-
-    template <class Duration>
-    static clock::rep ticks_of(Duration duration) {
-        return std::chrono::duration_cast<clock::duration>(duration).count();
     }
 
     /// The server is stopping: open connections get a Close frame with 1001, those still
@@ -3498,13 +4036,13 @@ private:
     void handle_bytes(std::uint8_t* bytes, std::size_t size) {
         // Whatever the messages read here make the server send (a broadcast to every member,
         // a pong, a close) leaves when the parsing is done, not through the event loop.
-        detail::cork corked{strand().get_inner_executor()};
-        last_seen_.store(ticks_at(clock::now()), std::memory_order_relaxed);
+        cork corked{strand().get_inner_executor()};
+        last_seen_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
         if (state_ == state::handshake)
             consume_request(bytes, size);
-        else if (!parser_.done())
-            feed_parser(bytes, size);
-        parser_.release_memory(); // frees the reassembly buffer unless a message is partial
+        else
+            receive(bytes, size);
+        session_.release_memory(); // frees the reassembly buffer unless a message is partial
     }
 
     void consume_request(std::uint8_t* bytes, std::size_t size) {
@@ -3554,7 +4092,7 @@ private:
         open(req, decision);
         // Frames the client sent right behind its request are already in the buffer.
         if (used < size && state_ == state::open)
-            feed_parser(bytes + used, size - used);
+            receive(bytes + used, size - used);
     }
 
     std::string select_subprotocol(const http_request& req) const {
@@ -3587,7 +4125,7 @@ private:
         keep_request_line(req);
         enqueue(raw_bytes(make_upgrade_response(req, subprotocol()).serialize()));
         // The handshake deadline is over; the idle timeout counts from here.
-        deadline_or_last_message_.store(ticks_at(clock::now()), std::memory_order_relaxed);
+        deadline_or_last_message_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
         state_ = state::open;
         owner_->opened(this->shared_from_this());
         // The on_open handlers have seen the whole request; an open connection keeps no
@@ -3606,82 +4144,50 @@ private:
                            static_cast<std::uint8_t>(req.version_minor)};
     }
 
-    void feed_parser(std::uint8_t* bytes, std::size_t size) {
-        parser_events events{*this};
-        parser_.feed(bytes, size, events);
+    /// Hands bytes of an open connection to the session, with the time they arrived.
+    void receive(std::uint8_t* bytes, std::size_t size) {
+        session_sink sink{*this};
+        const clock::time_point arrived{
+            clock::duration{last_seen_.load(std::memory_order_relaxed)}};
+        session_.receive(bytes, size, arrived, sink);
     }
 
+    /// A message passed the session's checks: it counts against the idle timeout and goes
+    /// to the handlers.
     void deliver(opcode op, std::string_view payload) {
-        // After our Close the peer may still send data; RFC 6455 §1.4 lets us discard it.
-        if (state_ != state::open)
-            return;
-        if (!take_message_token()) {
-            if (options().rate_limit_action == server_options::rate_action::close)
-                return fail(error::rate_limited);
-            return owner_->limit_hit(error::rate_limited);
-        }
         deadline_or_last_message_.store(last_seen_.load(std::memory_order_relaxed),
                                         std::memory_order_relaxed);
         owner_->received(this->shared_from_this(), message{op, payload});
     }
 
-    /// The rate limit, `max_messages_per_second` with bursts of up to `message_burst`, as a
-    /// token bucket kept in one number (the generic cell rate algorithm): each message
-    /// moves the time at which the bucket would be full again one interval later; a
-    /// message that would move it more than a burst's worth ahead of now is refused.
-    bool take_message_token() {
-        const double rate = options().max_messages_per_second;
-        if (rate <= 0)
-            return true;
-        const auto interval = static_cast<clock::rep>(ticks_of(std::chrono::seconds{1}) / rate);
-        const auto burst =
-            static_cast<clock::rep>(std::max<std::size_t>(options().message_burst, 1));
-        const clock::rep now = last_seen_.load(std::memory_order_relaxed);
-        const clock::rep full_at = std::max(bucket_full_at_, now);
-        if (full_at - now > (burst - 1) * interval)
-            return false;
-        bucket_full_at_ = full_at + interval;
-        return true;
-    }
-
-    void answer_ping(std::string_view payload) {
-        if (state_ == state::open)
-            enqueue(make_frame(opcode::pong, payload));
-    }
-
-    void peer_closed(std::uint16_t code, std::string_view reason) {
-        close_received_ = true;
-        if (state_ == state::closing)
-            return finish({}); // the answer to our Close: the handshake is complete
-        end_info().code = code;
-        end_info().reason = std::string{reason};
-        // Echo the code (RFC 6455 §5.5.1); a Close without a code is answered with none.
-        send_close_frame(code);
-    }
-
     // --- closing ---------------------------------------------------------------------------
 
+    /// Starts the closing handshake of an open connection.
     void start_close(std::uint16_t code, std::string_view reason, std::error_code why) {
-        if (state_ != state::open)
-            return;
+        session_sink sink{*this};
+        if (state_ == state::open)
+            session_.close(code, reason, why, sink);
+    }
+
+    /// A protocol violation or policy breach of an open connection: close with the mapped
+    /// code.
+    void fail(std::error_code ec) {
+        session_sink sink{*this};
+        if (state_ == state::open)
+            session_.fail(ec, sink);
+    }
+
+    /// The session sends its Close frame (ours, or the echo of the peer's): the last frame,
+    /// bounded by the close timeout.
+    void closing(shared_frame frame, std::uint16_t code, std::string_view reason,
+                 std::error_code why) {
         close_info& info = end_info();
         info.code = code;
         info.reason = std::string{reason};
         info.error = why;
-        send_close_frame(code, reason);
-    }
-
-    /// A protocol violation or policy breach: close with the mapped code.
-    void fail(std::error_code ec) {
-        if (state_ == state::open)
-            owner_->limit_hit(ec);
-        start_close(static_cast<std::uint16_t>(close_code_for(ec)), ec.message(), ec);
-    }
-
-    void send_close_frame(std::uint16_t code, std::string_view reason = {}) {
         state_ = state::closing;
         set_deadline(options().close_timeout, error::close_timeout);
-        enqueue(make_frame(opcode::close, close_payload(code, reason)), true);
+        enqueue(std::move(frame), true);
     }
 
     /// Answers a plain HTTP request or refuses an upgrade, then closes.
@@ -3694,7 +4200,7 @@ private:
     /// Called when the last queued bytes (ending with a Close frame or an HTTP answer)
     /// have been written.
     void last_write_done() {
-        if (close_received_)
+        if (session_.close_received())
             return finish({}); // both Close frames exchanged: the server closes TCP first
         // Tell the peer we are done and let it close; the read loop sees its EOF.
         if constexpr (plain_socket)
@@ -3713,7 +4219,8 @@ private:
     /// connection with `on_expiry` when it passes (a connection has no timer of its own).
     void set_deadline(std::chrono::milliseconds after, error on_expiry) {
         deadline_error_ = on_expiry;
-        deadline_or_last_message_.store(ticks_at(clock::now() + after), std::memory_order_relaxed);
+        deadline_or_last_message_.store(time_source::ticks_at(now() + after),
+                                        std::memory_order_relaxed);
     }
 
     /// How the connection ends.
@@ -3803,7 +4310,7 @@ private:
             if (!flushing_)
                 flushing_ = start_flush = true;
         }
-        if (start_flush && !detail::cork::defer(this->shared_from_this(), &flush_when_uncorked))
+        if (start_flush && !cork::defer(this->shared_from_this(), &flush_when_uncorked))
             asio::post(strand(), [self = this->shared_from_this()] { self->flush(); });
         if (overflow)
             asio::post(strand(),
@@ -3987,16 +4494,14 @@ private:
     std::shared_ptr<owner_type> owner_;
 
     std::unique_ptr<request_parser> request_parser_; // until the connection opens
-    message_parser parser_;
+    session<role::server> session_;
     std::conditional_t<plain_socket, plain_socket_io, composed_io> io_;
     // Steady-clock ticks, written on the strand and read by the server's sweep. An open
     // connection has no deadline and the others no idle timeout, so one number serves as
     // the handshake or close deadline (0: none) until open, and while open as when the
     // peer last sent a message. Beside it: when the peer was last heard from at all.
     std::atomic<clock::rep> deadline_or_last_message_{0};
-    std::atomic<clock::rep> last_seen_{ticks_at(clock::now())};
-
-    clock::rep bucket_full_at_ = 0; // of the message rate limit, see take_message_token()
+    std::atomic<clock::rep> last_seen_{0}; // set by the constructor
 
     mutable std::unique_ptr<seldom_state> seldom_; // see seldom()
     // The remote address (its first address_size_ bytes) and, once open, the request's
@@ -4024,7 +4529,6 @@ private:
     mutable detail::spin_lock queue_lock_; // of frames_, queued_bytes_, flushing_, queue_closed_
     bool flushing_ = false;                // a flush is posted or a write is in flight (queue lock)
     bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
-    bool close_received_ = false;
     bool reply_sent_ = false;
     bool over_limit_ = false; // set by the server when a connection limit refuses this one
     // Counted under remote_address() for `max_connections_per_address` (a trusted proxy's
@@ -4040,6 +4544,113 @@ WSCHAT_END_NAMESPACE
 // ---- begin wschat/ws/server.hpp ----
 // wschat — the server: accepts streams, runs handshakes, hands connections to the handlers.
 
+// ---- begin wschat/ws/detail/handler_table.hpp ----
+// wschat — the server's handlers, replaceable while the io_context runs.
+
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// Names a group of handlers added together (`server::add_handlers`), so that they can be
+/// removed together (`server::remove_handlers`). Never 0 for a group that was added.
+using handler_id = std::uint64_t;
+
+namespace detail {
+
+/// The handlers of one server, as an immutable table that a change replaces whole (copy on
+/// write). Readers take the current table with one reference count and call it without any
+/// lock held, so a handler may add or remove handlers, and handlers may change from any
+/// thread while connections are being served. A handler already running on another thread
+/// when its group is removed finishes that call; what it refers to must tolerate that (a
+/// room's handlers hold the room weakly).
+template <class Group, class Deciders>
+class handler_table {
+public:
+    /// One snapshot: the groups in the order added, and the single deciders.
+    struct table {
+        std::vector<std::pair<handler_id, Group>> groups;
+        Deciders deciders;
+    };
+    using snapshot = std::shared_ptr<const table>;
+
+    /// The table as it is now; empty after `clear()`.
+    snapshot current() const {
+        std::lock_guard<spin_lock> lock{lock_};
+        return table_;
+    }
+
+    handler_id add(Group group) {
+        handler_id id = 0;
+        change([&](table& next) {
+            id = ++last_id_;
+            next.groups.emplace_back(id, std::move(group));
+        });
+        return id;
+    }
+
+    /// Removes the group `id`; false when there is none (removed already, or never added).
+    bool remove(handler_id id) {
+        bool found = false;
+        change([&](table& next) {
+            const auto at = std::find_if(next.groups.begin(), next.groups.end(),
+                                         [id](const auto& entry) { return entry.first == id; });
+            found = at != next.groups.end();
+            if (found)
+                next.groups.erase(at);
+        });
+        return found;
+    }
+
+    /// Replaces the deciders through `edit(Deciders&)`.
+    template <class Edit>
+    void set_deciders(Edit&& edit) {
+        change([&](table& next) { edit(next.deciders); });
+    }
+
+    /// Drops every handler for good (the server object is gone, and with it possibly what
+    /// the handlers refer to); later changes are ignored.
+    void clear() {
+        std::lock_guard<std::mutex> writing{writer_};
+        cleared_ = true;
+        publish(std::make_shared<const table>());
+    }
+
+private:
+    /// Writers are serialised by a mutex and build the next table outside the readers'
+    /// lock, which is held only to swap one pointer.
+    template <class Edit>
+    void change(Edit&& edit) {
+        std::lock_guard<std::mutex> writing{writer_};
+        if (cleared_)
+            return;
+        auto next = std::make_shared<table>(*current());
+        edit(*next);
+        publish(std::move(next));
+    }
+
+    void publish(snapshot next) {
+        std::lock_guard<spin_lock> lock{lock_};
+        table_.swap(next); // the old table is released after the lock
+    }
+
+    mutable spin_lock lock_; // of table_
+    snapshot table_ = std::make_shared<const table>();
+    std::mutex writer_; // of last_id_ and cleared_, and orders the changes
+    handler_id last_id_ = 0;
+    bool cleared_ = false;
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/handler_table.hpp ----
 // ---- begin wschat/ws/detail/uncached_allocator.hpp ----
 // wschat — an allocator for Asio operations whose memory should not be recycled.
 
@@ -4094,6 +4705,8 @@ WSCHAT_END_NAMESPACE
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
 
+#include <cstdint>
+
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -4113,7 +4726,7 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 /// |---|---|
 /// | `stream_type` | an Asio AsyncReadStream + AsyncWriteStream (with `get_executor()`), moved into the connection |
 /// | `acceptor_type` | what listens: constructible from the `asio::io_context`, move-assignable (from `listen`), with `endpoint_type` and `local_endpoint(std::error_code&) const` (`server::local_endpoint()`) |
-/// | `acceptor_type listen(asio::io_context&, const server_options&, std::error_code&) const` | opens, binds, listens |
+/// | `acceptor_type listen(asio::io_context&, const listen_address&, std::error_code&) const` | opens, binds, listens (where the server's options say, if the transport listens on an address at all) |
 /// | `void async_accept(acceptor_type&, H) const` | accepts one stream: `H(std::error_code, stream_type)`, run on H's executor |
 /// | `void async_handshake(stream_type&, H) const` | the transport's own handshake before HTTP (TLS): `H(std::error_code)`; the connection bounds it by `handshake_timeout` |
 /// | `void shutdown_send(stream_type&) const` | after the last write: ends our direction (TCP FIN, TLS close_notify) and lets the read loop see the peer's end; bounded by `close_timeout` |
@@ -4131,8 +4744,18 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 /// smaller (about 250 bytes less per idle connection) and dispatch needs no indirection.
 template <class Protocol>
 using io_socket = asio::basic_stream_socket<Protocol, asio::io_context::executor_type>;
+/// An acceptor bound to the io_context's own executor type, for the same reason.
 template <class Protocol>
 using io_acceptor = asio::basic_socket_acceptor<Protocol, asio::io_context::executor_type>;
+
+/// Where a server listens, from its options (`server_options::address` and `port`): all a
+/// transport learns of them.
+struct listen_address {
+    /// An IP literal ("127.0.0.1", "::", "0.0.0.0").
+    std::string address;
+    /// 0 asks the OS for a free port.
+    std::uint16_t port = 0;
+};
 
 namespace detail {
 /// What the plain-socket transports (TCP, Unix domain) do alike: accepting, ending our
@@ -4179,13 +4802,13 @@ struct asio_tcp : detail::socket_transport<asio::ip::tcp> {
 
     /// Listens on `opts.address`:`opts.port` with SO_REUSEADDR, so a restarted server can
     /// bind while old connections sit in TIME_WAIT.
-    acceptor_type listen(asio::io_context& io, const server_options& opts,
+    acceptor_type listen(asio::io_context& io, const listen_address& where,
                          std::error_code& ec) const {
         acceptor_type acceptor{io};
-        const auto address = asio::ip::make_address(opts.address, ec);
+        const auto address = asio::ip::make_address(where.address, ec);
         if (ec)
             return acceptor;
-        bind_and_listen(acceptor, {address, opts.port}, true, ec);
+        bind_and_listen(acceptor, {address, where.port}, true, ec);
         return acceptor;
     }
 
@@ -4199,11 +4822,13 @@ struct asio_tcp : detail::socket_transport<asio::ip::tcp> {
                    [h = std::forward<Handler>(handler), ec]() mutable { h(ec); });
     }
 
+    /// Stops listening.
     void close_acceptor(acceptor_type& acceptor) const noexcept {
         std::error_code ignored;
         acceptor.close(ignored);
     }
 
+    /// The peer's IP address as text, or empty when the socket no longer has one.
     std::string remote_address(const stream_type& stream) const {
         std::error_code ec;
         const auto endpoint = stream.remote_endpoint(ec);
@@ -4232,12 +4857,14 @@ struct asio_tcp : detail::socket_transport<asio::ip::tcp> {
 struct asio_local : detail::socket_transport<asio::local::stream_protocol> {
 
     asio_local() = default;
+    /// A transport that listens on the socket file at `socket_path`.
     explicit asio_local(std::string socket_path) : path(std::move(socket_path)) {}
 
     /// The path of the socket file (at most about 100 bytes: `sockaddr_un` is small).
     std::string path;
 
-    acceptor_type listen(asio::io_context& io, const server_options&, std::error_code& ec) const {
+    /// Listens on `path`, replacing a stale socket file; the address is not used.
+    acceptor_type listen(asio::io_context& io, const listen_address&, std::error_code& ec) const {
         acceptor_type acceptor{io};
         remove_stale_socket(io, ec);
         if (!ec)
@@ -4262,6 +4889,7 @@ struct asio_local : detail::socket_transport<asio::local::stream_protocol> {
             std::filesystem::remove(path, ec);
     }
 
+    /// Always "unix": a Unix socket's peer has no address of its own.
     std::string remote_address(const stream_type&) const { return "unix"; }
 
 private:
@@ -4300,7 +4928,7 @@ template <class T, class = void>
 struct has_listen : std::false_type {};
 template <class T>
 struct has_listen<T, std::void_t<decltype(std::declval<const T&>().listen(
-                         std::declval<asio::io_context&>(), std::declval<const server_options&>(),
+                         std::declval<asio::io_context&>(), std::declval<const listen_address&>(),
                          std::declval<std::error_code&>()))>> : std::true_type {};
 
 template <class T>
@@ -4390,7 +5018,7 @@ constexpr bool check_transport() {
                       "`local_endpoint(std::error_code&) const`");
         static_assert(detail::has_listen<T>::value,
                       "wschat Transport: missing `acceptor_type listen(asio::io_context&, const "
-                      "ws::server_options&, std::error_code&) const`");
+                      "ws::listen_address&, std::error_code&) const`");
         static_assert(detail::has_async_accept<T>::value,
                       "wschat Transport: missing `template <class H> void "
                       "async_accept(acceptor_type&, H&&) const` calling H(std::error_code, "
@@ -4436,7 +5064,26 @@ WSCHAT_END_NAMESPACE
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
+/// The handlers of one group (`server::add_handlers`); any of them may be empty.
+template <class Transport>
+struct connection_handlers {
+    /// How the handlers receive a connection.
+    using connection_ptr = std::shared_ptr<connection<Transport>>;
+    /// Called when a connection has completed its handshake.
+    std::function<void(const connection_ptr&)> on_open;
+    /// Called for every complete message (text already validated as UTF-8).
+    std::function<void(const connection_ptr&, const message&)> on_message;
+    /// Called once when an opened connection has ended, however it ended.
+    std::function<void(const connection_ptr&, const close_info&)> on_close;
+};
+
 namespace detail {
+
+/// The two handlers of which a server has one: plain HTTP requests and upgrade decisions.
+struct http_deciders {
+    std::function<void(const http_request&, http_response&)> on_http;
+    std::function<void(const http_request&, upgrade_decision&)> on_upgrade;
+};
 
 /// The server's state, shared with its connections so that it outlives all of them.
 template <class Transport>
@@ -4448,28 +5095,31 @@ public:
     using acceptor_type = typename Transport::acceptor_type;
 
     server_core(asio::io_context& io, server_options options, Transport transport)
-        : connection_owner<Transport>(transport_, options_, make_readiness_set(io)),
+        : connection_owner<Transport>(transport_, options_, make_readiness_set(io), options.clock,
+                                      session_limits_of(options)),
           options_(std::move(options)), transport_(std::move(transport)),
           strand_(asio::make_strand(io)), acceptor_(io), sweep_timer_(strand_),
           accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
     }
 
     void listen(asio::io_context& io, std::error_code& ec) {
-        acceptor_ = transport_.listen(io, options_, ec);
+        acceptor_ = transport_.listen(io, listen_address{options_.address, options_.port}, ec);
         if (ec)
             return;
+        if (const auto& manual = this->time().manual())
+            manual->on_advance([weak = this->weak_from_this()] {
+                const auto self = weak.lock();
+                if (self)
+                    asio::post(self->strand_, [self] { self->sweep(); });
+                return self != nullptr;
+            });
         asio::post(strand_, [self = this->shared_from_this()] {
             self->accept_next();
             self->schedule_sweep();
         });
     }
 
-    // Handlers are installed before the io_context runs; afterwards they are only read.
-    std::vector<std::function<void(const connection_ptr&)>> open_handlers;
-    std::vector<std::function<void(const connection_ptr&, const message&)>> message_handlers;
-    std::vector<std::function<void(const connection_ptr&, const close_info&)>> close_handlers;
-    std::function<void(const http_request&, http_response&)> http_handler;
-    std::function<void(const http_request&, upgrade_decision&)> upgrade_handler;
+    handler_table<connection_handlers<Transport>, http_deciders> handlers;
 
     const acceptor_type& acceptor() const noexcept { return acceptor_; }
     asio::io_context::executor_type get_executor() const noexcept {
@@ -4482,6 +5132,9 @@ public:
     }
 
     std::uint64_t limit_hits(limit which) const noexcept { return counters_[which]; }
+
+    /// True when `conn` was accepted by this server.
+    bool owns(const connection_type& conn) const noexcept { return conn.owner_.get() == this; }
 
     void stop(std::chrono::milliseconds drain_deadline, std::function<void()> on_stopped) {
         asio::post(strand_,
@@ -4499,12 +5152,18 @@ public:
             detached_ = true;
             all = connections_;
         }
+        handlers.clear();
         asio::post(strand_, [self = this->shared_from_this()] { self->stop_listening(); });
         for (const connection_ptr& conn : all)
             conn->abort();
     }
 
 private:
+    static session_limits session_limits_of(const server_options& options) {
+        return {options.max_message_size, options.max_messages_per_second, options.message_burst,
+                options.rate_limit_action == server_options::rate_action::drop};
+    }
+
     static std::shared_ptr<readiness_set<connection_type>>
     make_readiness_set(asio::io_context& io) {
         if constexpr (connection_type::plain_socket)
@@ -4582,8 +5241,9 @@ private:
         return period;
     }
 
+    /// On a timer of the steady clock; a manual clock runs the sweep at each advance instead.
     void schedule_sweep() {
-        if (stopping_ || sweep_period().count() <= 0)
+        if (stopping_ || sweep_period().count() <= 0 || this->time().manual())
             return;
         sweep_timer_.expires_after(sweep_period());
         sweep_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
@@ -4597,7 +5257,9 @@ private:
     /// when a heartbeat is due, pings the rest with the same shared frame (corked: the
     /// pings leave in one batch of flushes).
     void sweep() {
-        const auto now = std::chrono::steady_clock::now();
+        if (stopping_ && this->time().manual())
+            return;
+        const auto now = this->time().now();
         shared_frame ping;
         if (options_.heartbeat_interval.count() > 0 && now >= next_ping_) {
             ping = ping_;
@@ -4608,7 +5270,7 @@ private:
             // cost a pointer pair per connection at every sweep. A connection's sweep only
             // reads atomics, posts, or queues the ping, none of which takes this lock; the
             // cork, released after the lock, sends the pings.
-            detail::cork corked{get_executor()};
+            cork corked{get_executor()};
             std::lock_guard<std::mutex> lock{registry_mutex_};
             for (const connection_ptr& conn : connections_)
                 conn->sweep(now, ping);
@@ -4668,11 +5330,6 @@ private:
             conn->abort();
     }
 
-    bool handlers_live() const {
-        std::lock_guard<std::mutex> lock{registry_mutex_};
-        return !detached_;
-    }
-
     // --- connection_owner ------------------------------------------------------------------
 
     void decide_upgrade(const http_request& request, upgrade_decision& decision) override {
@@ -4680,8 +5337,9 @@ private:
             counters_.add(limit::origin);
             return decision.reject(403, "origin not allowed");
         }
-        if (upgrade_handler && handlers_live())
-            upgrade_handler(request, decision);
+        const auto current = handlers.current();
+        if (current->deciders.on_upgrade)
+            current->deciders.on_upgrade(request, decision);
     }
 
     /// Cross-site WebSocket hijacking defence: a browser always sends Origin, so a request
@@ -4701,8 +5359,9 @@ private:
     }
 
     void answer_http(const http_request& request, http_response& response) override {
-        if (http_handler && handlers_live())
-            return http_handler(request, response);
+        const auto current = handlers.current();
+        if (current->deciders.on_http)
+            return current->deciders.on_http(request, response);
         response = make_error_response(426, "This is a WebSocket endpoint: connect with a "
                                             "WebSocket client.");
     }
@@ -4714,15 +5373,17 @@ private:
                 return;
             ++open_count_;
         }
-        for (const auto& handler : open_handlers)
-            handler(conn);
+        const auto current = handlers.current();
+        for (const auto& [id, group] : current->groups)
+            if (group.on_open)
+                group.on_open(conn);
     }
 
     void received(const connection_ptr& conn, const message& msg) override {
-        if (!handlers_live())
-            return;
-        for (const auto& handler : message_handlers)
-            handler(conn, msg);
+        const auto current = handlers.current();
+        for (const auto& [id, group] : current->groups)
+            if (group.on_message)
+                group.on_message(conn, msg);
     }
 
     /// Takes `conn` out of the registry: the last connection moves into its slot. Called
@@ -4737,7 +5398,6 @@ private:
     }
 
     void finished(const connection_ptr& conn, const close_info& info, bool was_open) override {
-        bool live = false;
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             unregister(*conn);
@@ -4749,11 +5409,13 @@ private:
             }
             if (was_open)
                 --open_count_;
-            live = !detached_;
         }
-        if (was_open && live)
-            for (const auto& handler : close_handlers)
-                handler(conn, info);
+        if (was_open) {
+            const auto current = handlers.current();
+            for (const auto& [id, group] : current->groups)
+                if (group.on_close)
+                    group.on_close(conn, info);
+        }
         notify_if_stopped();
     }
 
@@ -4766,7 +5428,7 @@ private:
     asio::steady_timer drain_timer_; // the deadline of a graceful stop
     const shared_frame ping_;
     std::chrono::steady_clock::time_point next_ping_ =
-        std::chrono::steady_clock::now() + options_.heartbeat_interval;
+        this->time().now() + options_.heartbeat_interval;
     limit_counters counters_;
     std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
     std::uint64_t last_id_ = 0;
@@ -4799,18 +5461,23 @@ private:
 /// io.run();
 /// ```
 ///
-/// Handlers: install them before running the io_context. `on_open`, `on_message` and
-/// `on_close` add a handler (several may listen, called in the order added, like Node's
-/// `ws.on`); `on_http` and `on_upgrade` set the single decider. Handlers for one connection
-/// run on its strand, one at a time.
+/// Handlers: `on_open`, `on_message` and `on_close` add a handler (several may listen,
+/// called in the order added, like Node's `ws.on`); `add_handlers` adds a group that
+/// `remove_handlers` takes away again; `on_http` and `on_upgrade` set the single decider.
+/// All of them may be called from any thread, before or while the io_context runs.
+/// Handlers for one connection run on its strand, one at a time.
 template <class Transport = asio_tcp>
 class server {
     static_assert(check_transport<Transport>());
 
 public:
+    /// How the server accepts and talks (`asio_tcp`, `asio_tls`, `asio_local`, yours).
     using transport_type = Transport;
+    /// One peer of this server.
     using connection_type = connection<Transport>;
+    /// How the handlers receive a connection: safe to keep, also after it has ended.
     using connection_ptr = std::shared_ptr<connection_type>;
+    /// What `local_endpoint` returns (a TCP endpoint, a socket file's path).
     using endpoint_type = typename Transport::acceptor_type::endpoint_type;
 
     /// Binds and listens; throws `std::system_error` when it cannot (port in use, bad
@@ -4839,31 +5506,48 @@ public:
     /// `stop()` and running the io_context until it completes, which closes cleanly.
     ~server() { core_->detach(); }
 
-    /// Adds a handler called when a connection has completed its handshake.
+    /// The handlers of one group, for `add_handlers`.
+    using handlers = connection_handlers<Transport>;
+
+    /// Adds a group of handlers and returns its id, for `remove_handlers`. Groups are called
+    /// in the order added. May be called from any thread, also while the io_context runs
+    /// (a room attaches this way): the group sees the events that begin after it was added.
+    handler_id add_handlers(handlers group) { return core_->handlers.add(std::move(group)); }
+    /// Removes the group `id`; false when there is none. May be called from any thread, also
+    /// from a handler. Events that begin afterwards do not reach the group; a call already
+    /// running on another thread finishes.
+    bool remove_handlers(handler_id id) { return core_->handlers.remove(id); }
+
+    /// Adds a handler called when a connection has completed its handshake (a group of one,
+    /// see `add_handlers`).
     server& on_open(std::function<void(const connection_ptr&)> handler) {
-        core_->open_handlers.push_back(std::move(handler));
+        add_handlers({std::move(handler), {}, {}});
         return *this;
     }
     /// Adds a handler called for every complete message (text already validated as UTF-8).
     server& on_message(std::function<void(const connection_ptr&, const message&)> handler) {
-        core_->message_handlers.push_back(std::move(handler));
+        add_handlers({{}, std::move(handler), {}});
         return *this;
     }
     /// Adds a handler called once when an opened connection has ended, however it ended.
     server& on_close(std::function<void(const connection_ptr&, const close_info&)> handler) {
-        core_->close_handlers.push_back(std::move(handler));
+        add_handlers({{}, {}, std::move(handler)});
         return *this;
     }
     /// Sets the handler for plain HTTP requests (not upgrades), e.g. to serve a page on the
     /// same port. The response is sent with `Connection: close`. Without a handler: 426.
+    /// May be called from any thread, also while the io_context runs.
     server& on_http(std::function<void(const http_request&, http_response&)> handler) {
-        core_->http_handler = std::move(handler);
+        core_->handlers.set_deciders(
+            [&](detail::http_deciders& deciders) { deciders.on_http = std::move(handler); });
         return *this;
     }
     /// Sets the handler that may refuse a valid upgrade request (authentication, origin,
-    /// capacity) with a status, or choose the subprotocol.
+    /// capacity) with a status, or choose the subprotocol. May be called from any thread,
+    /// also while the io_context runs.
     server& on_upgrade(std::function<void(const http_request&, upgrade_decision&)> handler) {
-        core_->upgrade_handler = std::move(handler);
+        core_->handlers.set_deciders(
+            [&](detail::http_deciders& deciders) { deciders.on_upgrade = std::move(handler); });
         return *this;
     }
 
@@ -4887,12 +5571,16 @@ public:
     /// opened connection is also reported in `on_close` (`close_info::error`).
     std::uint64_t limit_hits(limit which) const noexcept { return core_->limit_hits(which); }
 
+    /// True when `conn` is one of this server's connections.
+    bool serves(const connection_type& conn) const noexcept { return core_->owns(conn); }
+
     /// Where the server listens (the real port when `port` was 0).
     endpoint_type local_endpoint() const {
         std::error_code ignored;
         return core_->acceptor().local_endpoint(ignored);
     }
 
+    /// The options the server was made with (fixed for its life).
     const server_options& options() const noexcept { return core_->options(); }
 
     /// The executor of the io_context the server runs on: for the application's own timers
@@ -4922,6 +5610,16 @@ WSCHAT_BEGIN_NAMESPACE(chat)
 /// What a policy's `decode` makes of an incoming WebSocket message: a room message to
 /// broadcast, nothing (ignore it), or a refusal that closes the sender; and, in any case, an
 /// optional reply that goes to the sender alone (an error, a pong).
+///
+/// The room sends the reply first, then closes the sender when refused, else broadcasts
+/// the message when set. A default-constructed result is ignore().
+///
+/// ```cpp
+/// if (in.data.size() > 280)
+///     return chat::decode_result<message_type>::refuse(ws::close_code::message_too_big,
+///                                                      "at most 280 bytes");
+/// return chat::decode_result<message_type>::accept(in.data);
+/// ```
 template <class Message>
 struct decode_result {
     std::optional<Message> message;        ///< broadcast this, when set
@@ -4929,8 +5627,11 @@ struct decode_result {
     std::string reason;                    ///< the close reason that goes with `refusal`
     ws::shared_frame reply;                ///< sent to the sender only, when set
 
+    /// Broadcast `m` to every member, the sender included.
     static decode_result accept(Message m) { return {std::move(m), std::nullopt, {}, {}}; }
+    /// Do nothing: no broadcast, no reply; the sender stays.
     static decode_result ignore() { return {}; }
+    /// Close the sender's connection with `code` and the reason `why`; nothing is broadcast.
     static decode_result refuse(ws::close_code code, std::string why) {
         return {std::nullopt, code, std::move(why), {}};
     }
@@ -4951,7 +5652,7 @@ struct presence_update {
     const std::vector<Member>& left;    ///< since the previous announcement, in leave order
 };
 
-/// # The Policy concept
+/// \page policy_concept The Policy concept
 ///
 /// `chat::room<Transport, Policy>` asks of every Policy:
 ///
@@ -4984,10 +5685,27 @@ struct presence_update {
 /// Presence announcements are coalesced by the room (`room_options::presence_interval`):
 /// the first change is announced at once, later ones at most once per interval, carrying
 /// the latest state. `check_policy()` in room.hpp names whatever is missing.
+///
+/// Thread safety: the room calls these `const` members from its members' strands, so with
+/// an io_context run by several threads they may run at the same time (`decode` and an
+/// unnumbered `encode` outside the room's lock; `admit`, `welcome`, `presence` and a
+/// numbered `encode` under it). A policy that changes state of its own must synchronise it.
+/// The room keeps its copy of the policy and gives only const access to it.
 
 /// The classic Node.js `ws` chat: text relayed to every member, sender included; a welcome
 /// line for whoever joins; the online count announced on every join and leave.
+///
+/// The default policy of `chat::room<>`. Its members only read its settings, so it is safe
+/// on any number of threads (see \ref policy_concept).
+///
+/// ```cpp
+/// chat::text_policy policy;
+/// policy.welcome_text = "Welcome to #lobby";
+/// chat::room<ws::asio_tcp, chat::text_policy> room{policy};
+/// ```
 struct text_policy {
+    /// A room message is the received text itself: a view that the room encodes before the
+    /// message handler returns, so relaying copies nothing but the one outgoing frame.
     using message_type = std::string_view;
 
     /// First line a member receives.
@@ -5003,12 +5721,15 @@ struct text_policy {
                                                        "this room relays text only");
         return decode_result<message_type>::accept(in.data);
     }
+    /// One text frame holding the text as received.
     ws::shared_frame encode(message_type text) const {
         return ws::make_frame(ws::opcode::text, text);
     }
+    /// `welcome_text` as a text frame, whatever the count.
     ws::shared_frame welcome(std::size_t) const {
         return ws::make_frame(ws::opcode::text, welcome_text);
     }
+    /// `presence_prefix` followed by the count, as a text frame.
     ws::shared_frame presence(std::size_t online) const {
         return ws::make_frame(ws::opcode::text, presence_prefix + std::to_string(online));
     }
@@ -5017,9 +5738,18 @@ struct text_policy {
 /// Raw binary relay for game state and telemetry: binary messages go to every member
 /// unchanged; text is refused with 1003; no welcome and no presence frames (the count is
 /// still kept: `room::size()`).
+///
+/// Stateless, so safe on any number of threads.
+///
+/// ```cpp
+/// chat::room<ws::asio_tcp, chat::binary_policy> room;
+/// ```
 struct binary_policy {
+    /// A room message is the received bytes themselves, a view encoded before the message
+    /// handler returns.
     using message_type = std::string_view;
 
+    /// Binary is relayed as is; text is refused with 1003 (unsupported data).
     template <class Connection>
     decode_result<message_type> decode(const Connection&, const ws::message& in) const {
         if (!in.is_binary())
@@ -5027,10 +5757,13 @@ struct binary_policy {
                                                        "this room relays binary only");
         return decode_result<message_type>::accept(in.data);
     }
+    /// One binary frame holding the bytes as received.
     ws::shared_frame encode(message_type bytes) const {
         return ws::make_frame(ws::opcode::binary, bytes);
     }
+    /// No welcome: an empty frame, which the room does not send.
     ws::shared_frame welcome(std::size_t) const { return {}; }
+    /// No presence announcement: an empty frame, which the room does not send.
     ws::shared_frame presence(std::size_t) const { return {}; }
 };
 
@@ -5167,6 +5900,7 @@ WSCHAT_END_NAMESPACE
 #include <asio/any_io_executor.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -5332,7 +6066,9 @@ class room {
     static constexpr bool has_members = detail::has_member_type<Policy>::value;
 
 public:
+    /// A member, as the server's handlers hand it over.
     using connection_ptr = std::shared_ptr<ws::connection<Transport>>;
+    /// What the policy decodes a member's message into and encodes for everyone.
     using message_type = typename Policy::message_type;
     /// The policy's per-member state (an empty struct for policies without any).
     using member_type = typename detail::member_state<Policy>::type;
@@ -5353,28 +6089,56 @@ public:
         state_->executor = executor;
     }
 
-    /// Makes every connection of `server` a member for as long as it is open: joins on
-    /// open, relays its messages, leaves on close. The server's handlers refer to the room
-    /// weakly, so destroying the room simply ends its part.
+    /// Makes every connection of `server` that opens from now on a member for as long as it
+    /// is open: joins on open, relays its messages, leaves on close. The server's handlers
+    /// refer to the room weakly, so destroying the room simply ends its part. May be called
+    /// from any thread, also while the server's io_context runs; attaching to a server the
+    /// room is attached to already does nothing.
     void attach(ws::server<Transport>& server) {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        if (!state_->executor)
+            state_->executor = server.get_executor();
+        if (state_->attachment_of(server) != state_->attachments.end())
+            return;
+        std::weak_ptr<state> weak = state_;
+        const ws::handler_id id = server.add_handlers({
+            [weak](const connection_ptr& conn) {
+                if (auto s = weak.lock())
+                    s->join(conn);
+            },
+            [weak](const connection_ptr& conn, const ws::message& msg) {
+                // A connection opened before the room was attached is not a member (receive
+                // itself checks that for policies with member state).
+                if (auto s = weak.lock(); s && (has_members || s->is_member(conn)))
+                    s->receive(conn, msg);
+            },
+            [weak](const connection_ptr& conn, const ws::close_info&) {
+                if (auto s = weak.lock())
+                    s->leave(conn);
+            },
+        });
+        state_->attachments.emplace_back(&server, id);
+    }
+
+    /// Undoes `attach(server)`: the room stops hearing `server`, and that server's members
+    /// leave the room (the others are told, as for any leave). Their connections stay open.
+    /// May be called from any thread, also while the io_context runs; a no-op when the room
+    /// is not attached to `server`.
+    void detach(ws::server<Transport>& server) {
+        std::vector<connection_ptr> leaving;
         {
             std::lock_guard<std::mutex> lock{state_->mutex};
-            if (!state_->executor)
-                state_->executor = server.get_executor();
+            const auto at = state_->attachment_of(server);
+            if (at == state_->attachments.end())
+                return;
+            server.remove_handlers(at->second);
+            state_->attachments.erase(at);
+            for (const connection_ptr& member : state_->members)
+                if (server.serves(*member))
+                    leaving.push_back(member);
         }
-        std::weak_ptr<state> weak = state_;
-        server.on_open([weak](const connection_ptr& conn) {
-            if (auto s = weak.lock())
-                s->join(conn);
-        });
-        server.on_message([weak](const connection_ptr& conn, const ws::message& msg) {
-            if (auto s = weak.lock())
-                s->receive(conn, msg);
-        });
-        server.on_close([weak](const connection_ptr& conn, const ws::close_info&) {
-            if (auto s = weak.lock())
-                s->leave(conn);
-        });
+        for (const connection_ptr& member : leaving)
+            state_->leave(member);
     }
 
     /// Adds a member (for routing of your own instead of `attach`). Joining twice is a
@@ -5406,6 +6170,7 @@ public:
         return state_->data[at];
     }
 
+    /// The room's policy (immutable once the room is made, so safe from any thread).
     const Policy& policy() const noexcept { return state_->policy; }
 
 private:
@@ -5450,6 +6215,11 @@ private:
             members.pop_back();
             data.pop_back();
             presence_changed();
+        }
+
+        bool is_member(const connection_ptr& conn) const {
+            std::lock_guard<std::mutex> lock{mutex};
+            return position_of(conn.get()) != detail::member_index::absent;
         }
 
         void receive(const connection_ptr& from, const ws::message& msg) {
@@ -5519,7 +6289,7 @@ private:
         /// Trailing edge: what changed during the interval is announced, and another
         /// interval begins; a quiet interval ends the coalescing.
         void window_closed() {
-            ws::detail::cork corked{*executor}; // the announcement leaves in one batch
+            ws::cork corked{*executor}; // the announcement leaves in one batch
             std::lock_guard<std::mutex> lock{mutex};
             window_open = false;
             if (!changed_in_window)
@@ -5550,6 +6320,13 @@ private:
 
         // --- the member list and its index (called with the mutex held) -----------------
 
+        using attachment = std::pair<const ws::server<Transport>*, ws::handler_id>;
+
+        auto attachment_of(const ws::server<Transport>& server) {
+            return std::find_if(attachments.begin(), attachments.end(),
+                                [&](const attachment& a) { return a.first == &server; });
+        }
+
         using position = detail::member_index::position;
 
         /// Where `conn` is in `members` and `data`, or member_index::absent.
@@ -5564,6 +6341,7 @@ private:
 
         const Policy policy;
         mutable std::mutex mutex;
+        std::vector<attachment> attachments; // the servers attach() added handlers to
         std::vector<connection_ptr> members;
         std::vector<member_type> data; // data[i] belongs to members[i]
         detail::member_index index;    // into both
@@ -5582,4 +6360,16 @@ private:
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/chat/room.hpp ----
+
+/// \namespace ws
+/// The WebSocket layer: RFC 6455 framing and handshake, the server, its connections and
+/// transports.
+///
+/// Usable on its own, without the chat layer: `ws::server` hands each connection to the
+/// application's handlers. Every name lives in a versioned inline namespace
+/// (`ws::v0_1`), which user code never needs to spell.
+
+/// \namespace chat
+/// The chat layer over `ws`: rooms that broadcast, count presence, and the message
+/// policies that decide what a room's messages are.
 // ---- end wschat/wschat.hpp ----

@@ -31,7 +31,9 @@ import {
   step,
   until,
 } from './harness.mjs';
+import { deadline, track } from '../support/processes.mjs';
 
+deadline(200, 'chat_page.mjs');
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = resolve(HERE, '..', 'artifacts');
 const SEED_PAGE = join(HERE, 'seed_style_page.html');
@@ -85,11 +87,6 @@ const chromium = loadChromium('chat_page.mjs');
 // The server process
 // ---------------------------------------------------------------------------------------------
 
-const liveServers = new Set();
-process.on('exit', () => {
-  for (const s of liveServers) s.proc.kill('SIGKILL'); // only the processes we started
-});
-
 class Server {
   constructor(path) {
     this.path = path;
@@ -103,14 +100,12 @@ class Server {
 
   /// Starts `minimal_chat --address 127.0.0.1 --port <port>` and waits for its listening line.
   async start(port = 0) {
-    this.proc = spawn(this.path, ['--address', '127.0.0.1', '--port', String(port)], {
+    this.proc = track(spawn(this.path, ['--address', '127.0.0.1', '--port', String(port)], {
       stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    liveServers.add(this);
+    }));
     this.exited = new Promise((res) => {
       this.proc.on('exit', (code, signal) => {
         this.exitInfo = { code, signal };
-        liveServers.delete(this);
         res(this.exitInfo);
       });
     });

@@ -17,6 +17,9 @@ import {
   finish, launchBrowser, loadChromium, parseArgs, scenario, screenshot, short, sleep,
   startChatServer, step, StepFailed, until,
 } from './harness.mjs';
+import { deadline } from '../support/processes.mjs';
+
+deadline(200, 'chat_server.mjs');
 
 const SCRIPT = 'chat_server.mjs';
 const args = parseArgs(SCRIPT, {

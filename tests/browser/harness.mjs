@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { browserEnv, track } from '../support/processes.mjs';
 
 export const WAIT_MS = 5000;
 
@@ -112,23 +113,16 @@ export function finish() {
 
 // --- processes --------------------------------------------------------------------------------
 
-const live = new Set();
-process.on('exit', () => {
-  for (const p of live) p.kill('SIGKILL'); // only the processes we started, by their handle
-});
-
-/// A child process whose stdout lines are kept; `started` resolves with the first line
+/// A child process (killed if the script ends first) whose stdout lines are kept; `started` resolves with the first line
 /// matching `ready` (e.g. /listening on ws:\/\/.*:(\d+)\//).
 export class Child {
   constructor(path, argv, ready, timeoutMs = 10000) {
     this.name = path.split('/').pop();
     this.lines = [];
     this.stderr = '';
-    this.proc = spawn(path, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(this.proc);
+    this.proc = track(spawn(path, argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
     this.exited = new Promise((res) =>
       this.proc.on('exit', (code, signal) => {
-        live.delete(this.proc);
         this.exitInfo = { code, signal };
         res(this.exitInfo);
       }));
@@ -189,7 +183,9 @@ export async function startChatServer(path, port = 0, extra = []) {
 export async function launchBrowser(chromium, executablePath, cleanups) {
   const dir = await mkdtemp(join(tmpdir(), 'wschat-chromium-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(dir, { executablePath, headless: true, args: CHROMIUM_ARGS });
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath, headless: true, args: CHROMIUM_ARGS, env: browserEnv(),
+  });
   cleanups.push(() => context.close());
   context.setDefaultTimeout(WAIT_MS);
   return context;

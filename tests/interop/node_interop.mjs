@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
+import { deadline, track } from '../support/processes.mjs';
 
 const LISTEN_TIMEOUT_MS = 10000; // wait for the "listening on" line
 const STOP_TIMEOUT_MS = 5000; // wait for exit after SIGTERM
@@ -82,9 +83,9 @@ class Server {
 
   start() {
     return new Promise((resolve, reject) => {
-      const proc = spawn(this.path, ['--address', '127.0.0.1', '--port', '0'], {
+      const proc = track(spawn(this.path, ['--address', '127.0.0.1', '--port', '0'], {
         stdio: ['ignore', 'pipe', 'inherit'], // stderr inherited: diagnostics show up here
-      });
+      }));
       this.proc = proc;
       this.exited = new Promise((res) => {
         proc.on('exit', (code, signal) => {
@@ -464,6 +465,7 @@ async function main() {
     process.stderr.write('usage: node tests/interop/node_interop.mjs --minimal-chat PATH --echo-server PATH\n');
     return 2;
   }
+  deadline(200, 'node_interop.mjs');
   console.log(`node ${process.version}, ws ${wsVersion}`);
   const runs = [
     ['minimal_chat', args['--minimal-chat'], chatScenario],

@@ -19,6 +19,9 @@ import re
 import signal
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
+import processes  # noqa: E402
+
 try:
     import websockets
 except ImportError:  # pragma: no cover - environment problem, reported clearly
@@ -77,7 +80,7 @@ class Server:
         self._drain = None
 
     async def start(self):
-        self.proc = await asyncio.create_subprocess_exec(
+        self.proc = processes.track(await asyncio.create_subprocess_exec(
             self.path,
             "--address",
             "127.0.0.1",
@@ -86,7 +89,7 @@ class Server:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=None,  # inherited: the server's diagnostics show up in our output
-        )
+        ))
         seen = []
 
         async def wait_line():
@@ -346,6 +349,7 @@ async def main():
     ap.add_argument("--minimal-chat", required=True, help="path to the minimal_chat binary")
     ap.add_argument("--echo-server", required=True, help="path to the echo_server binary")
     args = ap.parse_args()
+    processes.deadline(200, "python_interop.py")
 
     r = Results()
     print(f"python websockets {websockets.__version__}", flush=True)

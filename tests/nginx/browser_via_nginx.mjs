@@ -4,6 +4,9 @@
 import {
   finish, launchBrowser, loadChromium, parseArgs, scenario, step, until,
 } from '../browser/harness.mjs';
+import { deadline } from '../support/processes.mjs';
+
+deadline(120, 'browser_via_nginx.mjs');
 
 const SCRIPT = 'browser_via_nginx.mjs';
 const args = parseArgs(SCRIPT, { url: '', chromium: '/usr/bin/chromium' }, ['url']);

@@ -29,6 +29,10 @@ import urllib.request
 import websockets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+import processes  # noqa: E402
+
+TIMEOUT = 10
 TEMPLATE = os.path.join(ROOT, "examples", "nginx", "nginx.conf")
 FORGED = "203.0.113.7"  # what a client claims in its own X-Forwarded-For
 
@@ -55,19 +59,21 @@ class ChatServer:
         argv = [path, "--address", "127.0.0.1", "--port", str(port)]
         if trusted:
             argv += ["--trusted-proxy", "127.0.0.1"]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-        first = self.proc.stdout.readline().strip()
-        m = re.fullmatch(r"listening on ws://127\.0\.0\.1:(\d+)/", first)
+        self.proc = processes.track(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True))
+        self.out = processes.LineReader(self.proc.stdout)
+        self.lines = self.out.lines
+        first = self.out.next(TIMEOUT)
+        m = re.fullmatch(r"listening on ws://127\.0\.0\.1:(\d+)/", first or "")
         if not m:
+            processes.stop(self.proc)
             raise RuntimeError(f"chat_server said {first!r}")
         self.port = int(m.group(1))
-        self.lines = []
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=10)
-        self.lines += out.splitlines()
-        return self.proc.returncode
+        """SIGTERM; the exit status (None when it had to be killed), once stdout is read."""
+        status = processes.stop(self.proc)
+        self.out.join()
+        return status
 
 
 class Nginx:
@@ -87,16 +93,19 @@ class Nginx:
         self.conf = os.path.join(self.dir, "nginx.conf")
         with open(self.conf, "w", encoding="utf-8") as f:
             f.write(conf)
-        self.proc = subprocess.Popen([binary, "-p", self.dir, "-e", os.path.join(self.dir, "error.log"),
-                                      "-c", self.conf, "-g", "daemon off;"])
-        deadline = time.monotonic() + 10
+        self.proc = processes.track(subprocess.Popen(
+            [binary, "-p", self.dir, "-e", os.path.join(self.dir, "error.log"), "-c", self.conf,
+             "-g", "daemon off;"]))
+        deadline = time.monotonic() + TIMEOUT
         while True:
             try:
                 socket.create_connection(("127.0.0.1", listen_port), timeout=1).close()
                 break
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("nginx did not start: " + self.error_log())
+                    log = self.error_log()
+                    self.stop()
+                    raise RuntimeError("nginx did not start: " + log)
                 time.sleep(0.05)
 
     def error_log(self):
@@ -107,12 +116,7 @@ class Nginx:
             return "(no error.log)"
 
     def stop(self):
-        self.proc.send_signal(signal.SIGQUIT)  # graceful
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        processes.stop(self.proc, signal.SIGQUIT)  # graceful
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -156,22 +160,29 @@ def main():
     parser.add_argument("--node", default="")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args()
+    processes.deadline(200, "nginx_proxy.py")
 
     listen_port = free_port()
     url = f"ws://127.0.0.1:{listen_port}/"
-    server = ChatServer(args.chat_server, 0, trusted=True)
+    server = None
     nginx = None
     try:
+        server = ChatServer(args.chat_server, 0, trusted=True)
         nginx = Nginx(args.nginx, listen_port, server.port)
         page = urllib.request.urlopen(f"http://127.0.0.1:{listen_port}/", timeout=5)
         check(page.status == 200 and b"app.js" in page.read(),
               "nginx serves chat_server's page")
         asyncio.run(chat_through(url))
         if args.node:
-            status = subprocess.run([args.node, os.path.join(ROOT, "tests", "nginx", "browser_via_nginx.mjs"),
-                                     "--url", f"http://127.0.0.1:{listen_port}/", "--chromium", args.chromium],
-                                    cwd=ROOT).returncode
-            check(status == 0, "Chromium chats through nginx")
+            browser = processes.track(subprocess.Popen(
+                [args.node, os.path.join(ROOT, "tests", "nginx", "browser_via_nginx.mjs"),
+                 "--url", f"http://127.0.0.1:{listen_port}/", "--chromium", args.chromium],
+                cwd=ROOT))
+            try:
+                status = browser.wait(150)
+            except subprocess.TimeoutExpired:  # SIGTERM: it closes its browser on the way out
+                status = processes.stop(browser)
+            check(status == 0, "Chromium chats through nginx", f"status {status}")
         check(server.stop() == 0, "chat_server (trusting nginx) exits 0 on SIGTERM")
         seen = joins(server)
         check(seen.get("alice") == "127.0.0.2", "trusting nginx, chat_server sees alice's real address",
@@ -192,7 +203,7 @@ def main():
         if nginx:
             print(nginx.error_log(), file=sys.stderr)
     finally:
-        if server.proc.poll() is None:
+        if server:
             server.stop()
         if nginx:
             nginx.stop()

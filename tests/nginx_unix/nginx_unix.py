@@ -19,6 +19,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
+import processes  # noqa: E402
+
 try:
     import websockets
 except ImportError:
@@ -76,20 +79,23 @@ def wait_for(predicate, what):
         time.sleep(0.05)
 
 
+async def recv(ws):
+    return await asyncio.wait_for(ws.recv(), TIMEOUT)
+
+
 async def chat(url):
-    alice = await websockets.connect(url)
-    check(await alice.recv() == "Welcome to the chat room!", "alice is welcomed through nginx")
-    check(await alice.recv() == "Online users: 1", "alice sees 1 online")
-    bob = await websockets.connect(url)
-    await bob.recv()
-    check(await bob.recv() == "Online users: 2", "bob sees 2 online")
-    check(await alice.recv() == "Online users: 2", "alice sees bob arrive")
-    await bob.send("hello via nginx and a Unix socket")
-    check(await alice.recv() == "hello via nginx and a Unix socket", "alice gets bob's line")
-    check(await bob.recv() == "hello via nginx and a Unix socket", "bob gets his own line")
-    await bob.close()
-    check(await alice.recv() == "Online users: 1", "alice sees bob leave")
-    await alice.close()
+    kw = dict(open_timeout=TIMEOUT, close_timeout=TIMEOUT)
+    async with websockets.connect(url, **kw) as alice:
+        check(await recv(alice) == "Welcome to the chat room!", "alice is welcomed through nginx")
+        check(await recv(alice) == "Online users: 1", "alice sees 1 online")
+        async with websockets.connect(url, **kw) as bob:
+            await recv(bob)
+            check(await recv(bob) == "Online users: 2", "bob sees 2 online")
+            check(await recv(alice) == "Online users: 2", "alice sees bob arrive")
+            await bob.send("hello via nginx and a Unix socket")
+            check(await recv(alice) == "hello via nginx and a Unix socket", "alice gets bob's line")
+            check(await recv(bob) == "hello via nginx and a Unix socket", "bob gets his own line")
+        check(await recv(alice) == "Online users: 1", "alice sees bob leave")
 
 
 def main():
@@ -97,22 +103,24 @@ def main():
     parser.add_argument("--minimal-chat", required=True)
     parser.add_argument("--nginx", default="/usr/sbin/nginx")
     args = parser.parse_args()
+    processes.deadline(100, "nginx_unix.py")
     with tempfile.TemporaryDirectory() as d:
         sock = os.path.join(d, "chat.sock")
         port = free_port()
-        chat_proc = subprocess.Popen([args.minimal_chat, "--unix", sock], stdout=subprocess.PIPE,
-                                     text=True)
+        chat_proc = processes.track(subprocess.Popen([args.minimal_chat, "--unix", sock],
+                                                     stdout=subprocess.PIPE, text=True))
         nginx = None
         try:
-            line = chat_proc.stdout.readline().strip()
+            line = processes.LineReader(chat_proc.stdout).next(TIMEOUT)
             check(line == f"listening on unix:{sock}", "minimal_chat announces its socket", line)
             with open(os.path.join(d, "nginx.conf"), "w") as f:
                 # Started as root, nginx would run its workers as `nobody`, which may not
                 # connect to a socket file in root's private temporary directory.
                 user = "user root;" if os.geteuid() == 0 else ""
                 f.write(CONF.format(user=user, dir=d, sock=sock, port=port))
-            nginx = subprocess.Popen([args.nginx, "-p", d, "-e", os.path.join(d, "error.log"),
-                                      "-c", os.path.join(d, "nginx.conf"), "-g", "daemon off;"])
+            nginx = processes.track(subprocess.Popen(
+                [args.nginx, "-p", d, "-e", os.path.join(d, "error.log"),
+                 "-c", os.path.join(d, "nginx.conf"), "-g", "daemon off;"]))
             wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, "nginx start")
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=TIMEOUT) as page:
                 check(page.status == 200 and b"<!DOCTYPE html>" in page.read(),
@@ -124,10 +132,8 @@ def main():
             raise
         finally:
             if nginx:
-                nginx.send_signal(signal.SIGQUIT)
-                nginx.wait(TIMEOUT)
-            chat_proc.send_signal(signal.SIGTERM)
-            status = chat_proc.wait(TIMEOUT)
+                processes.stop(nginx, signal.SIGQUIT)
+            status = processes.stop(chat_proc)
         check(status == 0, "minimal_chat exits 0 after SIGTERM", f"status {status}")
         check(not os.path.exists(sock), "the socket file is removed on stop")
     print(f"{'FAILED' if failures else 'OK'}: {failures} failure(s)")

@@ -5,8 +5,6 @@
 // saw and the test checks it on the main thread.
 #pragma once
 
-#include <utility> // test_client.hpp uses std::exchange without including it
-
 #include "test_client.hpp"
 
 #include <wschat/ws/options.hpp>
@@ -28,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace test::abuse {
@@ -35,9 +34,9 @@ namespace test::abuse {
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-/// Reads frames off a socket with a buffer that is consumed by offset, so a stream of many
-/// small frames costs O(bytes) (test::ws_client erases from the front of its buffer for
-/// every frame, too slow to keep up with a flood).
+/// Reads frames off a socket (decoded by decode_frame) with a buffer that is consumed by
+/// offset and compacted only when half of it is read, so a flood of small frames costs
+/// O(bytes).
 class frame_stream {
 public:
     enum class status { frame, timeout, eof };
@@ -69,31 +68,12 @@ public:
 
 private:
     bool parse(frame& out) {
-        const std::size_t available = buffer_.size() - pos_;
-        if (available < 2)
+        std::size_t used = 0;
+        auto next = decode_frame(std::string_view{buffer_}.substr(pos_), used);
+        if (!next)
             return false;
-        const auto* p = reinterpret_cast<const std::uint8_t*>(buffer_.data() + pos_);
-        if (p[1] & 0x80)
-            throw std::runtime_error{"server sent a masked frame"};
-        std::uint64_t length = p[1] & 0x7F;
-        std::size_t header = 2;
-        if (length == 126)
-            header = 4;
-        else if (length == 127)
-            header = 10;
-        if (available < header)
-            return false;
-        if (header > 2) {
-            length = 0;
-            for (std::size_t i = 2; i < header; ++i)
-                length = (length << 8) | p[i];
-        }
-        if (available - header < length)
-            return false;
-        out.fin = (p[0] & 0x80) != 0;
-        out.opcode = p[0] & 0x0F;
-        out.payload.assign(buffer_, pos_ + header, static_cast<std::size_t>(length));
-        pos_ += header + static_cast<std::size_t>(length);
+        out = std::move(*next);
+        pos_ += used;
         return true;
     }
 

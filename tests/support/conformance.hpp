@@ -1,8 +1,7 @@
 // Test support for tests/conformance.cpp — the echo_server example as a child process, and a
-// strict reader of the frames a server sends (RFC 6455 §5), on top of test_client.hpp.
+// reader of the messages a server sends (reassembled, checked for interleaving), on top of
+// test_client.hpp's strict frames (frame_decoder.hpp).
 #pragma once
-
-#include <utility> // before test_client.hpp, which uses std::exchange without it
 
 #include "test_client.hpp"
 #if WSCHAT_TEST_TLS
@@ -220,50 +219,6 @@ inline void bound_sends(test::socket_client& socket, std::chrono::seconds timeou
     ::setsockopt(socket.fd(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-/// Reads one frame off the wire and throws std::runtime_error when it breaks a rule RFC 6455
-/// sets for a server's frames: masked (§5.1), RSV bits without an extension (§5.2), a
-/// reserved opcode, a non-minimal length (§5.2), a fragmented or oversized control frame
-/// (§5.5), a one-byte Close payload (§5.5.1). Nothing on timeout or EOF.
-inline std::optional<test::frame> read_wire_frame(test::socket_client& socket,
-                                                  std::chrono::milliseconds timeout) {
-    const auto head = socket.read_exact(2, timeout);
-    if (!head)
-        return std::nullopt;
-    const auto b0 = static_cast<std::uint8_t>((*head)[0]);
-    const auto b1 = static_cast<std::uint8_t>((*head)[1]);
-    test::frame f;
-    f.fin = (b0 & 0x80) != 0;
-    f.opcode = b0 & 0x0F;
-    if ((b0 & 0x70) != 0)
-        throw std::runtime_error{"the server set RSV bits without an extension"};
-    if ((b1 & 0x80) != 0)
-        throw std::runtime_error{"the server sent a masked frame"};
-    if ((f.opcode > test::op_binary && f.opcode < test::op_close) || f.opcode > test::op_pong)
-        throw std::runtime_error{"the server sent reserved opcode " + std::to_string(f.opcode)};
-    std::uint64_t length = b1 & 0x7F;
-    const std::size_t extended = length == 126 ? 2 : length == 127 ? 8 : 0;
-    if (extended != 0) {
-        const auto bytes = socket.read_exact(extended, timeout);
-        if (!bytes)
-            return std::nullopt;
-        length = 0;
-        for (const char b : *bytes)
-            length = (length << 8) | static_cast<std::uint8_t>(b);
-        if ((extended == 2 && length < 126) || (extended == 8 && length <= 0xFFFF) ||
-            (length >> 63) != 0)
-            throw std::runtime_error{"the server sent a non-minimal or invalid length"};
-    }
-    if (f.opcode >= test::op_close && (!f.fin || length > 125))
-        throw std::runtime_error{"the server sent a fragmented or oversized control frame"};
-    if (f.opcode == test::op_close && length == 1)
-        throw std::runtime_error{"the server sent a Close frame with a one-byte payload"};
-    auto payload = socket.read_exact(static_cast<std::size_t>(length), timeout);
-    if (!payload)
-        return std::nullopt;
-    f.payload = std::move(*payload);
-    return f;
-}
-
 /// The next message (data frames reassembled) or control frame from the server; its pings
 /// are answered and skipped, as a browser does. Nothing on timeout or EOF; throws
 /// std::runtime_error on a framing error by the server.
@@ -271,7 +226,7 @@ inline std::optional<test::frame> read_message(test::ws_client& client,
                                                std::chrono::milliseconds timeout) {
     std::optional<test::frame> message;
     for (;;) {
-        auto f = read_wire_frame(client.socket(), timeout);
+        auto f = client.socket().read_frame(timeout);
         if (!f)
             return std::nullopt;
         if (f->opcode >= test::op_close) {

@@ -1,8 +1,9 @@
 // Test support — a deliberately simple blocking WebSocket client on POSIX sockets.
 //
-// It shares no code with the library (its own frame encoder and decoder, and its own use of
-// OpenSSL for TLS), so integration tests check the server against an independent reading of
-// RFC 6455, byte for byte, over TCP, TLS or a Unix domain socket.
+// It shares no code with the library (the frame encoder of client_bytes.hpp, the strict
+// decoder of frame_decoder.hpp, and its own use of OpenSSL for TLS), so integration tests check the
+// server against an independent reading of RFC 6455, byte for byte, over TCP, TLS or a Unix domain
+// socket.
 #pragma once
 
 #if __has_include(<openssl/ssl.h>)
@@ -11,6 +12,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #endif
+
+#include "client_bytes.hpp"
+#include "frame_decoder.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -26,7 +30,6 @@
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -35,60 +38,6 @@
 namespace test {
 
 using namespace std::chrono_literals;
-
-/// One frame as read off the wire.
-struct frame {
-    std::uint8_t opcode = 0;
-    bool fin = true;
-    std::string payload;
-
-    /// For close frames: the status code, or 1005 when the payload is empty.
-    std::uint16_t close_code() const {
-        if (payload.size() < 2)
-            return 1005;
-        return static_cast<std::uint16_t>((std::uint8_t(payload[0]) << 8) |
-                                          std::uint8_t(payload[1]));
-    }
-};
-
-constexpr std::uint8_t op_continuation = 0x0, op_text = 0x1, op_binary = 0x2, op_close = 0x8,
-                       op_ping = 0x9, op_pong = 0xA;
-
-/// Encodes one client frame; masked unless told otherwise (to test the server's refusal).
-inline std::string encode(std::uint8_t opcode, std::string_view payload, bool fin = true,
-                          bool masked = true, std::uint8_t rsv = 0) {
-    std::string out;
-    out.push_back(static_cast<char>((fin ? 0x80 : 0) | (rsv << 4) | opcode));
-    const std::uint8_t mask_bit = masked ? 0x80 : 0;
-    const std::uint64_t n = payload.size();
-    if (n < 126) {
-        out.push_back(static_cast<char>(mask_bit | n));
-    } else if (n <= 0xFFFF) {
-        out.push_back(static_cast<char>(mask_bit | 126));
-        out.push_back(static_cast<char>(n >> 8));
-        out.push_back(static_cast<char>(n & 0xFF));
-    } else {
-        out.push_back(static_cast<char>(mask_bit | 127));
-        for (int shift = 56; shift >= 0; shift -= 8)
-            out.push_back(static_cast<char>((n >> shift) & 0xFF));
-    }
-    if (!masked)
-        return out + std::string{payload};
-    thread_local std::mt19937 random{12345}; // test threads each mask with their own keys
-    char key[4];
-    for (char& k : key)
-        k = static_cast<char>(random());
-    out.append(key, 4);
-    for (std::size_t i = 0; i < payload.size(); ++i)
-        out.push_back(static_cast<char>(payload[i] ^ key[i % 4]));
-    return out;
-}
-
-/// A close frame payload: big-endian code + reason.
-inline std::string close_payload(std::uint16_t code, std::string_view reason = {}) {
-    std::string out{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
-    return out + std::string{reason};
-}
 
 /// TLS settings of a test client.
 struct tls_settings {
@@ -210,6 +159,21 @@ public:
         std::string out = buffer_.substr(read_at_);
         discard();
         return out;
+    }
+
+    /// The next frame, decoded strictly (see decode_frame: throws std::runtime_error on a
+    /// frame no server may send), or nothing on timeout or EOF.
+    std::optional<frame> read_frame(std::chrono::milliseconds timeout) {
+        for (;;) {
+            std::size_t used = 0;
+            auto next = decode_frame(std::string_view{buffer_}.substr(read_at_), used);
+            if (next) {
+                read_at_ += used;
+                return next;
+            }
+            if (!fill(timeout))
+                return std::nullopt;
+        }
     }
 
     /// True when the peer has closed the TCP connection (EOF or reset) within the timeout;
@@ -374,14 +338,6 @@ private:
     std::size_t read_at_ = 0; // bytes of buffer_ already handed out
 };
 
-/// The request a browser would send, with a fixed key (RFC 6455 §1.3's).
-inline std::string upgrade_request(std::string_view path = "/", std::string_view extra = {}) {
-    return "GET " + std::string{path} +
-           " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
-           std::string{extra} + "\r\n";
-}
-
 /// A WebSocket client: handshake in the constructor, then frames.
 class ws_client {
 public:
@@ -433,29 +389,7 @@ public:
 
 private:
     std::optional<frame> read_any_frame(std::chrono::milliseconds timeout) {
-        const auto head = socket_.read_exact(2, timeout);
-        if (!head)
-            return std::nullopt;
-        frame f;
-        f.fin = (std::uint8_t((*head)[0]) & 0x80) != 0;
-        f.opcode = std::uint8_t((*head)[0]) & 0x0F;
-        if (std::uint8_t((*head)[1]) & 0x80)
-            throw std::runtime_error{"server sent a masked frame"};
-        std::uint64_t length = std::uint8_t((*head)[1]) & 0x7F;
-        const std::size_t extended = length == 126 ? 2 : length == 127 ? 8 : 0;
-        if (extended) {
-            const auto bytes = socket_.read_exact(extended, timeout);
-            if (!bytes)
-                return std::nullopt;
-            length = 0;
-            for (char b : *bytes)
-                length = (length << 8) | std::uint8_t(b);
-        }
-        auto payload = socket_.read_exact(static_cast<std::size_t>(length), timeout);
-        if (!payload)
-            return std::nullopt;
-        f.payload = std::move(*payload);
-        return f;
+        return socket_.read_frame(timeout);
     }
 
     socket_client socket_;

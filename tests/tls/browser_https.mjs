@@ -11,8 +11,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { browserEnv, deadline } from '../support/processes.mjs';
 import { checker, devCert, flag, startTls } from './start_tls_server.mjs';
 
+deadline(120, 'browser_https.mjs');
 const { chromium } = createRequire(import.meta.url)('playwright-core');
 const { check, finish } = checker();
 const tls = devCert();
@@ -21,9 +23,9 @@ let server;
 let context;
 
 const until = async (what, probe, ok, ms = 10000) => {
-  const deadline = Date.now() + ms;
+  const end = Date.now() + ms;
   let last;
-  while (Date.now() < deadline) {
+  while (Date.now() < end) {
     last = await probe();
     if (ok(last)) return check(true, what);
     await new Promise((r) => setTimeout(r, 50));
@@ -39,10 +41,11 @@ try {
     executablePath: flag('--chromium'),
     headless: true,
     ignoreHTTPSErrors: true,
+    env: browserEnv(),
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  const url = `https://localhost:${server.port}/`;
+  const url = `https://${server.host}:${server.port}/`;
   const errors = [];
   const [a, b] = [await context.newPage(), await context.newPage()];
   for (const page of [a, b]) {

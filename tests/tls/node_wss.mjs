@@ -1,14 +1,19 @@
 // wss:// with the Node `ws` client, trusting only the dev certificate (`ca:`): echo of 0 B to
-// 1 MiB through echo_server, and two clients chatting through minimal_chat.
+// 1 MiB through echo_server at the address it printed, and two clients chatting through
+// minimal_chat at wss://localhost (the server listening where `localhost` resolves first, so
+// the certificate's name is checked too).
 //   node tests/tls/node_wss.mjs --minimal-chat PATH --echo-server PATH
 import WebSocket from 'ws';
-import { checker, devCert, flag, startTls } from './start_tls_server.mjs';
+import { deadline } from '../support/processes.mjs';
+import { checker, devCert, flag, localhostAddress, startTls } from './start_tls_server.mjs';
 
+deadline(120, 'node_wss.mjs');
 const { check, finish } = checker();
 const tls = devCert();
+const servers = [];
 
-function open(port, messages) {
-  const ws = new WebSocket(`wss://localhost:${port}/`, { ca: tls.ca, minVersion: 'TLSv1.2' });
+function open(host, port) {
+  const ws = new WebSocket(`wss://${host}:${port}/`, { ca: tls.ca, minVersion: 'TLSv1.2' });
   ws.inbox = [];
   ws.waiters = [];
   ws.on('message', (data, isBinary) => {
@@ -25,7 +30,8 @@ function open(port, messages) {
 
 try {
   const echo = await startTls(flag('--echo-server'), tls);
-  const ws = await open(echo.port);
+  servers.push(echo);
+  const ws = await open(echo.host, echo.port);
   check(['TLSv1.2', 'TLSv1.3'].includes(ws._socket.getProtocol()), `echo_server negotiates ${ws._socket.getProtocol()}`);
   for (const size of [0, 1, 125, 126, 65535, 65536, 1 << 20]) {
     const text = 'κόσμε wss '.repeat(size / 10 + 1).slice(0, size);
@@ -38,11 +44,14 @@ try {
   ws.close(1000);
   check((await echo.stop()) === 0, 'echo_server exits 0 after SIGTERM');
 
-  const chat = await startTls(flag('--minimal-chat'), tls);
-  const a = await open(chat.port);
+  const address = await localhostAddress();
+  const chat = await startTls(flag('--minimal-chat'), tls, address);
+  servers.push(chat);
+  check(true, `minimal_chat listens on ${chat.host}, where localhost resolves first`);
+  const a = await open('localhost', chat.port);
   check((await a.next()) === 'Welcome to the chat room!', 'A is welcomed over wss');
   check((await a.next()) === 'Online users: 1', 'A sees 1 online');
-  const b = await open(chat.port);
+  const b = await open('localhost', chat.port);
   await b.next();
   check((await b.next()) === 'Online users: 2', 'B sees 2 online');
   check((await a.next()) === 'Online users: 2', 'A sees B arrive');
@@ -55,6 +64,7 @@ try {
 } catch (e) {
   check(false, 'scenario', e.stack);
 } finally {
+  await Promise.all(servers.map((server) => server.stop()));
   tls.cleanup();
 }
 finish();

@@ -13,6 +13,10 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT
+# A signal ends the script through `exit`, so the EXIT trap stops echo_server then too.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 bash "$root/tools/dev-cert.sh" "$dir" >/dev/null
 "$echo_server" --address 127.0.0.1 --port 0 --tls-cert "$dir/cert.pem" --tls-key "$dir/key.pem" \
     >"$dir/out" &

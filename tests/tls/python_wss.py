@@ -6,7 +6,9 @@
 Makes a certificate with tools/dev-cert.sh in a temporary directory, starts each example with
 `--tls-cert/--tls-key`, and checks, trusting only that certificate: echo of 0 B to 1 MiB,
 two clients chatting, a new certificate served after SIGHUP (the open client unaffected),
-1001 to every client on SIGTERM and exit status 0. Exit status 1 on any failure.
+1001 to every client on SIGTERM and exit status 0. echo_server is reached at the address it
+printed; minimal_chat listens where `localhost` resolves first and is reached as
+wss://localhost, so the certificate's name is checked too. Exit status 1 on any failure.
 """
 
 import argparse
@@ -14,6 +16,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -25,7 +28,10 @@ except ImportError:
     sys.exit("python_wss.py: needs python3-websockets: run it with /usr/bin/python3")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LISTEN_RE = re.compile(r"^listening on wss://127\.0\.0\.1:(\d+)/$")
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+import processes  # noqa: E402
+
+LISTEN_RE = re.compile(r"^listening on wss://(\[[0-9a-f:.]+\]|[0-9.]+):(\d+)/$")
 TIMEOUT = 10
 failures = 0
 
@@ -53,28 +59,38 @@ def peer_serial(ws):
     return obj.getpeercert()["serialNumber"]
 
 
-async def start(path, cert, key):
-    proc = await asyncio.create_subprocess_exec(
-        path, "--address", "127.0.0.1", "--port", "0", "--tls-cert", cert, "--tls-key", key,
-        stdout=asyncio.subprocess.PIPE)
-    line = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode().strip()
+async def start(path, cert, key, address="127.0.0.1"):
+    """Starts `path` on `address`; returns (process, host as printed, port)."""
+    proc = processes.track(await asyncio.create_subprocess_exec(
+        path, "--address", address, "--port", "0", "--tls-cert", cert, "--tls-key", key,
+        stdout=asyncio.subprocess.PIPE))
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode().strip()
+    except asyncio.TimeoutError:
+        line = "(nothing within %d s)" % TIMEOUT
     match = LISTEN_RE.match(line)
     if not match:
         proc.kill()
+        await proc.wait()
         raise SystemExit(f"{path} did not announce wss://: {line!r}")
-    return proc, int(match.group(1))
+    return proc, match.group(1), int(match.group(2))
 
 
 async def stop(proc, name):
-    proc.send_signal(signal.SIGTERM)
-    status = await asyncio.wait_for(proc.wait(), TIMEOUT)
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        status = await asyncio.wait_for(proc.wait(), TIMEOUT)
+    except asyncio.TimeoutError:
+        proc.kill()
+        status = await proc.wait()
     check(status == 0, f"{name} exits 0 after SIGTERM", f"status {status}")
 
 
 async def echo(echo_server, cert, key):
-    proc, port = await start(echo_server, cert, key)
+    proc, host, port = await start(echo_server, cert, key)
     try:
-        async with websockets.connect(f"wss://localhost:{port}/", ssl=trusting(cert),
+        async with websockets.connect(f"wss://{host}:{port}/", ssl=trusting(cert),
                                       max_size=None, compression=None) as ws:
             version = ws.transport.get_extra_info("ssl_object").version()
             check(version in ("TLSv1.2", "TLSv1.3"), f"echo_server negotiates {version}")
@@ -92,7 +108,10 @@ async def echo(echo_server, cert, key):
 
 
 async def chat(minimal_chat, cert, key, directory):
-    proc, port = await start(minimal_chat, cert, key)
+    address = socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)[0][4][0]
+    proc, host, port = await start(minimal_chat, cert, key, address)
+    check(host.strip("[]") == address, f"minimal_chat listens on {address}, where localhost "
+          "resolves first", host)
     url = f"wss://localhost:{port}/"
     try:
         alice = await websockets.connect(url, ssl=trusting(cert))
@@ -131,6 +150,7 @@ async def chat(minimal_chat, cert, key, directory):
     finally:
         if proc.returncode is None:
             proc.kill()
+            await proc.wait()
 
 
 async def main():
@@ -138,6 +158,7 @@ async def main():
     parser.add_argument("--minimal-chat", required=True)
     parser.add_argument("--echo-server", required=True)
     args = parser.parse_args()
+    processes.deadline(120, "python_wss.py")
     with tempfile.TemporaryDirectory() as directory:
         cert, key = dev_cert(directory)
         await echo(args.echo_server, cert, key)

@@ -25,49 +25,6 @@
 WSCHAT_BEGIN_NAMESPACE(chat)
 
 namespace detail {
-/// Decodes `%XX` escapes and `+` (a space in a query string); nullopt when malformed.
-inline std::optional<std::string> percent_decode(std::string_view in) {
-    const auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
-        return -1;
-    };
-    std::string out;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        if (in[i] == '+') {
-            out += ' ';
-        } else if (in[i] != '%') {
-            out += in[i];
-        } else {
-            if (i + 2 >= in.size() || hex(in[i + 1]) < 0 || hex(in[i + 2]) < 0)
-                return std::nullopt;
-            out += static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2]));
-            i += 2;
-        }
-    }
-    return out;
-}
-
-/// The value of `key` in a `k=v<sep>k=v` list (a query string with '&', cookies with ';').
-inline std::optional<std::string_view> find_pair(std::string_view list, std::string_view key,
-                                                 char separator) {
-    while (!list.empty()) {
-        const std::size_t end = list.find(separator);
-        std::string_view pair = list.substr(0, end);
-        list = end == std::string_view::npos ? std::string_view{} : list.substr(end + 1);
-        while (!pair.empty() && pair.front() == ' ')
-            pair.remove_prefix(1);
-        const std::size_t eq = pair.find('=');
-        if (eq != std::string_view::npos && pair.substr(0, eq) == key)
-            return pair.substr(eq + 1);
-    }
-    return std::nullopt;
-}
-
 /// Code points in valid UTF-8 (bytes that do not continue a sequence).
 inline std::size_t code_points(std::string_view utf8) {
     return static_cast<std::size_t>(std::count_if(utf8.begin(), utf8.end(), [](char c) {
@@ -91,6 +48,8 @@ inline std::int64_t now_ms() {
 }
 } // namespace detail
 
+/// The browser chat's policy: JSON envelopes, member names, error replies and pongs.
+///
 /// # The browser chat: JSON envelopes
 ///
 /// Every frame is one JSON object with a `type`. Times are milliseconds since the epoch;
@@ -127,14 +86,28 @@ inline std::int64_t now_ms() {
 /// in `upgrade_decision::user_data` from `on_upgrade`). The name is trimmed, control
 /// characters are dropped, it is cut to `max_name_length` code points, "guest" when empty,
 /// and a name already present becomes "alice (2)", "alice (3)" …
+///
+/// Thread safety: the members only read the settings below, so the policy is safe on any
+/// number of threads (see \ref policy_concept). Needs nlohmann/json, and
+/// `#include <wschat/chat/json_policy.hpp>` (not in the umbrella header).
+///
+/// ```cpp
+/// chat::json_policy policy;
+/// policy.max_text_length = 500;
+/// chat::room<ws::asio_tcp, chat::json_policy> room{policy};
+/// ```
 struct json_policy {
     /// A chat line as decoded: who said what.
     struct message_type {
+        /// The sender's name, as admit() gave it.
         std::string from;
+        /// What the sender wrote: valid UTF-8, at most `max_text_length` code points, not
+        /// only spaces, tabs and line breaks.
         std::string text;
     };
     /// What the room keeps per member: the name it got.
     struct member_type {
+        /// Cleaned by clean_name() and distinct from the names of the members present.
         std::string name;
     };
 
@@ -149,14 +122,11 @@ struct json_policy {
 
     /// The name a request asks for: `?name=` first, then a `name` cookie; empty if none.
     static std::string requested_name(const ws::http_request& request) {
-        std::optional<std::string_view> raw = detail::find_pair(request.query(), "name", '&');
-        if (!raw)
-            if (const auto cookies = request.header("Cookie"))
-                raw = detail::find_pair(*cookies, "name", ';');
-        if (!raw)
-            return {};
-        const auto decoded = detail::percent_decode(*raw);
-        return decoded && ws::is_valid_utf8(*decoded) ? *decoded : std::string{};
+        std::optional<std::string> name = request.query_param("name");
+        if (!name)
+            if (const auto cookie = request.cookie("name"))
+                name = ws::percent_decode(*cookie);
+        return name && ws::is_valid_utf8(*name) ? *name : std::string{};
     }
 
     /// The tidy form of a requested name (before duplicates are resolved).
@@ -172,6 +142,9 @@ struct json_policy {
         return name.empty() ? "guest" : name;
     }
 
+    /// The name of a joining member: the application's choice when `on_upgrade` put a
+    /// `std::string` in `upgrade_decision::user_data`, else requested_name(); then
+    /// clean_name(), and " (2)", " (3)" … appended while the name is taken in `present`.
     template <class Connection>
     member_type admit(Connection& conn, const std::vector<member_type>& present) const {
         const std::string* chosen = conn.template user_data_as<std::string>();
@@ -186,6 +159,8 @@ struct json_policy {
         return {name};
     }
 
+    /// The `welcome` envelope for `who`: the name it got, `online` (counting `who`) and the
+    /// time.
     ws::shared_frame welcome(const member_type& who, std::size_t online) const {
         return frame({{"type", "welcome"},
                       {"name", who.name},
@@ -193,6 +168,9 @@ struct json_policy {
                       {"time", detail::now_ms()}});
     }
 
+    /// A `message` envelope becomes a room message from `from`; a `ping` is answered with a
+    /// `pong`; anything else is answered with an `error` envelope (the codes above). Never
+    /// refuses: a member who sends something wrong stays connected.
     template <class Connection>
     decode_result<message_type> decode(const Connection&, const member_type& from,
                                        const ws::message& in) const {
@@ -221,6 +199,8 @@ struct json_policy {
         return result::accept({from.name, words});
     }
 
+    /// The `message` envelope everyone receives: sender, text, the time of encoding, and
+    /// `id`, the number the room gives the message.
     ws::shared_frame encode(const message_type& msg, std::uint64_t id) const {
         return frame({{"type", "message"},
                       {"from", msg.from},
@@ -229,6 +209,10 @@ struct json_policy {
                       {"id", id}});
     }
 
+    /// The announcement of a change of members: a `join` envelope when someone joined, a
+    /// `leave` envelope when someone left (names in the order they came or went), then a
+    /// `presence` envelope with the count and the sorted names. Each list holds at most
+    /// `max_listed_names` names.
     std::vector<ws::shared_frame> presence(const presence_update<member_type>& update) const {
         std::vector<ws::shared_frame> frames;
         const auto names = [this](const std::vector<member_type>& members, bool sorted) {

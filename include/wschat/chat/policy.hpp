@@ -18,6 +18,16 @@ WSCHAT_BEGIN_NAMESPACE(chat)
 /// What a policy's `decode` makes of an incoming WebSocket message: a room message to
 /// broadcast, nothing (ignore it), or a refusal that closes the sender; and, in any case, an
 /// optional reply that goes to the sender alone (an error, a pong).
+///
+/// The room sends the reply first, then closes the sender when refused, else broadcasts
+/// the message when set. A default-constructed result is ignore().
+///
+/// ```cpp
+/// if (in.data.size() > 280)
+///     return chat::decode_result<message_type>::refuse(ws::close_code::message_too_big,
+///                                                      "at most 280 bytes");
+/// return chat::decode_result<message_type>::accept(in.data);
+/// ```
 template <class Message>
 struct decode_result {
     std::optional<Message> message;        ///< broadcast this, when set
@@ -25,8 +35,11 @@ struct decode_result {
     std::string reason;                    ///< the close reason that goes with `refusal`
     ws::shared_frame reply;                ///< sent to the sender only, when set
 
+    /// Broadcast `m` to every member, the sender included.
     static decode_result accept(Message m) { return {std::move(m), std::nullopt, {}, {}}; }
+    /// Do nothing: no broadcast, no reply; the sender stays.
     static decode_result ignore() { return {}; }
+    /// Close the sender's connection with `code` and the reason `why`; nothing is broadcast.
     static decode_result refuse(ws::close_code code, std::string why) {
         return {std::nullopt, code, std::move(why), {}};
     }
@@ -47,7 +60,7 @@ struct presence_update {
     const std::vector<Member>& left;    ///< since the previous announcement, in leave order
 };
 
-/// # The Policy concept
+/// \page policy_concept The Policy concept
 ///
 /// `chat::room<Transport, Policy>` asks of every Policy:
 ///
@@ -80,10 +93,27 @@ struct presence_update {
 /// Presence announcements are coalesced by the room (`room_options::presence_interval`):
 /// the first change is announced at once, later ones at most once per interval, carrying
 /// the latest state. `check_policy()` in room.hpp names whatever is missing.
+///
+/// Thread safety: the room calls these `const` members from its members' strands, so with
+/// an io_context run by several threads they may run at the same time (`decode` and an
+/// unnumbered `encode` outside the room's lock; `admit`, `welcome`, `presence` and a
+/// numbered `encode` under it). A policy that changes state of its own must synchronise it.
+/// The room keeps its copy of the policy and gives only const access to it.
 
 /// The classic Node.js `ws` chat: text relayed to every member, sender included; a welcome
 /// line for whoever joins; the online count announced on every join and leave.
+///
+/// The default policy of `chat::room<>`. Its members only read its settings, so it is safe
+/// on any number of threads (see \ref policy_concept).
+///
+/// ```cpp
+/// chat::text_policy policy;
+/// policy.welcome_text = "Welcome to #lobby";
+/// chat::room<ws::asio_tcp, chat::text_policy> room{policy};
+/// ```
 struct text_policy {
+    /// A room message is the received text itself: a view that the room encodes before the
+    /// message handler returns, so relaying copies nothing but the one outgoing frame.
     using message_type = std::string_view;
 
     /// First line a member receives.
@@ -99,12 +129,15 @@ struct text_policy {
                                                        "this room relays text only");
         return decode_result<message_type>::accept(in.data);
     }
+    /// One text frame holding the text as received.
     ws::shared_frame encode(message_type text) const {
         return ws::make_frame(ws::opcode::text, text);
     }
+    /// `welcome_text` as a text frame, whatever the count.
     ws::shared_frame welcome(std::size_t) const {
         return ws::make_frame(ws::opcode::text, welcome_text);
     }
+    /// `presence_prefix` followed by the count, as a text frame.
     ws::shared_frame presence(std::size_t online) const {
         return ws::make_frame(ws::opcode::text, presence_prefix + std::to_string(online));
     }
@@ -113,9 +146,18 @@ struct text_policy {
 /// Raw binary relay for game state and telemetry: binary messages go to every member
 /// unchanged; text is refused with 1003; no welcome and no presence frames (the count is
 /// still kept: `room::size()`).
+///
+/// Stateless, so safe on any number of threads.
+///
+/// ```cpp
+/// chat::room<ws::asio_tcp, chat::binary_policy> room;
+/// ```
 struct binary_policy {
+    /// A room message is the received bytes themselves, a view encoded before the message
+    /// handler returns.
     using message_type = std::string_view;
 
+    /// Binary is relayed as is; text is refused with 1003 (unsupported data).
     template <class Connection>
     decode_result<message_type> decode(const Connection&, const ws::message& in) const {
         if (!in.is_binary())
@@ -123,10 +165,13 @@ struct binary_policy {
                                                        "this room relays binary only");
         return decode_result<message_type>::accept(in.data);
     }
+    /// One binary frame holding the bytes as received.
     ws::shared_frame encode(message_type bytes) const {
         return ws::make_frame(ws::opcode::binary, bytes);
     }
+    /// No welcome: an empty frame, which the room does not send.
     ws::shared_frame welcome(std::size_t) const { return {}; }
+    /// No presence announcement: an empty frame, which the room does not send.
     ws::shared_frame presence(std::size_t) const { return {}; }
 };
 

@@ -5,7 +5,7 @@
 #include <wschat/chat/policy.hpp>
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/connection.hpp>
-#include <wschat/ws/detail/cork.hpp>
+#include <wschat/ws/cork.hpp>
 #include <wschat/ws/message.hpp>
 #include <wschat/ws/server.hpp>
 #include <wschat/ws/shared_frame.hpp>
@@ -14,6 +14,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -179,7 +180,9 @@ class room {
     static constexpr bool has_members = detail::has_member_type<Policy>::value;
 
 public:
+    /// A member, as the server's handlers hand it over.
     using connection_ptr = std::shared_ptr<ws::connection<Transport>>;
+    /// What the policy decodes a member's message into and encodes for everyone.
     using message_type = typename Policy::message_type;
     /// The policy's per-member state (an empty struct for policies without any).
     using member_type = typename detail::member_state<Policy>::type;
@@ -193,10 +196,18 @@ public:
     explicit room(const asio::any_io_executor& executor, Policy policy = {},
                   room_options options = {});
 
-    /// Makes every connection of `server` a member for as long as it is open: joins on
-    /// open, relays its messages, leaves on close. The server's handlers refer to the room
-    /// weakly, so destroying the room simply ends its part.
+    /// Makes every connection of `server` that opens from now on a member for as long as it
+    /// is open: joins on open, relays its messages, leaves on close. The server's handlers
+    /// refer to the room weakly, so destroying the room simply ends its part. May be called
+    /// from any thread, also while the server's io_context runs; attaching to a server the
+    /// room is attached to already does nothing.
     void attach(ws::server<Transport>& server);
+
+    /// Undoes `attach(server)`: the room stops hearing `server`, and that server's members
+    /// leave the room (the others are told, as for any leave). Their connections stay open.
+    /// May be called from any thread, also while the io_context runs; a no-op when the room
+    /// is not attached to `server`.
+    void detach(ws::server<Transport>& server);
 
     /// Adds a member (for routing of your own instead of `attach`). Joining twice is a
     /// no-op.
@@ -227,6 +238,7 @@ public:
         return state_->data[at];
     }
 
+    /// The room's policy (immutable once the room is made, so safe from any thread).
     const Policy& policy() const noexcept { return state_->policy; }
 
 private:
@@ -271,6 +283,11 @@ private:
             members.pop_back();
             data.pop_back();
             presence_changed();
+        }
+
+        bool is_member(const connection_ptr& conn) const {
+            std::lock_guard<std::mutex> lock{mutex};
+            return position_of(conn.get()) != detail::member_index::absent;
         }
 
         void receive(const connection_ptr& from, const ws::message& msg) {
@@ -340,7 +357,7 @@ private:
         /// Trailing edge: what changed during the interval is announced, and another
         /// interval begins; a quiet interval ends the coalescing.
         void window_closed() {
-            ws::detail::cork corked{*executor}; // the announcement leaves in one batch
+            ws::cork corked{*executor}; // the announcement leaves in one batch
             std::lock_guard<std::mutex> lock{mutex};
             window_open = false;
             if (!changed_in_window)
@@ -371,6 +388,13 @@ private:
 
         // --- the member list and its index (called with the mutex held) -----------------
 
+        using attachment = std::pair<const ws::server<Transport>*, ws::handler_id>;
+
+        auto attachment_of(const ws::server<Transport>& server) {
+            return std::find_if(attachments.begin(), attachments.end(),
+                                [&](const attachment& a) { return a.first == &server; });
+        }
+
         using position = detail::member_index::position;
 
         /// Where `conn` is in `members` and `data`, or member_index::absent.
@@ -385,6 +409,7 @@ private:
 
         const Policy policy;
         mutable std::mutex mutex;
+        std::vector<attachment> attachments; // the servers attach() added handlers to
         std::vector<connection_ptr> members;
         std::vector<member_type> data; // data[i] belongs to members[i]
         detail::member_index index;    // into both
@@ -422,24 +447,47 @@ room<Transport, Policy>::room(const asio::any_io_executor& executor, Policy poli
 
 template <class Transport, class Policy>
 void room<Transport, Policy>::attach(ws::server<Transport>& server) {
+    std::lock_guard<std::mutex> lock{state_->mutex};
+    if (!state_->executor)
+        state_->executor = server.get_executor();
+    if (state_->attachment_of(server) != state_->attachments.end())
+        return;
+    std::weak_ptr<state> weak = state_;
+    const ws::handler_id id = server.add_handlers({
+        [weak](const connection_ptr& conn) {
+            if (auto s = weak.lock())
+                s->join(conn);
+        },
+        [weak](const connection_ptr& conn, const ws::message& msg) {
+            // A connection opened before the room was attached is not a member (receive
+            // itself checks that for policies with member state).
+            if (auto s = weak.lock(); s && (has_members || s->is_member(conn)))
+                s->receive(conn, msg);
+        },
+        [weak](const connection_ptr& conn, const ws::close_info&) {
+            if (auto s = weak.lock())
+                s->leave(conn);
+        },
+    });
+    state_->attachments.emplace_back(&server, id);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::detach(ws::server<Transport>& server) {
+    std::vector<connection_ptr> leaving;
     {
         std::lock_guard<std::mutex> lock{state_->mutex};
-        if (!state_->executor)
-            state_->executor = server.get_executor();
+        const auto at = state_->attachment_of(server);
+        if (at == state_->attachments.end())
+            return;
+        server.remove_handlers(at->second);
+        state_->attachments.erase(at);
+        for (const connection_ptr& member : state_->members)
+            if (server.serves(*member))
+                leaving.push_back(member);
     }
-    std::weak_ptr<state> weak = state_;
-    server.on_open([weak](const connection_ptr& conn) {
-        if (auto s = weak.lock())
-            s->join(conn);
-    });
-    server.on_message([weak](const connection_ptr& conn, const ws::message& msg) {
-        if (auto s = weak.lock())
-            s->receive(conn, msg);
-    });
-    server.on_close([weak](const connection_ptr& conn, const ws::close_info&) {
-        if (auto s = weak.lock())
-            s->leave(conn);
-    });
+    for (const connection_ptr& member : leaving)
+        state_->leave(member);
 }
 
 template <class Transport, class Policy>

@@ -32,6 +32,9 @@ enum class close_code : std::uint16_t {
 
 /// True when `code` may legally appear in a Close frame: 1000–1003, 1007–1014 (the
 /// registered codes an endpoint may send) and 3000–4999 (libraries and applications).
+///
+/// A Close frame from a peer with any other code is a protocol error
+/// (`error::bad_close_code`).
 constexpr bool is_valid_wire_close_code(std::uint16_t code) noexcept {
     if (code >= 3000 && code <= 4999)
         return true;
@@ -40,7 +43,9 @@ constexpr bool is_valid_wire_close_code(std::uint16_t code) noexcept {
     return code >= 1007 && code <= 1014;
 }
 
-/// A short English name for a close code, for logs.
+/// A short English name for a close code, for logs: "normal closure" for 1000, "application
+/// defined" for an unregistered code in 3000–4999, "unknown" for any other. The view refers
+/// to a string literal, valid for the whole program.
 constexpr std::string_view close_code_name(std::uint16_t code) noexcept {
     switch (static_cast<close_code>(code)) {
     case close_code::normal:

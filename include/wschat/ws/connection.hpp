@@ -2,8 +2,9 @@
 #pragma once
 
 #include <wschat/detail/config.hpp>
+#include <wschat/ws/clock.hpp>
 #include <wschat/ws/close_code.hpp>
-#include <wschat/ws/detail/cork.hpp>
+#include <wschat/ws/cork.hpp>
 #include <wschat/ws/detail/frame_queue.hpp>
 #include <wschat/ws/detail/socket_io.hpp>
 #include <wschat/ws/detail/spin_lock.hpp>
@@ -14,6 +15,7 @@
 #include <wschat/ws/limits.hpp>
 #include <wschat/ws/message.hpp>
 #include <wschat/ws/options.hpp>
+#include <wschat/ws/session.hpp>
 #include <wschat/ws/shared_frame.hpp>
 
 #include <asio/bind_executor.hpp>
@@ -65,6 +67,7 @@ struct upgrade_decision {
         status = http_status;
         reason = std::string{why};
     }
+    /// True while the decision is to accept (status 101).
     bool accepted() const noexcept { return status == 101; }
 
     /// The client's address, filled in by the server before `on_upgrade` runs: the peer's
@@ -72,8 +75,10 @@ struct upgrade_decision {
     /// the proxy names. Lets an application refuse or rate addresses of its own choosing.
     std::string remote_address;
 
+    /// The HTTP status of the answer: 101 to accept, anything else refuses (see `reject`).
     int status = 101;
     std::string subprotocol; ///< pre-filled with the server's choice from its options
+    /// The reason sent with a refusal, as the response's body.
     std::string reason;
     /// Anything the application wants to keep with the connection (a user name, an id, a
     /// session): it becomes `connection::user_data()` when the upgrade is accepted.
@@ -110,6 +115,10 @@ public:
     // What connections read of their owner, which outlives them.
     const Transport& transport() const noexcept { return transport_; }
     const server_options& options() const noexcept { return options_; }
+    /// What the sessions of the owner's connections enforce.
+    const session_limits& limits() const noexcept { return limits_; }
+    /// Where the owner and its connections read the time.
+    const time_source& time() const noexcept { return time_; }
     /// Where the owner's plain sockets wait to be readable or writable (null for others).
     readiness_set<connection<Transport>>* readiness() const noexcept { return readiness_.get(); }
     /// The strand of connection number `id`, which the owner picked before making it.
@@ -119,8 +128,10 @@ protected:
     /// `transport` and `options` must live as long as the owner (the derived class's own
     /// members do).
     connection_owner(const Transport& transport, const server_options& options,
-                     std::shared_ptr<readiness_set<connection<Transport>>> readiness)
-        : transport_(transport), options_(options), readiness_(std::move(readiness)) {}
+                     std::shared_ptr<readiness_set<connection<Transport>>> readiness,
+                     std::shared_ptr<manual_clock> clock, const session_limits& limits)
+        : transport_(transport), options_(options), readiness_(std::move(readiness)),
+          time_(std::move(clock)), limits_(limits) {}
     ~connection_owner() = default;
 
     // Here so that a connection finds its strand by its id instead of keeping a pointer.
@@ -131,6 +142,8 @@ private:
     const Transport& transport_;
     const server_options& options_;
     const std::shared_ptr<readiness_set<connection<Transport>>> readiness_;
+    const time_source time_;
+    const session_limits limits_; // what the options say of received messages
 };
 } // namespace detail
 
@@ -149,19 +162,24 @@ private:
 template <class Transport>
 class connection : public std::enable_shared_from_this<connection<Transport>> {
 public:
+    /// The transport's stream (a socket, a TLS stream).
     using stream_type = typename Transport::stream_type;
+    /// What made the connection and hears its events: the server (internal).
     using owner_type = detail::connection_owner<Transport>;
     /// Plain sockets join the server's readiness set once their transport handshake is done,
     /// and are read into a per-thread buffer and written with sendmsg directly; other
     /// streams (TLS) go through Asio's composed operations.
     static constexpr bool plain_socket = detail::is_plain_socket<stream_type>::value;
+    /// The strand the connection's handlers and I/O run on.
     using strand_type = asio::strand<typename stream_type::executor_type>;
+    /// The server's set of plain sockets waiting to be readable or writable (internal).
     using readiness_type = detail::readiness_set<connection>;
 
     /// Used by the server, which has picked strand `id` of `owner`'s pool for it;
     /// applications get connections from the handlers.
     connection(std::shared_ptr<owner_type> owner, std::uint64_t id, std::string_view remote_address)
-        : owner_(std::move(owner)), parser_(role::server, options().max_message_size), id_(id) {
+        : owner_(std::move(owner)), session_(owner_->limits()), id_(id) {
+        last_seen_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
         set_remote_address(remote_address);
     }
 
@@ -253,18 +271,23 @@ private:
     const server_options& options() const noexcept { return owner_->options(); }
     const Transport& transport() const noexcept { return owner_->transport(); }
     strand_type& strand() const noexcept { return owner_->strand_of(id_); }
-    using clock = std::chrono::steady_clock;
+    using time_source = detail::time_source;
+    using clock = time_source::clock;
+    clock::time_point now() const noexcept { return owner_->time().now(); }
 
-    // The parser's event sink; keeps the parser's callbacks out of the public interface.
-    struct parser_events {
+    // The session's sink: what the protocol decides, turned into queueing and closing.
+    // Keeps the session's callbacks out of the public interface.
+    struct session_sink {
         connection& self;
-        void on_message(opcode op, std::string_view payload) { self.deliver(op, payload); }
-        void on_ping(std::string_view payload) { self.answer_ping(payload); }
-        void on_pong(std::string_view) {} // arrival already counts as a sign of life
-        void on_close(std::uint16_t code, std::string_view reason) {
-            self.peer_closed(code, reason);
+        const session_limits& limits() const noexcept { return self.owner_->limits(); }
+        void message(opcode op, std::string_view payload) { self.deliver(op, payload); }
+        void send(shared_frame frame) { self.enqueue(std::move(frame)); }
+        void send_close(shared_frame frame, std::uint16_t code, std::string_view reason,
+                        std::error_code why) {
+            self.closing(std::move(frame), code, reason, why);
         }
-        void on_error(std::error_code ec) { self.fail(ec); }
+        void limit_hit(std::error_code ec) { self.owner_->limit_hit(ec); }
+        void closed() { self.finish({}); } // the peer answered our Close
     };
 
     // --- start-up, called by the server on the connection's strand ----------------------
@@ -330,7 +353,7 @@ private:
     /// What is due at `now`, the first of: the deadline passed, the peer silent past the
     /// heartbeat timeout, no message past the idle timeout. Reads only atomics.
     due due_at(clock::time_point now, state current) const {
-        const clock::rep ticks = ticks_at(now);
+        const clock::rep ticks = time_source::ticks_at(now);
         // A sweep that reads the state before a change and the mark after it may find
         // something due that is not: expire() asks again on the strand, where both are
         // current, so that costs a post and nothing more.
@@ -339,9 +362,10 @@ private:
             return mark != 0 && ticks >= mark ? due::deadline : due::nothing;
         if (options().heartbeat_interval.count() > 0 &&
             ticks - last_seen_.load(std::memory_order_relaxed) >=
-                ticks_of(options().heartbeat_timeout))
+                time_source::ticks_of(options().heartbeat_timeout))
             return due::silent;
-        if (options().idle_timeout.count() > 0 && ticks - mark >= ticks_of(options().idle_timeout))
+        if (options().idle_timeout.count() > 0 &&
+            ticks - mark >= time_source::ticks_of(options().idle_timeout))
             return due::idle;
         return due::nothing;
     }
@@ -361,14 +385,6 @@ private:
         case due::idle:
             return fail(error::idle_timeout);
         }
-    }
-
-    /// A time point as the ticks the atomics hold.
-    static clock::rep ticks_at(clock::time_point t) { return t.time_since_epoch().count(); }
-
-    template <class Duration>
-    static clock::rep ticks_of(Duration duration) {
-        return std::chrono::duration_cast<clock::duration>(duration).count();
     }
 
     /// The server is stopping: open connections get a Close frame with 1001, those still
@@ -466,13 +482,13 @@ private:
     void handle_bytes(std::uint8_t* bytes, std::size_t size) {
         // Whatever the messages read here make the server send (a broadcast to every member,
         // a pong, a close) leaves when the parsing is done, not through the event loop.
-        detail::cork corked{strand().get_inner_executor()};
-        last_seen_.store(ticks_at(clock::now()), std::memory_order_relaxed);
+        cork corked{strand().get_inner_executor()};
+        last_seen_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
         if (state_ == state::handshake)
             consume_request(bytes, size);
-        else if (!parser_.done())
-            feed_parser(bytes, size);
-        parser_.release_memory(); // frees the reassembly buffer unless a message is partial
+        else
+            receive(bytes, size);
+        session_.release_memory(); // frees the reassembly buffer unless a message is partial
     }
 
     void consume_request(std::uint8_t* bytes, std::size_t size) {
@@ -522,7 +538,7 @@ private:
         open(req, decision);
         // Frames the client sent right behind its request are already in the buffer.
         if (used < size && state_ == state::open)
-            feed_parser(bytes + used, size - used);
+            receive(bytes + used, size - used);
     }
 
     std::string select_subprotocol(const http_request& req) const {
@@ -555,7 +571,7 @@ private:
         keep_request_line(req);
         enqueue(raw_bytes(make_upgrade_response(req, subprotocol()).serialize()));
         // The handshake deadline is over; the idle timeout counts from here.
-        deadline_or_last_message_.store(ticks_at(clock::now()), std::memory_order_relaxed);
+        deadline_or_last_message_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
         state_ = state::open;
         owner_->opened(this->shared_from_this());
         // The on_open handlers have seen the whole request; an open connection keeps no
@@ -574,82 +590,50 @@ private:
                            static_cast<std::uint8_t>(req.version_minor)};
     }
 
-    void feed_parser(std::uint8_t* bytes, std::size_t size) {
-        parser_events events{*this};
-        parser_.feed(bytes, size, events);
+    /// Hands bytes of an open connection to the session, with the time they arrived.
+    void receive(std::uint8_t* bytes, std::size_t size) {
+        session_sink sink{*this};
+        const clock::time_point arrived{
+            clock::duration{last_seen_.load(std::memory_order_relaxed)}};
+        session_.receive(bytes, size, arrived, sink);
     }
 
+    /// A message passed the session's checks: it counts against the idle timeout and goes
+    /// to the handlers.
     void deliver(opcode op, std::string_view payload) {
-        // After our Close the peer may still send data; RFC 6455 §1.4 lets us discard it.
-        if (state_ != state::open)
-            return;
-        if (!take_message_token()) {
-            if (options().rate_limit_action == server_options::rate_action::close)
-                return fail(error::rate_limited);
-            return owner_->limit_hit(error::rate_limited);
-        }
         deadline_or_last_message_.store(last_seen_.load(std::memory_order_relaxed),
                                         std::memory_order_relaxed);
         owner_->received(this->shared_from_this(), message{op, payload});
     }
 
-    /// The rate limit, `max_messages_per_second` with bursts of up to `message_burst`, as a
-    /// token bucket kept in one number (the generic cell rate algorithm): each message
-    /// moves the time at which the bucket would be full again one interval later; a
-    /// message that would move it more than a burst's worth ahead of now is refused.
-    bool take_message_token() {
-        const double rate = options().max_messages_per_second;
-        if (rate <= 0)
-            return true;
-        const auto interval = static_cast<clock::rep>(ticks_of(std::chrono::seconds{1}) / rate);
-        const auto burst =
-            static_cast<clock::rep>(std::max<std::size_t>(options().message_burst, 1));
-        const clock::rep now = last_seen_.load(std::memory_order_relaxed);
-        const clock::rep full_at = std::max(bucket_full_at_, now);
-        if (full_at - now > (burst - 1) * interval)
-            return false;
-        bucket_full_at_ = full_at + interval;
-        return true;
-    }
-
-    void answer_ping(std::string_view payload) {
-        if (state_ == state::open)
-            enqueue(make_frame(opcode::pong, payload));
-    }
-
-    void peer_closed(std::uint16_t code, std::string_view reason) {
-        close_received_ = true;
-        if (state_ == state::closing)
-            return finish({}); // the answer to our Close: the handshake is complete
-        end_info().code = code;
-        end_info().reason = std::string{reason};
-        // Echo the code (RFC 6455 §5.5.1); a Close without a code is answered with none.
-        send_close_frame(code);
-    }
-
     // --- closing ---------------------------------------------------------------------------
 
+    /// Starts the closing handshake of an open connection.
     void start_close(std::uint16_t code, std::string_view reason, std::error_code why) {
-        if (state_ != state::open)
-            return;
+        session_sink sink{*this};
+        if (state_ == state::open)
+            session_.close(code, reason, why, sink);
+    }
+
+    /// A protocol violation or policy breach of an open connection: close with the mapped
+    /// code.
+    void fail(std::error_code ec) {
+        session_sink sink{*this};
+        if (state_ == state::open)
+            session_.fail(ec, sink);
+    }
+
+    /// The session sends its Close frame (ours, or the echo of the peer's): the last frame,
+    /// bounded by the close timeout.
+    void closing(shared_frame frame, std::uint16_t code, std::string_view reason,
+                 std::error_code why) {
         close_info& info = end_info();
         info.code = code;
         info.reason = std::string{reason};
         info.error = why;
-        send_close_frame(code, reason);
-    }
-
-    /// A protocol violation or policy breach: close with the mapped code.
-    void fail(std::error_code ec) {
-        if (state_ == state::open)
-            owner_->limit_hit(ec);
-        start_close(static_cast<std::uint16_t>(close_code_for(ec)), ec.message(), ec);
-    }
-
-    void send_close_frame(std::uint16_t code, std::string_view reason = {}) {
         state_ = state::closing;
         set_deadline(options().close_timeout, error::close_timeout);
-        enqueue(make_frame(opcode::close, close_payload(code, reason)), true);
+        enqueue(std::move(frame), true);
     }
 
     /// Answers a plain HTTP request or refuses an upgrade, then closes.
@@ -662,7 +646,7 @@ private:
     /// Called when the last queued bytes (ending with a Close frame or an HTTP answer)
     /// have been written.
     void last_write_done() {
-        if (close_received_)
+        if (session_.close_received())
             return finish({}); // both Close frames exchanged: the server closes TCP first
         // Tell the peer we are done and let it close; the read loop sees its EOF.
         if constexpr (plain_socket)
@@ -681,7 +665,8 @@ private:
     /// connection with `on_expiry` when it passes (a connection has no timer of its own).
     void set_deadline(std::chrono::milliseconds after, error on_expiry) {
         deadline_error_ = on_expiry;
-        deadline_or_last_message_.store(ticks_at(clock::now() + after), std::memory_order_relaxed);
+        deadline_or_last_message_.store(time_source::ticks_at(now() + after),
+                                        std::memory_order_relaxed);
     }
 
     /// How the connection ends.
@@ -771,7 +756,7 @@ private:
             if (!flushing_)
                 flushing_ = start_flush = true;
         }
-        if (start_flush && !detail::cork::defer(this->shared_from_this(), &flush_when_uncorked))
+        if (start_flush && !cork::defer(this->shared_from_this(), &flush_when_uncorked))
             asio::post(strand(), [self = this->shared_from_this()] { self->flush(); });
         if (overflow)
             asio::post(strand(),
@@ -955,16 +940,14 @@ private:
     std::shared_ptr<owner_type> owner_;
 
     std::unique_ptr<request_parser> request_parser_; // until the connection opens
-    message_parser parser_;
+    session<role::server> session_;
     std::conditional_t<plain_socket, plain_socket_io, composed_io> io_;
     // Steady-clock ticks, written on the strand and read by the server's sweep. An open
     // connection has no deadline and the others no idle timeout, so one number serves as
     // the handshake or close deadline (0: none) until open, and while open as when the
     // peer last sent a message. Beside it: when the peer was last heard from at all.
     std::atomic<clock::rep> deadline_or_last_message_{0};
-    std::atomic<clock::rep> last_seen_{ticks_at(clock::now())};
-
-    clock::rep bucket_full_at_ = 0; // of the message rate limit, see take_message_token()
+    std::atomic<clock::rep> last_seen_{0}; // set by the constructor
 
     mutable std::unique_ptr<seldom_state> seldom_; // see seldom()
     // The remote address (its first address_size_ bytes) and, once open, the request's
@@ -992,7 +975,6 @@ private:
     mutable detail::spin_lock queue_lock_; // of frames_, queued_bytes_, flushing_, queue_closed_
     bool flushing_ = false;                // a flush is posted or a write is in flight (queue lock)
     bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
-    bool close_received_ = false;
     bool reply_sent_ = false;
     bool over_limit_ = false; // set by the server when a connection limit refuses this one
     // Counted under remote_address() for `max_connections_per_address` (a trusted proxy's

@@ -11,6 +11,13 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 
 /// Every failure wschat reports. Each maps to the close code sent to the peer
 /// (`close_code_for`) and, for handshake failures, to an HTTP status (`http_status_for`).
+///
+/// A `ws::error` converts implicitly to a `std::error_code` of error_category(), so it
+/// compares directly with the codes handlers receive:
+///
+/// ```cpp
+/// if (info.error == ws::error::send_queue_full) { ... } // the peer read too slowly
+/// ```
 enum class error {
     // Framing (RFC 6455 §5): the connection is failed with the mapped close code.
     unmasked_frame = 1,      ///< a client frame without the MASK bit (1002)
@@ -54,7 +61,9 @@ enum class error {
     connection_closed,  ///< an operation on a connection that is already closed
 };
 
-/// The std::error_category of `ws::error`.
+/// The std::error_category of `ws::error`: named "wschat", with an English message for
+/// each value. One instance per program (a function-local static), safe to use from any
+/// thread.
 inline const std::error_category& error_category() noexcept {
     struct category final : std::error_category {
         const char* name() const noexcept override { return "wschat"; }
@@ -138,11 +147,19 @@ inline const std::error_category& error_category() noexcept {
     return instance;
 }
 
+/// `e` as a std::error_code of error_category(); found by argument-dependent lookup, which is
+/// what lets a `ws::error` convert to a `std::error_code` implicitly.
 inline std::error_code make_error_code(error e) noexcept {
     return {static_cast<int>(e), error_category()};
 }
 
 /// The close code sent to the peer when the connection fails with `ec`.
+///
+/// The codes in the comments of `ws::error`: 1007 for bad UTF-8, 1009 for a message too
+/// big, 1003 for unsupported data, 1008 for a slow reader or a rate limit, 1001 when the
+/// server stops or the peer idles, 1006 (the connection ends without a Close frame) for the
+/// timeouts and an already closed connection, and 1002 for the other wschat errors. An
+/// error of any other category (a socket error) gives 1011, internal error.
 inline close_code close_code_for(std::error_code ec) noexcept {
     if (ec.category() != error_category())
         return close_code::internal_error;
@@ -170,7 +187,9 @@ inline close_code close_code_for(std::error_code ec) noexcept {
     }
 }
 
-/// The HTTP status that answers a handshake failing with `ec`.
+/// The HTTP status that answers a handshake failing with `ec`: 426 for a wrong
+/// Sec-WebSocket-Version, 431 for a header section too large, 403 for an origin not
+/// allowed, 503 when the server is busy, and 400 for anything else.
 inline int http_status_for(std::error_code ec) noexcept {
     if (ec == make_error_code(error::bad_version))
         return 426;
@@ -186,6 +205,7 @@ inline int http_status_for(std::error_code ec) noexcept {
 WSCHAT_END_NAMESPACE
 
 namespace std {
+/// Makes `ws::error` an error code enum: it converts to `std::error_code` implicitly.
 template <>
 struct is_error_code_enum<ws::error> : true_type {};
 } // namespace std

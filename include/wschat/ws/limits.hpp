@@ -13,7 +13,9 @@
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
-/// Each limit of `server_options` that a peer can run into.
+/// Each limit of `server_options` that a peer can run into, with what the server does to a
+/// peer that hits it (an HTTP status, a close code, or "dropped": the connection ends
+/// without a Close frame).
 enum class limit : std::uint8_t {
     header_size,    ///< `max_header_bytes`: 431
     handshake_time, ///< `handshake_timeout`: dropped
@@ -26,7 +28,8 @@ enum class limit : std::uint8_t {
     origin,         ///< `allowed_origins`: 403 (keep last: it sizes the counters)
 };
 
-/// The limit an error stands for, if it stands for one.
+/// The limit an error stands for, if it stands for one: `limit::message_size` for
+/// `error::message_too_big`; nullopt for a protocol error, which no option bounds.
 constexpr std::optional<limit> limit_for(error e) noexcept {
     switch (e) {
     case error::header_too_large:
@@ -52,19 +55,36 @@ constexpr std::optional<limit> limit_for(error e) noexcept {
     }
 }
 
-/// How many times each limit was hit since the server started; read from any thread.
+/// How many times each limit was hit since the server started.
+///
+/// Thread safety: every member may be called from any thread at any time. Each count is an
+/// atomic updated and read with relaxed ordering: a read is a recent value, and counts read
+/// one after the other are not a consistent snapshot.
+///
+/// A server keeps one and counts in it the limits its peers run into; read it with
+/// `server::limit_hits(limit)`.
+///
+/// ```cpp
+/// ws::limit_counters hits;
+/// hits.add(ws::error::send_queue_full);       // counted as limit::send_queue
+/// hits.add(ws::error::unmasked_frame);        // a protocol error: not counted
+/// std::uint64_t n = hits[ws::limit::send_queue]; // 1
+/// ```
 class limit_counters {
 public:
+    /// Counts one hit of `which`.
     void add(limit which) noexcept {
         counts_[static_cast<std::size_t>(which)].fetch_add(1, std::memory_order_relaxed);
     }
-    /// Counts `ec` when it is a wschat error that stands for a limit.
+    /// Counts `ec` when it is a wschat error that stands for a limit (see limit_for); other
+    /// errors are ignored.
     void add(std::error_code ec) noexcept {
         if (ec.category() != error_category())
             return;
         if (const auto which = limit_for(static_cast<error>(ec.value())))
             add(*which);
     }
+    /// How many times `which` was hit so far; 0 until it is.
     std::uint64_t operator[](limit which) const noexcept {
         return counts_[static_cast<std::size_t>(which)].load(std::memory_order_relaxed);
     }

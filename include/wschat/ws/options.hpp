@@ -2,11 +2,13 @@
 #pragma once
 
 #include <wschat/detail/config.hpp>
+#include <wschat/ws/clock.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -99,6 +101,8 @@ struct server_options {
         close, ///< the sender is closed with 1008 (policy violation)
         drop,  ///< the message is dropped silently; the sender stays
     };
+    /// What happens to a message over the rate limit; closing by default, as a client that
+    /// floods is rarely an honest one.
     rate_action rate_limit_action = rate_action::close;
 
     /// What happens when a peer's send queue passes `max_send_queue_bytes`.
@@ -106,6 +110,9 @@ struct server_options {
         close,       ///< the peer is closed with 1008: it cannot keep up with the room
         drop_oldest, ///< the oldest frames not yet being written are dropped until it fits
     };
+    /// What happens to a reader that falls behind; closing by default, so that a member
+    /// never silently misses messages (drop_oldest suits state updates where only the
+    /// latest matters).
     overflow_action slow_reader_action = overflow_action::close;
 
     /// Browser origins allowed to open a WebSocket, compared exactly with the Origin header
@@ -128,6 +135,12 @@ struct server_options {
     /// Size of each connection's read buffer. Larger reads mean fewer system calls for
     /// big messages; 16 KiB is one TLS record and a few TCP segments.
     std::size_t read_buffer_size = 16 * 1024;
+
+    /// Where the server reads the time. Null (the default): the steady clock, with a timer
+    /// that sweeps for deadlines and heartbeats. A `ws::manual_clock` makes time move only
+    /// when a test advances it, and the sweep run at each advance, so timeouts are tested
+    /// without waiting.
+    std::shared_ptr<manual_clock> clock;
 };
 
 WSCHAT_END_NAMESPACE

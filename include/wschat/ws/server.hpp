@@ -3,7 +3,8 @@
 
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/connection.hpp>
-#include <wschat/ws/detail/cork.hpp>
+#include <wschat/ws/cork.hpp>
+#include <wschat/ws/detail/handler_table.hpp>
 #include <wschat/ws/detail/readiness_set.hpp>
 #include <wschat/ws/detail/strand_pool.hpp>
 #include <wschat/ws/detail/uncached_allocator.hpp>
@@ -34,7 +35,26 @@
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
+/// The handlers of one group (`server::add_handlers`); any of them may be empty.
+template <class Transport>
+struct connection_handlers {
+    /// How the handlers receive a connection.
+    using connection_ptr = std::shared_ptr<connection<Transport>>;
+    /// Called when a connection has completed its handshake.
+    std::function<void(const connection_ptr&)> on_open;
+    /// Called for every complete message (text already validated as UTF-8).
+    std::function<void(const connection_ptr&, const message&)> on_message;
+    /// Called once when an opened connection has ended, however it ended.
+    std::function<void(const connection_ptr&, const close_info&)> on_close;
+};
+
 namespace detail {
+
+/// The two handlers of which a server has one: plain HTTP requests and upgrade decisions.
+struct http_deciders {
+    std::function<void(const http_request&, http_response&)> on_http;
+    std::function<void(const http_request&, upgrade_decision&)> on_upgrade;
+};
 
 /// The server's state, shared with its connections so that it outlives all of them.
 template <class Transport>
@@ -46,28 +66,31 @@ public:
     using acceptor_type = typename Transport::acceptor_type;
 
     server_core(asio::io_context& io, server_options options, Transport transport)
-        : connection_owner<Transport>(transport_, options_, make_readiness_set(io)),
+        : connection_owner<Transport>(transport_, options_, make_readiness_set(io), options.clock,
+                                      session_limits_of(options)),
           options_(std::move(options)), transport_(std::move(transport)),
           strand_(asio::make_strand(io)), acceptor_(io), sweep_timer_(strand_),
           accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
     }
 
     void listen(asio::io_context& io, std::error_code& ec) {
-        acceptor_ = transport_.listen(io, options_, ec);
+        acceptor_ = transport_.listen(io, listen_address{options_.address, options_.port}, ec);
         if (ec)
             return;
+        if (const auto& manual = this->time().manual())
+            manual->on_advance([weak = this->weak_from_this()] {
+                const auto self = weak.lock();
+                if (self)
+                    asio::post(self->strand_, [self] { self->sweep(); });
+                return self != nullptr;
+            });
         asio::post(strand_, [self = this->shared_from_this()] {
             self->accept_next();
             self->schedule_sweep();
         });
     }
 
-    // Handlers are installed before the io_context runs; afterwards they are only read.
-    std::vector<std::function<void(const connection_ptr&)>> open_handlers;
-    std::vector<std::function<void(const connection_ptr&, const message&)>> message_handlers;
-    std::vector<std::function<void(const connection_ptr&, const close_info&)>> close_handlers;
-    std::function<void(const http_request&, http_response&)> http_handler;
-    std::function<void(const http_request&, upgrade_decision&)> upgrade_handler;
+    handler_table<connection_handlers<Transport>, http_deciders> handlers;
 
     const acceptor_type& acceptor() const noexcept { return acceptor_; }
     asio::io_context::executor_type get_executor() const noexcept {
@@ -80,6 +103,9 @@ public:
     }
 
     std::uint64_t limit_hits(limit which) const noexcept { return counters_[which]; }
+
+    /// True when `conn` was accepted by this server.
+    bool owns(const connection_type& conn) const noexcept { return conn.owner_.get() == this; }
 
     void stop(std::chrono::milliseconds drain_deadline, std::function<void()> on_stopped) {
         asio::post(strand_,
@@ -97,12 +123,18 @@ public:
             detached_ = true;
             all = connections_;
         }
+        handlers.clear();
         asio::post(strand_, [self = this->shared_from_this()] { self->stop_listening(); });
         for (const connection_ptr& conn : all)
             conn->abort();
     }
 
 private:
+    static session_limits session_limits_of(const server_options& options) {
+        return {options.max_message_size, options.max_messages_per_second, options.message_burst,
+                options.rate_limit_action == server_options::rate_action::drop};
+    }
+
     static std::shared_ptr<readiness_set<connection_type>>
     make_readiness_set(asio::io_context& io) {
         if constexpr (connection_type::plain_socket)
@@ -180,8 +212,9 @@ private:
         return period;
     }
 
+    /// On a timer of the steady clock; a manual clock runs the sweep at each advance instead.
     void schedule_sweep() {
-        if (stopping_ || sweep_period().count() <= 0)
+        if (stopping_ || sweep_period().count() <= 0 || this->time().manual())
             return;
         sweep_timer_.expires_after(sweep_period());
         sweep_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
@@ -195,7 +228,9 @@ private:
     /// when a heartbeat is due, pings the rest with the same shared frame (corked: the
     /// pings leave in one batch of flushes).
     void sweep() {
-        const auto now = std::chrono::steady_clock::now();
+        if (stopping_ && this->time().manual())
+            return;
+        const auto now = this->time().now();
         shared_frame ping;
         if (options_.heartbeat_interval.count() > 0 && now >= next_ping_) {
             ping = ping_;
@@ -206,7 +241,7 @@ private:
             // cost a pointer pair per connection at every sweep. A connection's sweep only
             // reads atomics, posts, or queues the ping, none of which takes this lock; the
             // cork, released after the lock, sends the pings.
-            detail::cork corked{get_executor()};
+            cork corked{get_executor()};
             std::lock_guard<std::mutex> lock{registry_mutex_};
             for (const connection_ptr& conn : connections_)
                 conn->sweep(now, ping);
@@ -266,11 +301,6 @@ private:
             conn->abort();
     }
 
-    bool handlers_live() const {
-        std::lock_guard<std::mutex> lock{registry_mutex_};
-        return !detached_;
-    }
-
     // --- connection_owner ------------------------------------------------------------------
 
     void decide_upgrade(const http_request& request, upgrade_decision& decision) override {
@@ -278,8 +308,9 @@ private:
             counters_.add(limit::origin);
             return decision.reject(403, "origin not allowed");
         }
-        if (upgrade_handler && handlers_live())
-            upgrade_handler(request, decision);
+        const auto current = handlers.current();
+        if (current->deciders.on_upgrade)
+            current->deciders.on_upgrade(request, decision);
     }
 
     /// Cross-site WebSocket hijacking defence: a browser always sends Origin, so a request
@@ -299,8 +330,9 @@ private:
     }
 
     void answer_http(const http_request& request, http_response& response) override {
-        if (http_handler && handlers_live())
-            return http_handler(request, response);
+        const auto current = handlers.current();
+        if (current->deciders.on_http)
+            return current->deciders.on_http(request, response);
         response = make_error_response(426, "This is a WebSocket endpoint: connect with a "
                                             "WebSocket client.");
     }
@@ -312,15 +344,17 @@ private:
                 return;
             ++open_count_;
         }
-        for (const auto& handler : open_handlers)
-            handler(conn);
+        const auto current = handlers.current();
+        for (const auto& [id, group] : current->groups)
+            if (group.on_open)
+                group.on_open(conn);
     }
 
     void received(const connection_ptr& conn, const message& msg) override {
-        if (!handlers_live())
-            return;
-        for (const auto& handler : message_handlers)
-            handler(conn, msg);
+        const auto current = handlers.current();
+        for (const auto& [id, group] : current->groups)
+            if (group.on_message)
+                group.on_message(conn, msg);
     }
 
     /// Takes `conn` out of the registry: the last connection moves into its slot. Called
@@ -335,7 +369,6 @@ private:
     }
 
     void finished(const connection_ptr& conn, const close_info& info, bool was_open) override {
-        bool live = false;
         {
             std::lock_guard<std::mutex> lock{registry_mutex_};
             unregister(*conn);
@@ -347,11 +380,13 @@ private:
             }
             if (was_open)
                 --open_count_;
-            live = !detached_;
         }
-        if (was_open && live)
-            for (const auto& handler : close_handlers)
-                handler(conn, info);
+        if (was_open) {
+            const auto current = handlers.current();
+            for (const auto& [id, group] : current->groups)
+                if (group.on_close)
+                    group.on_close(conn, info);
+        }
         notify_if_stopped();
     }
 
@@ -364,7 +399,7 @@ private:
     asio::steady_timer drain_timer_; // the deadline of a graceful stop
     const shared_frame ping_;
     std::chrono::steady_clock::time_point next_ping_ =
-        std::chrono::steady_clock::now() + options_.heartbeat_interval;
+        this->time().now() + options_.heartbeat_interval;
     limit_counters counters_;
     std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
     std::uint64_t last_id_ = 0;
@@ -397,18 +432,23 @@ private:
 /// io.run();
 /// ```
 ///
-/// Handlers: install them before running the io_context. `on_open`, `on_message` and
-/// `on_close` add a handler (several may listen, called in the order added, like Node's
-/// `ws.on`); `on_http` and `on_upgrade` set the single decider. Handlers for one connection
-/// run on its strand, one at a time.
+/// Handlers: `on_open`, `on_message` and `on_close` add a handler (several may listen,
+/// called in the order added, like Node's `ws.on`); `add_handlers` adds a group that
+/// `remove_handlers` takes away again; `on_http` and `on_upgrade` set the single decider.
+/// All of them may be called from any thread, before or while the io_context runs.
+/// Handlers for one connection run on its strand, one at a time.
 template <class Transport = asio_tcp>
 class server {
     static_assert(check_transport<Transport>());
 
 public:
+    /// How the server accepts and talks (`asio_tcp`, `asio_tls`, `asio_local`, yours).
     using transport_type = Transport;
+    /// One peer of this server.
     using connection_type = connection<Transport>;
+    /// How the handlers receive a connection: safe to keep, also after it has ended.
     using connection_ptr = std::shared_ptr<connection_type>;
+    /// What `local_endpoint` returns (a TCP endpoint, a socket file's path).
     using endpoint_type = typename Transport::acceptor_type::endpoint_type;
 
     /// Binds and listens; throws `std::system_error` when it cannot (port in use, bad
@@ -426,31 +466,48 @@ public:
     /// `stop()` and running the io_context until it completes, which closes cleanly.
     ~server();
 
-    /// Adds a handler called when a connection has completed its handshake.
+    /// The handlers of one group, for `add_handlers`.
+    using handlers = connection_handlers<Transport>;
+
+    /// Adds a group of handlers and returns its id, for `remove_handlers`. Groups are called
+    /// in the order added. May be called from any thread, also while the io_context runs
+    /// (a room attaches this way): the group sees the events that begin after it was added.
+    handler_id add_handlers(handlers group) { return core_->handlers.add(std::move(group)); }
+    /// Removes the group `id`; false when there is none. May be called from any thread, also
+    /// from a handler. Events that begin afterwards do not reach the group; a call already
+    /// running on another thread finishes.
+    bool remove_handlers(handler_id id) { return core_->handlers.remove(id); }
+
+    /// Adds a handler called when a connection has completed its handshake (a group of one,
+    /// see `add_handlers`).
     server& on_open(std::function<void(const connection_ptr&)> handler) {
-        core_->open_handlers.push_back(std::move(handler));
+        add_handlers({std::move(handler), {}, {}});
         return *this;
     }
     /// Adds a handler called for every complete message (text already validated as UTF-8).
     server& on_message(std::function<void(const connection_ptr&, const message&)> handler) {
-        core_->message_handlers.push_back(std::move(handler));
+        add_handlers({{}, std::move(handler), {}});
         return *this;
     }
     /// Adds a handler called once when an opened connection has ended, however it ended.
     server& on_close(std::function<void(const connection_ptr&, const close_info&)> handler) {
-        core_->close_handlers.push_back(std::move(handler));
+        add_handlers({{}, {}, std::move(handler)});
         return *this;
     }
     /// Sets the handler for plain HTTP requests (not upgrades), e.g. to serve a page on the
     /// same port. The response is sent with `Connection: close`. Without a handler: 426.
+    /// May be called from any thread, also while the io_context runs.
     server& on_http(std::function<void(const http_request&, http_response&)> handler) {
-        core_->http_handler = std::move(handler);
+        core_->handlers.set_deciders(
+            [&](detail::http_deciders& deciders) { deciders.on_http = std::move(handler); });
         return *this;
     }
     /// Sets the handler that may refuse a valid upgrade request (authentication, origin,
-    /// capacity) with a status, or choose the subprotocol.
+    /// capacity) with a status, or choose the subprotocol. May be called from any thread,
+    /// also while the io_context runs.
     server& on_upgrade(std::function<void(const http_request&, upgrade_decision&)> handler) {
-        core_->upgrade_handler = std::move(handler);
+        core_->handlers.set_deciders(
+            [&](detail::http_deciders& deciders) { deciders.on_upgrade = std::move(handler); });
         return *this;
     }
 
@@ -472,12 +529,16 @@ public:
     /// opened connection is also reported in `on_close` (`close_info::error`).
     std::uint64_t limit_hits(limit which) const noexcept { return core_->limit_hits(which); }
 
+    /// True when `conn` is one of this server's connections.
+    bool serves(const connection_type& conn) const noexcept { return core_->owns(conn); }
+
     /// Where the server listens (the real port when `port` was 0).
     endpoint_type local_endpoint() const {
         std::error_code ignored;
         return core_->acceptor().local_endpoint(ignored);
     }
 
+    /// The options the server was made with (fixed for its life).
     const server_options& options() const noexcept { return core_->options(); }
 
     /// The executor of the io_context the server runs on: for the application's own timers

@@ -21,18 +21,37 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 /// `shared_frame` pointing at the same bytes, so delivering to N members costs N
 /// reference-count increments and no copies. Copying is cheap and thread safe; the bytes
 /// never change after `make_frame` returns.
+///
+/// Thread safety: like `std::shared_ptr`, different `shared_frame` objects that share the
+/// same bytes may be copied, read and destroyed from any threads at once; one object must
+/// not be assigned in one thread while another thread uses it.
+///
+/// ```cpp
+/// ws::shared_frame frame = ws::make_frame(ws::opcode::text, "hello, everyone");
+/// for (const auto& conn : members)
+///     conn->send(frame); // one encoding, one allocation, N references
+/// ```
 class shared_frame {
 public:
+    /// An empty frame: no bytes, `size() == 0`, false as a bool. Policies return it for
+    /// "send nothing".
     shared_frame() noexcept = default;
+    /// Shares `other`'s bytes (one atomic increment, no copy).
     shared_frame(const shared_frame& other) noexcept : block_(other.block_) { retain(); }
+    /// Takes `other`'s bytes; `other` is left empty.
     shared_frame(shared_frame&& other) noexcept : block_(std::exchange(other.block_, nullptr)) {}
+    /// Shares (or, from an rvalue, takes) `other`'s bytes and drops the ones held before.
     shared_frame& operator=(shared_frame other) noexcept {
         std::swap(block_, other.block_);
         return *this;
     }
+    /// Drops this reference; the last one frees the bytes.
     ~shared_frame() { release(); }
 
-    /// Encodes `payload` as one unmasked frame with the FIN bit set.
+    /// Encodes `payload` as one unmasked frame with the FIN bit set: a whole message as a
+    /// server sends it, or a control frame, whose payload RFC 6455 limits to
+    /// max_control_payload bytes (not checked here). Allocates once; throws `std::bad_alloc`
+    /// when it cannot.
     friend shared_frame make_frame(opcode op, std::string_view payload) {
         std::uint8_t header[max_frame_header_size];
         const std::size_t header_size = encode_frame_header(header, op, payload.size());
@@ -44,7 +63,8 @@ public:
     }
 
     /// Bytes that are already wire-ready (an HTTP response head, a frame encoded elsewhere),
-    /// copied into a shared buffer so they can wait in a send queue.
+    /// copied into a shared buffer so they can wait in a send queue. Nothing is checked or
+    /// encoded: the bytes go to the peer as they are.
     static shared_frame copy_of(std::string_view bytes) {
         shared_frame frame{allocate(bytes.size())};
         if (!bytes.empty())
@@ -52,14 +72,18 @@ public:
         return frame;
     }
 
-    /// The frame's bytes, ready for the wire.
+    /// The frame's bytes, ready for the wire; null for an empty frame. Valid as long as some
+    /// `shared_frame` shares them.
     const std::uint8_t* data() const noexcept {
         return block_ ? reinterpret_cast<const std::uint8_t*>(block_ + 1) : nullptr;
     }
+    /// The number of bytes, header included; 0 for an empty frame.
     std::size_t size() const noexcept { return block_ ? block_->size : 0; }
+    /// data() and size() as a string view (empty for an empty frame).
     std::string_view bytes() const noexcept {
         return {reinterpret_cast<const char*>(data()), size()};
     }
+    /// True when the frame holds bytes, false for a default-constructed or moved-from one.
     explicit operator bool() const noexcept { return block_ != nullptr; }
 
 private:

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <wschat/detail/config.hpp>
-#include <wschat/ws/options.hpp>
 #include <wschat/ws/transport.hpp>
 
 #include <asio/associated_executor.hpp>
@@ -28,7 +27,8 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 inline std::shared_ptr<asio::ssl::context>
 tls_context_from_files(const std::string& cert_chain_file, const std::string& key_file,
                        std::error_code& ec);
-/// The same from PEM text in memory (a secret store, an environment variable).
+/// The same from PEM text in memory (a secret store, an environment variable): the
+/// certificate chain, leaf first, and the private key, both PEM.
 inline std::shared_ptr<asio::ssl::context> tls_context_from_memory(std::string_view cert_chain_pem,
                                                                    std::string_view key_pem,
                                                                    std::error_code& ec);
@@ -123,9 +123,15 @@ inline std::shared_ptr<asio::ssl::context> tls_context_from_memory(std::string_v
 /// context). The TLS handshake is bounded by `server_options::handshake_timeout`, and a
 /// client that fails it (plain HTTP, garbage, an old protocol) is closed without affecting
 /// anyone else.
+///
+/// Thread safety: the const member functions (reloads included) may be called from any
+/// thread at once, on one `asio_tls` or on its copies; the shared context is guarded by a
+/// mutex.
 class asio_tls {
 public:
+    /// A TLS stream over a TCP socket: what each connection reads and writes.
     using stream_type = asio::ssl::stream<io_socket<asio::ip::tcp>>;
+    /// A TCP acceptor, as `asio_tcp` has.
     using acceptor_type = io_acceptor<asio::ip::tcp>;
 
     /// Uses `context` as it is: for settings of the application's own (ciphers, ALPN,
@@ -180,9 +186,11 @@ public:
 
     // --- the Transport concept ---------------------------------------------------------------
 
-    acceptor_type listen(asio::io_context& io, const server_options& opts,
+    /// Listens on `where` as `asio_tcp::listen` does (SO_REUSEADDR); the TLS handshake
+    /// happens per connection, in async_handshake.
+    acceptor_type listen(asio::io_context& io, const listen_address& where,
                          std::error_code& ec) const {
-        return asio_tcp{}.listen(io, opts, ec);
+        return asio_tcp{}.listen(io, where, ec);
     }
 
     /// Accepts a TCP connection and wraps it in a TLS stream with the current context.
@@ -196,6 +204,9 @@ public:
             }));
     }
 
+    /// Turns Nagle's algorithm off (small chat frames leave at once) and runs the server side
+    /// of the TLS handshake; `handler(std::error_code)` is called when it ends. The connection
+    /// bounds it by `server_options::handshake_timeout`.
     template <class Handler>
     void async_handshake(stream_type& stream, Handler&& handler) const {
         std::error_code ignored;
@@ -203,6 +214,7 @@ public:
         stream.async_handshake(asio::ssl::stream_base::server, std::forward<Handler>(handler));
     }
 
+    /// Stops listening, as `asio_tcp::close_acceptor` does.
     void close_acceptor(acceptor_type& acceptor) const noexcept {
         asio_tcp{}.close_acceptor(acceptor);
     }
@@ -216,11 +228,15 @@ public:
         stream.next_layer().shutdown(asio::socket_base::shutdown_send, ignored);
     }
 
+    /// Closes the TCP socket at once (no TLS `close_notify`), cancelling pending operations;
+    /// errors are ignored.
     void close(stream_type& stream) const noexcept {
         std::error_code ignored;
         stream.next_layer().close(ignored);
     }
 
+    /// The peer's IP address as text ("192.0.2.7", "2001:db8::1"); empty when the socket
+    /// has no peer any more.
     std::string remote_address(const stream_type& stream) const {
         std::error_code ec;
         const auto endpoint = stream.next_layer().remote_endpoint(ec);

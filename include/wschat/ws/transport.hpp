@@ -2,12 +2,13 @@
 #pragma once
 
 #include <wschat/detail/config.hpp>
-#include <wschat/ws/options.hpp>
 
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
+
+#include <cstdint>
 
 #include <filesystem>
 #include <string>
@@ -28,7 +29,7 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 /// |---|---|
 /// | `stream_type` | an Asio AsyncReadStream + AsyncWriteStream (with `get_executor()`), moved into the connection |
 /// | `acceptor_type` | what listens: constructible from the `asio::io_context`, move-assignable (from `listen`), with `endpoint_type` and `local_endpoint(std::error_code&) const` (`server::local_endpoint()`) |
-/// | `acceptor_type listen(asio::io_context&, const server_options&, std::error_code&) const` | opens, binds, listens |
+/// | `acceptor_type listen(asio::io_context&, const listen_address&, std::error_code&) const` | opens, binds, listens (where the server's options say, if the transport listens on an address at all) |
 /// | `void async_accept(acceptor_type&, H) const` | accepts one stream: `H(std::error_code, stream_type)`, run on H's executor |
 /// | `void async_handshake(stream_type&, H) const` | the transport's own handshake before HTTP (TLS): `H(std::error_code)`; the connection bounds it by `handshake_timeout` |
 /// | `void shutdown_send(stream_type&) const` | after the last write: ends our direction (TCP FIN, TLS close_notify) and lets the read loop see the peer's end; bounded by `close_timeout` |
@@ -46,8 +47,18 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 /// smaller (about 250 bytes less per idle connection) and dispatch needs no indirection.
 template <class Protocol>
 using io_socket = asio::basic_stream_socket<Protocol, asio::io_context::executor_type>;
+/// An acceptor bound to the io_context's own executor type, for the same reason.
 template <class Protocol>
 using io_acceptor = asio::basic_socket_acceptor<Protocol, asio::io_context::executor_type>;
+
+/// Where a server listens, from its options (`server_options::address` and `port`): all a
+/// transport learns of them.
+struct listen_address {
+    /// An IP literal ("127.0.0.1", "::", "0.0.0.0").
+    std::string address;
+    /// 0 asks the OS for a free port.
+    std::uint16_t port = 0;
+};
 
 namespace detail {
 /// What the plain-socket transports (TCP, Unix domain) do alike: accepting, ending our
@@ -94,13 +105,13 @@ struct asio_tcp : detail::socket_transport<asio::ip::tcp> {
 
     /// Listens on `opts.address`:`opts.port` with SO_REUSEADDR, so a restarted server can
     /// bind while old connections sit in TIME_WAIT.
-    acceptor_type listen(asio::io_context& io, const server_options& opts,
+    acceptor_type listen(asio::io_context& io, const listen_address& where,
                          std::error_code& ec) const {
         acceptor_type acceptor{io};
-        const auto address = asio::ip::make_address(opts.address, ec);
+        const auto address = asio::ip::make_address(where.address, ec);
         if (ec)
             return acceptor;
-        bind_and_listen(acceptor, {address, opts.port}, true, ec);
+        bind_and_listen(acceptor, {address, where.port}, true, ec);
         return acceptor;
     }
 
@@ -114,11 +125,13 @@ struct asio_tcp : detail::socket_transport<asio::ip::tcp> {
                    [h = std::forward<Handler>(handler), ec]() mutable { h(ec); });
     }
 
+    /// Stops listening.
     void close_acceptor(acceptor_type& acceptor) const noexcept {
         std::error_code ignored;
         acceptor.close(ignored);
     }
 
+    /// The peer's IP address as text, or empty when the socket no longer has one.
     std::string remote_address(const stream_type& stream) const {
         std::error_code ec;
         const auto endpoint = stream.remote_endpoint(ec);
@@ -147,12 +160,14 @@ struct asio_tcp : detail::socket_transport<asio::ip::tcp> {
 struct asio_local : detail::socket_transport<asio::local::stream_protocol> {
 
     asio_local() = default;
+    /// A transport that listens on the socket file at `socket_path`.
     explicit asio_local(std::string socket_path) : path(std::move(socket_path)) {}
 
     /// The path of the socket file (at most about 100 bytes: `sockaddr_un` is small).
     std::string path;
 
-    acceptor_type listen(asio::io_context& io, const server_options&, std::error_code& ec) const {
+    /// Listens on `path`, replacing a stale socket file; the address is not used.
+    acceptor_type listen(asio::io_context& io, const listen_address&, std::error_code& ec) const {
         acceptor_type acceptor{io};
         remove_stale_socket(io, ec);
         if (!ec)
@@ -177,6 +192,7 @@ struct asio_local : detail::socket_transport<asio::local::stream_protocol> {
             std::filesystem::remove(path, ec);
     }
 
+    /// Always "unix": a Unix socket's peer has no address of its own.
     std::string remote_address(const stream_type&) const { return "unix"; }
 
 private:
@@ -215,7 +231,7 @@ template <class T, class = void>
 struct has_listen : std::false_type {};
 template <class T>
 struct has_listen<T, std::void_t<decltype(std::declval<const T&>().listen(
-                         std::declval<asio::io_context&>(), std::declval<const server_options&>(),
+                         std::declval<asio::io_context&>(), std::declval<const listen_address&>(),
                          std::declval<std::error_code&>()))>> : std::true_type {};
 
 template <class T>
@@ -305,7 +321,7 @@ constexpr bool check_transport() {
                       "`local_endpoint(std::error_code&) const`");
         static_assert(detail::has_listen<T>::value,
                       "wschat Transport: missing `acceptor_type listen(asio::io_context&, const "
-                      "ws::server_options&, std::error_code&) const`");
+                      "ws::listen_address&, std::error_code&) const`");
         static_assert(detail::has_async_accept<T>::value,
                       "wschat Transport: missing `template <class H> void "
                       "async_accept(acceptor_type&, H&&) const` calling H(std::error_code, "

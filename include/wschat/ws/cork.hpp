@@ -15,12 +15,23 @@
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
-namespace detail {
-
+/// Batches the flushes of the sends made while it lives on the calling thread.
+///
 /// While a `cork` lives on a thread, a connection that queues its first frame asks the
 /// cork to flush it, rather than posting a flush of its own to the event loop. When the
 /// outermost cork ends it posts one handler that flushes them all, in the order their
 /// first frames were queued.
+///
+/// Handlers already run corked (the server corks every read and its heartbeat sweep); cork
+/// your own code that sends to many connections from elsewhere, a timer or another thread:
+///
+/// ```cpp
+/// {
+///     ws::cork batch{server.get_executor()};
+///     for (const auto& conn : players)
+///         conn->send(state_frame); // flushed together when `batch` ends
+/// }
+/// ```
 ///
 /// One message broadcast to N members then costs one trip through the scheduler's queue
 /// instead of N, and the members are written in room order, the sender's own copy first,
@@ -36,12 +47,16 @@ namespace detail {
 /// written, so they carry it in this pass rather than the next: under a load that keeps
 /// the server busy, a message waits for at most one pass of writes, not for the rest of
 /// the current pass and then the next.
+///
+/// Thread safety: a cork belongs to the thread that made it and must end on that thread
+/// (make it a local variable); corks on different threads are independent.
 class cork {
 public:
-    /// Flushes `target` (the connection, type-erased).
+    /// Flushes `target` (a connection, type-erased): what `defer` is given.
     using flush_function = void (*)(const std::shared_ptr<void>& target);
 
-    /// The flushes will be posted to `executor` (the outermost cork's is used).
+    /// Starts a batch; the flushes will be posted to `executor` (the outermost cork's is
+    /// used when corks nest).
     explicit cork(asio::any_io_executor executor)
         : outer_(std::exchange(state().innermost, this)), executor_(std::move(executor)) {}
     cork(const cork&) = delete;
@@ -56,7 +71,8 @@ public:
     }
 
     /// Defers a flush to the end of the outermost cork on this thread; false when the
-    /// thread has no cork (the caller then flushes some other way).
+    /// thread has no cork (the caller then flushes some other way). Connections call it
+    /// when they queue a frame; applications need not.
     static bool defer(std::shared_ptr<void> target, flush_function flush) {
         thread_state& here = state();
         if (!here.innermost)
@@ -149,7 +165,5 @@ private:
     cork* outer_;
     asio::any_io_executor executor_;
 };
-
-} // namespace detail
 
 WSCHAT_END_NAMESPACE

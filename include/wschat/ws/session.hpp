@@ -1,0 +1,172 @@
+// wschat — the WebSocket protocol of one open connection, for either end, without I/O.
+#pragma once
+
+#include <wschat/detail/config.hpp>
+#include <wschat/ws/close_code.hpp>
+#include <wschat/ws/detail/rate_limiter.hpp>
+#include <wschat/ws/error.hpp>
+#include <wschat/ws/frame.hpp>
+#include <wschat/ws/shared_frame.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// What a session enforces on what it receives. One copy serves every session of an
+/// endpoint (sessions are given it with each call rather than keeping one).
+struct session_limits {
+    /// Largest message, in payload bytes over all its frames: past it the session fails
+    /// with `error::message_too_big` (1009).
+    std::uint64_t max_message_size = 1024 * 1024;
+    /// Messages per second accepted with bursts of `message_burst`; 0 or less: no limit.
+    double max_messages_per_second = 0;
+    /// How many messages may come at once before the rate applies.
+    std::size_t message_burst = 1;
+    /// Over the rate: true drops the message (the sender stays), false fails the session
+    /// with `error::rate_limited` (1008).
+    bool drop_over_rate = false;
+};
+
+/// The protocol state machine of one open WebSocket connection (RFC 6455 §5–7), for the
+/// server's end (`role::server`) or the client's (`role::client`).
+///
+/// Sans-I/O, after Python `websockets`' Protocol: bytes go in through `receive`, and what
+/// they mean comes out as calls on a sink, which the caller (a connection) turns into
+/// I/O. It parses and validates frames (masking by role, UTF-8, sizes), reassembles
+/// messages, answers pings, enforces the message rate, and runs the closing handshake.
+/// It owns no socket, no HTTP and no clock: time comes in with each `receive`.
+///
+/// A sink provides:
+///
+/// | member | called when |
+/// |---|---|
+/// | `const session_limits& limits() const` | the session needs its limits |
+/// | `void message(opcode op, std::string_view payload)` | a whole text or binary message passed
+/// every check (valid during the call) | | `void send(shared_frame frame)` | a frame is to be sent:
+/// a pong | | `void send_close(shared_frame frame, std::uint16_t code, std::string_view reason,
+/// std::error_code why)` | the Close frame is to be sent, the last frame of the connection; `code`
+/// and `reason` are those of the handshake (the peer's when it closed first), `why` the error that
+/// caused it, if any | | `void limit_hit(std::error_code ec)` | the peer broke a limit or the
+/// protocol (for counting; a close follows unless the message was only dropped) | | `void closed()`
+/// | the closing handshake is complete: the peer answered our Close |
+///
+/// Not thread-safe: one session is driven by one thread at a time (a connection's strand).
+template <role Role>
+class session {
+public:
+    /// A session under `limits` (the message size is taken now, the rest at each call from
+    /// the sink).
+    explicit session(const session_limits& limits) noexcept
+        : parser_(Role, limits.max_message_size) {}
+
+    /// Handles `size` bytes received at `now` (unmasked in place). Ignored once the peer's
+    /// Close has been read or the session failed.
+    template <class Sink>
+    void receive(std::uint8_t* bytes, std::size_t size, std::chrono::steady_clock::time_point now,
+                 Sink& sink) {
+        if (parser_.done())
+            return;
+        parser_events<Sink> events{*this, sink, now};
+        parser_.feed(bytes, size, events);
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (`why`: the error behind it,
+    /// if any). Does nothing when a Close was sent already.
+    template <class Sink>
+    void close(std::uint16_t code, std::string_view reason, std::error_code why, Sink& sink) {
+        if (close_sent_)
+            return;
+        send_close(code, reason, why, sink);
+    }
+
+    /// Fails the connection for `ec` (a ws::error): counts it and closes with the code RFC
+    /// 6455 gives it (`close_code_for`).
+    template <class Sink>
+    void fail(std::error_code ec, Sink& sink) {
+        if (close_sent_)
+            return;
+        sink.limit_hit(ec);
+        send_close(static_cast<std::uint16_t>(close_code_for(ec)), ec.message(), ec, sink);
+    }
+
+    /// True once our Close frame was handed to the sink.
+    bool close_sent() const noexcept { return close_sent_; }
+    /// True once the peer's Close frame was read.
+    bool close_received() const noexcept { return close_received_; }
+
+    /// Frees the parser's reassembly storage unless a message is partial.
+    void release_memory() noexcept { parser_.release_memory(); }
+
+private:
+    template <class Sink>
+    struct parser_events {
+        session& self;
+        Sink& sink;
+        std::chrono::steady_clock::time_point now;
+
+        void on_message(opcode op, std::string_view payload) {
+            // After our Close the peer may still send data; RFC 6455 §1.4 lets us discard it.
+            if (self.close_sent_)
+                return;
+            const session_limits& limits = sink.limits();
+            if (!self.rate_.admit(now, limits.max_messages_per_second, limits.message_burst)) {
+                if (!limits.drop_over_rate)
+                    return self.fail(error::rate_limited, sink);
+                return sink.limit_hit(error::rate_limited);
+            }
+            sink.message(op, payload);
+        }
+        void on_ping(std::string_view payload) {
+            if (!self.close_sent_)
+                sink.send(control_frame(opcode::pong, payload));
+        }
+        void on_pong(std::string_view) {} // its arrival already counted as a sign of life
+        void on_close(std::uint16_t code, std::string_view reason) {
+            self.close_received_ = true;
+            if (self.close_sent_)
+                return sink.closed(); // the answer to our Close: the handshake is complete
+            // Echo the code (RFC 6455 §5.5.1); a Close without a code is answered with none.
+            self.send_close(code, reason, {}, sink, false);
+        }
+        void on_error(std::error_code ec) { self.fail(ec, sink); }
+    };
+
+    /// Sends the Close frame: with `reason` when we close, without when we echo the peer's
+    /// (whose code and reason the sink still learns, as the handshake's).
+    template <class Sink>
+    void send_close(std::uint16_t code, std::string_view reason, std::error_code why, Sink& sink,
+                    bool with_reason = true) {
+        close_sent_ = true;
+        sink.send_close(
+            control_frame(opcode::close, close_payload(code, with_reason ? reason : "")), code,
+            reason, why);
+    }
+
+    /// A control frame as this end sends it: masked with a fresh key from a client.
+    static shared_frame control_frame(opcode op, std::string_view payload) {
+        if constexpr (Role == role::server) {
+            return make_frame(op, payload);
+        } else {
+            thread_local std::mt19937 keys{std::random_device{}()};
+            const std::uint32_t bits = keys();
+            const mask_key key{
+                static_cast<std::uint8_t>(bits >> 24), static_cast<std::uint8_t>(bits >> 16),
+                static_cast<std::uint8_t>(bits >> 8), static_cast<std::uint8_t>(bits)};
+            return shared_frame::copy_of(encode_masked_frame(op, payload, key));
+        }
+    }
+
+    message_parser parser_;
+    detail::rate_limiter rate_;
+    bool close_sent_ = false;
+    bool close_received_ = false;
+};
+
+WSCHAT_END_NAMESPACE

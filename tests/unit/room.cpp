@@ -1,0 +1,86 @@
+// chat::room over memory streams: welcome, presence, broadcast to every member, a member that
+// vanishes, and a member that stops reading while the others chat on.
+#include "support/memory_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+using test::memory_client;
+using test::memory_server;
+
+namespace {
+
+/// The texts of the text frames `client` has received so far.
+std::vector<std::string> texts(memory_client& client) {
+    std::vector<std::string> out;
+    for (const auto& f : client.read_frames())
+        if (f.opcode == test::op_text)
+            out.push_back(f.payload);
+    return out;
+}
+
+using strings = std::vector<std::string>;
+
+} // namespace
+
+TEST_CASE("room: members are welcomed, counted and hear every message, their own included",
+          "[unit][memory][room]") {
+    // Presence announced at every change: no timer, so nothing waits for real time.
+    chat::room<ws::memory_transport> room{chat::text_policy{},
+                                          chat::room_options{std::chrono::milliseconds{0}}};
+    memory_server s;
+    room.attach(s.server);
+
+    auto alice = memory_client::opened(s);
+    CHECK(texts(alice) == strings{"Welcome to the chat room!", "Online users: 1"});
+    std::optional<memory_client> bob = memory_client::opened(s);
+    CHECK(texts(*bob) == strings{"Welcome to the chat room!", "Online users: 2"});
+    CHECK(texts(alice) == strings{"Online users: 2"});
+    CHECK(room.size() == 2);
+
+    alice.send_text("hello, room");
+    CHECK(texts(alice) == strings{"hello, room"});
+    CHECK(texts(*bob) == strings{"hello, room"});
+
+    bob.reset(); // vanishes without a Close
+    test::settle(s.io);
+    CHECK(room.size() == 1);
+    CHECK(texts(alice) == strings{"Online users: 1"});
+}
+
+TEST_CASE("room: a member that stops reading is closed with 1008; the others hear everything",
+          "[unit][memory][room]") {
+    chat::room<ws::memory_transport> room{chat::text_policy{},
+                                          chat::room_options{std::chrono::milliseconds{0}}};
+    auto opts = test::memory_options();
+    opts.max_send_queue_bytes = 8 * 1024;
+    memory_server s{opts};
+    room.attach(s.server);
+    auto talker = memory_client::opened(s);
+    auto slow = memory_client::opened(s);
+    texts(talker);
+    texts(slow);
+    slow.stream().input_capacity(512); // and it reads no more
+
+    const int sent = 40;
+    for (int i = 0; i < sent; ++i) {
+        const std::string line = "line " + std::to_string(i) + " " + std::string(500, '.');
+        talker.send_text(line);
+        const auto heard = texts(talker); // the talker reads as it goes
+        REQUIRE(heard.size() >= 1);
+        CHECK(heard.front() == line);
+    }
+    CHECK(s.server.limit_hits(ws::limit::send_queue) == 1);
+    const auto frames = slow.read_frames();
+    REQUIRE_FALSE(frames.empty());
+    CHECK(frames.back().opcode == test::op_close);
+    CHECK(frames.back().close_code() == 1008);
+    CHECK(frames.size() < static_cast<std::size_t>(sent));
+    slow.send_close(1008);
+    CHECK(room.size() == 1);
+    CHECK(texts(talker) == strings{"Online users: 1"});
+}
