@@ -253,3 +253,5 @@ private:
 };
 
 WSCHAT_END_NAMESPACE
+
+#include <wschat/chat/detail/extern_templates_json.hpp>

@@ -189,84 +189,38 @@ public:
 
     /// A room that coalesces its presence announcements on the io_context of the first
     /// server it is attached to (until then, or without one, it announces at once).
-    explicit room(Policy policy = {}, room_options options = {})
-        : state_(std::make_shared<state>(std::move(policy))) {
-        state_->interval = options.presence_interval;
-    }
+    explicit room(Policy policy = {}, room_options options = {});
 
     /// A room whose presence announcements are coalesced on timers of `executor` (for a
     /// room used without `attach`).
     explicit room(const asio::any_io_executor& executor, Policy policy = {},
-                  room_options options = {})
-        : state_(std::make_shared<state>(std::move(policy))) {
-        state_->interval = options.presence_interval;
-        state_->executor = executor;
-    }
+                  room_options options = {});
 
     /// Makes every connection of `server` that opens from now on a member for as long as it
     /// is open: joins on open, relays its messages, leaves on close. The server's handlers
     /// refer to the room weakly, so destroying the room simply ends its part. May be called
     /// from any thread, also while the server's io_context runs; attaching to a server the
     /// room is attached to already does nothing.
-    void attach(ws::server<Transport>& server) {
-        std::lock_guard<std::mutex> lock{state_->mutex};
-        if (!state_->executor)
-            state_->executor = server.get_executor();
-        if (state_->attachment_of(server) != state_->attachments.end())
-            return;
-        std::weak_ptr<state> weak = state_;
-        const ws::handler_id id = server.add_handlers({
-            [weak](const connection_ptr& conn) {
-                if (auto s = weak.lock())
-                    s->join(conn);
-            },
-            [weak](const connection_ptr& conn, const ws::message& msg) {
-                // A connection opened before the room was attached is not a member (receive
-                // itself checks that for policies with member state).
-                if (auto s = weak.lock(); s && (has_members || s->is_member(conn)))
-                    s->receive(conn, msg);
-            },
-            [weak](const connection_ptr& conn, const ws::close_info&) {
-                if (auto s = weak.lock())
-                    s->leave(conn);
-            },
-        });
-        state_->attachments.emplace_back(&server, id);
-    }
+    void attach(ws::server<Transport>& server);
 
     /// Undoes `attach(server)`: the room stops hearing `server`, and that server's members
     /// leave the room (the others are told, as for any leave). Their connections stay open.
     /// May be called from any thread, also while the io_context runs; a no-op when the room
     /// is not attached to `server`.
-    void detach(ws::server<Transport>& server) {
-        std::vector<connection_ptr> leaving;
-        {
-            std::lock_guard<std::mutex> lock{state_->mutex};
-            const auto at = state_->attachment_of(server);
-            if (at == state_->attachments.end())
-                return;
-            server.remove_handlers(at->second);
-            state_->attachments.erase(at);
-            for (const connection_ptr& member : state_->members)
-                if (server.serves(*member))
-                    leaving.push_back(member);
-        }
-        for (const connection_ptr& member : leaving)
-            state_->leave(member);
-    }
+    void detach(ws::server<Transport>& server);
 
     /// Adds a member (for routing of your own instead of `attach`). Joining twice is a
     /// no-op.
-    void join(const connection_ptr& conn) { state_->join(conn); }
+    void join(const connection_ptr& conn);
     /// Removes a member; a no-op for a non-member.
-    void leave(const connection_ptr& conn) { state_->leave(conn); }
+    void leave(const connection_ptr& conn);
     /// Handles a message from `from` as if the room were attached: decode, reply, broadcast.
-    void receive(const connection_ptr& from, const ws::message& msg) { state_->receive(from, msg); }
+    void receive(const connection_ptr& from, const ws::message& msg);
 
     /// Sends a room message to every member (encoded once).
-    void broadcast(const message_type& msg) { state_->publish(msg); }
+    void broadcast(const message_type& msg);
     /// Sends an already encoded frame to every member.
-    void broadcast(const ws::shared_frame& frame) { state_->broadcast(frame); }
+    void broadcast(const ws::shared_frame& frame);
 
     /// The number of members: the online count.
     std::size_t size() const {
@@ -472,4 +426,95 @@ private:
     std::shared_ptr<state> state_;
 };
 
+// The members that reach into the room's state are defined out of the class: not being
+// inline, they are not instantiated in a unit that sees them declared `extern template`
+// (separate compilation, <wschat/chat/detail/extern_templates.hpp>), where the compiler would
+// otherwise instantiate everything behind them to consider inlining it.
+
+template <class Transport, class Policy>
+room<Transport, Policy>::room(Policy policy, room_options options)
+    : state_(std::make_shared<state>(std::move(policy))) {
+    state_->interval = options.presence_interval;
+}
+
+template <class Transport, class Policy>
+room<Transport, Policy>::room(const asio::any_io_executor& executor, Policy policy,
+                              room_options options)
+    : state_(std::make_shared<state>(std::move(policy))) {
+    state_->interval = options.presence_interval;
+    state_->executor = executor;
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::attach(ws::server<Transport>& server) {
+    std::lock_guard<std::mutex> lock{state_->mutex};
+    if (!state_->executor)
+        state_->executor = server.get_executor();
+    if (state_->attachment_of(server) != state_->attachments.end())
+        return;
+    std::weak_ptr<state> weak = state_;
+    const ws::handler_id id = server.add_handlers({
+        [weak](const connection_ptr& conn) {
+            if (auto s = weak.lock())
+                s->join(conn);
+        },
+        [weak](const connection_ptr& conn, const ws::message& msg) {
+            // A connection opened before the room was attached is not a member (receive
+            // itself checks that for policies with member state).
+            if (auto s = weak.lock(); s && (has_members || s->is_member(conn)))
+                s->receive(conn, msg);
+        },
+        [weak](const connection_ptr& conn, const ws::close_info&) {
+            if (auto s = weak.lock())
+                s->leave(conn);
+        },
+    });
+    state_->attachments.emplace_back(&server, id);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::detach(ws::server<Transport>& server) {
+    std::vector<connection_ptr> leaving;
+    {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        const auto at = state_->attachment_of(server);
+        if (at == state_->attachments.end())
+            return;
+        server.remove_handlers(at->second);
+        state_->attachments.erase(at);
+        for (const connection_ptr& member : state_->members)
+            if (server.serves(*member))
+                leaving.push_back(member);
+    }
+    for (const connection_ptr& member : leaving)
+        state_->leave(member);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::join(const connection_ptr& conn) {
+    state_->join(conn);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::leave(const connection_ptr& conn) {
+    state_->leave(conn);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::receive(const connection_ptr& from, const ws::message& msg) {
+    state_->receive(from, msg);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::broadcast(const message_type& msg) {
+    state_->publish(msg);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::broadcast(const ws::shared_frame& frame) {
+    state_->broadcast(frame);
+}
+
 WSCHAT_END_NAMESPACE
+
+#include <wschat/chat/detail/extern_templates.hpp>

@@ -200,15 +200,11 @@ public:
     void send_binary(std::string_view bytes) { send(make_frame(opcode::binary, bytes)); }
     /// Queues a frame encoded beforehand with `ws::make_frame`, typically one broadcast
     /// frame shared by many connections.
-    void send(shared_frame frame) { enqueue(std::move(frame)); }
+    void send(shared_frame frame);
 
     /// Starts the close handshake: sends a Close frame with `code` and `reason` after what
     /// is already queued, then waits up to `close_timeout` for the peer's answer.
-    void close(close_code code = close_code::normal, std::string_view reason = {}) {
-        asio::post(strand(), [self = this->shared_from_this(), code, why = std::string{reason}] {
-            self->start_close(static_cast<std::uint16_t>(code), why, {});
-        });
-    }
+    void close(close_code code = close_code::normal, std::string_view reason = {});
 
     /// True between the successful handshake and the start of the close handshake.
     bool is_open() const noexcept { return state_.load(std::memory_order_acquire) == state::open; }
@@ -988,5 +984,21 @@ private:
     static constexpr std::size_t coalesce_limit = 1024;
     static constexpr std::size_t idle_coalesce_capacity = 64 * 1024;
 };
+
+// The entry points into the send path and the close handshake are defined out of the class,
+// so that `extern template` declarations of them (separate compilation) keep a unit that only
+// calls them from instantiating the writing machinery behind them.
+
+template <class Transport>
+void connection<Transport>::send(shared_frame frame) {
+    enqueue(std::move(frame));
+}
+
+template <class Transport>
+void connection<Transport>::close(close_code code, std::string_view reason) {
+    asio::post(strand(), [self = this->shared_from_this(), code, why = std::string{reason}] {
+        self->start_close(static_cast<std::uint16_t>(code), why, {});
+    });
+}
 
 WSCHAT_END_NAMESPACE

@@ -453,29 +453,18 @@ public:
 
     /// Binds and listens; throws `std::system_error` when it cannot (port in use, bad
     /// address, no permission).
-    server(asio::io_context& io, server_options options = {}, Transport transport = {})
-        : core_(std::make_shared<detail::server_core<Transport>>(io, std::move(options),
-                                                                 std::move(transport))) {
-        std::error_code ec;
-        core_->listen(io, ec);
-        if (ec)
-            throw std::system_error{ec, "ws::server: cannot listen"};
-    }
+    server(asio::io_context& io, server_options options = {}, Transport transport = {});
 
     /// Binds and listens; reports failure in `ec` instead of throwing.
     server(asio::io_context& io, server_options options, std::error_code& ec,
-           Transport transport = {})
-        : core_(std::make_shared<detail::server_core<Transport>>(io, std::move(options),
-                                                                 std::move(transport))) {
-        core_->listen(io, ec);
-    }
+           Transport transport = {});
 
     server(const server&) = delete;
     server& operator=(const server&) = delete;
 
     /// Stops listening and ends every connection without calling any handler. Prefer
     /// `stop()` and running the io_context until it completes, which closes cleanly.
-    ~server() { core_->detach(); }
+    ~server();
 
     /// The handlers of one group, for `add_handlers`.
     using handlers = connection_handlers<Transport>;
@@ -527,9 +516,7 @@ public:
     /// calls `on_stopped` once every connection has ended. Connections still open when
     /// `drain_deadline` passes are closed at once. Afterwards the server leaves no work in
     /// the io_context, so `io.run()` returns once the application's own work is done.
-    void stop(std::chrono::milliseconds drain_deadline, std::function<void()> on_stopped = {}) {
-        core_->stop(drain_deadline, std::move(on_stopped));
-    }
+    void stop(std::chrono::milliseconds drain_deadline, std::function<void()> on_stopped = {});
     /// Graceful stop with `close_timeout` as the drain deadline.
     void stop(std::function<void()> on_stopped = {}) {
         stop(options().close_timeout, std::move(on_stopped));
@@ -562,4 +549,40 @@ private:
     std::shared_ptr<detail::server_core<Transport>> core_;
 };
 
+// The members that reach into the server core are defined out of the class: not being
+// inline, they are not instantiated in a unit that sees them declared `extern template`
+// (separate compilation, <wschat/ws/detail/extern_templates.hpp>), where the compiler would
+// otherwise instantiate the whole core behind them to consider inlining it.
+
+template <class Transport>
+server<Transport>::server(asio::io_context& io, server_options options, Transport transport)
+    : core_(std::make_shared<detail::server_core<Transport>>(io, std::move(options),
+                                                             std::move(transport))) {
+    std::error_code ec;
+    core_->listen(io, ec);
+    if (ec)
+        throw std::system_error{ec, "ws::server: cannot listen"};
+}
+
+template <class Transport>
+server<Transport>::server(asio::io_context& io, server_options options, std::error_code& ec,
+                          Transport transport)
+    : core_(std::make_shared<detail::server_core<Transport>>(io, std::move(options),
+                                                             std::move(transport))) {
+    core_->listen(io, ec);
+}
+
+template <class Transport>
+server<Transport>::~server() {
+    core_->detach();
+}
+
+template <class Transport>
+void server<Transport>::stop(std::chrono::milliseconds drain_deadline,
+                             std::function<void()> on_stopped) {
+    core_->stop(drain_deadline, std::move(on_stopped));
+}
+
 WSCHAT_END_NAMESPACE
+
+#include <wschat/ws/detail/extern_templates.hpp>

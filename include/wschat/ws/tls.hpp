@@ -248,3 +248,5 @@ private:
 };
 
 WSCHAT_END_NAMESPACE
+
+#include <wschat/ws/detail/extern_templates_tls.hpp>
