@@ -27,7 +27,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SERVERS = ["wschat", "wschat-2t", "beast", "node"]
 # "ceiling" (bench/servers/ceiling_server.cpp) is a calibration, run only when asked for: a
 # bare epoll broadcaster that shows how far the load generator can go.
-ALL_SERVERS = DEFAULT_SERVERS + ["ceiling"]
+# "baseline" is minimal_chat from another build (--baseline-server), e.g. the previous main,
+# run only when asked for: a change's before/after figures from one run.
+ALL_SERVERS = DEFAULT_SERVERS + ["ceiling", "baseline"]
 # examples/minimal_chat with the limits a load test needs lifted (the benchmark opens up to
 # 1000 connections from one address and sends as fast as the room delivers).
 WSCHAT_FLAGS = ["--max-connections", "100000", "--max-connections-per-address", "100000",
@@ -54,6 +56,10 @@ def parse_args(argv):
     for name in ("loadgen", "wschat-server", "beast-server", "ceiling-server", "parser-bench",
                  "loopback-bench"):
         p.add_argument("--" + name, help="path of the %s binary" % name)
+    p.add_argument("--baseline-server",
+                   help="minimal_chat built from other sources (e.g. the previous commit), run "
+                        "as the server 'baseline' with wschat's flags and one thread, so that a "
+                        "change's before and after come from one run")
     args = p.parse_args(argv)
     if args.quick:
         args.reps = 1
@@ -81,6 +87,11 @@ def server_commands(args):
         commands["wschat-2t"] = base + ["--threads", "2"]
     else:
         missing["wschat"] = missing["wschat-2t"] = "no minimal_chat in " + args.build_dir
+    if args.baseline_server:
+        commands["baseline"] = [args.baseline_server, "--port", "0"] + WSCHAT_FLAGS + \
+            ["--threads", "1"]
+    else:
+        missing["baseline"] = "no --baseline-server given"
     beast = find(args, "beast-server", ["beast_server"])
     if beast:
         commands["beast"] = [beast, "--port", "0"]

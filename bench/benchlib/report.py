@@ -9,7 +9,8 @@ import subprocess
 from .workloads import METRICS
 
 SERVER_LABELS = {"wschat": "wschat", "wschat-2t": "wschat 2 threads", "beast": "Beast",
-                 "node": "Node ws", "ceiling": "ceiling (bare epoll)"}
+                 "node": "Node ws", "ceiling": "ceiling (bare epoll)",
+                 "baseline": "baseline wschat"}
 # Shorter, for the chart's bars: five long labels under a panel run into each other.
 CHART_LABELS = dict(SERVER_LABELS, **{"wschat-2t": "wschat 2t", "ceiling": "bare epoll"})
 
@@ -90,11 +91,11 @@ def targets(med, micro):
 
 
 def table(results, micro, servers):
-    """The Markdown table of medians with wschat's ratios to Beast and Node ws."""
+    """The Markdown table of medians with wschat's ratios to Beast, Node ws and the baseline."""
     med = medians(results)
     cols = [s for s in servers if s in results]
     head = ["workload"] + [SERVER_LABELS[s] for s in cols]
-    ratio_peers = [p for p in ("beast", "node") if p in cols and "wschat" in cols]
+    ratio_peers = [p for p in ("beast", "node", "baseline") if p in cols and "wschat" in cols]
     head += ["wschat / %s" % SERVER_LABELS[p] for p in ratio_peers]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for workload, metrics in METRICS.items():
