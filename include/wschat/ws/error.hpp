@@ -39,7 +39,7 @@ enum class error {
 
     // Handshake (RFC 6455 §4.2.1): the request is answered with the mapped HTTP status.
     bad_request,                ///< malformed request line or header (400)
-    header_too_large,           ///< the header section exceeds the configured limit (431)
+    header_too_large,           ///< a head exceeds its size or header-count bound (431)
     not_get,                    ///< an upgrade request whose method is not GET (400)
     bad_http_version,           ///< an upgrade request older than HTTP/1.1 (400)
     missing_host,               ///< no Host header (400)

@@ -1,4 +1,5 @@
-// wschat — HTTP/1.1 for the opening handshake and plain requests: request parsing, responses.
+// wschat — HTTP/1.1 for the opening handshake and plain requests: request and response heads
+// parsed incrementally by one core, responses serialized.
 #pragma once
 
 #include <wschat/detail/config.hpp>
