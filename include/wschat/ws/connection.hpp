@@ -9,6 +9,7 @@
 #include <wschat/ws/detail/socket_io.hpp>
 #include <wschat/ws/detail/spin_lock.hpp>
 #include <wschat/ws/detail/strand_pool.hpp>
+#include <wschat/ws/detail/upgrade.hpp>
 #include <wschat/ws/error.hpp>
 #include <wschat/ws/frame.hpp>
 #include <wschat/ws/handshake.hpp>
@@ -55,36 +56,6 @@ struct close_info {
     std::error_code error;
 };
 
-/// What the application decides about an upgrade request in `on_upgrade`.
-struct upgrade_decision {
-    /// Accept (the default), optionally selecting one of the client's subprotocols.
-    void accept(std::string_view chosen_subprotocol = {}) {
-        status = 101;
-        subprotocol = std::string{chosen_subprotocol};
-    }
-    /// Refuse with an HTTP status (401, 403, 503, …) and a short human-readable reason.
-    void reject(int http_status, std::string_view why) {
-        status = http_status;
-        reason = std::string{why};
-    }
-    /// True while the decision is to accept (status 101).
-    bool accepted() const noexcept { return status == 101; }
-
-    /// The client's address, filled in by the server before `on_upgrade` runs: the peer's
-    /// own or, behind a proxy listed in `server_options::trusted_proxies`, the client address
-    /// the proxy names. Lets an application refuse or rate addresses of its own choosing.
-    std::string remote_address;
-
-    /// The HTTP status of the answer: 101 to accept, anything else refuses (see `reject`).
-    int status = 101;
-    std::string subprotocol; ///< pre-filled with the server's choice from its options
-    /// The reason sent with a refusal, as the response's body.
-    std::string reason;
-    /// Anything the application wants to keep with the connection (a user name, an id, a
-    /// session): it becomes `connection::user_data()` when the upgrade is accepted.
-    std::any user_data;
-};
-
 template <class Transport>
 class connection;
 
@@ -95,11 +66,9 @@ class server_core;
 /// What a connection reports to its owner (the server). An interface rather than a
 /// template parameter so that this layer does not depend on the one above it.
 template <class Transport>
-class connection_owner {
+class connection_owner : public upgrade_decider {
 public:
     using connection_ptr = std::shared_ptr<connection<Transport>>;
-    virtual void decide_upgrade(const http_request& request, upgrade_decision& decision) = 0;
-    virtual void answer_http(const http_request& request, http_response& response) = 0;
     virtual void opened(const connection_ptr& conn) = 0;
     virtual void received(const connection_ptr& conn, const message& msg) = 0;
     /// Called once per connection when its socket is closed; `was_open` tells whether
@@ -505,7 +474,7 @@ private:
         case request_parser::state::incomplete:
             return;
         case request_parser::state::failed:
-            return refuse(request_parser_->error());
+            return reply(detail::refusal(request_parser_->error()));
         case request_parser::state::done:
             break;
         }
@@ -517,59 +486,24 @@ private:
                 if (!owner_->admit_forwarded_client(this->shared_from_this()))
                     over_limit_ = true;
             }
-        if (over_limit_)
-            return refuse(error::server_busy); // 503, whatever was asked
-        if (!is_websocket_request(req)) {
-            http_response response;
-            owner_->answer_http(req, response);
-            response.set_header("Connection", "close");
-            return reply(response);
-        }
-        if (const std::error_code invalid = validate_upgrade(req))
-            return refuse(invalid);
-        upgrade_decision decision;
-        decision.remote_address = std::string{remote_address()};
-        decision.subprotocol = select_subprotocol(req);
-        owner_->decide_upgrade(req, decision);
-        if (!decision.accepted())
-            return reply(make_error_response(decision.status, decision.reason));
-        if (!decision.subprotocol.empty() && !offered(req, decision.subprotocol))
-            return reply(make_error_response(500, "server chose a subprotocol not offered"));
-        open(req, decision);
+        detail::upgrade_answer answer =
+            detail::negotiate_upgrade(req, remote_address(), over_limit_, options(), *owner_);
+        if (!answer.opens)
+            return reply(answer);
+        open(req, answer);
         // Frames the client sent right behind its request are already in the buffer.
         if (used < size && state_ == state::open)
             receive(bytes + used, size - used);
     }
 
-    std::string select_subprotocol(const http_request& req) const {
-        const auto wanted = requested_subprotocols(req);
-        for (const std::string& ours : options().subprotocols)
-            for (std::string_view theirs : wanted)
-                if (theirs == ours)
-                    return ours;
-        return {};
-    }
-
-    static bool offered(const http_request& req, std::string_view subprotocol) {
-        for (std::string_view theirs : requested_subprotocols(req))
-            if (theirs == subprotocol)
-                return true;
-        return false;
-    }
-
-    /// Answers a request that fails a check or a limit with its status, and closes.
-    void refuse(std::error_code why) {
-        owner_->limit_hit(why);
-        end_info().error = why;
-        reply(make_error_response(http_status_for(why), why.message()));
-    }
-
-    void open(const http_request& req, upgrade_decision& decision) {
+    /// Sends the 101 and opens, with the decision's subprotocol and user data.
+    void open(const http_request& req, detail::upgrade_answer& answer) {
+        upgrade_decision& decision = answer.decision;
         if (!decision.subprotocol.empty())
             seldom().subprotocol = std::move(decision.subprotocol);
         user_data_ = std::move(decision.user_data);
         keep_request_line(req);
-        enqueue(raw_bytes(make_upgrade_response(req, subprotocol()).serialize()));
+        enqueue(raw_bytes(answer.response.serialize()));
         // The handshake deadline is over; the idle timeout counts from here.
         deadline_or_last_message_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
         state_ = state::open;
@@ -636,8 +570,14 @@ private:
         enqueue(std::move(frame), true);
     }
 
-    /// Answers a plain HTTP request or refuses an upgrade, then closes.
-    void reply(const http_response& response) {
+    /// Answers a plain HTTP request or refuses an upgrade, then closes. A refusal by a check
+    /// or a limit counts as a limit hit and is how the connection ended.
+    void reply(const detail::upgrade_answer& answer) {
+        if (answer.refused_for) {
+            owner_->limit_hit(answer.refused_for);
+            end_info().error = answer.refused_for;
+        }
+        const http_response& response = answer.response;
         reply_sent_ = true;
         set_deadline(options().close_timeout, error::close_timeout);
         enqueue(raw_bytes(response.serialize()), true);
