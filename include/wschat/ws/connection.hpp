@@ -25,21 +25,17 @@
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
 
-#include <algorithm>
 #include <any>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <type_traits>
 #include <utility>
-#include <vector>
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
@@ -406,11 +402,16 @@ private:
     void go_away() { end({ending::close, error::server_stopping}); }
 
     /// Ends the connection at once, without a close handshake (server destruction).
-    void abort() {
-        asio::post(strand(), [self = this->shared_from_this()] {
-            self->end({ending::at_once, error::server_stopping});
-        });
-    }
+    void abort() { asio::post(strand(), call{this->shared_from_this(), &connection::abort_now}); }
+    void abort_now() { end({ending::at_once, error::server_stopping}); }
+
+    /// The handler type of the connection's seldom posts (each distinct handler type
+    /// instantiates an operation of its own): calls `what` on the connection.
+    struct call {
+        std::shared_ptr<connection> self;
+        void (connection::*what)();
+        void operator()() const { ((*self).*what)(); }
+    };
 
     // --- the HTTP handshake ----------------------------------------------------------------
 
@@ -581,16 +582,23 @@ private:
         if (pushed.dropped)
             owner_->limit_hit(error::send_queue_full);
         if (pushed.start_flush && !cork::defer(this->shared_from_this(), &flush_when_uncorked))
-            asio::post(strand(), [self = this->shared_from_this()] { self->flush(); });
+            asio::post(strand(), flush_handler{this->shared_from_this()});
         if (pushed.overflow)
             asio::post(strand(),
-                       [self = this->shared_from_this()] { self->drop_backlog_and_fail(); });
+                       call{this->shared_from_this(), &connection::drop_backlog_and_fail});
     }
+
+    /// Flushes on the strand: one handler type for posting and dispatching it.
+    struct flush_handler {
+        std::shared_ptr<connection> self;
+        void operator()() const { self->flush(); }
+    };
 
     /// A cork's batch: flushes on the strand, at once when the strand is free.
     static void flush_when_uncorked(const std::shared_ptr<void>& target) {
         auto self = std::static_pointer_cast<connection>(target);
-        asio::dispatch(self->strand(), [self] { self->flush(); });
+        strand_type& on = self->strand();
+        asio::dispatch(on, flush_handler{std::move(self)});
     }
 
     /// The peer does not read fast enough: forget what it has not been sent yet and close.

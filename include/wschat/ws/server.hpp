@@ -79,13 +79,10 @@ public:
             manual->on_advance([weak = this->weak_from_this()] {
                 const auto self = weak.lock();
                 if (self)
-                    asio::post(self->strand_, [self] { self->sweep(); });
+                    asio::post(self->strand_, call{self, &server_core::sweep});
                 return self != nullptr;
             });
-        asio::post(strand_, [self = this->shared_from_this()] {
-            self->accept_next();
-            self->schedule_sweep();
-        });
+        asio::post(strand_, call{this->shared_from_this(), &server_core::begin});
     }
 
     handler_table<connection_handlers<Transport>, http_deciders> handlers;
@@ -116,7 +113,7 @@ public:
     void detach() {
         const std::vector<connection_ptr> all = registry_.detach();
         handlers.clear();
-        asio::post(strand_, [self = this->shared_from_this()] { self->stop_listening(); });
+        asio::post(strand_, call{this->shared_from_this(), &server_core::stop_listening});
         for (const connection_ptr& conn : all)
             connection_access::abort(*conn);
     }
@@ -135,6 +132,25 @@ private:
             return nullptr;
     }
 
+    /// The one handler type of the core's own posts and timers (each distinct handler type
+    /// instantiates an operation of its own): calls `what` on the core; as a timer's
+    /// handler, only when the timer expired (was not cancelled).
+    struct call {
+        std::shared_ptr<server_core> self;
+        void (server_core::*what)();
+        void operator()() const { ((*self).*what)(); }
+        void operator()(std::error_code ec) const {
+            if (!ec)
+                ((*self).*what)();
+        }
+    };
+
+    /// On the strand, once listening: accepts and sweeps from now on.
+    void begin() {
+        accept_next();
+        schedule_sweep();
+    }
+
     // --- accepting -------------------------------------------------------------------------
 
     void accept_next() {
@@ -151,10 +167,7 @@ private:
         if (stopping_)
             return;
         if (ec)
-            return acceptor_.back_off([self = this->shared_from_this()](std::error_code e) {
-                if (!e)
-                    self->accept_next();
-            });
+            return acceptor_.back_off(call{this->shared_from_this(), &server_core::accept_next});
         std::string address = transport_.remote_address(stream);
         ++last_id_;
         this->strands_.pick(last_id_, stream.get_executor());
@@ -173,10 +186,7 @@ private:
     void schedule_sweep() {
         if (stopping_ || this->time().manual())
             return;
-        sweeper_.schedule([self = this->shared_from_this()](std::error_code ec) {
-            if (!ec)
-                self->sweep();
-        });
+        sweeper_.schedule(call{this->shared_from_this(), &server_core::sweep});
     }
 
     void sweep() {
@@ -198,10 +208,7 @@ private:
                         const std::function<void()>& on_stopped) {
         stop_listening();
         drain_.begin(drain_deadline, on_stopped,
-                     [self = this->shared_from_this()](std::error_code ec) {
-                         if (!ec)
-                             self->abort_remaining();
-                     });
+                     call{this->shared_from_this(), &server_core::abort_remaining});
         for (const connection_ptr& conn : registry_.all())
             connection_access::go_away(conn);
         notify_if_stopped();
@@ -212,10 +219,12 @@ private:
         if (!waiting)
             return;
         // Nothing is left to drain: the deadline must not keep the io_context busy.
-        asio::post(strand_, [self = this->shared_from_this()] { self->drain_.cancel(); });
+        asio::post(strand_, call{this->shared_from_this(), &server_core::cancel_drain});
         for (auto& callback : *waiting)
             callback();
     }
+
+    void cancel_drain() { drain_.cancel(); }
 
     /// The drain deadline has passed: whoever is still connected is cut off.
     void abort_remaining() {

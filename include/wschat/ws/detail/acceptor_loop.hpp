@@ -3,6 +3,7 @@
 #pragma once
 
 #include <wschat/detail/config.hpp>
+#include <wschat/ws/detail/io/plain_socket.hpp>
 #include <wschat/ws/detail/uncached_allocator.hpp>
 #include <wschat/ws/transport.hpp>
 
@@ -38,13 +39,17 @@ public:
         acceptor_ = transport.listen(io, address, ec);
     }
 
-    /// Accepts the next stream: `on_accepted(ec, stream)` runs on the strand. The operation's
-    /// memory is not recycled (see uncached_allocator).
+    /// Accepts the next stream: `on_accepted(ec, stream)` runs on the strand.
     template <class Handler>
     void accept(const Transport& transport, Handler on_accepted) {
-        transport.async_accept(
-            acceptor_, asio::bind_allocator(uncached_allocator<void>{},
-                                            asio::bind_executor(strand_, std::move(on_accepted))));
+        auto handler = asio::bind_executor(strand_, std::move(on_accepted));
+        // The operation's memory must not pass to an idle connection's pending read (see
+        // uncached_allocator); plain sockets have none, and skip the allocator's instantiations.
+        if constexpr (is_plain_socket<typename Transport::stream_type>::value)
+            transport.async_accept(acceptor_, std::move(handler));
+        else
+            transport.async_accept(
+                acceptor_, asio::bind_allocator(uncached_allocator<void>{}, std::move(handler)));
     }
 
     /// An accept failed (out of file descriptors and similar): `retry(ec)` runs after a brief
