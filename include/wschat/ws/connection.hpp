@@ -234,6 +234,7 @@ private:
 
     // --- what the I/O back end calls, on the strand -------------------------------------
 
+    // What the owner keeps for its connections, and the connection's own queue and state.
     const server_options& options() const noexcept { return owner_->options(); }
     const Transport& transport() const noexcept { return owner_->transport(); }
     strand_type& strand() const noexcept { return owner_->strand_of(id_); }
@@ -403,7 +404,7 @@ private:
 
     /// Ends the connection at once, without a close handshake (server destruction).
     void abort() { asio::post(strand(), call{this->shared_from_this(), &connection::abort_now}); }
-    void abort_now() { end({ending::at_once, error::server_stopping}); }
+    void abort_now() { end({ending::at_once, error::server_stopping}); } // on the strand
 
     /// The handler type of the connection's seldom posts (each distinct handler type
     /// instantiates an operation of its own): calls `what` on the connection.

@@ -300,7 +300,7 @@ private:
     acceptor_loop<Transport> acceptor_;
     connection_registry<connection_type> registry_;
     sweeper<connection_type> sweeper_;
-    drain drain_;
+    drain<asio::strand<asio::io_context::executor_type>> drain_;
     limit_counters counters_;
     std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
     std::uint64_t last_id_ = 0;         // of the last connection accepted (on the strand)

@@ -66,6 +66,7 @@ public:
         transport.close_acceptor(acceptor_);
     }
 
+    /// The listening acceptor (for its local endpoint).
     const acceptor_type& acceptor() const noexcept { return acceptor_; }
 
 private:

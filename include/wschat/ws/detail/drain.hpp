@@ -19,13 +19,13 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 
 namespace detail {
 
-/// The drain of a stopping server. `begin` and `cancel` run on the server's strand;
-/// `finish_if` from any thread (a connection finishing).
+/// The drain of a stopping server whose strand is a `Strand`. `begin` and `cancel` run on
+/// that strand; `finish_if` from any thread (a connection finishing). A template so that a
+/// unit that never stops a server (separate compilation) instantiates none of its timer.
+template <class Strand>
 class drain {
 public:
-    using strand_type = asio::strand<asio::io_context::executor_type>;
-
-    explicit drain(strand_type& strand) : deadline_(strand) {}
+    explicit drain(Strand& strand) : deadline_(strand) {}
 
     /// Begins (again, for another stop call): `on_stopped`, when set, waits for the end;
     /// `on_deadline(ec)` runs once `after` has passed, unless cancelled first.

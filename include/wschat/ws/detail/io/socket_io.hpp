@@ -36,7 +36,7 @@ class socket_io;
 template <class Connection>
 class socket_io {
 public:
-    using stream_type = typename Connection::stream_type;
+    using stream_type = typename Connection::stream_type; ///< until its handshake is done
 
     socket_io() = default;
     socket_io(const socket_io&) = delete;

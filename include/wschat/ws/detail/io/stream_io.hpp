@@ -32,7 +32,7 @@ namespace detail {
 template <class Connection>
 class stream_io {
 public:
-    using stream_type = typename Connection::stream_type;
+    using stream_type = typename Connection::stream_type; ///< the stream it reads and writes
 
     /// Runs the transport's handshake on `stream`, then reads.
     void start(Connection& conn, stream_type stream) {
