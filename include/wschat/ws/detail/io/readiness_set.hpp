@@ -80,7 +80,7 @@ public:
         if (::epoll_ctl(watch_.native_handle(), EPOLL_CTL_ADD, fd, &event) != 0)
             return {errno, std::system_category()};
         if (members_.fetch_add(1, std::memory_order_acq_rel) == 0)
-            asio::post(strand_, [self = this->shared_from_this()] { self->watch(); });
+            asio::post(strand_, review{this->shared_from_this(), nullptr});
         return {};
     }
 
@@ -90,13 +90,24 @@ public:
         epoll_event ignored{}; // kernels before 2.6.9 wanted one
         ::epoll_ctl(watch_.native_handle(), EPOLL_CTL_DEL, fd, &ignored);
         members_.fetch_sub(1, std::memory_order_acq_rel);
-        asio::post(strand_, [self = this->shared_from_this(), held = std::move(last_reference)] {
-            if (self->members_.load(std::memory_order_acquire) == 0 && self->watching_)
-                self->watch_.cancel(); // nothing left to watch: let the io_context run out
-        });
+        asio::post(strand_, review{this->shared_from_this(), std::move(last_reference)});
     }
 
 private:
+    /// On the strand, after a member came or went (one handler type for both): watches while
+    /// the set has members, and stops when it has none, to let the io_context run out of
+    /// work. Holds a leaving target's last reference until then.
+    struct review {
+        std::shared_ptr<readiness_set> self;
+        std::shared_ptr<Target> held;
+        void operator()() const {
+            if (self->members_.load(std::memory_order_acquire) > 0)
+                self->watch();
+            else if (self->watching_)
+                self->watch_.cancel();
+        }
+    };
+
     /// On the strand: waits for the set's descriptor to become readable, unless it already
     /// does or the set is empty.
     void watch() {
