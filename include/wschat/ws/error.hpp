@@ -36,6 +36,7 @@ enum class error {
     bad_close_code,          ///< a close code that may not appear on the wire (1002)
     invalid_close_reason,    ///< a close reason that is not valid UTF-8 (1007)
     unsupported_data,        ///< a message type the application does not accept (1003)
+    bad_compressed_data,     ///< a compressed message that does not inflate (1007)
 
     // Handshake (RFC 6455 §4.2.1): the request is answered with the mapped HTTP status.
     bad_request,                ///< malformed request line or header (400)
@@ -47,6 +48,7 @@ enum class error {
     missing_connection_upgrade, ///< no `upgrade` token in Connection (400)
     bad_key,                    ///< Sec-WebSocket-Key absent or not 16 base64-encoded bytes (400)
     bad_version,                ///< Sec-WebSocket-Version is not 13 (426)
+    bad_extensions,             ///< a Sec-WebSocket-Extensions value that is malformed (400)
 
     // Connection life.
     handshake_timeout,  ///< the peer did not finish its handshake in time
@@ -101,6 +103,10 @@ inline const std::error_category& error_category() noexcept {
                 return "close reason is not valid UTF-8";
             case error::unsupported_data:
                 return "message type not accepted";
+            case error::bad_compressed_data:
+                return "compressed message does not inflate";
+            case error::bad_extensions:
+                return "malformed Sec-WebSocket-Extensions header";
             case error::bad_request:
                 return "malformed HTTP request";
             case error::header_too_large:
@@ -155,17 +161,19 @@ inline std::error_code make_error_code(error e) noexcept {
 
 /// The close code sent to the peer when the connection fails with `ec`.
 ///
-/// The codes in the comments of `ws::error`: 1007 for bad UTF-8, 1009 for a message too
-/// big, 1003 for unsupported data, 1008 for a slow reader or a rate limit, 1001 when the
-/// server stops or the peer idles, 1006 (the connection ends without a Close frame) for the
-/// timeouts and an already closed connection, and 1002 for the other wschat errors. An
-/// error of any other category (a socket error) gives 1011, internal error.
+/// The codes in the comments of `ws::error`: 1007 for bad UTF-8 or compressed data, 1009
+/// for a message too big, 1003 for unsupported data, 1008 for a slow reader or a rate
+/// limit, 1001 when the server stops or the peer idles, 1006 (the connection ends without a
+/// Close frame) for the timeouts and an already closed connection, and 1002 for the other
+/// wschat errors. An error of any other category (a socket error) gives 1011, internal
+/// error.
 inline close_code close_code_for(std::error_code ec) noexcept {
     if (ec.category() != error_category())
         return close_code::internal_error;
     switch (static_cast<error>(ec.value())) {
     case error::invalid_utf8:
     case error::invalid_close_reason:
+    case error::bad_compressed_data:
         return close_code::invalid_payload;
     case error::message_too_big:
         return close_code::message_too_big;
