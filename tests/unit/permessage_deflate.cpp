@@ -349,3 +349,75 @@ TEST_CASE("parser: RSV1 marks a compressed message only where RFC 7692 allows it
         CHECK(plain.error == ws::error::reserved_bits);
     }
 }
+
+TEST_CASE("permessage_deflate(): a broadcast is compressed once for every member that can "
+          "share it, and each connection inflates what it receives",
+          "[unit][deflate][negotiation]") {
+    const auto negotiator = ws::permessage_deflate();
+    CHECK_FALSE(negotiator->negotiate("").compression); // nothing offered: nothing agreed
+    CHECK(negotiator->negotiate("permessage-deflate; a=\"b").error == ws::error::bad_extensions);
+    const auto declined = negotiator->negotiate("permessage-deflate; foo");
+    CHECK_FALSE(declined.compression);
+    CHECK_FALSE(declined.error);
+
+    auto chromium = negotiator->negotiate("permessage-deflate; client_max_window_bits");
+    auto python = negotiator->negotiate("permessage-deflate; client_max_window_bits");
+    auto narrow = negotiator->negotiate("permessage-deflate; server_max_window_bits=10");
+    REQUIRE(chromium.compression);
+    REQUIRE(python.compression);
+    REQUIRE(narrow.compression);
+    CHECK(narrow.response == "permessage-deflate; server_no_context_takeover; "
+                             "client_no_context_takeover; server_max_window_bits=10");
+
+    std::mt19937 random{3};
+    const ws::shared_frame broadcast = ws::make_frame(ws::opcode::text, chat_text(4000, random));
+    const ws::shared_frame first = chromium.compression->compress(broadcast);
+    const ws::shared_frame second = python.compression->compress(broadcast);
+    const ws::shared_frame other = narrow.compression->compress(broadcast);
+    CHECK(first.data() == second.data()); // one compression, shared
+    CHECK(first.data() != broadcast.data());
+    CHECK(first.size() * 3 < broadcast.size());
+    CHECK((first.data()[0] & 0x40) != 0); // RSV1
+    CHECK(first.message_opcode() == ws::opcode::text);
+    CHECK(other.data() != first.data()); // another window: compressed for itself
+
+    for (const auto* compressed : {&first, &other}) {
+        std::string out;
+        REQUIRE_FALSE(python.compression->decompress(compressed->payload(), 1 << 20, out));
+        CHECK(out == broadcast.payload());
+    }
+    // Short messages and control frames go as they are.
+    const ws::shared_frame short_line = ws::make_frame(ws::opcode::text, "hi");
+    CHECK(chromium.compression->compress(short_line).data() == short_line.data());
+    const ws::shared_frame ping = ws::make_frame(ws::opcode::ping, std::string(200, 'p'));
+    CHECK(chromium.compression->compress(ping).data() == ping.data());
+}
+
+TEST_CASE("permessage_deflate(): with context takeover each connection compresses on its own",
+          "[unit][deflate][negotiation]") {
+    ws::deflate_options options;
+    options.server_context_takeover = true;
+    options.client_context_takeover = true;
+    options.server_max_window_bits = 10;
+    options.mem_level = 4;
+    options.min_size = 0;
+    const auto negotiator = ws::permessage_deflate(options);
+    auto a = negotiator->negotiate("permessage-deflate; client_max_window_bits");
+    auto b = negotiator->negotiate("permessage-deflate; client_max_window_bits");
+    REQUIRE(a.compression);
+    CHECK(a.response == "permessage-deflate; server_max_window_bits=10");
+
+    const ws::shared_frame hello = ws::make_frame(ws::opcode::binary, "Hello");
+    const ws::shared_frame a1 = a.compression->compress(hello);
+    const ws::shared_frame a2 = a.compression->compress(hello);
+    const ws::shared_frame b1 = b.compression->compress(hello);
+    CHECK(a1.data() != b1.data());
+    CHECK(a1.payload() == b1.payload()); // the same first message on two fresh contexts
+    CHECK(a2.size() < a1.size());        // the second refers back to the first
+    // The receiving side keeps its context too: the client's stream decodes in order.
+    ws::deflater client{15, true};
+    std::string out;
+    REQUIRE_FALSE(b.compression->decompress(compressed("Hello", client), 100, out));
+    REQUIRE_FALSE(b.compression->decompress(compressed("Hello", client), 100, out));
+    CHECK(out == "Hello");
+}

@@ -3,12 +3,15 @@
 #pragma once
 
 #include <wschat/detail/config.hpp>
+#include <wschat/ws/compression.hpp>
 #include <wschat/ws/error.hpp>
 #include <wschat/ws/extensions.hpp>
+#include <wschat/ws/shared_frame.hpp>
 
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -54,6 +57,10 @@ struct deflate_options {
     std::uint8_t mem_level = 8;
     /// zlib's compression level, 1 to 9. Default 6 (zlib's): chat text gains little beyond.
     std::uint8_t level = 6;
+    /// Messages with fewer payload bytes than this are sent uncompressed. Default 128: without
+    /// a shared context a short chat line barely shrinks, and its frame would cost the
+    /// compressor's time for a few bytes.
+    std::size_t min_size = 128;
 };
 
 /// The parameters both sides agreed on (RFC 7692 §7.1), as the server's response states them.
@@ -423,5 +430,127 @@ private:
     detail::z_stream_ptr stream_;
     bool context_takeover_;
 };
+
+namespace detail {
+
+/// The permessage-deflate of one connection, as negotiated. Whatever side gave up its context
+/// takeover needs no zlib stream of its own: the connection borrows its thread's, and a
+/// frame compressed without context is kept with the broadcast it came from (`shared_frame::
+/// derived`) for every member with the same parameters.
+class deflate_compression final : public message_compression {
+public:
+    deflate_compression(const deflate_params& params, const deflate_options& options,
+                        const void* shared_key)
+        : options_(options), params_(params), shared_key_(shared_key) {}
+
+    std::error_code decompress(std::string_view payload, std::size_t max_size,
+                               std::string& out) override {
+        if (params_.client_no_context_takeover)
+            return thread_inflater().decompress(payload, max_size, out);
+        if (!inflater_)
+            inflater_ = std::make_unique<inflater>(true);
+        return inflater_->decompress(payload, max_size, out);
+    }
+
+    shared_frame compress(const shared_frame& frame) override {
+        if (!frame.is_message() || frame.payload().size() < options_.min_size)
+            return frame;
+        if (!params_.server_no_context_takeover) {
+            if (!deflater_)
+                deflater_ = std::make_unique<deflater>(params_.server_max_window_bits, true,
+                                                       options_.mem_level, options_.level);
+            return compressed(frame, *deflater_);
+        }
+        return frame.derived(shared_key_, [this](const shared_frame& message) {
+            return compressed(message, thread_deflater());
+        });
+    }
+
+private:
+    static shared_frame compressed(const shared_frame& message, deflater& with) {
+        thread_local std::string buffer;
+        buffer.clear();
+        with.compress(message.payload(), buffer);
+        return make_frame(message.message_opcode(), buffer, true);
+    }
+
+    /// This thread's inflater for peers without context takeover (it holds no state between
+    /// messages, so any connection may use it).
+    static inflater& thread_inflater() {
+        thread_local inflater shared{false};
+        return shared;
+    }
+
+    /// This thread's context-free compressor for this connection's parameters.
+    deflater& thread_deflater() {
+        struct cached {
+            std::unique_ptr<deflater> compressor;
+            std::uint8_t mem_level = 0;
+            std::uint8_t level = 0;
+        };
+        thread_local std::array<cached, 16> by_window_bits;
+        cached& slot = by_window_bits[params_.server_max_window_bits];
+        if (!slot.compressor || slot.mem_level != options_.mem_level ||
+            slot.level != options_.level) {
+            slot.compressor = std::make_unique<deflater>(params_.server_max_window_bits, false,
+                                                         options_.mem_level, options_.level);
+            slot.mem_level = options_.mem_level;
+            slot.level = options_.level;
+        }
+        return *slot.compressor;
+    }
+
+    deflate_options options_;
+    deflate_params params_;
+    const void* shared_key_;
+    std::unique_ptr<deflater> deflater_; // only with server context takeover
+    std::unique_ptr<inflater> inflater_; // only with client context takeover
+};
+
+/// permessage-deflate as a server's compression extension.
+class deflate_negotiator final : public compression_negotiator {
+public:
+    explicit deflate_negotiator(const deflate_options& options) : options_(options) {}
+
+    result negotiate(std::string_view offers) override {
+        result answer;
+        if (offers.empty())
+            return answer;
+        const auto elements = parse_extensions(offers);
+        if (!elements) {
+            answer.error = error::bad_extensions;
+            return answer;
+        }
+        auto agreement = negotiate_deflate(*elements, options_);
+        if (!agreement)
+            return answer;
+        // Frames compressed without context are interchangeable between connections of this
+        // negotiator whose server window is the same: one key per window size.
+        const void* key = &shared_keys_[agreement->params.server_max_window_bits];
+        answer.compression =
+            std::make_unique<deflate_compression>(agreement->params, options_, key);
+        answer.response = std::move(agreement->response);
+        return answer;
+    }
+
+private:
+    deflate_options options_;
+    std::array<char, 16> shared_keys_{};
+};
+
+} // namespace detail
+
+/// permessage-deflate for `server_options::compression`: negotiated with every client that
+/// offers it, under `options` (the defaults compress each broadcast once for all members and
+/// keep no zlib state per connection).
+///
+/// ```cpp
+/// #include <wschat/ws/permessage_deflate.hpp>   // and link zlib (wschat::deflate)
+/// ws::server_options opts;
+/// opts.compression = ws::permessage_deflate();
+/// ```
+inline std::shared_ptr<compression_negotiator> permessage_deflate(deflate_options options = {}) {
+    return std::make_shared<detail::deflate_negotiator>(options);
+}
 
 WSCHAT_END_NAMESPACE
