@@ -5,9 +5,11 @@
 
 #include <wschat/ws/frame.hpp>
 #include <wschat/ws/permessage_deflate.hpp>
+#include <wschat/ws/session.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <random>
 #include <string>
 #include <vector>
@@ -89,6 +91,35 @@ void feed(ws::message_parser& parser, std::string bytes, Handler& handler) {
 }
 
 constexpr std::uint8_t rsv1 = 4; // test::encode's rsv argument is the three bits RSV1-3
+
+/// What a session asks of its connection.
+struct session_sink {
+    ws::session_limits configured;
+    std::vector<std::string> messages;
+    std::uint16_t close_code = 0;
+    const ws::session_limits& limits() const noexcept { return configured; }
+    void message(ws::opcode, std::string_view payload) { messages.emplace_back(payload); }
+    void send(ws::shared_frame) {}
+    void send_close(ws::shared_frame, std::uint16_t code, std::string_view, std::error_code) {
+        close_code = code;
+    }
+    void limit_hit(std::error_code) {}
+    void closed() {}
+};
+
+void feed(ws::session<ws::role::server>& s, std::string bytes, session_sink& sink) {
+    s.receive(reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size(),
+              std::chrono::steady_clock::now(), sink);
+}
+
+/// A server session that negotiated permessage-deflate with a client offering `offer`.
+ws::session<ws::role::server> deflating_session(session_sink& sink,
+                                                std::string_view offer = "permessage-deflate") {
+    ws::session<ws::role::server> s{sink.configured};
+    s.use_compression(ws::permessage_deflate()->negotiate(offer).compression);
+    REQUIRE(s.compression());
+    return s;
+}
 
 } // namespace
 
@@ -420,4 +451,49 @@ TEST_CASE("permessage_deflate(): with context takeover each connection compresse
     REQUIRE_FALSE(b.compression->decompress(compressed("Hello", client), 100, out));
     REQUIRE_FALSE(b.compression->decompress(compressed("Hello", client), 100, out));
     CHECK(out == "Hello");
+}
+
+TEST_CASE("session: compressed messages are inflated within the size limit and validated",
+          "[unit][deflate][session]") {
+    session_sink sink;
+    sink.configured.max_message_size = 64 * 1024;
+    ws::deflater client; // the client gave up its context (the server asked it to)
+
+    SECTION("text and binary, whole and fragmented, among uncompressed messages") {
+        auto s = deflating_session(sink);
+        const std::string line = "a chat line that is long enough to be worth compressing";
+        feed(s, test::encode(0x1, compressed(line, client), true, true, rsv1), sink);
+        feed(s, test::encode(0x2, "plain"), sink);
+        const std::string big(60000, 'q');
+        const std::string wire = compressed(big, client);
+        feed(s, test::encode(0x2, wire.substr(0, 10), false, true, rsv1), sink);
+        feed(s, test::encode(0x0, wire.substr(10), true), sink);
+        CHECK(sink.close_code == 0);
+        CHECK(sink.messages == std::vector<std::string>{line, "plain", big});
+    }
+    SECTION("the limit applies to the inflated size: 1009") {
+        auto s = deflating_session(sink);
+        feed(s,
+             test::encode(0x2, compressed(std::string(64 * 1024 + 1, 'q'), client), true, true,
+                          rsv1),
+             sink);
+        CHECK(sink.messages.empty());
+        CHECK(sink.close_code == 1009);
+    }
+    SECTION("data that does not inflate: 1007") {
+        auto s = deflating_session(sink);
+        feed(s, test::encode(0x1, bytes({0xff, 0xff, 0xff}), true, true, rsv1), sink);
+        CHECK(sink.close_code == 1007);
+    }
+    SECTION("compressed text that is not UTF-8: 1007") {
+        auto s = deflating_session(sink);
+        feed(s, test::encode(0x1, compressed("caf\xc3", client), true, true, rsv1), sink);
+        CHECK(sink.messages.empty());
+        CHECK(sink.close_code == 1007);
+    }
+    SECTION("without the extension RSV1 stays a protocol error: 1002") {
+        ws::session<ws::role::server> s{sink.configured};
+        feed(s, test::encode(0x1, compressed("hello", client), true, true, rsv1), sink);
+        CHECK(sink.close_code == 1002);
+    }
 }
