@@ -40,12 +40,12 @@ enum class error {
 
     // Handshake (RFC 6455 §4.2.1): the request is answered with the mapped HTTP status.
     bad_request,                ///< malformed request line or header (400)
-    header_too_large,           ///< the header section exceeds the configured limit (431)
+    header_too_large,           ///< a head exceeds its size or header-count bound (431)
     not_get,                    ///< an upgrade request whose method is not GET (400)
     bad_http_version,           ///< an upgrade request older than HTTP/1.1 (400)
     missing_host,               ///< no Host header (400)
-    missing_upgrade,            ///< no `Upgrade: websocket` (400)
-    missing_connection_upgrade, ///< no `upgrade` token in Connection (400)
+    missing_upgrade,            ///< no `Upgrade: websocket` (400; also in a server's 101)
+    missing_connection_upgrade, ///< no `upgrade` token in Connection (400; also in a 101)
     bad_key,                    ///< Sec-WebSocket-Key absent or not 16 base64-encoded bytes (400)
     bad_version,                ///< Sec-WebSocket-Version is not 13 (426)
     bad_extensions,             ///< a Sec-WebSocket-Extensions value that is malformed (400)
@@ -61,6 +61,21 @@ enum class error {
     server_busy,        ///< a connection limit (total or per address) is reached (503)
     server_stopping,    ///< the server is shutting down (1001)
     connection_closed,  ///< an operation on a connection that is already closed
+
+    // Client handshake (RFC 6455 §4.1, §4.2.2): what a client refuses in its own offer (before
+    // sending) or in the server's answer (the connection is then dropped: it never opened).
+    // Appended here so that the values above keep their numbers.
+    bad_response,           ///< malformed HTTP status line or header in the server's answer
+    unexpected_status,      ///< the server answered with a status other than 101
+    bad_accept_key,         ///< Sec-WebSocket-Accept absent or not the one the key calls for
+    duplicate_header,       ///< a header the handshake allows once appears several times
+    unexpected_subprotocol, ///< a Sec-WebSocket-Protocol that was not offered, or several
+    unexpected_extension,   ///< a Sec-WebSocket-Extensions element that was not offered
+    invalid_host,           ///< the host to connect to cannot go into a Host header
+    invalid_target,         ///< the request target is not `/path[?query]` in visible ASCII
+    invalid_header,         ///< an offered header with a bad name or value, or one the
+                            ///< handshake sets itself
+    invalid_subprotocol,    ///< an offered subprotocol that is not a token, or offered twice
 };
 
 /// The std::error_category of `ws::error`: named "wschat", with an English message for
@@ -145,6 +160,26 @@ inline const std::error_category& error_category() noexcept {
                 return "server is stopping";
             case error::connection_closed:
                 return "connection is closed";
+            case error::bad_response:
+                return "malformed HTTP response";
+            case error::unexpected_status:
+                return "server did not answer the upgrade with 101";
+            case error::bad_accept_key:
+                return "missing or wrong Sec-WebSocket-Accept";
+            case error::duplicate_header:
+                return "handshake header sent more than once";
+            case error::unexpected_subprotocol:
+                return "server chose a subprotocol that was not offered";
+            case error::unexpected_extension:
+                return "server accepted an extension that was not offered";
+            case error::invalid_host:
+                return "host cannot be sent in a Host header";
+            case error::invalid_target:
+                return "request target is not /path[?query] in visible ASCII";
+            case error::invalid_header:
+                return "invalid or reserved header in the handshake request";
+            case error::invalid_subprotocol:
+                return "subprotocol is not a token or is offered twice";
             }
             return "unknown wschat error";
         }

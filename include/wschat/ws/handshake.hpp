@@ -24,7 +24,7 @@ inline constexpr std::string_view websocket_guid = "258EAFA5-E914-47DA-95CA-C5AB
 /// "websocket"). A request for which this is false is plain HTTP and goes to the on_http
 /// handler; one for which it is true goes through validate_upgrade().
 inline bool is_websocket_request(const http_request& req) noexcept {
-    return detail::any_header_has_token(req, "Upgrade", "websocket");
+    return detail::any_header_has_token(req.headers, "Upgrade", "websocket");
 }
 
 /// Checks RFC 6455 §4.2.1: GET, HTTP/1.1 or later, Host, `Upgrade: websocket`, Connection
@@ -41,15 +41,12 @@ inline std::error_code validate_upgrade(const http_request& req) noexcept {
         return error::missing_host;
     if (!is_websocket_request(req))
         return error::missing_upgrade;
-    if (!detail::any_header_has_token(req, "Connection", "upgrade"))
+    if (!detail::any_header_has_token(req.headers, "Connection", "upgrade"))
         return error::missing_connection_upgrade;
 
-    std::size_t key_count = 0;
-    for (const http_header& h : req.headers)
-        if (detail::iequals(h.name, "Sec-WebSocket-Key"))
-            ++key_count;
     const std::optional<std::string_view> key = req.header("Sec-WebSocket-Key");
-    if (key_count != 1 || detail::base64_decoded_size(*key) != std::optional<std::size_t>{16})
+    if (detail::header_count(req.headers, "Sec-WebSocket-Key") != 1 ||
+        detail::base64_decoded_size(*key) != std::optional<std::size_t>{16})
         return error::bad_key;
 
     if (req.header("Sec-WebSocket-Version") != std::optional<std::string_view>{"13"})

@@ -1,4 +1,5 @@
-// wschat — HTTP/1.1 for the opening handshake and plain requests: request parsing, responses.
+// wschat — HTTP/1.1 for the opening handshake and plain requests: request and response heads
+// parsed incrementally by one core, responses serialized.
 #pragma once
 
 #include <wschat/detail/config.hpp>
@@ -145,6 +146,62 @@ struct http_header {
     std::string value; ///< the field value without surrounding whitespace
 };
 
+/// True when the header value (a comma-separated list) contains `token`, compared
+/// case-insensitively, ignoring optional whitespace around elements. An empty token is
+/// never found.
+inline bool header_has_token(std::string_view value, std::string_view token) noexcept {
+    return !token.empty() && detail::any_list_element(value, [token](std::string_view element) {
+        return detail::iequals(element, token);
+    });
+}
+
+namespace detail {
+
+// Header lookups shared by http_request and http_response (and the handshake checks of
+// both roles): names compare case-insensitively, as RFC 9110 §5.1 requires.
+
+/// Value of the first header named `name`, or nullopt; the view points into `headers`.
+inline std::optional<std::string_view> find_header(const std::vector<http_header>& headers,
+                                                   std::string_view name) noexcept {
+    for (const http_header& h : headers)
+        if (iequals(h.name, name))
+            return std::string_view{h.value};
+    return std::nullopt;
+}
+
+/// How many headers are named `name`.
+inline std::size_t header_count(const std::vector<http_header>& headers,
+                                std::string_view name) noexcept {
+    std::size_t count = 0;
+    for (const http_header& h : headers)
+        count += iequals(h.name, name) ? 1 : 0;
+    return count;
+}
+
+/// The values of every header named `name` joined by ", " (see http_request::header_list).
+inline std::string join_headers(const std::vector<http_header>& headers, std::string_view name) {
+    std::string joined;
+    for (const http_header& h : headers) {
+        if (!iequals(h.name, name))
+            continue;
+        if (!joined.empty())
+            joined += ", ";
+        joined += h.value;
+    }
+    return joined;
+}
+
+/// True when any header named `name` lists `token` (see header_has_token).
+inline bool any_header_has_token(const std::vector<http_header>& headers, std::string_view name,
+                                 std::string_view token) noexcept {
+    for (const http_header& h : headers)
+        if (iequals(h.name, name) && header_has_token(h.value, token))
+            return true;
+    return false;
+}
+
+} // namespace detail
+
 /// A parsed HTTP/1.x request head (the opening handshake or a plain HTTP request).
 struct http_request {
     std::string method;               ///< e.g. "GET"
@@ -156,24 +213,13 @@ struct http_request {
     /// Value of the first header with this name (case-insensitive), or nullopt. The view
     /// stays valid as long as the request is not modified.
     std::optional<std::string_view> header(std::string_view name) const {
-        for (const http_header& h : headers)
-            if (detail::iequals(h.name, name))
-                return std::string_view{h.value};
-        return std::nullopt;
+        return detail::find_header(headers, name);
     }
 
     /// All values of headers with this name joined by ", " (list headers may be sent
     /// several times; RFC 7230 §3.2.2 makes that equivalent to one comma-joined header).
     std::string header_list(std::string_view name) const {
-        std::string joined;
-        for (const http_header& h : headers) {
-            if (!detail::iequals(h.name, name))
-                continue;
-            if (!joined.empty())
-                joined += ", ";
-            joined += h.value;
-        }
-        return joined;
+        return detail::join_headers(headers, name);
     }
 
     /// The target before '?': "/chat" for "/chat?room=1".
@@ -208,42 +254,49 @@ struct http_request {
     }
 };
 
-/// Incremental HTTP/1.x request-head parser with a hard size bound.
-///
-/// Feed it bytes as they arrive; it parses each line as soon as its line feed is in (so a
-/// malformed request fails early), keeps at most one partial line, and fails with
-/// error::header_too_large once the head exceeds `max_header_bytes` or holds more than
-/// max_header_count headers. Lines end in CRLF or a bare LF. Not thread-safe.
-///
-/// ```
-/// ws::request_parser parser;
-/// std::size_t used = parser.feed(buffer, n);
-/// if (parser.current() == ws::request_parser::state::done)
-///     handle(parser.request()); // buffer + used .. buffer + n: bytes sent after the head
-/// ```
-class request_parser {
-public:
-    /// Where the parser stands.
-    enum class state {
-        incomplete, ///< more bytes are needed
-        done,       ///< the head is complete; request() holds it
-        failed,     ///< the bytes are not an acceptable request head; see error()
-    };
+/// Where an incremental HTTP head parser (request_parser, response_parser) stands.
+enum class http_parse_state {
+    incomplete, ///< more bytes are needed
+    done,       ///< the head is complete
+    failed,     ///< the bytes are not an acceptable head; the parser's error() says why
+};
 
-    /// The most header fields accepted in one request; more is error::header_too_large.
+namespace detail {
+
+/// Parses `HTTP/x.y` (one digit each, RFC 9112 §2.3) into `major` and `minor`.
+constexpr bool parse_http_version(std::string_view text, int& major, int& minor) noexcept {
+    const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (text.size() != 8 || text.substr(0, 5) != "HTTP/" || !is_digit(text[5]) || text[6] != '.' ||
+        !is_digit(text[7]))
+        return false;
+    major = text[5] - '0';
+    minor = text[7] - '0';
+    return true;
+}
+
+/// The machinery shared by request_parser and response_parser: it splits bytes fed in any
+/// pieces into lines (CRLF or a bare LF), bounds the head's size and header count, parses
+/// the header lines, and hands the first line to the caller's start-line parser. Keeps at
+/// most one partial line. Not thread-safe.
+class head_reader {
+public:
+    /// The most header fields accepted in one head; more is error::header_too_large.
     static constexpr std::size_t max_header_count = 100;
 
-    /// A parser accepting request heads of at most `max_header_bytes` bytes, counting the
-    /// request line, every header line, the blank line and the line endings.
-    explicit request_parser(std::size_t max_header_bytes = 8192) noexcept
-        : max_header_bytes_{max_header_bytes} {}
+    /// A reader failing with error::header_too_large past `max_header_bytes` (start line,
+    /// header lines, blank line and line endings counted) and with `malformed` on a line
+    /// that does not parse.
+    head_reader(std::size_t max_header_bytes, ws::error malformed) noexcept
+        : max_header_bytes_{max_header_bytes}, malformed_{malformed} {}
 
     /// Consumes bytes up to and including the blank line that ends the head and returns how
-    /// many it consumed: bytes after the head (such as a first WebSocket frame sent right
-    /// behind the request) are left for the caller. Returns 0 once done or failed.
-    std::size_t feed(const char* data, std::size_t size) {
+    /// many it consumed; 0 once done or failed. Header lines are appended to `headers`; the
+    /// first line goes to `parse_start_line(std::string_view) -> bool` (false: malformed).
+    template <class StartLineParser>
+    std::size_t feed(const char* data, std::size_t size, std::vector<http_header>& headers,
+                     StartLineParser&& parse_start_line) {
         std::size_t pos = 0;
-        while (current_ == state::incomplete && pos < size) {
+        while (current_ == http_parse_state::incomplete && pos < size) {
             const auto* newline =
                 static_cast<const char*>(std::memchr(data + pos, '\n', size - pos));
             const std::size_t line_end =
@@ -268,19 +321,133 @@ public:
             }
             if (!line.empty() && line.back() == '\r')
                 line.remove_suffix(1);
-            parse_line(line);
+            parse_line(line, headers, parse_start_line);
             partial_line_.clear();
         }
-        if (current_ != state::incomplete)
+        if (current_ != http_parse_state::incomplete)
             std::string{}.swap(partial_line_);
         return pos;
     }
 
     /// Whether the head is complete, incomplete or rejected.
-    state current() const noexcept { return current_; }
+    http_parse_state current() const noexcept { return current_; }
+
+    /// Why the head was rejected, or an empty error_code.
+    std::error_code error() const noexcept { return error_; }
+
+    /// Starts over, for the next head (the caller clears what it parsed).
+    void reset() noexcept {
+        current_ = http_parse_state::incomplete;
+        error_ = {};
+        started_ = false;
+        partial_line_.clear();
+        head_bytes_ = 0;
+    }
+
+private:
+    /// Marks the parse failed with `e`.
+    void fail(ws::error e) noexcept {
+        current_ = http_parse_state::failed;
+        error_ = make_error_code(e);
+    }
+
+    /// Handles one complete line, its line ending removed.
+    template <class StartLineParser>
+    void parse_line(std::string_view line, std::vector<http_header>& headers,
+                    StartLineParser& parse_start_line) {
+        if (!started_) {
+            // RFC 9112 §2.2 lets a recipient skip blank lines before the start line; a peer
+            // that sends one is broken enough to refuse, which keeps the parser simpler.
+            started_ = true;
+            if (!parse_start_line(line))
+                fail(malformed_);
+        } else if (line.empty()) {
+            current_ = http_parse_state::done;
+            // A server keeps the request as long as the connection: no spare capacity.
+            headers.shrink_to_fit();
+        } else if (headers.size() == max_header_count) {
+            fail(ws::error::header_too_large);
+        } else if (!parse_header_line(line, headers)) {
+            fail(malformed_);
+        }
+    }
+
+    /// Parses `name ":" OWS value OWS` (RFC 7230 §3.2) and appends it to `headers`.
+    static bool parse_header_line(std::string_view line, std::vector<http_header>& headers) {
+        // A leading space or tab is obs-fold (a continuation of the previous header), which
+        // RFC 7230 §3.2.4 lets a server reject; name/value smuggling hides in it. A client
+        // refuses it too: no WebSocket server folds its handshake headers.
+        const std::size_t colon = line.find(':');
+        if (colon == 0 || colon == std::string_view::npos)
+            return false;
+        const std::string_view name = line.substr(0, colon);
+        for (char c : name)
+            if (!is_token_char(c))
+                return false;
+        const std::string_view value = trim_ows(line.substr(colon + 1));
+        for (char c : value)
+            if (is_control_char(c) && c != '\t')
+                return false;
+        if (headers.empty())
+            headers.reserve(typical_header_count);
+        headers.push_back({std::string{name}, std::string{value}});
+        return true;
+    }
+
+    /// Room reserved for headers up front: browsers send about a dozen.
+    static constexpr std::size_t typical_header_count = 16;
+
+    std::size_t max_header_bytes_;
+    ws::error malformed_;        // the error of a line that does not parse
+    std::size_t head_bytes_ = 0; // bytes of the head consumed so far
+    bool started_ = false;       // whether the start line has been seen
+    http_parse_state current_ = http_parse_state::incomplete;
+    std::error_code error_;
+    std::string partial_line_; // a line split across feeds, without its line feed yet
+};
+
+} // namespace detail
+
+/// Incremental HTTP/1.x request-head parser with a hard size bound.
+///
+/// Feed it bytes as they arrive; it parses each line as soon as its line feed is in (so a
+/// malformed request fails early), keeps at most one partial line, and fails with
+/// error::header_too_large once the head exceeds `max_header_bytes` or holds more than
+/// max_header_count headers, and with error::bad_request on a malformed line. Lines end in
+/// CRLF or a bare LF. Not thread-safe.
+///
+/// ```
+/// ws::request_parser parser;
+/// std::size_t used = parser.feed(buffer, n);
+/// if (parser.current() == ws::request_parser::state::done)
+///     handle(parser.request()); // buffer + used .. buffer + n: bytes sent after the head
+/// ```
+class request_parser {
+public:
+    /// Where the parser stands; done means request() holds the whole head.
+    using state = http_parse_state;
+
+    /// The most header fields accepted in one request; more is error::header_too_large.
+    static constexpr std::size_t max_header_count = detail::head_reader::max_header_count;
+
+    /// A parser accepting request heads of at most `max_header_bytes` bytes, counting the
+    /// request line, every header line, the blank line and the line endings.
+    explicit request_parser(std::size_t max_header_bytes = 8192) noexcept
+        : reader_{max_header_bytes, ws::error::bad_request} {}
+
+    /// Consumes bytes up to and including the blank line that ends the head and returns how
+    /// many it consumed: bytes after the head (such as a first WebSocket frame sent right
+    /// behind the request) are left for the caller. Returns 0 once done or failed.
+    std::size_t feed(const char* data, std::size_t size) {
+        return reader_.feed(data, size, request_.headers,
+                            [this](std::string_view line) { return parse_request_line(line); });
+    }
+
+    /// Whether the head is complete, incomplete or rejected.
+    state current() const noexcept { return reader_.current(); }
 
     /// error::bad_request or error::header_too_large when failed, else an empty error_code.
-    std::error_code error() const noexcept { return error_; }
+    std::error_code error() const noexcept { return reader_.error(); }
 
     /// The request parsed so far (complete once current() is done).
     const http_request& request() const noexcept { return request_; }
@@ -290,42 +457,15 @@ public:
 
     /// Forgets the request, to parse the next one on a keep-alive connection.
     void reset() noexcept {
-        current_ = state::incomplete;
-        error_ = {};
+        reader_.reset();
         request_.method.clear();
         request_.target.clear();
         request_.version_major = 1;
         request_.version_minor = 1;
         request_.headers.clear();
-        partial_line_.clear();
-        head_bytes_ = 0;
     }
 
 private:
-    /// Marks the parse failed with `e`.
-    void fail(ws::error e) noexcept {
-        current_ = state::failed;
-        error_ = make_error_code(e);
-    }
-
-    /// Handles one complete line, its line ending removed.
-    void parse_line(std::string_view line) {
-        if (request_.method.empty()) {
-            // RFC 7230 §3.5 lets servers skip blank lines before the request line; a client
-            // that sends one is broken enough to refuse, which keeps the parser simpler.
-            if (!parse_request_line(line))
-                fail(ws::error::bad_request);
-        } else if (line.empty()) {
-            current_ = state::done;
-            // A server keeps the request as long as the connection: no spare capacity.
-            request_.headers.shrink_to_fit();
-        } else if (request_.headers.size() == max_header_count) {
-            fail(ws::error::header_too_large);
-        } else if (!parse_header_line(line)) {
-            fail(ws::error::bad_request);
-        }
-    }
-
     /// Parses `METHOD SP target SP HTTP/x.y` (RFC 7230 §3.1.1) into request_.
     bool parse_request_line(std::string_view line) {
         const std::size_t method_end = line.find(' ');
@@ -346,71 +486,16 @@ private:
                 return false;
         line.remove_prefix(target_end + 1);
 
-        constexpr std::string_view prefix = "HTTP/";
-        const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
-        if (line.size() != prefix.size() + 3 || line.substr(0, prefix.size()) != prefix ||
-            !is_digit(line[5]) || line[6] != '.' || !is_digit(line[7]))
+        if (!detail::parse_http_version(line, request_.version_major, request_.version_minor))
             return false;
         request_.method.assign(method);
         request_.target.assign(target);
-        request_.version_major = line[5] - '0';
-        request_.version_minor = line[7] - '0';
         return true;
     }
 
-    /// Parses `name ":" OWS value OWS` (RFC 7230 §3.2) and appends it to request_.headers.
-    bool parse_header_line(std::string_view line) {
-        // A leading space or tab is obs-fold (a continuation of the previous header), which
-        // RFC 7230 §3.2.4 lets a server reject; name/value smuggling hides in it.
-        const std::size_t colon = line.find(':');
-        if (colon == 0 || colon == std::string_view::npos)
-            return false;
-        const std::string_view name = line.substr(0, colon);
-        for (char c : name)
-            if (!detail::is_token_char(c))
-                return false;
-        const std::string_view value = detail::trim_ows(line.substr(colon + 1));
-        for (char c : value)
-            if (detail::is_control_char(c) && c != '\t')
-                return false;
-        if (request_.headers.empty())
-            request_.headers.reserve(typical_header_count);
-        request_.headers.push_back({std::string{name}, std::string{value}});
-        return true;
-    }
-
-    /// Room reserved for headers up front: browsers send about a dozen.
-    static constexpr std::size_t typical_header_count = 16;
-
-    std::size_t max_header_bytes_;
-    std::size_t head_bytes_ = 0; // bytes of the head consumed so far
-    state current_ = state::incomplete;
-    std::error_code error_;
+    detail::head_reader reader_;
     http_request request_;
-    std::string partial_line_; // a line split across feeds, without its line feed yet
 };
-
-/// True when the header value (a comma-separated list) contains `token`, compared
-/// case-insensitively, ignoring optional whitespace around elements. An empty token is
-/// never found.
-inline bool header_has_token(std::string_view value, std::string_view token) noexcept {
-    return !token.empty() && detail::any_list_element(value, [token](std::string_view element) {
-        return detail::iequals(element, token);
-    });
-}
-
-namespace detail {
-
-/// True when any header named `name` lists `token` (see header_has_token).
-inline bool any_header_has_token(const http_request& req, std::string_view name,
-                                 std::string_view token) noexcept {
-    for (const http_header& h : req.headers)
-        if (iequals(h.name, name) && header_has_token(h.value, token))
-            return true;
-    return false;
-}
-
-} // namespace detail
 
 namespace detail {
 /// True for text that can be an IPv4 or IPv6 address (digits, hex, dots, colons): enough
@@ -517,12 +602,24 @@ inline std::string_view reason_phrase(int status) noexcept {
     }
 }
 
-/// An HTTP/1.1 response: status, headers and body.
+/// An HTTP/1.1 response: status, headers and body; built by a server to send, or parsed by
+/// response_parser from what a server sent (the body then stays empty).
 struct http_response {
     int status = 200;                 ///< the status code, 100..599
     std::string reason;               ///< empty: reason_phrase(status)
     std::vector<http_header> headers; ///< sent in this order
     std::string body;                 ///< sent after the head
+
+    /// Value of the first header with this name (case-insensitive), or nullopt. The view
+    /// stays valid as long as the response is not modified.
+    std::optional<std::string_view> header(std::string_view name) const {
+        return detail::find_header(headers, name);
+    }
+
+    /// All values of headers with this name joined by ", " (see http_request::header_list).
+    std::string header_list(std::string_view name) const {
+        return detail::join_headers(headers, name);
+    }
 
     /// Replaces the value of the first header with this name (case-insensitive), or adds it.
     void set_header(std::string_view name, std::string_view value) {
@@ -572,6 +669,105 @@ private:
         for (char c : text)
             out += c == '\r' || c == '\n' ? ' ' : c;
     }
+};
+
+/// Incremental HTTP/1.x response-head parser with a hard size bound: what a client reads
+/// after sending its opening handshake.
+///
+/// The same machinery as request_parser: each line is parsed as soon as its line feed is
+/// in, at most one partial line is kept, lines end in CRLF or a bare LF, and the head fails
+/// with error::header_too_large past `max_header_bytes` or max_header_count headers, and
+/// with error::bad_response on a malformed status line (anything but
+/// `HTTP/1.x SP 3-digit-status [SP reason]`, a status outside 100..599) or header line.
+/// The body is not read: feed() stops after the head, because a 101 is followed by frames,
+/// and an error body is the caller's to read or not. Not thread-safe.
+///
+/// ```
+/// ws::response_parser parser;
+/// std::size_t used = parser.feed(buffer, n);
+/// if (parser.current() == ws::response_parser::state::done)
+///     check(parser.response()); // buffer + used .. buffer + n: frames already sent
+/// ```
+class response_parser {
+public:
+    /// Where the parser stands; done means response() holds the whole head.
+    using state = http_parse_state;
+
+    /// The most header fields accepted in one response; more is error::header_too_large.
+    static constexpr std::size_t max_header_count = detail::head_reader::max_header_count;
+
+    /// A parser accepting response heads of at most `max_header_bytes` bytes, counting the
+    /// status line, every header line, the blank line and the line endings. The default
+    /// leaves a server's handshake answer ample room while bounding what a hostile one
+    /// can make the client buffer.
+    explicit response_parser(std::size_t max_header_bytes = 8192) noexcept
+        : reader_{max_header_bytes, ws::error::bad_response} {}
+
+    /// Consumes bytes up to and including the blank line that ends the head and returns how
+    /// many it consumed: bytes after the head (WebSocket frames the server sent right
+    /// behind its 101, or an error body) are left for the caller. Returns 0 once done or
+    /// failed.
+    std::size_t feed(const char* data, std::size_t size) {
+        return reader_.feed(data, size, response_.headers,
+                            [this](std::string_view line) { return parse_status_line(line); });
+    }
+
+    /// Whether the head is complete, incomplete or rejected.
+    state current() const noexcept { return reader_.current(); }
+
+    /// error::bad_response or error::header_too_large when failed, else an empty error_code.
+    std::error_code error() const noexcept { return reader_.error(); }
+
+    /// The response parsed so far (complete once current() is done): status, the reason
+    /// as sent, headers in arrival order with names as sent; the body stays empty.
+    const http_response& response() const noexcept { return response_; }
+
+    /// The response parsed so far, for moving its parts out.
+    http_response& response() noexcept { return response_; }
+
+    /// Forgets the response, to parse another one (after an interim 1xx response, or on a
+    /// new connection).
+    void reset() noexcept {
+        reader_.reset();
+        response_.status = 200;
+        response_.reason.clear();
+        response_.headers.clear();
+        response_.body.clear();
+    }
+
+private:
+    /// Parses `HTTP/1.x SP status SP reason` (RFC 9112 §4) into response_. The reason (and
+    /// the space before it, which real servers sometimes leave out) is optional.
+    bool parse_status_line(std::string_view line) {
+        int major = 0;
+        int minor = 0;
+        if (line.size() < 12 || !detail::parse_http_version(line.substr(0, 8), major, minor) ||
+            major != 1 || line[8] != ' ')
+            return false;
+        int status = 0;
+        for (char c : line.substr(9, 3)) {
+            if (c < '0' || c > '9')
+                return false;
+            status = status * 10 + (c - '0');
+        }
+        if (status < 100 || status > 599)
+            return false;
+        std::string_view reason = line.substr(12);
+        if (!reason.empty()) {
+            if (reason.front() != ' ')
+                return false;
+            reason.remove_prefix(1);
+        }
+        for (char c : reason)
+            if (detail::is_control_char(c) && c != '\t')
+                return false;
+        response_.status = status;
+        response_.reason.assign(reason);
+        return true;
+    }
+
+    detail::head_reader reader_;
+    http_response response_;
 };
 
 /// A failure response with `message` as a text/plain body and `Connection: close`. For 426
