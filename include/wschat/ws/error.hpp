@@ -36,7 +36,6 @@ enum class error {
     bad_close_code,          ///< a close code that may not appear on the wire (1002)
     invalid_close_reason,    ///< a close reason that is not valid UTF-8 (1007)
     unsupported_data,        ///< a message type the application does not accept (1003)
-    bad_compressed_data,     ///< a compressed message that does not inflate (1007)
 
     // Handshake (RFC 6455 §4.2.1): the request is answered with the mapped HTTP status.
     bad_request,                ///< malformed request line or header (400)
@@ -48,7 +47,6 @@ enum class error {
     missing_connection_upgrade, ///< no `upgrade` token in Connection (400; also in a 101)
     bad_key,                    ///< Sec-WebSocket-Key absent or not 16 base64-encoded bytes (400)
     bad_version,                ///< Sec-WebSocket-Version is not 13 (426)
-    bad_extensions,             ///< a Sec-WebSocket-Extensions value that is malformed (400)
 
     // Connection life.
     handshake_timeout,  ///< the peer did not finish its handshake in time
@@ -76,6 +74,10 @@ enum class error {
     invalid_header,         ///< an offered header with a bad name or value, or one the
                             ///< handshake sets itself
     invalid_subprotocol,    ///< an offered subprotocol that is not a token, or offered twice
+
+    // Extensions (RFC 6455 §9, RFC 7692).
+    bad_extensions,      ///< a Sec-WebSocket-Extensions value that is malformed (400)
+    bad_compressed_data, ///< a compressed message that does not inflate (1007)
 };
 
 /// The std::error_category of `ws::error`: named "wschat", with an English message for
