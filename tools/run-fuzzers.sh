@@ -92,7 +92,8 @@ for i in "${!targets[@]}"; do
             echo "   input:     ${artifact}" >&2
             echo "   reproduce: ${dir}/fuzz_${target} ${artifact}" >&2
         done
-        echo "   rebuild:   ${cxx} ${cxxflags[*]} tests/fuzz/fuzz_${target}.cpp -o fuzz_${target} (-lz for deflate)" >        echo "   rebuild:   ${cxx} ${cxxflags[*]} tests/fuzz/fuzz_${target}.cpp -o fuzz_${target}" >&22
+        echo "   rebuild:   ${cxx} ${cxxflags[*]} tests/fuzz/fuzz_${target}.cpp" \
+            "-o fuzz_${target} (and -lz for deflate)" >&2
     else
         echo "== ${target}: no findings"
     fi
