@@ -1,7 +1,7 @@
 // The readiness set on its own, over socket pairs: what it reports, that a removed target
 // outlives the events harvested before its removal, and that an io_context whose set has
 // emptied runs out of work.
-#include <wschat/ws/detail/readiness_set.hpp>
+#include <wschat/ws/detail/io/readiness_set.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>

@@ -1,14 +1,17 @@
-// wschat — one peer: handshake, read loop, send queue with gather writes, close handshake.
+// wschat — one peer of a server: the HTTP handshake, then the session, over its I/O back end,
+// fed by its send queue, watched by the sweep, and ended one way.
 #pragma once
 
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/clock.hpp>
 #include <wschat/ws/close_code.hpp>
 #include <wschat/ws/cork.hpp>
-#include <wschat/ws/detail/frame_queue.hpp>
-#include <wschat/ws/detail/socket_io.hpp>
-#include <wschat/ws/detail/spin_lock.hpp>
+#include <wschat/ws/detail/io/backend.hpp>
+#include <wschat/ws/detail/io/readiness_set.hpp>
+#include <wschat/ws/detail/send_queue.hpp>
 #include <wschat/ws/detail/strand_pool.hpp>
+#include <wschat/ws/detail/timekeeping.hpp>
+#include <wschat/ws/detail/upgrade.hpp>
 #include <wschat/ws/error.hpp>
 #include <wschat/ws/frame.hpp>
 #include <wschat/ws/handshake.hpp>
@@ -18,12 +21,9 @@
 #include <wschat/ws/session.hpp>
 #include <wschat/ws/shared_frame.hpp>
 
-#include <asio/bind_executor.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
-#include <asio/socket_base.hpp>
 #include <asio/strand.hpp>
-#include <asio/write.hpp>
 
 #include <algorithm>
 #include <any>
@@ -55,51 +55,26 @@ struct close_info {
     std::error_code error;
 };
 
-/// What the application decides about an upgrade request in `on_upgrade`.
-struct upgrade_decision {
-    /// Accept (the default), optionally selecting one of the client's subprotocols.
-    void accept(std::string_view chosen_subprotocol = {}) {
-        status = 101;
-        subprotocol = std::string{chosen_subprotocol};
-    }
-    /// Refuse with an HTTP status (401, 403, 503, …) and a short human-readable reason.
-    void reject(int http_status, std::string_view why) {
-        status = http_status;
-        reason = std::string{why};
-    }
-    /// True while the decision is to accept (status 101).
-    bool accepted() const noexcept { return status == 101; }
-
-    /// The client's address, filled in by the server before `on_upgrade` runs: the peer's
-    /// own or, behind a proxy listed in `server_options::trusted_proxies`, the client address
-    /// the proxy names. Lets an application refuse or rate addresses of its own choosing.
-    std::string remote_address;
-
-    /// The HTTP status of the answer: 101 to accept, anything else refuses (see `reject`).
-    int status = 101;
-    std::string subprotocol; ///< pre-filled with the server's choice from its options
-    /// The reason sent with a refusal, as the response's body.
-    std::string reason;
-    /// Anything the application wants to keep with the connection (a user name, an id, a
-    /// session): it becomes `connection::user_data()` when the upgrade is accepted.
-    std::any user_data;
-};
-
 template <class Transport>
 class connection;
 
 namespace detail {
-template <class Transport>
-class server_core;
+struct connection_access;
+
+/// The server registry's bookkeeping of a connection, kept in it (under the registry's lock).
+struct registry_entry {
+    std::uint32_t slot = 0; // its place in the registry
+    // Counted under its remote address for `max_connections_per_address` (a trusted proxy's
+    // own connection is not: its clients are).
+    bool counted_per_address = false;
+};
 
 /// What a connection reports to its owner (the server). An interface rather than a
 /// template parameter so that this layer does not depend on the one above it.
 template <class Transport>
-class connection_owner {
+class connection_owner : public upgrade_decider {
 public:
     using connection_ptr = std::shared_ptr<connection<Transport>>;
-    virtual void decide_upgrade(const http_request& request, upgrade_decision& decision) = 0;
-    virtual void answer_http(const http_request& request, http_response& response) = 0;
     virtual void opened(const connection_ptr& conn) = 0;
     virtual void received(const connection_ptr& conn, const message& msg) = 0;
     /// Called once per connection when its socket is closed; `was_open` tells whether
@@ -178,21 +153,12 @@ public:
     /// Used by the server, which has picked strand `id` of `owner`'s pool for it;
     /// applications get connections from the handlers.
     connection(std::shared_ptr<owner_type> owner, std::uint64_t id, std::string_view remote_address)
-        : owner_(std::move(owner)), session_(owner_->limits()), id_(id) {
-        last_seen_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
+        : owner_(std::move(owner)), session_(owner_->limits()), times_(now()), id_(id) {
         set_remote_address(remote_address);
     }
 
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
-
-    /// Normally the socket is closed when the connection finishes; this is for a connection
-    /// dropped unfinished with its io_context.
-    ~connection() {
-        if constexpr (plain_socket)
-            if (io_.fd >= 0)
-                detail::close_socket(io_.fd);
-    }
 
     /// Queues a text message. `text` must be valid UTF-8 (the peer will close otherwise).
     void send_text(std::string_view text) { send(make_frame(opcode::text, text)); }
@@ -248,15 +214,14 @@ public:
     /// A number unique within the server, for logs and maps.
     std::uint64_t id() const noexcept { return id_; }
     /// Bytes queued for this peer and not yet written.
-    std::size_t queued_bytes() const {
-        std::lock_guard<detail::spin_lock> lock{queue_lock_};
-        return queued_bytes_;
-    }
+    std::size_t queued_bytes() const { return queue_.queued_bytes(); }
 
 private:
-    template <class>
-    friend class detail::server_core;
+    friend struct detail::connection_access;
     friend readiness_type;
+    /// The I/O back end, chosen once by the kind of stream (see detail::io_backend).
+    using io_type = detail::io_backend<connection, stream_type>;
+    friend io_type;
 
     enum class state : std::uint8_t { handshake, open, closing, closed };
 
@@ -268,12 +233,110 @@ private:
         close_info end;
     };
 
+    using clock = detail::time_source::clock;
+    clock::time_point now() const noexcept { return owner_->time().now(); }
+
+    // --- what the I/O back end calls, on the strand -------------------------------------
+
     const server_options& options() const noexcept { return owner_->options(); }
     const Transport& transport() const noexcept { return owner_->transport(); }
     strand_type& strand() const noexcept { return owner_->strand_of(id_); }
-    using time_source = detail::time_source;
-    using clock = time_source::clock;
-    clock::time_point now() const noexcept { return owner_->time().now(); }
+    readiness_type* readiness() const noexcept { return owner_->readiness(); }
+    detail::send_queue& queue() noexcept { return queue_; }
+    bool ended() const noexcept { return state_ == state::closed; }
+
+    /// From the server's readiness set (plain sockets only): the socket became readable or
+    /// writable (`events`, epoll's); the back end takes it to the strand.
+    void ready(std::uint32_t events) { io_.ready(*this, events); }
+
+    /// Bytes arrived: the request while in the handshake, frames once open.
+    void received(std::uint8_t* bytes, std::size_t size) {
+        // Whatever the messages read here make the server send (a broadcast to every member,
+        // a pong, a close) leaves when the parsing is done, not through the event loop.
+        cork corked{strand().get_inner_executor()};
+        times_.heard(now());
+        if (state_ == state::handshake)
+            consume_request(bytes, size);
+        else
+            receive(bytes, size);
+        session_.release_memory(); // frees the reassembly buffer unless a message is partial
+    }
+
+    // After our Close (or an HTTP answer) both kinds of stream keep reading, and discarding,
+    // until the peer closes: closing a socket with unread data would reset the connection
+    // and could destroy the Close frame or response still in flight to the peer.
+
+    /// The peer closed TCP or the network failed: expected after our Close or answer.
+    void read_failed(std::error_code ec) {
+        const bool expected = state_ == state::closing || reply_sent_;
+        end_at_once(expected ? std::error_code{} : ec);
+    }
+
+    /// The stream failed (handshake, write): the connection ends at once.
+    void end_at_once(std::error_code why) { end({ending::at_once, why}); }
+
+    /// `size` bytes of the taken frames went out (`full`: the socket took no more). True
+    /// when the back end should write again. A queue that ended with a Close frame or HTTP
+    /// answer, now written, ends the connection or our direction.
+    bool written(std::size_t size, bool full) {
+        const detail::send_queue::progress progress = queue_.written(size, full);
+        if (progress.drained_after_last && state_ != state::closed)
+            last_write_done();
+        return progress.write_again;
+    }
+
+    // --- ending: one way, with a reason ---------------------------------------------------
+
+    /// How end() ends the connection.
+    enum class ending : std::uint8_t {
+        /// Open: the close handshake, with the reason's code, or 1001 when the server stops,
+        /// or the code of its error. Still in the HTTP handshake: at once, when for an error.
+        /// Closing already: nothing more.
+        close,
+        /// In the HTTP handshake: the reason's answer, then our direction shuts down.
+        reply,
+        /// The socket closes now (a network error, a deadline, a silent peer, the server
+        /// destroyed, or both Close frames exchanged).
+        at_once,
+    };
+
+    /// Why a connection ends, and so how: what end() is given.
+    struct end_reason {
+        ending how;
+        std::error_code error{}; // the error behind it (none: a clean end)
+        std::uint16_t code = 0;  // close: the code to send, 0 for the error's
+        std::string_view text{}; // close: the reason sent with `code`
+        const detail::upgrade_answer* answer = nullptr; // reply: what to answer
+    };
+
+    /// The one way a connection ends, whatever ends it: the application (close), the
+    /// protocol or a limit (a session error, a slow reader, an idle peer), the server
+    /// (stopping, destroyed), the handshake (a refusal), time (a deadline, a silent peer) or
+    /// the network. `on_close` follows exactly once, when the socket is closed (finish).
+    void end(const end_reason& why) {
+        session_sink sink{*this};
+        switch (why.how) {
+        case ending::close:
+            if (state_ == state::open) {
+                if (why.code != 0)
+                    session_.close(why.code, why.text, why.error, sink);
+                else if (why.error == error::server_stopping)
+                    session_.close(static_cast<std::uint16_t>(close_code::going_away),
+                                   "server shutting down", why.error, sink);
+                else
+                    session_.fail(why.error, sink);
+            } else if (state_ == state::handshake && why.error) {
+                finish(why.error);
+            }
+            return;
+        case ending::reply:
+            if (state_ == state::handshake)
+                reply(*why.answer);
+            return;
+        case ending::at_once:
+            return finish(why.error);
+        }
+    }
 
     // The session's sink: what the protocol decides, turned into queueing and closing.
     // Keeps the session's callbacks out of the public interface.
@@ -287,49 +350,15 @@ private:
             self.closing(std::move(frame), code, reason, why);
         }
         void limit_hit(std::error_code ec) { self.owner_->limit_hit(ec); }
-        void closed() { self.finish({}); } // the peer answered our Close
+        void closed() { self.end({ending::at_once}); } // the peer answered our Close
     };
 
-    // --- start-up, called by the server on the connection's strand ----------------------
+    // --- what the server calls (through detail::connection_access) ------------------------
 
-    /// Runs the transport's handshake on `stream`, then reads. A plain socket's stream
-    /// lives only until then, and its descriptor joins the owner's readiness set.
+    /// On the strand: runs the transport's handshake on `stream`, then reads.
     void start(stream_type stream) {
-        set_deadline(options().handshake_timeout, error::handshake_timeout);
-        if constexpr (plain_socket) {
-            io_.handshaking = std::make_unique<stream_type>(std::move(stream));
-            transport().async_handshake(
-                *io_.handshaking,
-                asio::bind_executor(strand(), [self = this->shared_from_this()](
-                                                  std::error_code ec) { self->adopt(ec); }));
-        } else {
-            io_.stream.emplace(std::move(stream));
-            transport().async_handshake(
-                *io_.stream, asio::bind_executor(
-                                 strand(), [self = this->shared_from_this()](std::error_code ec) {
-                                     if (ec)
-                                         return self->finish(ec);
-                                     self->read_some();
-                                 }));
-        }
-    }
-
-    /// A plain socket's transport handshake is done: its descriptor leaves Asio (and the
-    /// stream, which then closes nothing) for the readiness set, non-blocking. The set
-    /// reports it writable at once, which makes the first read.
-    void adopt(std::error_code ec) {
-        // Destroyed on return, now that the handshake no longer uses it.
-        const std::unique_ptr<stream_type> stream = std::move(io_.handshaking);
-        if (state_ == state::closed)
-            return; // ended during the handshake, whose stream close_stream() closed
-        if (!ec)
-            stream->non_blocking(true, ec);
-        if (!ec)
-            io_.fd = stream->release(ec);
-        if (!ec)
-            ec = owner_->readiness()->add(io_.fd, *this);
-        if (ec)
-            finish(ec);
+        set_deadline(options().handshake_timeout);
+        io_.start(*this, std::move(stream));
     }
 
     /// The server's sweep, from the server's strand: a connection with something due (its
@@ -341,33 +370,11 @@ private:
         const state current = state_.load(std::memory_order_acquire);
         if (current == state::closed)
             return;
-        if (due_at(now, current) != due::nothing)
+        if (times_.due_at(now, current == state::open, options()) != detail::due::nothing)
             return asio::post(strand(),
                               [self = this->shared_from_this(), now] { self->expire(now); });
         if (ping && current == state::open)
             enqueue(ping);
-    }
-
-    enum class due : std::uint8_t { nothing, deadline, silent, idle };
-
-    /// What is due at `now`, the first of: the deadline passed, the peer silent past the
-    /// heartbeat timeout, no message past the idle timeout. Reads only atomics.
-    due due_at(clock::time_point now, state current) const {
-        const clock::rep ticks = time_source::ticks_at(now);
-        // A sweep that reads the state before a change and the mark after it may find
-        // something due that is not: expire() asks again on the strand, where both are
-        // current, so that costs a post and nothing more.
-        const clock::rep mark = deadline_or_last_message_.load(std::memory_order_relaxed);
-        if (current != state::open)
-            return mark != 0 && ticks >= mark ? due::deadline : due::nothing;
-        if (options().heartbeat_interval.count() > 0 &&
-            ticks - last_seen_.load(std::memory_order_relaxed) >=
-                time_source::ticks_of(options().heartbeat_timeout))
-            return due::silent;
-        if (options().idle_timeout.count() > 0 &&
-            ticks - mark >= time_source::ticks_of(options().idle_timeout))
-            return due::idle;
-        return due::nothing;
     }
 
     /// On the strand: ends the connection for what the sweep found due, if it still is.
@@ -375,121 +382,37 @@ private:
         const state current = state_;
         if (current == state::closed)
             return;
-        switch (due_at(now, current)) {
-        case due::nothing:
+        switch (times_.due_at(now, current == state::open, options())) {
+        case detail::due::nothing:
             return;
-        case due::deadline:
-            return finish(deadline_error_);
-        case due::silent:
-            return finish(error::heartbeat_timeout);
-        case due::idle:
-            return fail(error::idle_timeout);
+        case detail::due::deadline:
+            return end({ending::at_once, deadline_error()});
+        case detail::due::silent:
+            return end({ending::at_once, error::heartbeat_timeout});
+        case detail::due::idle:
+            return end({ending::close, error::idle_timeout});
         }
+    }
+
+    /// What a passed deadline means: the handshake's until the connection opens or answers,
+    /// then the close handshake's.
+    error deadline_error() const noexcept {
+        return state_ == state::handshake && !reply_sent_ ? error::handshake_timeout
+                                                          : error::close_timeout;
     }
 
     /// The server is stopping: open connections get a Close frame with 1001, those still
     /// in their handshake are dropped.
-    void go_away() {
-        if (state_ == state::open)
-            start_close(static_cast<std::uint16_t>(close_code::going_away), "server shutting down",
-                        error::server_stopping);
-        else if (state_ == state::handshake)
-            finish(error::server_stopping);
-    }
+    void go_away() { end({ending::close, error::server_stopping}); }
 
     /// Ends the connection at once, without a close handshake (server destruction).
     void abort() {
-        asio::post(strand(),
-                   [self = this->shared_from_this()] { self->finish(error::server_stopping); });
+        asio::post(strand(), [self = this->shared_from_this()] {
+            self->end({ending::at_once, error::server_stopping});
+        });
     }
 
-    // --- reading ---------------------------------------------------------------------------
-
-    // After our Close (or an HTTP answer) both kinds of stream keep reading, and discarding,
-    // until the peer closes: closing a socket with unread data would reset the connection
-    // and could destroy the Close frame or response still in flight to the peer.
-
-    /// Plain sockets, from the readiness set's strand: the socket became readable or
-    /// writable or both (`events`, epoll's). Schedules one on_ready at a time, which sees
-    /// every event reported until it begins. Dispatched: when the connection's strand is
-    /// free it runs at once, inside the set's hand-out, as Asio's reactor would run a read;
-    /// posted, it would wait behind every handler queued meanwhile (a broadcast's writes).
-    void ready(std::uint32_t events) {
-        if (first_report(events))
-            asio::dispatch(strand(), [self = this->shared_from_this()] { self->on_ready(); });
-    }
-
-    /// Records `events` for the next on_ready; true when none was scheduled yet.
-    bool first_report(std::uint32_t events) {
-        return io_.events.fetch_or(static_cast<event_bits>(events), std::memory_order_acq_rel) == 0;
-    }
-
-    void on_ready() {
-        const std::uint32_t events = io_.events.exchange(0, std::memory_order_acq_rel);
-        if (state_ == state::closed)
-            return;
-        if (io_.awaiting_writable) {
-            io_.awaiting_writable = false;
-            write_directly();
-        }
-        read_available(events);
-    }
-
-    /// Plain sockets: reads what has arrived into the thread's read buffer and handles it
-    /// before returning, so an idle connection holds no read buffer. Edge-triggered
-    /// readiness is reported once per change, so reading goes on until the socket is
-    /// drained, which a short read shows (unless the peer's end or an error came with the
-    /// data: that is read next). One buffer per turn on the strand, so that other
-    /// connections, and what this one posted (a queue-overflow close), go in between.
-    void read_available(std::uint32_t events) {
-        std::uint8_t* bytes = detail::thread_read_buffer(options().read_buffer_size);
-        std::error_code ec;
-        const std::size_t size = detail::read_socket(io_.fd, bytes, options().read_buffer_size, ec);
-        if (ec == asio::error::would_block)
-            return;
-        if (ec)
-            return peer_vanished(ec);
-        handle_bytes(bytes, size);
-        const bool drained =
-            size < options().read_buffer_size && (events & readiness_type::ending) == 0;
-        // No new report would announce the rest: read it on a later turn.
-        if (state_ != state::closed && !drained && first_report(events | readiness_type::readable))
-            asio::post(strand(), [self = this->shared_from_this()] { self->on_ready(); });
-    }
-
-    /// Other streams (TLS): one asynchronous read at a time into the connection's buffer.
-    void read_some() {
-        if (!io_.read_buffer)
-            io_.read_buffer.reset(new std::uint8_t[options().read_buffer_size]); // not zeroed
-        io_.stream->async_read_some(
-            asio::buffer(io_.read_buffer.get(), options().read_buffer_size),
-            asio::bind_executor(
-                strand(), [self = this->shared_from_this()](std::error_code ec, std::size_t size) {
-                    self->on_read(ec, size);
-                }));
-    }
-
-    void on_read(std::error_code ec, std::size_t size) {
-        if (state_ == state::closed)
-            return;
-        if (ec)
-            return peer_vanished(ec);
-        handle_bytes(io_.read_buffer.get(), size);
-        if (state_ != state::closed)
-            read_some();
-    }
-
-    void handle_bytes(std::uint8_t* bytes, std::size_t size) {
-        // Whatever the messages read here make the server send (a broadcast to every member,
-        // a pong, a close) leaves when the parsing is done, not through the event loop.
-        cork corked{strand().get_inner_executor()};
-        last_seen_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
-        if (state_ == state::handshake)
-            consume_request(bytes, size);
-        else
-            receive(bytes, size);
-        session_.release_memory(); // frees the reassembly buffer unless a message is partial
-    }
+    // --- the HTTP handshake ----------------------------------------------------------------
 
     void consume_request(std::uint8_t* bytes, std::size_t size) {
         if (reply_sent_)
@@ -504,8 +427,10 @@ private:
         switch (request_parser_->current()) {
         case request_parser::state::incomplete:
             return;
-        case request_parser::state::failed:
-            return refuse(request_parser_->error());
+        case request_parser::state::failed: {
+            const detail::upgrade_answer refused = detail::refusal(request_parser_->error());
+            return end({ending::reply, {}, 0, {}, &refused});
+        }
         case request_parser::state::done:
             break;
         }
@@ -517,61 +442,25 @@ private:
                 if (!owner_->admit_forwarded_client(this->shared_from_this()))
                     over_limit_ = true;
             }
-        if (over_limit_)
-            return refuse(error::server_busy); // 503, whatever was asked
-        if (!is_websocket_request(req)) {
-            http_response response;
-            owner_->answer_http(req, response);
-            response.set_header("Connection", "close");
-            return reply(response);
-        }
-        if (const std::error_code invalid = validate_upgrade(req))
-            return refuse(invalid);
-        upgrade_decision decision;
-        decision.remote_address = std::string{remote_address()};
-        decision.subprotocol = select_subprotocol(req);
-        owner_->decide_upgrade(req, decision);
-        if (!decision.accepted())
-            return reply(make_error_response(decision.status, decision.reason));
-        if (!decision.subprotocol.empty() && !offered(req, decision.subprotocol))
-            return reply(make_error_response(500, "server chose a subprotocol not offered"));
-        open(req, decision);
+        detail::upgrade_answer answer =
+            detail::negotiate_upgrade(req, remote_address(), over_limit_, options(), *owner_);
+        if (!answer.opens)
+            return end({ending::reply, {}, 0, {}, &answer});
+        open(req, answer);
         // Frames the client sent right behind its request are already in the buffer.
         if (used < size && state_ == state::open)
             receive(bytes + used, size - used);
     }
 
-    std::string select_subprotocol(const http_request& req) const {
-        const auto wanted = requested_subprotocols(req);
-        for (const std::string& ours : options().subprotocols)
-            for (std::string_view theirs : wanted)
-                if (theirs == ours)
-                    return ours;
-        return {};
-    }
-
-    static bool offered(const http_request& req, std::string_view subprotocol) {
-        for (std::string_view theirs : requested_subprotocols(req))
-            if (theirs == subprotocol)
-                return true;
-        return false;
-    }
-
-    /// Answers a request that fails a check or a limit with its status, and closes.
-    void refuse(std::error_code why) {
-        owner_->limit_hit(why);
-        end_info().error = why;
-        reply(make_error_response(http_status_for(why), why.message()));
-    }
-
-    void open(const http_request& req, upgrade_decision& decision) {
+    /// Sends the 101 and opens, with the decision's subprotocol and user data.
+    void open(const http_request& req, detail::upgrade_answer& answer) {
+        upgrade_decision& decision = answer.decision;
         if (!decision.subprotocol.empty())
             seldom().subprotocol = std::move(decision.subprotocol);
         user_data_ = std::move(decision.user_data);
         keep_request_line(req);
-        enqueue(raw_bytes(make_upgrade_response(req, subprotocol()).serialize()));
-        // The handshake deadline is over; the idle timeout counts from here.
-        deadline_or_last_message_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
+        enqueue(raw_bytes(answer.response.serialize()));
+        times_.opened(now());
         state_ = state::open;
         owner_->opened(this->shared_from_this());
         // The on_open handlers have seen the whole request; an open connection keeps no
@@ -590,37 +479,31 @@ private:
                            static_cast<std::uint8_t>(req.version_minor)};
     }
 
+    /// Answers a plain HTTP request or refuses an upgrade, then closes. A refusal by a check
+    /// or a limit counts as a limit hit and is how the connection ended.
+    void reply(const detail::upgrade_answer& answer) {
+        if (answer.refused_for) {
+            owner_->limit_hit(answer.refused_for);
+            end_info().error = answer.refused_for;
+        }
+        reply_sent_ = true;
+        set_deadline(options().close_timeout);
+        enqueue(raw_bytes(answer.response.serialize()), true);
+    }
+
+    // --- messages --------------------------------------------------------------------------
+
     /// Hands bytes of an open connection to the session, with the time they arrived.
     void receive(std::uint8_t* bytes, std::size_t size) {
         session_sink sink{*this};
-        const clock::time_point arrived{
-            clock::duration{last_seen_.load(std::memory_order_relaxed)}};
-        session_.receive(bytes, size, arrived, sink);
+        session_.receive(bytes, size, times_.last_heard(), sink);
     }
 
     /// A message passed the session's checks: it counts against the idle timeout and goes
     /// to the handlers.
     void deliver(opcode op, std::string_view payload) {
-        deadline_or_last_message_.store(last_seen_.load(std::memory_order_relaxed),
-                                        std::memory_order_relaxed);
+        times_.message_received();
         owner_->received(this->shared_from_this(), message{op, payload});
-    }
-
-    // --- closing ---------------------------------------------------------------------------
-
-    /// Starts the closing handshake of an open connection.
-    void start_close(std::uint16_t code, std::string_view reason, std::error_code why) {
-        session_sink sink{*this};
-        if (state_ == state::open)
-            session_.close(code, reason, why, sink);
-    }
-
-    /// A protocol violation or policy breach of an open connection: close with the mapped
-    /// code.
-    void fail(std::error_code ec) {
-        session_sink sink{*this};
-        if (state_ == state::open)
-            session_.fail(ec, sink);
     }
 
     /// The session sends its Close frame (ours, or the echo of the peer's): the last frame,
@@ -632,42 +515,22 @@ private:
         info.reason = std::string{reason};
         info.error = why;
         state_ = state::closing;
-        set_deadline(options().close_timeout, error::close_timeout);
+        set_deadline(options().close_timeout);
         enqueue(std::move(frame), true);
-    }
-
-    /// Answers a plain HTTP request or refuses an upgrade, then closes.
-    void reply(const http_response& response) {
-        reply_sent_ = true;
-        set_deadline(options().close_timeout, error::close_timeout);
-        enqueue(raw_bytes(response.serialize()), true);
     }
 
     /// Called when the last queued bytes (ending with a Close frame or an HTTP answer)
     /// have been written.
     void last_write_done() {
         if (session_.close_received())
-            return finish({}); // both Close frames exchanged: the server closes TCP first
+            return end({ending::at_once}); // both Close frames exchanged: we close TCP first
         // Tell the peer we are done and let it close; the read loop sees its EOF.
-        if constexpr (plain_socket)
-            detail::shutdown_send(io_.fd);
-        else
-            transport().shutdown_send(*io_.stream);
-    }
-
-    /// The peer closed TCP or the network failed.
-    void peer_vanished(std::error_code ec) {
-        const bool expected = state_ == state::closing || reply_sent_;
-        finish(expected ? std::error_code{} : ec);
+        io_.shutdown_send(*this);
     }
 
     /// The handshake deadline, then the close deadline: the server's sweep ends the
-    /// connection with `on_expiry` when it passes (a connection has no timer of its own).
-    void set_deadline(std::chrono::milliseconds after, error on_expiry) {
-        deadline_error_ = on_expiry;
-        deadline_or_last_message_.store(time_source::ticks_at(now() + after),
-                                        std::memory_order_relaxed);
-    }
+    /// connection when it passes (see deadline_error()).
+    void set_deadline(std::chrono::milliseconds after) { times_.set_deadline(now(), after); }
 
     /// How the connection ends.
     close_info& end_info() { return seldom().end; }
@@ -692,7 +555,7 @@ private:
         return *seldom_;
     }
 
-    /// Closes the socket and reports, exactly once.
+    /// Closes the socket and reports, exactly once: where every way of ending arrives.
     void finish(std::error_code why) {
         if (state_ == state::closed)
             return;
@@ -702,63 +565,24 @@ private:
             end_info().error = why;
             owner_->limit_hit(why);
         }
-        close_stream();
-        {
-            std::lock_guard<detail::spin_lock> lock{queue_lock_};
-            queue_closed_ = true;
-            frames_.clear();
-            taken_ = 0;
-            queued_bytes_ = 0;
-        }
+        io_.close(*this);
+        queue_.close();
         owner_->finished(this->shared_from_this(), end_info(), was_open);
-    }
-
-    void close_stream() {
-        if constexpr (plain_socket) {
-            if (io_.handshaking) // cancels the handshake, whose handler then drops the stream
-                transport().close(*io_.handshaking);
-            if (io_.fd < 0)
-                return;
-            owner_->readiness()->remove(io_.fd, this->shared_from_this());
-            detail::close_socket(io_.fd);
-            io_.fd = -1;
-        } else {
-            if (io_.stream)
-                transport().close(*io_.stream);
-        }
     }
 
     // --- writing ---------------------------------------------------------------------------
 
     static shared_frame raw_bytes(const std::string& bytes) { return shared_frame::copy_of(bytes); }
 
-    /// Adds a frame to the queue. `last` (a Close frame or an HTTP answer) closes the queue
-    /// behind it and is exempt from the slow-reader bound, so a close always goes out.
-    /// Everything else counts, pongs included: a peer that floods pings and never reads
-    /// must hit the bound too.
+    /// Queues a frame (see send_queue::push for `last`), schedules the flush when the queue
+    /// was idle, and acts on the queue's bound.
     void enqueue(shared_frame frame, bool last = false) {
-        bool start_flush = false;
-        bool overflow = false;
-        {
-            std::lock_guard<detail::spin_lock> lock{queue_lock_};
-            if (queue_closed_)
-                return;
-            queued_bytes_ += frame.size();
-            frames_.push_back(std::move(frame));
-            queue_closed_ = last;
-            overflow = !last && queued_bytes_ > options().max_send_queue_bytes;
-            if (overflow &&
-                options().slow_reader_action == server_options::overflow_action::drop_oldest) {
-                drop_oldest_pending();
-                overflow = false;
-                owner_->limit_hit(error::send_queue_full);
-            }
-            if (!flushing_)
-                flushing_ = start_flush = true;
-        }
-        if (start_flush && !cork::defer(this->shared_from_this(), &flush_when_uncorked))
+        const detail::send_queue::pushed pushed = queue_.push(std::move(frame), last, options());
+        if (pushed.dropped)
+            owner_->limit_hit(error::send_queue_full);
+        if (pushed.start_flush && !cork::defer(this->shared_from_this(), &flush_when_uncorked))
             asio::post(strand(), [self = this->shared_from_this()] { self->flush(); });
-        if (overflow)
+        if (pushed.overflow)
             asio::post(strand(),
                        [self = this->shared_from_this()] { self->drop_backlog_and_fail(); });
     }
@@ -769,169 +593,20 @@ private:
         asio::dispatch(self->strand(), [self] { self->flush(); });
     }
 
-    /// Drops the oldest frames not yet taken for writing until the queue fits its bound
-    /// again. Called with the queue lock held.
-    void drop_oldest_pending() {
-        const auto first = frames_.begin() + static_cast<std::ptrdiff_t>(taken_);
-        auto last = first;
-        while (last != frames_.end() && queued_bytes_ > options().max_send_queue_bytes)
-            queued_bytes_ -= (last++)->size();
-        frames_.erase(first, last);
-    }
-
     /// The peer does not read fast enough: forget what it has not been sent yet and close.
     void drop_backlog_and_fail() {
         if (state_ != state::open)
             return;
-        {
-            std::lock_guard<detail::spin_lock> lock{queue_lock_};
-            const auto untaken = frames_.begin() + static_cast<std::ptrdiff_t>(taken_);
-            for (auto frame = untaken; frame != frames_.end(); ++frame)
-                queued_bytes_ -= frame->size();
-            frames_.erase(untaken, frames_.end());
-        }
-        fail(error::send_queue_full);
+        queue_.drop_untaken();
+        end({ending::close, error::send_queue_full});
     }
 
     /// Writes everything queued so far: called once per event-loop turn in which frames
     /// were queued (corking), so a burst of broadcasts leaves in one gather write.
     void flush() {
-        if (state_ == state::closed)
-            return;
-        if constexpr (plain_socket)
-            write_directly();
-        else
-            write_gathered();
+        if (state_ != state::closed)
+            io_.write(*this);
     }
-
-    /// Plain sockets: sendmsg straight from the queued frames, as much as the socket
-    /// takes; when it is full, the rest waits for the readiness set to report it writable.
-    /// The frames are gathered under the queue lock, as other threads may queue more
-    /// meanwhile, and written without it.
-    void write_directly() {
-        for (;;) {
-            detail::gathered_frames batch;
-            {
-                std::lock_guard<detail::spin_lock> lock{queue_lock_};
-                taken_ = static_cast<std::uint32_t>(batch.gather(frames_, written_of_front_));
-            }
-            std::error_code ec;
-            const std::size_t size = batch.send(io_.fd, ec);
-            const bool full = ec == asio::error::would_block;
-            if (ec && !full)
-                return finish(ec);
-            const bool again = written(size, full);
-            io_.awaiting_writable = full;
-            if (!again)
-                return;
-        }
-    }
-
-    /// Other streams (TLS): one composed gather write of everything queued.
-    void write_gathered() {
-        {
-            std::lock_guard<detail::spin_lock> lock{queue_lock_};
-            taken_ = static_cast<std::uint32_t>(frames_.size());
-            gather_writing();
-        }
-        asio::async_write(*io_.stream, io_.gather,
-                          asio::bind_executor(strand(), [self = this->shared_from_this()](
-                                                            std::error_code ec, std::size_t size) {
-                              self->on_written(ec, size);
-                          }));
-    }
-
-    /// Lays out the taken frames for one gather write. A TLS stream encrypts each buffer of
-    /// a sequence as its own record (and system call), so small frames are copied back to
-    /// back into one contiguous run that leaves as few large records; large frames still go
-    /// by reference (frames taken are not dropped until written). Called with the queue
-    /// lock held.
-    void gather_writing() {
-        const auto taken = frames_.begin() + static_cast<std::ptrdiff_t>(taken_);
-        std::size_t small_bytes = 0;
-        for (auto frame = frames_.begin(); frame != taken; ++frame)
-            if (frame->size() <= coalesce_limit)
-                small_bytes += frame->size();
-        io_.coalesced.clear();
-        io_.coalesced.reserve(small_bytes); // no reallocation below: buffers point into it
-        io_.gather.clear();
-        bool extending_run = false;
-        for (auto frame = frames_.begin(); frame != taken; ++frame) {
-            if (frame->size() > coalesce_limit) {
-                io_.gather.emplace_back(frame->data(), frame->size());
-                extending_run = false;
-                continue;
-            }
-            const std::size_t at = io_.coalesced.size();
-            io_.coalesced.insert(io_.coalesced.end(), frame->data(), frame->data() + frame->size());
-            if (extending_run)
-                io_.gather.back() = asio::const_buffer{io_.gather.back().data(),
-                                                       io_.gather.back().size() + frame->size()};
-            else
-                io_.gather.emplace_back(io_.coalesced.data() + at, frame->size());
-            extending_run = true;
-        }
-    }
-
-    void on_written(std::error_code ec, std::size_t size) {
-        if (io_.coalesced.capacity() > idle_coalesce_capacity)
-            std::vector<std::uint8_t>{}.swap(io_.coalesced); // an idle connection keeps no backlog
-        if (ec)
-            return finish(ec);
-        if (written(size, false))
-            write_gathered();
-    }
-
-    /// `size` bytes of the taken frames went out (`full`: the socket took no more). Drops
-    /// the frames they completed; the rest of the taken ones stay taken while the socket
-    /// is full. True when the caller should write again: more is queued and the socket was
-    /// not full. Otherwise flushing stops until the next frame comes (or the socket has
-    /// room), and a queue that ended with a Close frame or HTTP answer ends the connection.
-    bool written(std::size_t size, bool full) {
-        bool more = false;
-        bool drained_after_last = false;
-        {
-            std::lock_guard<detail::spin_lock> lock{queue_lock_};
-            queued_bytes_ -= size;
-            written_of_front_ += size;
-            std::size_t done = 0;
-            while (done < taken_ && written_of_front_ >= frames_[done].size())
-                written_of_front_ -= frames_[done++].size();
-            frames_.erase(frames_.begin(), frames_.begin() + static_cast<std::ptrdiff_t>(done));
-            taken_ = full ? taken_ - done : 0;
-            more = !frames_.empty();
-            flushing_ = more;
-            drained_after_last = !more && queue_closed_;
-        }
-        if (drained_after_last && state_ != state::closed)
-            last_write_done();
-        return more && !full;
-    }
-
-    // The readiness set's event bits, in 16 so that the whole of plain_socket_io fits in 16
-    // bytes (an idle connection holds little else).
-    using event_bits = std::uint16_t;
-
-    // The stream, and what reading and writing need besides the queue, by kind of stream.
-    // A plain socket is a bare descriptor in the server's readiness set, read into the
-    // thread's buffer and written with sendmsg straight from the queue; other streams (TLS)
-    // read into a buffer of their own and write through Asio's composed operations.
-    struct plain_socket_io {
-        static_assert((readiness_type::readable | readiness_type::writable |
-                       readiness_type::ending) <= std::numeric_limits<event_bits>::max(),
-                      "the readiness set reports bits that event_bits cannot hold");
-        std::unique_ptr<stream_type> handshaking; // during the transport handshake
-        int fd = -1;                              // from the end of the transport handshake
-        std::atomic<event_bits> events{0};        // reported since on_ready last began (0: none)
-        bool awaiting_writable = false;           // a write waits for room (strand only)
-    };
-    struct composed_io {
-        std::optional<stream_type> stream; // from start()
-        std::unique_ptr<std::uint8_t[]> read_buffer;
-        // The write in flight: its buffers, and its small frames copied back to back.
-        std::vector<asio::const_buffer> gather;
-        std::vector<std::uint8_t> coalesced;
-    };
 
     // Members are grouped by size, so that an idle connection, which holds little but
     // this object, wastes no bytes on padding.
@@ -941,13 +616,8 @@ private:
 
     std::unique_ptr<request_parser> request_parser_; // until the connection opens
     session<role::server> session_;
-    std::conditional_t<plain_socket, plain_socket_io, composed_io> io_;
-    // Steady-clock ticks, written on the strand and read by the server's sweep. An open
-    // connection has no deadline and the others no idle timeout, so one number serves as
-    // the handshake or close deadline (0: none) until open, and while open as when the
-    // peer last sent a message. Beside it: when the peer was last heard from at all.
-    std::atomic<clock::rep> deadline_or_last_message_{0};
-    std::atomic<clock::rep> last_seen_{0}; // set by the constructor
+    io_type io_;
+    detail::connection_times times_; // deadlines and signs of life, read by the sweep
 
     mutable std::unique_ptr<seldom_state> seldom_; // see seldom()
     // The remote address (its first address_size_ bytes) and, once open, the request's
@@ -955,35 +625,67 @@ private:
     std::string labels_;
     std::any user_data_;
     const std::uint64_t id_;
+    detail::send_queue queue_;
 
-    // The send queue, filled from any thread under the lock (see frame_queue for why it
-    // allocates neither for an idle peer nor per delivery). Its first `taken_`
-    // frames are in the write under way (the socket may hold part of the first); the
-    // strand writes them without the lock, so they are never dropped, only written.
-    detail::frame_queue frames_;
-    std::size_t queued_bytes_ = 0;     // of frames_, less what was written of the first
-    std::size_t written_of_front_ = 0; // bytes of frames_[0] already written
-
-    error deadline_error_ = error::handshake_timeout;
-    std::uint32_t registry_slot_ = 0; // its place in the server's registry (under its lock)
-    std::uint32_t taken_ = 0;         // see frames_ (queue lock)
+    detail::registry_entry registry_entry_; // the server's bookkeeping (its registry lock)
     struct {
         std::uint8_t major, minor;
     } opened_version_{1, 1};        // of the request, kept with its target
     std::uint8_t address_size_ = 0; // see labels_
     std::atomic<state> state_{state::handshake};
-    mutable detail::spin_lock queue_lock_; // of frames_, queued_bytes_, flushing_, queue_closed_
-    bool flushing_ = false;                // a flush is posted or a write is in flight (queue lock)
-    bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
     bool reply_sent_ = false;
     bool over_limit_ = false; // set by the server when a connection limit refuses this one
-    // Counted under remote_address() for `max_connections_per_address` (a trusted proxy's
-    // own connection is not: its clients are). Set by the server, under its registry lock.
-    bool counted_per_address_ = false;
-
-    static constexpr std::size_t coalesce_limit = 1024;
-    static constexpr std::size_t idle_coalesce_capacity = 64 * 1024;
 };
+
+namespace detail {
+
+/// What the server does to its connections, and all it may: start them, sweep them, stop
+/// them and keep its registry's bookkeeping in them. The connection's one friend on the
+/// server's side.
+struct connection_access {
+    /// Starts `conn` on its strand: the transport's handshake on `stream`, then reading.
+    template <class Connection>
+    static void start(const std::shared_ptr<Connection>& conn,
+                      typename Connection::stream_type stream) {
+        asio::post(conn->strand(), [conn, stream = std::move(stream)]() mutable {
+            conn->start(std::move(stream));
+        });
+    }
+    /// From the server's strand: ends the connection if something is due, else pings it
+    /// when `ping` is set.
+    template <class Connection>
+    static void sweep(Connection& conn, std::chrono::steady_clock::time_point now,
+                      const shared_frame& ping) {
+        conn.sweep(now, ping);
+    }
+    /// The server stops: on its strand, the connection closes with 1001 (see go_away).
+    template <class Connection>
+    static void go_away(const std::shared_ptr<Connection>& conn) {
+        asio::post(conn->strand(), [conn] { conn->go_away(); });
+    }
+    /// Ends the connection at once, from any thread (the server is gone or out of time).
+    template <class Connection>
+    static void abort(Connection& conn) {
+        conn.abort();
+    }
+    /// A connection limit refuses the connection: it answers 503 to its request.
+    template <class Connection>
+    static void refuse_over_limit(Connection& conn) {
+        conn.over_limit_ = true;
+    }
+    /// The registry's bookkeeping of the connection.
+    template <class Connection>
+    static registry_entry& entry(Connection& conn) {
+        return conn.registry_entry_;
+    }
+    /// The server that made the connection.
+    template <class Connection>
+    static const void* owner(const Connection& conn) {
+        return conn.owner_.get();
+    }
+};
+
+} // namespace detail
 
 // The entry points into the send path and the close handshake are defined out of the class,
 // so that `extern template` declarations of them (separate compilation) keep a unit that only
@@ -997,7 +699,7 @@ void connection<Transport>::send(shared_frame frame) {
 template <class Transport>
 void connection<Transport>::close(close_code code, std::string_view reason) {
     asio::post(strand(), [self = this->shared_from_this(), code, why = std::string{reason}] {
-        self->start_close(static_cast<std::uint16_t>(code), why, {});
+        self->end({ending::close, {}, static_cast<std::uint16_t>(code), why});
     });
 }
 

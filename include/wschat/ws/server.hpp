@@ -4,20 +4,20 @@
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/connection.hpp>
 #include <wschat/ws/cork.hpp>
+#include <wschat/ws/detail/acceptor_loop.hpp>
+#include <wschat/ws/detail/drain.hpp>
 #include <wschat/ws/detail/handler_table.hpp>
-#include <wschat/ws/detail/readiness_set.hpp>
-#include <wschat/ws/detail/strand_pool.hpp>
-#include <wschat/ws/detail/uncached_allocator.hpp>
+#include <wschat/ws/detail/io/readiness_set.hpp>
+#include <wschat/ws/detail/registry.hpp>
+#include <wschat/ws/detail/sweep.hpp>
 #include <wschat/ws/handshake.hpp>
 #include <wschat/ws/limits.hpp>
 #include <wschat/ws/options.hpp>
 #include <wschat/ws/shared_frame.hpp>
 #include <wschat/ws/transport.hpp>
 
-#include <asio/bind_allocator.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
 #include <algorithm>
@@ -26,10 +26,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <system_error>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -56,7 +54,8 @@ struct http_deciders {
     std::function<void(const http_request&, upgrade_decision&)> on_upgrade;
 };
 
-/// The server's state, shared with its connections so that it outlives all of them.
+/// The server's state, shared with its connections so that it outlives all of them: the
+/// units below put together, the handlers, and what connections report (connection_owner).
 template <class Transport>
 class server_core final : public connection_owner<Transport>,
                           public std::enable_shared_from_this<server_core<Transport>> {
@@ -69,12 +68,11 @@ public:
         : connection_owner<Transport>(transport_, options_, make_readiness_set(io), options.clock,
                                       session_limits_of(options)),
           options_(std::move(options)), transport_(std::move(transport)),
-          strand_(asio::make_strand(io)), acceptor_(io), sweep_timer_(strand_),
-          accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
-    }
+          strand_(asio::make_strand(io)), acceptor_(io, strand_),
+          sweeper_(strand_, options_, this->time()), drain_(strand_) {}
 
     void listen(asio::io_context& io, std::error_code& ec) {
-        acceptor_ = transport_.listen(io, listen_address{options_.address, options_.port}, ec);
+        acceptor_.listen(transport_, io, listen_address{options_.address, options_.port}, ec);
         if (ec)
             return;
         if (const auto& manual = this->time().manual())
@@ -92,20 +90,19 @@ public:
 
     handler_table<connection_handlers<Transport>, http_deciders> handlers;
 
-    const acceptor_type& acceptor() const noexcept { return acceptor_; }
+    const acceptor_type& acceptor() const noexcept { return acceptor_.acceptor(); }
     asio::io_context::executor_type get_executor() const noexcept {
         return strand_.get_inner_executor();
     }
 
-    std::size_t connection_count() const {
-        std::lock_guard<std::mutex> lock{registry_mutex_};
-        return open_count_;
-    }
+    std::size_t connection_count() const { return registry_.open_count(); }
 
     std::uint64_t limit_hits(limit which) const noexcept { return counters_[which]; }
 
     /// True when `conn` was accepted by this server.
-    bool owns(const connection_type& conn) const noexcept { return conn.owner_.get() == this; }
+    bool owns(const connection_type& conn) const noexcept {
+        return connection_access::owner(conn) == this;
+    }
 
     void stop(std::chrono::milliseconds drain_deadline, std::function<void()> on_stopped) {
         asio::post(strand_,
@@ -117,16 +114,11 @@ public:
     /// The server object is gone: end every connection without calling any handler, since
     /// the objects the handlers refer to may be gone too.
     void detach() {
-        std::vector<connection_ptr> all;
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            detached_ = true;
-            all = connections_;
-        }
+        const std::vector<connection_ptr> all = registry_.detach();
         handlers.clear();
         asio::post(strand_, [self = this->shared_from_this()] { self->stop_listening(); });
         for (const connection_ptr& conn : all)
-            conn->abort();
+            connection_access::abort(*conn);
     }
 
 private:
@@ -143,162 +135,92 @@ private:
             return nullptr;
     }
 
+    // --- accepting -------------------------------------------------------------------------
+
     void accept_next() {
         if (stopping_)
             return;
-        transport_.async_accept(
-            acceptor_,
-            asio::bind_allocator(
-                uncached_allocator<void>{},
-                asio::bind_executor(
-                    strand_, [self = this->shared_from_this()](
-                                 std::error_code ec, typename Transport::stream_type stream) {
-                        self->accepted(ec, std::move(stream));
-                    })));
+        acceptor_.accept(transport_,
+                         [self = this->shared_from_this()](std::error_code ec,
+                                                           typename Transport::stream_type stream) {
+                             self->accepted(ec, std::move(stream));
+                         });
     }
 
     void accepted(std::error_code ec, typename Transport::stream_type stream) {
         if (stopping_)
             return;
-        if (ec) {
-            // Out of file descriptors and similar: back off briefly instead of spinning.
-            accept_retry_timer_.expires_after(std::chrono::milliseconds{50});
-            return accept_retry_timer_.async_wait(
-                [self = this->shared_from_this()](std::error_code e) {
-                    if (!e)
-                        self->accept_next();
-                });
-        }
+        if (ec)
+            return acceptor_.back_off([self = this->shared_from_this()](std::error_code e) {
+                if (!e)
+                    self->accept_next();
+            });
         std::string address = transport_.remote_address(stream);
         ++last_id_;
         this->strands_.pick(last_id_, stream.get_executor());
         auto conn = std::make_shared<connection_type>(this->shared_from_this(), last_id_, address);
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            // Over a limit, the connection still reads the request head, so that the 503
-            // reaches the client instead of being lost to a reset. A trusted proxy's
-            // connections are counted later, by the client address it forwards.
-            bool admitted = connections_.size() < options_.max_connections;
-            if (!options_.trusts_proxy(conn->remote_address()))
-                admitted = count_address(*conn) && admitted;
-            if (!admitted)
-                conn->over_limit_ = true;
-            conn->registry_slot_ = static_cast<std::uint32_t>(connections_.size());
-            connections_.push_back(conn);
-        }
-        asio::post(conn->strand(), [conn, stream = std::move(stream)]() mutable {
-            conn->start(std::move(stream));
-        });
+        // Over a limit, the connection still reads the request head, so that the 503 reaches
+        // the client instead of being lost to a reset.
+        if (!registry_.add(conn, options_))
+            connection_access::refuse_over_limit(*conn);
+        connection_access::start(conn, std::move(stream));
         accept_next();
     }
 
-    /// Counts `conn` under its remote address for the per-address limit; false when that
-    /// address already has its maximum. Called with the registry mutex held.
-    bool count_address(connection_type& conn) {
-        conn.counted_per_address_ = true;
-        return ++connections_per_address_[std::string{conn.remote_address()}] <=
-               options_.max_connections_per_address;
-    }
-
-    /// The sweep runs as often as the shortest of the heartbeat interval, the idle timeout
-    /// and a quarter of the handshake and close timeouts (so those deadlines are kept to
-    /// within a quarter of their length); zero when all are off.
-    std::chrono::milliseconds sweep_period() const {
-        std::chrono::milliseconds period{0};
-        for (const auto enabled : {options_.heartbeat_interval, options_.idle_timeout,
-                                   options_.handshake_timeout / 4, options_.close_timeout / 4})
-            if (enabled.count() > 0 && (period.count() == 0 || enabled < period))
-                period = enabled;
-        return period;
-    }
+    // --- sweeping --------------------------------------------------------------------------
 
     /// On a timer of the steady clock; a manual clock runs the sweep at each advance instead.
     void schedule_sweep() {
-        if (stopping_ || sweep_period().count() <= 0 || this->time().manual())
+        if (stopping_ || this->time().manual())
             return;
-        sweep_timer_.expires_after(sweep_period());
-        sweep_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
+        sweeper_.schedule([self = this->shared_from_this()](std::error_code ec) {
             if (!ec)
                 self->sweep();
         });
     }
 
-    /// One timer serves every connection: each sweep ends those past their handshake or
-    /// close deadline, silent past the heartbeat timeout or idle past the idle timeout and,
-    /// when a heartbeat is due, pings the rest with the same shared frame (corked: the
-    /// pings leave in one batch of flushes).
     void sweep() {
         if (stopping_ && this->time().manual())
             return;
-        const auto now = this->time().now();
-        shared_frame ping;
-        if (options_.heartbeat_interval.count() > 0 && now >= next_ping_) {
-            ping = ping_;
-            next_ping_ = now + options_.heartbeat_interval;
-        }
-        {
-            // Under the registry lock rather than over a copy of the registry: a copy would
-            // cost a pointer pair per connection at every sweep. A connection's sweep only
-            // reads atomics, posts, or queues the ping, none of which takes this lock; the
-            // cork, released after the lock, sends the pings.
-            cork corked{get_executor()};
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            for (const connection_ptr& conn : connections_)
-                conn->sweep(now, ping);
-        }
+        sweeper_.sweep(registry_, this->time().now(), get_executor());
         schedule_sweep();
     }
 
+    // --- stopping --------------------------------------------------------------------------
+
     void stop_listening() {
         stopping_ = true;
-        sweep_timer_.cancel();
-        accept_retry_timer_.cancel();
-        transport_.close_acceptor(acceptor_);
+        sweeper_.cancel();
+        acceptor_.close(transport_);
     }
 
     void stop_on_strand(std::chrono::milliseconds drain_deadline,
                         const std::function<void()>& on_stopped) {
         stop_listening();
-        drain_timer_.expires_after(drain_deadline);
-        drain_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
-            if (!ec)
-                self->abort_remaining();
-        });
-        std::vector<connection_ptr> all;
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            if (on_stopped)
-                stopped_callbacks_.push_back(on_stopped);
-            all = connections_;
-        }
-        for (const connection_ptr& conn : all)
-            asio::post(conn->strand(), [conn] { conn->go_away(); });
+        drain_.begin(drain_deadline, on_stopped,
+                     [self = this->shared_from_this()](std::error_code ec) {
+                         if (!ec)
+                             self->abort_remaining();
+                     });
+        for (const connection_ptr& conn : registry_.all())
+            connection_access::go_away(conn);
         notify_if_stopped();
     }
 
     void notify_if_stopped() {
-        std::vector<std::function<void()>> callbacks;
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            if (!stopping_ || !connections_.empty())
-                return;
-            callbacks.swap(stopped_callbacks_);
-        }
+        auto waiting = drain_.finish_if([this] { return stopping_ && registry_.empty(); });
+        if (!waiting)
+            return;
         // Nothing is left to drain: the deadline must not keep the io_context busy.
-        asio::post(strand_, [self = this->shared_from_this()] { self->drain_timer_.cancel(); });
-        for (auto& callback : callbacks)
+        asio::post(strand_, [self = this->shared_from_this()] { self->drain_.cancel(); });
+        for (auto& callback : *waiting)
             callback();
     }
 
     /// The drain deadline has passed: whoever is still connected is cut off.
     void abort_remaining() {
-        std::vector<connection_ptr> all;
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            all = connections_;
-        }
-        for (const connection_ptr& conn : all)
-            conn->abort();
+        for (const connection_ptr& conn : registry_.all())
+            connection_access::abort(*conn);
     }
 
     // --- connection_owner ------------------------------------------------------------------
@@ -325,8 +247,7 @@ private:
     void limit_hit(std::error_code ec) override { counters_.add(ec); }
 
     bool admit_forwarded_client(const connection_ptr& conn) override {
-        std::lock_guard<std::mutex> lock{registry_mutex_};
-        return count_address(*conn);
+        return registry_.count_forwarded(*conn, options_);
     }
 
     void answer_http(const http_request& request, http_response& response) override {
@@ -338,12 +259,8 @@ private:
     }
 
     void opened(const connection_ptr& conn) override {
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            if (detached_)
-                return;
-            ++open_count_;
-        }
+        if (!registry_.opened())
+            return;
         const auto current = handlers.current();
         for (const auto& [id, group] : current->groups)
             if (group.on_open)
@@ -357,30 +274,8 @@ private:
                 group.on_message(conn, msg);
     }
 
-    /// Takes `conn` out of the registry: the last connection moves into its slot. Called
-    /// with the registry mutex held.
-    void unregister(const connection_type& conn) {
-        const std::uint32_t slot = conn.registry_slot_;
-        if (slot + std::size_t{1} != connections_.size()) {
-            connections_[slot] = std::move(connections_.back());
-            connections_[slot]->registry_slot_ = slot;
-        }
-        connections_.pop_back();
-    }
-
     void finished(const connection_ptr& conn, const close_info& info, bool was_open) override {
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            unregister(*conn);
-            if (conn->counted_per_address_) {
-                const auto from_address =
-                    connections_per_address_.find(std::string{conn->remote_address()});
-                if (--from_address->second == 0)
-                    connections_per_address_.erase(from_address);
-            }
-            if (was_open)
-                --open_count_;
-        }
+        registry_.remove(*conn, was_open);
         if (was_open) {
             const auto current = handlers.current();
             for (const auto& [id, group] : current->groups)
@@ -392,27 +287,14 @@ private:
 
     const server_options options_;
     const Transport transport_;
-    asio::strand<asio::io_context::executor_type> strand_; // acceptor and timer
-    acceptor_type acceptor_;
-    asio::steady_timer sweep_timer_;
-    asio::steady_timer accept_retry_timer_;
-    asio::steady_timer drain_timer_; // the deadline of a graceful stop
-    const shared_frame ping_;
-    std::chrono::steady_clock::time_point next_ping_ =
-        this->time().now() + options_.heartbeat_interval;
+    asio::strand<asio::io_context::executor_type> strand_; // the acceptor's and the timers'
+    acceptor_loop<Transport> acceptor_;
+    connection_registry<connection_type> registry_;
+    sweeper<connection_type> sweeper_;
+    drain drain_;
     limit_counters counters_;
     std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
-    std::uint64_t last_id_ = 0;
-    // The strands connections run on, picked in accepted() (on the strand above).
-
-    mutable std::mutex registry_mutex_;
-    // Every connection not yet finished, each at its `registry_slot_`: a vector rather than
-    // a map, as a map's node would cost each idle connection about 50 bytes.
-    std::vector<connection_ptr> connections_;
-    std::unordered_map<std::string, std::size_t> connections_per_address_;
-    std::size_t open_count_ = 0;
-    bool detached_ = false;
-    std::vector<std::function<void()>> stopped_callbacks_;
+    std::uint64_t last_id_ = 0;         // of the last connection accepted (on the strand)
 };
 
 } // namespace detail

@@ -17,7 +17,7 @@
 
 /// The server's instantiations over `Transport`: declared with `how` = `extern template`,
 /// defined once with `how` = `template` (in src/wschat.cpp). A connection is not instantiated
-/// as a whole (its plain-socket and stream members exclude each other), only its entry points
+/// as a whole (only plain sockets have a readiness report, `ready`), only its entry points
 /// that applications call.
 #define WSCHAT_SERVER_INSTANTIATIONS(how, Transport)                                               \
     how class ::ws::detail::server_core<Transport>;                                                \

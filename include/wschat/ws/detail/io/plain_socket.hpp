@@ -1,10 +1,10 @@
-// wschat — direct I/O on plain sockets: reads of what has arrived into a per-thread buffer,
+// wschat — system calls on plain sockets: reads of what has arrived into a per-thread buffer,
 // and gather writes of any number of queued frames per system call.
 #pragma once
 
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/detail/frame_queue.hpp>
-#include <wschat/ws/detail/readiness_set.hpp>
+#include <wschat/ws/detail/io/readiness_set.hpp>
 #include <wschat/ws/shared_frame.hpp>
 
 #include <asio/error.hpp>

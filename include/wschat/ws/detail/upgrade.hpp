@@ -1,0 +1,139 @@
+// wschat — the server's side of the opening handshake, without I/O: a parsed request, the
+// options and the application's decision in; the HTTP answer (a 101 or a refusal) out.
+#pragma once
+
+#include <wschat/detail/config.hpp>
+#include <wschat/ws/error.hpp>
+#include <wschat/ws/handshake.hpp>
+#include <wschat/ws/http.hpp>
+#include <wschat/ws/options.hpp>
+
+#include <any>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// What the application decides about an upgrade request in `on_upgrade`.
+struct upgrade_decision {
+    /// Accept (the default), optionally selecting one of the client's subprotocols.
+    void accept(std::string_view chosen_subprotocol = {}) {
+        status = 101;
+        subprotocol = std::string{chosen_subprotocol};
+    }
+    /// Refuse with an HTTP status (401, 403, 503, …) and a short human-readable reason.
+    void reject(int http_status, std::string_view why) {
+        status = http_status;
+        reason = std::string{why};
+    }
+    /// True while the decision is to accept (status 101).
+    bool accepted() const noexcept { return status == 101; }
+
+    /// The client's address, filled in by the server before `on_upgrade` runs: the peer's
+    /// own or, behind a proxy listed in `server_options::trusted_proxies`, the client address
+    /// the proxy names. Lets an application refuse or rate addresses of its own choosing.
+    std::string remote_address;
+
+    /// The HTTP status of the answer: 101 to accept, anything else refuses (see `reject`).
+    int status = 101;
+    std::string subprotocol; ///< pre-filled with the server's choice from its options
+    /// The reason sent with a refusal, as the response's body.
+    std::string reason;
+    /// Anything the application wants to keep with the connection (a user name, an id, a
+    /// session): it becomes `connection::user_data()` when the upgrade is accepted.
+    std::any user_data;
+};
+
+namespace detail {
+
+/// The application's part in the negotiation (the server implements it with its handlers).
+class upgrade_decider {
+public:
+    /// Answers a plain HTTP request (one that asks for no upgrade).
+    virtual void answer_http(const http_request& request, http_response& response) = 0;
+    /// Accepts or refuses a valid upgrade request, and may choose the subprotocol.
+    virtual void decide_upgrade(const http_request& request, upgrade_decision& decision) = 0;
+
+protected:
+    ~upgrade_decider() = default;
+};
+
+/// What the server answers to one request: the result of negotiate_upgrade().
+struct upgrade_answer {
+    /// True when the connection opens: `response` is the 101, and `decision` holds the
+    /// subprotocol and the user data. Otherwise `response` is sent and the connection closes.
+    bool opens = false;
+    http_response response;
+    /// A refusal by a check or a limit: why (a limit hit, and the connection's
+    /// `close_info::error`). Empty for a 101, a plain HTTP answer or the application's refusal.
+    std::error_code refused_for;
+    upgrade_decision decision;
+};
+
+/// The refusal of a request that fails a check or a limit (`why`): its HTTP status
+/// (`http_status_for`) with the error's message as the body.
+inline upgrade_answer refusal(std::error_code why) {
+    upgrade_answer answer;
+    answer.response = make_error_response(http_status_for(why), why.message());
+    answer.refused_for = why;
+    return answer;
+}
+
+/// The first of `ours` (the server's subprotocols, in its order of preference) that the
+/// client offers, or empty.
+inline std::string select_subprotocol(const http_request& req,
+                                      const std::vector<std::string>& ours) {
+    const auto wanted = requested_subprotocols(req);
+    for (const std::string& mine : ours)
+        for (std::string_view theirs : wanted)
+            if (theirs == mine)
+                return mine;
+    return {};
+}
+
+/// True when the client offered `subprotocol`.
+inline bool offered(const http_request& req, std::string_view subprotocol) {
+    for (std::string_view theirs : requested_subprotocols(req))
+        if (theirs == subprotocol)
+            return true;
+    return false;
+}
+
+/// The server's answer to the complete request `req` from `remote_address` (the client's,
+/// after any trusted proxy). In order: a peer over a connection limit (`over_limit`) gets
+/// 503 whatever it asked; a plain HTTP request gets the decider's answer, with `Connection:
+/// close`; an invalid upgrade its check's status; a valid one the decider's refusal, or a
+/// 500 when the decider chose a subprotocol the client did not offer, or the 101.
+inline upgrade_answer negotiate_upgrade(const http_request& req, std::string_view remote_address,
+                                        bool over_limit, const server_options& options,
+                                        upgrade_decider& decider) {
+    if (over_limit)
+        return refusal(error::server_busy);
+    upgrade_answer answer;
+    if (!is_websocket_request(req)) {
+        decider.answer_http(req, answer.response);
+        answer.response.set_header("Connection", "close");
+        return answer;
+    }
+    if (const std::error_code invalid = validate_upgrade(req))
+        return refusal(invalid);
+    upgrade_decision& decision = answer.decision;
+    decision.remote_address = std::string{remote_address};
+    decision.subprotocol = select_subprotocol(req, options.subprotocols);
+    decider.decide_upgrade(req, decision);
+    if (!decision.accepted())
+        answer.response = make_error_response(decision.status, decision.reason);
+    else if (!decision.subprotocol.empty() && !offered(req, decision.subprotocol))
+        answer.response = make_error_response(500, "server chose a subprotocol not offered");
+    else {
+        answer.response = make_upgrade_response(req, decision.subprotocol);
+        answer.opens = true;
+    }
+    return answer;
+}
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
