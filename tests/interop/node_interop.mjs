@@ -48,7 +48,7 @@ const wsVersion = (() => {
 })();
 
 const CLIENT_OPTS = { perMessageDeflate: false, maxPayload: 1 << 30, handshakeTimeout: 10000 };
-// The extensions `ws` reports after its default offer ("permessage-deflate;
+// The server's Sec-WebSocket-Extensions answer to `ws`'s default offer ("permessage-deflate;
 // client_max_window_bits") in each mode of the examples' --deflate.
 const DEFLATE_ANSWERS = {
   shared: 'permessage-deflate; server_no_context_takeover; client_no_context_takeover',
@@ -201,14 +201,14 @@ class Client {
       const client = new Client(name, ws);
       const onError = (e) => reject(new CheckFailed(`${name} could not connect: ${e.message}`));
       ws.once('error', onError);
+      let answer = null; // the server's Sec-WebSocket-Extensions
+      ws.once('upgrade', (res) => { answer = res.headers['sec-websocket-extensions'] ?? null; });
       ws.once('open', () => {
         ws.off('error', onError);
         if (deflateMode) {
-          // ws names the agreed parameters in its own order: compare them as a set.
-          const norm = (s) => s.split(';').map((p) => p.trim()).sort().join('; ');
-          const got = ws.extensions;
-          if (!check(norm(got) === norm(DEFLATE_ANSWERS[deflateMode]), `deflate ${deflateMode}: ${name} negotiated`,
-            `extensions ${JSON.stringify(got)}`)) {
+          if (!check(answer === DEFLATE_ANSWERS[deflateMode] && ws.extensions === 'permessage-deflate',
+            `deflate ${deflateMode}: ${name} negotiated`,
+            `Sec-WebSocket-Extensions ${JSON.stringify(answer)}, ws.extensions ${JSON.stringify(ws.extensions)}`)) {
             ws.terminate();
             reject(new CheckFailed('permessage-deflate not negotiated as expected'));
             return;

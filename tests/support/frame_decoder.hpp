@@ -18,8 +18,8 @@ namespace test {
 struct frame {
     std::uint8_t opcode = 0;
     bool fin = true;
-    bool rsv1 = false; ///< compressed (only where decode_frame was told an extension allows it)
     std::string payload;
+    bool rsv1 = false; ///< compressed (only where decode_frame was told an extension allows it)
 
     /// For close frames: the status code, or 1005 when the payload is empty.
     std::uint16_t close_code() const {

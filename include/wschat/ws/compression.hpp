@@ -14,9 +14,19 @@
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
+/// Where `message_compression::send` puts the frames it makes: the connection's send queue.
+class frame_sink {
+public:
+    /// Queues `frame` for the peer.
+    virtual void push(shared_frame frame) = 0;
+
+protected:
+    ~frame_sink() = default;
+};
+
 /// One connection's negotiated compression: inflates what it receives, compresses what it
-/// sends. Made by a `compression_negotiator` for each connection that agreed to it; used on
-/// the connection's strand only.
+/// sends. Made by a `compression_negotiator` for each connection that agreed to it.
+/// `decompress` is called on the connection's strand only; `send` from any thread.
 class message_compression {
 public:
     virtual ~message_compression() = default;
@@ -27,11 +37,14 @@ public:
     virtual std::error_code decompress(std::string_view payload, std::size_t max_size,
                                        std::string& out) = 0;
 
-    /// What to send for `frame`, a whole text or binary message made by `make_frame`: a
-    /// compressed frame (RSV1 set), or `frame` itself when compressing does not pay (below
-    /// the extension's size threshold). Implementations compress a frame shared by many
-    /// connections once for all of them when their parameters allow it.
-    virtual shared_frame compress(const shared_frame& frame) = 0;
+    /// Pushes to `queue` what to send for `frame`, a whole text or binary message made by
+    /// `make_frame`: a compressed frame (RSV1 set), or `frame` itself when compressing does
+    /// not pay (below the extension's size threshold). Thread-safe; when frames depend on
+    /// the ones before (a kept compression context), compressing and pushing happen as one
+    /// step, so the queue holds them in the order they were compressed. Implementations
+    /// compress a frame shared by many connections once for all of them when their
+    /// parameters allow it.
+    virtual void send(const shared_frame& frame, frame_sink& queue) = 0;
 };
 
 /// A server's compression extension: negotiates it in each opening handshake.
@@ -57,8 +70,10 @@ public:
     };
 
     /// Answers the client's Sec-WebSocket-Extensions value `offers` (all its header lines
-    /// joined with ", "; empty when it sent none).
-    virtual result negotiate(std::string_view offers) = 0;
+    /// joined with ", "; empty when it sent none). `frames_may_be_dropped` is true when the
+    /// server drops queued frames of slow readers (`overflow_action::drop_oldest`): no frame
+    /// may then depend on an earlier one.
+    virtual result negotiate(std::string_view offers, bool frames_may_be_dropped) = 0;
 };
 
 WSCHAT_END_NAMESPACE

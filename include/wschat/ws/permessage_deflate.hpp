@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <string>
@@ -349,12 +350,15 @@ private:
 /// thread-safe.
 class inflater {
 public:
-    /// A decompressor keeping the peer's context between messages when `context_takeover`.
-    /// It always uses a 32 KiB window when it keeps the context, which decodes any peer's
-    /// window. Throws std::bad_alloc when zlib cannot get its memory.
-    explicit inflater(bool context_takeover = false)
+    /// A decompressor keeping the peer's context between messages when `context_takeover`,
+    /// for a peer that compresses with at most a 2^`window_bits`-byte window (8 to 15; the
+    /// window it needs is allocated, at least 512 bytes since zlib's compressors use 9 bits
+    /// when asked for 8). Without context the window does not matter. Throws std::bad_alloc
+    /// when zlib cannot get its memory.
+    explicit inflater(bool context_takeover = false, std::uint8_t window_bits = 15)
         : stream_(std::make_unique<z_stream>()), context_takeover_(context_takeover) {
-        if (inflateInit2(stream_.get(), -15) != Z_OK)
+        const int bits = context_takeover ? detail::deflate_window(window_bits) : 15;
+        if (inflateInit2(stream_.get(), -bits) != Z_OK)
             throw std::bad_alloc{};
     }
     inflater(inflater&&) noexcept = default;
@@ -448,22 +452,23 @@ public:
         if (params_.client_no_context_takeover)
             return thread_inflater().decompress(payload, max_size, out);
         if (!inflater_)
-            inflater_ = std::make_unique<inflater>(true);
+            inflater_ = std::make_unique<inflater>(true, params_.client_max_window_bits);
         return inflater_->decompress(payload, max_size, out);
     }
 
-    shared_frame compress(const shared_frame& frame) override {
+    void send(const shared_frame& frame, frame_sink& queue) override {
         if (!frame.is_message() || frame.payload().size() < options_.min_size)
-            return frame;
-        if (!params_.server_no_context_takeover) {
-            if (!deflater_)
-                deflater_ = std::make_unique<deflater>(params_.server_max_window_bits, true,
-                                                       options_.mem_level, options_.level);
-            return compressed(frame, *deflater_);
-        }
-        return frame.derived(shared_key_, [this](const shared_frame& message) {
-            return compressed(message, thread_deflater());
-        });
+            return queue.push(frame);
+        if (params_.server_no_context_takeover)
+            return queue.push(frame.derived(shared_key_, [this](const shared_frame& message) {
+                return compressed(message, thread_deflater());
+            }));
+        // Each frame continues the stream of the one before: compress and queue in one step.
+        std::lock_guard<std::mutex> lock{context_mutex_};
+        if (!deflater_)
+            deflater_ = std::make_unique<deflater>(params_.server_max_window_bits, true,
+                                                   options_.mem_level, options_.level);
+        queue.push(compressed(frame, *deflater_));
     }
 
 private:
@@ -503,8 +508,9 @@ private:
     deflate_options options_;
     deflate_params params_;
     const void* shared_key_;
-    std::unique_ptr<deflater> deflater_; // only with server context takeover
     std::unique_ptr<inflater> inflater_; // only with client context takeover
+    std::mutex context_mutex_;           // of deflater_: orders the frames it compresses
+    std::unique_ptr<deflater> deflater_; // only with server context takeover
 };
 
 /// permessage-deflate as a server's compression extension.
@@ -512,7 +518,7 @@ class deflate_negotiator final : public compression_negotiator {
 public:
     explicit deflate_negotiator(const deflate_options& options) : options_(options) {}
 
-    result negotiate(std::string_view offers) override {
+    result negotiate(std::string_view offers, bool frames_may_be_dropped) override {
         result answer;
         if (offers.empty())
             return answer;
@@ -521,14 +527,17 @@ public:
             answer.error = error::bad_extensions;
             return answer;
         }
-        auto agreement = negotiate_deflate(*elements, options_);
+        deflate_options options = options_;
+        // A dropped frame would leave the client's context without what the next refers to.
+        if (frames_may_be_dropped)
+            options.server_context_takeover = false;
+        auto agreement = negotiate_deflate(*elements, options);
         if (!agreement)
             return answer;
         // Frames compressed without context are interchangeable between connections of this
         // negotiator whose server window is the same: one key per window size.
         const void* key = &shared_keys_[agreement->params.server_max_window_bits];
-        answer.compression =
-            std::make_unique<deflate_compression>(agreement->params, options_, key);
+        answer.compression = std::make_unique<deflate_compression>(agreement->params, options, key);
         answer.response = std::move(agreement->response);
         return answer;
     }
