@@ -291,7 +291,9 @@ public:
             Z_OK)
             throw std::bad_alloc{};
     }
-    deflater(deflater&&) noexcept = default;
+    /// Takes `other`'s zlib stream; `other` may then only be destroyed or assigned to.
+    deflater(deflater&& other) noexcept = default;
+    /// Ends this one's stream and takes `other`'s.
     deflater& operator=(deflater&& other) noexcept {
         if (this != &other) {
             end();
@@ -361,7 +363,9 @@ public:
         if (inflateInit2(stream_.get(), -bits) != Z_OK)
             throw std::bad_alloc{};
     }
-    inflater(inflater&&) noexcept = default;
+    /// Takes `other`'s zlib stream; `other` may then only be destroyed or assigned to.
+    inflater(inflater&& other) noexcept = default;
+    /// Ends this one's stream and takes `other`'s.
     inflater& operator=(inflater&& other) noexcept {
         if (this != &other) {
             end();
