@@ -9,10 +9,11 @@
 #include <wschat/ws/permessage_deflate.hpp>
 #include <wschat/ws/utf8.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,7 +58,8 @@ inline std::optional<ws::deflate_params> accept_answer(std::string_view header) 
 /// Decompresses messages sent without context takeover for every member of the run: one
 /// inflater, no state between messages. A broadcast compressed once by the server reaches
 /// every member as the same bytes, so the result is remembered by those exact bytes (compared
-/// in full, never by hash alone): one member inflates a message, the others reuse the text.
+/// in full, never by hash alone; what is inflated without context depends on nothing else):
+/// one member inflates a message, the others reuse the text.
 /// Without that the load generator, one core standing in for 1000 browsers, would spend its
 /// time inflating and measure itself instead of the server.
 class shared_inflater {
@@ -65,16 +67,21 @@ public:
     /// Sets `out` to the decompressed `payload` of a message of type `op` (see
     /// inflate_message); valid until the next call.
     std::error_code decompress(ws::opcode op, std::string_view payload, std::string_view& out) {
-        entry& e = entries_[std::hash<std::string_view>{}(payload) % entries_.size()];
-        if (!e.valid || e.op != op || e.compressed != payload) {
-            e.compressed.assign(payload);
-            e.op = op;
-            e.valid = false;
-            ++inflated_;
-            if (const std::error_code ec = inflate_message(inflater_, op, payload, e.plain))
-                return ec;
-            e.valid = true;
+        entry* const set = &entries_[bucket(payload) * ways];
+        for (std::size_t i = 0; i < ways; ++i) {
+            if (set[i].valid && set[i].op == op && set[i].compressed == payload) {
+                out = set[i].plain;
+                return {};
+            }
         }
+        entry& e = set[next_way_++ % ways];
+        e.compressed.assign(payload);
+        e.op = op;
+        e.valid = false;
+        ++inflated_;
+        if (const std::error_code ec = inflate_message(inflater_, op, payload, e.plain))
+            return ec;
+        e.valid = true;
         out = e.plain;
         return {};
     }
@@ -89,8 +96,24 @@ private:
         ws::opcode op = ws::opcode::text;
         bool valid = false;
     };
+
+    static constexpr std::size_t buckets = 1024; // a power of two
+    static constexpr std::size_t ways = 4;
+
+    /// The set a payload lives in, from its size and last 16 bytes: the compressed messages of
+    /// one chat begin alike and end with what differs (the text).
+    static std::size_t bucket(std::string_view payload) noexcept {
+        std::uint64_t tail[2] = {0, 0};
+        const std::size_t n = std::min<std::size_t>(payload.size(), sizeof tail);
+        std::memcpy(tail, payload.data() + payload.size() - n, n);
+        const std::uint64_t mixed =
+            (tail[0] * 0x9E3779B97F4A7C15ULL) ^ (tail[1] * 0xC2B2AE3D27D4EB4FULL) ^ payload.size();
+        return static_cast<std::size_t>(mixed >> 40) & (buckets - 1);
+    }
+
     ws::inflater inflater_{false};
-    std::array<entry, 4096> entries_;
+    std::array<entry, buckets * ways> entries_;
+    std::size_t next_way_ = 0;
     std::uint64_t inflated_ = 0;
 };
 

@@ -98,7 +98,7 @@ private:
         out += "\"}";
     }
 
-    /// A chat line of 55 to 155 bytes: words picked by a generator seeded with sender and
+    /// A chat line of 50 to 150 bytes: words picked by a generator seeded with sender and
     /// sequence, a capital first letter, punctuation now and then.
     static void append_text(const stamp& s, std::string& out) {
         static constexpr std::array<std::string_view, 96> words = {
@@ -125,7 +125,7 @@ private:
             state ^= state >> 27;
             return state * 0x2545F4914F6CDD1DULL;
         };
-        const std::size_t length = 55 + next() % 101;
+        const std::size_t length = 50 + next() % 91;
         const std::size_t start = out.size();
         while (out.size() - start < length) {
             if (out.size() > start)
