@@ -14,8 +14,8 @@ SERVER_LABELS = {"wschat": "wschat", "wschat-2t": "wschat 2 threads", "beast": "
                  "wschat-deflate-conn": "wschat deflate per-connection"}
 # Shorter, for the chart's bars: five long labels under a panel run into each other.
 CHART_LABELS = dict(SERVER_LABELS, **{"wschat-2t": "wschat 2t", "ceiling": "bare epoll",
-                                      "wschat-deflate-shared": "deflate shared",
-                                      "wschat-deflate-conn": "deflate conn"})
+                                      "wschat-deflate-shared": "defl shared",
+                                      "wschat-deflate-conn": "defl conn"})
 # The variants compared with plain wschat (their figure divided by its).
 DEFLATE_VARIANTS = ("wschat-deflate-shared", "wschat-deflate-conn")
 
@@ -161,7 +161,9 @@ def chart(med, servers, out_dir):
     for i, (w, key, label, unit) in enumerate(panels):
         data = os.path.join(out_dir, "chart_%d.dat" % i)
         with open(data, "w") as f:
-            for s in cols:
+            # Servers that did not run the workload (the deflate variants outside W1 JSON)
+            # get no empty slot.
+            for s in (s for s in cols if any(k[0] == w for k in med[s])):
                 value = med[s].get((w, key))
                 drawable = value is not None and value != math.inf
                 f.write('"%s" %s\n' % (CHART_LABELS[s], value if drawable else "NaN"))
