@@ -21,6 +21,7 @@ import os
 import platform
 import resource
 import shutil
+import subprocess
 import sys
 import time
 
@@ -85,6 +86,13 @@ def find(args, option, names):
     return None
 
 
+def built_with_deflate(minimal):
+    """Whether minimal_chat takes --deflate (it refuses it when built without zlib)."""
+    probe = subprocess.run([minimal, "--deflate", "shared", "--help"], capture_output=True,
+                           text=True, timeout=30)
+    return "no permessage-deflate" not in probe.stderr
+
+
 def server_commands(args):
     """{server: command} for the servers that can run here, and {server: why not} for the rest."""
     commands, missing = {}, {}
@@ -93,8 +101,12 @@ def server_commands(args):
         base = [minimal, "--port", "0"] + WSCHAT_FLAGS
         commands["wschat"] = base + ["--threads", "1"]
         commands["wschat-2t"] = base + ["--threads", "2"]
+        deflate = built_with_deflate(minimal)
         for name, mode in DEFLATE_SERVERS.items():
-            commands[name] = base + ["--threads", "1", "--deflate", mode]
+            if deflate:
+                commands[name] = base + ["--threads", "1", "--deflate", mode]
+            else:
+                missing[name] = "minimal_chat built without zlib (zlib1g-dev)"
     else:
         for name in ["wschat", "wschat-2t"] + list(DEFLATE_SERVERS):
             missing[name] = "no minimal_chat in " + args.build_dir
