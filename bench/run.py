@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """wschat's benchmark driver: runs workloads W1-W5 against wschat and two peers (a Boost.Beast
-room in the usual one-write-per-message style, and the seed's Node `ws` chat server), each
+room in the usual one-write-per-message style, and the seed's Node `ws` chat server), and W1 with
+chat JSON envelopes against wschat with permessage-deflate off, shared and per-connection, each
 server pinned to core 0 and the load generator to core 1, repeats each run, and prints a table
 of medians with wschat's ratios to the peers; writes results.json, table.md and chart.png.
 
     /usr/bin/python3 bench/run.py                      # binaries from build/release
     /usr/bin/python3 bench/run.py --quick              # one short repetition of everything
     /usr/bin/python3 bench/run.py --servers wschat,beast --workloads w1,w5 --reps 3
+    /usr/bin/python3 bench/run.py --servers wschat,wschat-deflate-shared,wschat-deflate-conn \
+        --workloads w1-json                            # deflate off / shared / per-connection
 
 It builds nothing: bash bench/run.sh builds the release preset and runs this. Every process it
 starts is stopped by pid at exit, on Ctrl-C and on errors. Python 3 standard library only.
@@ -18,13 +21,19 @@ import os
 import platform
 import resource
 import shutil
+import subprocess
 import sys
 import time
 
 from benchlib import report, servers, workloads
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_SERVERS = ["wschat", "wschat-2t", "beast", "node"]
+# The deflate variants are minimal_chat with permessage-deflate (`--deflate shared`: a broadcast
+# compressed once for all, no context kept; `--deflate per-connection`: context takeover, a zlib
+# stream per connection), the load generator offering it as a browser does. They run only the
+# workloads in workloads.DEFLATE_WORKLOADS.
+DEFLATE_SERVERS = {"wschat-deflate-shared": "shared", "wschat-deflate-conn": "per-connection"}
+DEFAULT_SERVERS = ["wschat", "wschat-2t", "beast", "node"] + list(DEFLATE_SERVERS)
 # "ceiling" (bench/servers/ceiling_server.cpp) is a calibration, run only when asked for: a
 # bare epoll broadcaster that shows how far the load generator can go.
 # "baseline" is minimal_chat from another build (--baseline-server), e.g. the previous main,
@@ -77,6 +86,13 @@ def find(args, option, names):
     return None
 
 
+def built_with_deflate(minimal):
+    """Whether minimal_chat takes --deflate (it refuses it when built without zlib)."""
+    probe = subprocess.run([minimal, "--deflate", "shared", "--help"], capture_output=True,
+                           text=True, timeout=30)
+    return "no permessage-deflate" not in probe.stderr
+
+
 def server_commands(args):
     """{server: command} for the servers that can run here, and {server: why not} for the rest."""
     commands, missing = {}, {}
@@ -85,8 +101,15 @@ def server_commands(args):
         base = [minimal, "--port", "0"] + WSCHAT_FLAGS
         commands["wschat"] = base + ["--threads", "1"]
         commands["wschat-2t"] = base + ["--threads", "2"]
+        deflate = built_with_deflate(minimal)
+        for name, mode in DEFLATE_SERVERS.items():
+            if deflate:
+                commands[name] = base + ["--threads", "1", "--deflate", mode]
+            else:
+                missing[name] = "minimal_chat built without zlib (zlib1g-dev)"
     else:
-        missing["wschat"] = missing["wschat-2t"] = "no minimal_chat in " + args.build_dir
+        for name in ["wschat", "wschat-2t"] + list(DEFLATE_SERVERS):
+            missing[name] = "no minimal_chat in " + args.build_dir
     if args.baseline_server:
         commands["baseline"] = [args.baseline_server, "--port", "0"] + WSCHAT_FLAGS + \
             ["--threads", "1"]
@@ -148,10 +171,12 @@ def main(argv=None):
     results, failures = {}, []
     for workload in (w for w in chosen if w != "micro"):
         for server in wanted:
+            if server in DEFLATE_SERVERS and workload not in workloads.DEFLATE_WORKLOADS:
+                continue  # its messages stay uncompressed: it would measure plain wschat
             for rep in range(args.reps):
                 try:
                     r = workloads.run_once(workload, commands[server], loadgen, cores,
-                                           args.quick, ROOT)
+                                           args.quick, ROOT, deflate=server in DEFLATE_SERVERS)
                 except (RuntimeError, OSError) as e:
                     r = {"error": str(e)}
                 lacking = [k for k, *_ in workloads.METRICS[workload] if k not in r]
@@ -165,7 +190,7 @@ def main(argv=None):
                     status += " (CPU: server %.0f %%, loadgen %.0f %%, machine %.0f %%)" % (
                         100 * r.get("server_cpu", 0), 100 * r["loadgen_cpu"],
                         100 * r.get("machine_cpu", 0))
-                print("%-6s %-10s rep %d: %s" % (workload, server, rep + 1, status), flush=True)
+                print("%-7s %-21s rep %d: %s" % (workload, server, rep + 1, status), flush=True)
                 if "error" in r:
                     failures.append("%s %s: %s" % (workload, server, r["error"]))
 
@@ -196,7 +221,8 @@ def main(argv=None):
     info = machine()
     header = ("Machine: %s, %s cores, %s GiB, Linux %s; server pinned to core %s, load generator "
               "to core %s; medians of %d repetition(s)%s. Ratios: wschat's figure divided by "
-              "the peer's. W4 counts the %s." %
+              "the peer's; for the deflate variants, theirs divided by plain wschat's. W4 "
+              "counts the %s; W1 JSON the same after the fan-out." %
               (info["cpu"] or "unknown CPU", info["cores"], info["memory_gib"], info["kernel"],
                cores[0], cores[1], args.reps, " (--quick: small rooms, short runs)"
                if args.quick else "", workloads.MEMORY_METHOD))

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds and runs the libFuzzer targets in tests/fuzz/ (frame parser, handshake, UTF-8).
+# Builds and runs the libFuzzer targets in tests/fuzz/ (frame parser, handshake, UTF-8,
+# permessage-deflate).
 #
 #   tools/run-fuzzers.sh [SECONDS_PER_TARGET] [TARGET...]
 #
-# SECONDS_PER_TARGET defaults to 60; TARGET is frame_parser, handshake or utf8 (default: all).
+# SECONDS_PER_TARGET defaults to 60; TARGET is frame_parser, handshake, utf8 or deflate (default:
+# all; deflate links zlib).
 # Each target is built with clang++-14 (override with CXX=...) and
 # -fsanitize=fuzzer,address,undefined into a temporary directory, then all run at once,
 # each over a COPY of tests/fuzz/corpus/<target>/ (the committed seeds are never modified).
@@ -16,7 +18,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(frame_parser handshake utf8)
+[ "${#targets[@]}" -gt 0 ] || targets=(frame_parser handshake utf8 deflate)
 case "$seconds" in
 '' | *[!0-9]*)
     echo "usage: $0 [SECONDS_PER_TARGET] [TARGET...]" >&2
@@ -46,7 +48,10 @@ for target in "${targets[@]}"; do
     mkdir -p "${dir}/corpus" "${dir}/artifacts"
     cp "tests/fuzz/corpus/${target}"/* "${dir}/corpus/"
     echo "== ${target}: building"
-    if ! "$cxx" "${cxxflags[@]}" "tests/fuzz/fuzz_${target}.cpp" -o "${dir}/fuzz_${target}"; then
+    libs=()
+    [ "$target" != deflate ] || libs=(-lz)
+    if ! "$cxx" "${cxxflags[@]}" "tests/fuzz/fuzz_${target}.cpp" -o "${dir}/fuzz_${target}" \
+        "${libs[@]}"; then
         echo "build of tests/fuzz/fuzz_${target}.cpp failed; kept ${work}" >&2
         exit 2
     fi
@@ -87,7 +92,8 @@ for i in "${!targets[@]}"; do
             echo "   input:     ${artifact}" >&2
             echo "   reproduce: ${dir}/fuzz_${target} ${artifact}" >&2
         done
-        echo "   rebuild:   ${cxx} ${cxxflags[*]} tests/fuzz/fuzz_${target}.cpp -o fuzz_${target}" >&2
+        echo "   rebuild:   ${cxx} ${cxxflags[*]} tests/fuzz/fuzz_${target}.cpp" \
+            "-o fuzz_${target} (and -lz for deflate)" >&2
     else
         echo "== ${target}: no findings"
     fi

@@ -21,6 +21,11 @@ run cmake --install "$tmp/wschat"
 run cmake -S "$root/tests/package/cmake_find_package" -B "$tmp/find_package" -G Ninja \
     -DCMAKE_PREFIX_PATH="$tmp/prefix"
 run cmake --build "$tmp/find_package"
+# zlib is installed (tools/install-deps.sh): the installed package must offer wschat::deflate.
+if pkg-config --exists zlib && [ ! -x "$tmp/find_package/chat_deflate" ]; then
+    echo "test_packages.sh: FAILED: zlib is installed but find_package(wschat) gave no wschat::deflate" >&2
+    exit 1
+fi
 
 echo "-- pkg-config (installed wschat.pc)"
 export PKG_CONFIG_PATH="$tmp/prefix/share/pkgconfig"

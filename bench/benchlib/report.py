@@ -10,9 +10,14 @@ from .workloads import METRICS
 
 SERVER_LABELS = {"wschat": "wschat", "wschat-2t": "wschat 2 threads", "beast": "Beast",
                  "node": "Node ws", "ceiling": "ceiling (bare epoll)",
-                 "baseline": "baseline wschat"}
+                 "baseline": "baseline wschat", "wschat-deflate-shared": "wschat deflate shared",
+                 "wschat-deflate-conn": "wschat deflate per-connection"}
 # Shorter, for the chart's bars: five long labels under a panel run into each other.
-CHART_LABELS = dict(SERVER_LABELS, **{"wschat-2t": "wschat 2t", "ceiling": "bare epoll"})
+CHART_LABELS = dict(SERVER_LABELS, **{"wschat-2t": "wschat 2t", "ceiling": "bare epoll",
+                                      "wschat-deflate-shared": "defl shared",
+                                      "wschat-deflate-conn": "defl conn"})
+# The variants compared with plain wschat (their figure divided by its).
+DEFLATE_VARIANTS = ("wschat-deflate-shared", "wschat-deflate-conn")
 
 
 def medians(results):
@@ -44,6 +49,10 @@ def fmt(value, unit):
         return "%.0f us" % value
     if unit == "B":
         return "%.0f B" % value if value < 10240 else "%.1f KB" % (value / 1024)
+    if unit == "ns":
+        return "%.0f ns" % value
+    if unit == "cores":
+        return "%.2f cores" % value
     return "%.3g" % value
 
 
@@ -83,6 +92,10 @@ def targets(med, micro):
     check("W4 <= 450 B per idle connection", fmt(mem, "B"), mem <= 450 if mem is not None else None)
     r = _ratio(w.get(("w5", "handshakes_per_s")), beast.get(("w5", "handshakes_per_s")))
     check("W5 >= Beast", "%.2fx" % r if r else "-", r >= 1 if r else None)
+    shared = med.get("wschat-deflate-shared", {})
+    r = _ratio(shared.get(("w1-json", "deliveries_per_s")), w.get(("w1-json", "deliveries_per_s")))
+    check("shared deflate fan-out >= 0.75x deflate off (W1 JSON)", "%.2fx" % r if r else "-",
+          r >= 0.75 if r else None)
     big = (micro or {}).get("64 KiB masked text, ASCII")
     if big:
         share = big["parse_vs_memcpy"]
@@ -91,21 +104,27 @@ def targets(med, micro):
 
 
 def table(results, micro, servers):
-    """The Markdown table of medians with wschat's ratios to Beast, Node ws and the baseline."""
+    """The Markdown table of medians with wschat's ratios to Beast, Node ws and the baseline,
+    and the deflate variants' ratios to plain wschat."""
     med = medians(results)
     cols = [s for s in servers if s in results]
     head = ["workload"] + [SERVER_LABELS[s] for s in cols]
     ratio_peers = [p for p in ("beast", "node", "baseline") if p in cols and "wschat" in cols]
     head += ["wschat / %s" % SERVER_LABELS[p] for p in ratio_peers]
+    variants = [v for v in DEFLATE_VARIANTS if v in cols and "wschat" in cols]
+    head += ["%s / wschat" % SERVER_LABELS[v] for v in variants]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for workload, metrics in METRICS.items():
         for key, label, unit, _ in metrics:
             if not any((workload, key) in med.get(s, {}) for s in cols):
                 continue
             row = [label] + [fmt(med.get(s, {}).get((workload, key)), unit) for s in cols]
+            plain = med.get("wschat", {}).get((workload, key))
             for peer in ratio_peers:
-                r = _ratio(med["wschat"].get((workload, key)) if "wschat" in med else None,
-                           med.get(peer, {}).get((workload, key)))
+                r = _ratio(plain, med.get(peer, {}).get((workload, key)))
+                row.append("%.2fx" % r if r else "-")
+            for variant in variants:
+                r = _ratio(med.get(variant, {}).get((workload, key)), plain)
                 row.append("%.2fx" % r if r else "-")
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines), med
@@ -142,7 +161,9 @@ def chart(med, servers, out_dir):
     for i, (w, key, label, unit) in enumerate(panels):
         data = os.path.join(out_dir, "chart_%d.dat" % i)
         with open(data, "w") as f:
-            for s in cols:
+            # Servers that did not run the workload (the deflate variants outside W1 JSON)
+            # get no empty slot.
+            for s in (s for s in cols if any(k[0] == w for k in med[s])):
                 value = med[s].get((w, key))
                 drawable = value is not None and value != math.inf
                 f.write('"%s" %s\n' % (CHART_LABELS[s], value if drawable else "NaN"))

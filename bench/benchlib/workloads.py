@@ -1,4 +1,5 @@
-"""The workloads W1-W5 and the parser micro-benchmark: how each is run and what it yields."""
+"""The workloads W1-W5, W1 JSON and the parser micro-benchmark: how each is run and what it
+yields."""
 
 import re
 import subprocess
@@ -19,7 +20,15 @@ WORKLOADS = {
     # heap keeps of a join storm's transient allocations.
     "w4-burst": ("w4", {"members": 1000, "hold": 1, "connect-batch": 1000}),
     "w5": ("w5", {"concurrency": 32, "duration": 5}),
+    # W1's fan-out with chat JSON envelopes (150-250 bytes of varied text): what
+    # permessage-deflate is measured on. The members stay open for `hold` s after the run, so
+    # the memory per connection is taken after they have received compressed traffic.
+    "w1-json": ("w1", {"members": 1000, "in-flight": 16, "warmup": 1, "duration": 5, "grace": 2,
+                       "payload": "json", "hold": 1}),
 }
+# The workloads whose messages a deflate server compresses (it leaves messages under 128 bytes
+# as they are): the only ones its variants run, elsewhere they would measure plain wschat.
+DEFLATE_WORKLOADS = {"w1-json"}
 QUICK_ARGS = {
     "w1": {"members": 200, "warmup": 0.2, "duration": 1, "grace": 1},
     "w1-64": {"members": 200, "warmup": 0.2, "duration": 1, "grace": 1},
@@ -28,6 +37,7 @@ QUICK_ARGS = {
     "w4": {"members": 200, "hold": 0.3},
     "w4-burst": {"members": 200, "hold": 0.3, "connect-batch": 200},
     "w5": {"concurrency": 8, "duration": 1},
+    "w1-json": {"members": 200, "warmup": 0.2, "duration": 1, "grace": 1, "hold": 0.8},
 }
 
 # The figures each workload yields, in table order: (key, label, unit, higher_is_better).
@@ -43,6 +53,13 @@ METRICS = {
     "w4-burst": [("bytes_per_conn", "W4, all joining at once: memory per idle connection", "B",
                   False)],
     "w5": [("handshakes_per_s", "W5 handshakes/s", "/s", True)],
+    "w1-json": [("deliveries_per_s", "W1 JSON envelopes: deliveries/s", "/s", True),
+                ("wire_bytes_per_delivery", "W1 JSON: bytes on the wire per delivery", "B",
+                 False),
+                ("server_cpu_window", "W1 JSON: server CPU in the window", "cores", False),
+                ("server_ns_per_delivery", "W1 JSON: server CPU per delivery", "ns", False),
+                ("bytes_per_conn", "W1 JSON: memory per connection after the fan-out", "B",
+                 False)],
 }
 
 MEMORY_METHOD = ("increase of the server's resident anonymous memory (RssAnon in "
@@ -62,17 +79,22 @@ def loadgen_args(name, quick):
     return flat, args
 
 
-def run_once(name, server_command, loadgen, cores, quick, cwd):
-    """One repetition of workload `name` against a fresh server; a dict of figures."""
+def run_once(name, server_command, loadgen, cores, quick, cwd, deflate=False):
+    """One repetition of workload `name` against a fresh server; a dict of figures. With
+    `deflate` the load generator offers permessage-deflate (and requires it)."""
     args, values = loadgen_args(name, quick)
     proc, port = servers.start_server(server_command, cores[0], cwd=cwd)
     try:
         command = [loadgen] + args + ["--port", str(port)]
+        if WORKLOADS[name][0] != "w5":
+            command += ["--server-pid", str(proc.pid)]  # its CPU inside the measured window
+        if deflate:
+            command += ["--deflate", "on"]
         timeout = 90 + sum(float(values.get(k, 0)) for k in ("warmup", "duration", "grace", "hold"))
         cpu_before, wall_before = servers.cpu_seconds(proc.pid), time.monotonic()
         busy_before = servers.machine_busy_seconds()
-        if WORKLOADS[name][0] == "w4":
-            result = _idle_memory(proc, command, cores[1], timeout, values["members"])
+        if "hold" in values:
+            result = _memory_when_ready(proc, command, cores[1], timeout, values["members"])
         else:
             result = servers.run_loadgen(command, cores[1], timeout)
         if proc.poll() is not None:
@@ -87,10 +109,16 @@ def run_once(name, server_command, loadgen, cores, quick, cwd):
         servers.stop(proc)
     if "error" not in result and name in ("w2",):
         result["undelivered_pct"] = 100.0 * (1.0 - result["delivered_fraction"])
+    if "error" not in result and result.get("server_cpu_window") is not None and \
+            result.get("deliveries_per_s"):
+        result["server_ns_per_delivery"] = 1e9 * result["server_cpu_window"] / \
+            result["deliveries_per_s"]
     return result
 
 
-def _idle_memory(proc, command, core, timeout, members):
+def _memory_when_ready(proc, command, core, timeout, members):
+    """Runs the load generator and takes the server's memory when it says the members are
+    ready (W4: joined; W1 JSON: after the fan-out), against before the first connection."""
     time.sleep(0.3)  # let the server finish starting up
     before = servers.memory_kib(proc.pid)
     after = {}

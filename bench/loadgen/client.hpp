@@ -1,11 +1,18 @@
 // loadgen — one WebSocket client connection on a non-blocking socket driven by epoll:
 // the HTTP upgrade (checked against Sec-WebSocket-Accept), masked frames out, wschat's own
-// sans-I/O parser (role::client) for the frames in.
+// sans-I/O parser (role::client) for the frames in; permessage-deflate when offered and agreed.
 #pragma once
 
 #include <wschat/ws/detail/base64.hpp>
 #include <wschat/ws/frame.hpp>
 #include <wschat/ws/handshake.hpp>
+
+#if defined(WSCHAT_BENCH_DEFLATE)
+#include "deflate.hpp"
+
+#include <memory>
+#include <optional>
+#endif
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -31,6 +38,19 @@ public:
 
     phase state() const noexcept { return phase_; }
     bool is_open() const noexcept { return phase_ == phase::open; }
+
+#if defined(WSCHAT_BENCH_DEFLATE)
+    /// Makes the next start() offer permessage-deflate as a browser does; compressed messages
+    /// without context are then inflated by `shared`.
+    void offer_deflate(shared_inflater& shared) noexcept {
+        deflate_shared_ = &shared;
+    }
+
+    /// What the server agreed to, or nullptr when the connection is not compressed.
+    const deflate_link* deflate() const noexcept {
+        return deflate_.get();
+    }
+#endif
 
     /// Starts a non-blocking connect, from `from` when it is not INADDR_ANY; epoll reports
     /// it under `token`. False on failure.
@@ -106,8 +126,16 @@ public:
             data += used;
             size -= used;
         }
-        if (phase_ == phase::open && size > 0)
+        if (phase_ == phase::open && size > 0) {
+#if defined(WSCHAT_BENCH_DEFLATE)
+            if (deflate_) {
+                inflating<Events> inflate{*this, events};
+                parser_.feed(data, size, inflate);
+                return n;
+            }
+#endif
             parser_.feed(data, size, events);
+        }
         return n;
     }
 
@@ -125,9 +153,21 @@ public:
         const ws::mask_key key{
             static_cast<std::uint8_t>(rng_), static_cast<std::uint8_t>(rng_ >> 8),
             static_cast<std::uint8_t>(rng_ >> 16), static_cast<std::uint8_t>(rng_ >> 24)};
+#if defined(WSCHAT_BENCH_DEFLATE)
+        const bool compressed = deflate_ && !ws::is_control(op);
+        if (compressed) {
+            compressed_.clear();
+            deflate_->compress(payload, compressed_);
+            payload = compressed_;
+        }
+#endif
         std::uint8_t header[ws::max_frame_header_size];
         const std::size_t header_size =
             ws::encode_frame_header(header, op, payload.size(), true, &key);
+#if defined(WSCHAT_BENCH_DEFLATE)
+        if (compressed)
+            header[0] |= 0x40; // RSV1: a compressed message
+#endif
         const std::size_t at = out_.size();
         out_.append(reinterpret_cast<const char*>(header), header_size);
         out_.append(payload);
@@ -174,10 +214,15 @@ public:
         out_pos_ = 0;
         head_.clear();
         parser_ = ws::message_parser{ws::role::client, 1 << 20};
+#if defined(WSCHAT_BENCH_DEFLATE)
+        deflate_.reset();
+#endif
     }
 
     /// True when the last failure was an upgrade refused by the server (not a socket error).
-    bool refused() const noexcept { return refused_; }
+    bool refused() const noexcept {
+        return refused_;
+    }
 
 private:
     bool fail() {
@@ -191,9 +236,15 @@ private:
         for (std::size_t i = 0; i < sizeof nonce; ++i)
             nonce[i] = static_cast<std::uint8_t>((rng_ >> (i % 8 * 8)) + i * 37);
         key_ = ws::detail::base64_encode(nonce, sizeof nonce);
-        return "GET / HTTP/1.1\r\nHost: " + host_header +
-               "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key_ +
-               "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        std::string request =
+            "GET / HTTP/1.1\r\nHost: " + host_header +
+            "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key_ +
+            "\r\nSec-WebSocket-Version: 13\r\n";
+#if defined(WSCHAT_BENCH_DEFLATE)
+        if (deflate_shared_)
+            request += "Sec-WebSocket-Extensions: " + ws::deflate_offer(browser_offer()) + "\r\n";
+#endif
+        return request + "\r\n";
     }
 
     /// Collects the response head; on its end checks for 101 and the accept key and opens
@@ -220,7 +271,7 @@ private:
         const bool ok = head_.compare(0, 12, "HTTP/1.1 101") == 0 && at != std::string::npos &&
                         head_.compare(at, accept.size(), accept) == 0;
         refused_ = !ok;
-        if (!ok) {
+        if (!ok || !agree_extensions(lower)) {
             fail();
             return size;
         }
@@ -229,6 +280,56 @@ private:
         return end + 4 - before;
     }
 
+    /// Checks the response's Sec-WebSocket-Extensions (`lower`: the head in lower case): none
+    /// unless offered, and an offer's answer acceptable (a browser fails the connection
+    /// otherwise). False when the connection must fail.
+    bool agree_extensions(const std::string& lower) {
+        const bool answered = lower.find("\r\nsec-websocket-extensions:") != std::string::npos;
+#if defined(WSCHAT_BENCH_DEFLATE)
+        if (!answered || !deflate_shared_)
+            return !answered;
+        ws::response_parser parser;
+        parser.feed(head_.data(), head_.size());
+        if (parser.current() != ws::http_parse_state::done)
+            return false;
+        const std::optional<ws::deflate_params> agreed =
+            accept_answer(parser.response().header_list("Sec-WebSocket-Extensions"));
+        if (!agreed)
+            return false;
+        deflate_ = std::make_unique<deflate_link>(*agreed, *deflate_shared_);
+        parser_.allow_compressed(true);
+        return true;
+#else
+        return !answered;
+#endif
+    }
+
+#if defined(WSCHAT_BENCH_DEFLATE)
+    /// The parser's handler while compressed: inflates compressed messages for `events`.
+    template <class Events>
+    struct inflating {
+        client& self;
+        Events& events;
+
+        void on_message(ws::opcode op, std::string_view payload) { events.on_message(op, payload); }
+        void on_compressed_message(ws::opcode op, std::string_view payload) {
+            std::string_view text;
+            if (const std::error_code ec = self.deflate_->inflate(op, payload, text))
+                return events.on_error(ec);
+            events.on_message(op, text);
+        }
+        void on_ping(std::string_view payload) { events.on_ping(payload); }
+        void on_pong(std::string_view payload) { events.on_pong(payload); }
+        void on_close(std::uint16_t code, std::string_view reason) {
+            events.on_close(code, reason);
+        }
+        void on_error(std::error_code ec) { events.on_error(ec); }
+    };
+
+    shared_inflater* deflate_shared_ = nullptr; ///< set: offer permessage-deflate
+    std::unique_ptr<deflate_link> deflate_;     ///< what was agreed, when it was
+    std::string compressed_;                    ///< the compressed message being queued
+#endif
     int epoll_fd_ = -1;
     int fd_ = -1;
     std::uint64_t token_ = 0;

@@ -5,12 +5,14 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <netinet/in.h>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <sys/resource.h>
+#include <unistd.h>
 
 namespace loadgen {
 
@@ -31,6 +33,25 @@ inline double cpu_seconds() noexcept {
         return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
     };
     return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+/// CPU seconds (user + system, all threads) process `pid` has used, from /proc/PID/stat;
+/// negative when it cannot be read.
+inline double process_cpu_seconds(long pid) {
+    std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+    if (f == nullptr)
+        return -1;
+    char buf[1024];
+    const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    // Fields 14 and 15 (utime, stime) count from after the ")" that ends the command name.
+    const char* at = std::strrchr(buf, ')');
+    unsigned long utime = 0, stime = 0;
+    if (at == nullptr || std::sscanf(at + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                                     &utime, &stime) != 2)
+        return -1;
+    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 inline std::uint64_t to_ns(double seconds) noexcept {

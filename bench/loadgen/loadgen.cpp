@@ -1,10 +1,12 @@
 // loadgen — the load generator of wschat's benchmark (bench/run.py drives it).
 //
-// Real clients on one thread: HTTP upgrade handshakes, masked 64-byte text frames stamped
-// with sender, sequence and send time, wschat's own frame parser for what comes back. Each
-// run prints one JSON line on stdout (W4 prints a {"event": "ready"} line first).
+// Real clients on one thread: HTTP upgrade handshakes, masked 64-byte text frames (or chat
+// JSON envelopes) stamped with sender, sequence and send time, wschat's own frame parser for
+// what comes back, permessage-deflate when offered (--deflate on). Each run prints one JSON
+// line on stdout (W4, and W1-W3 with --hold, print a {"event": "ready"} line first).
 //
 //     loadgen w1 --port 8080 --members 1000 --in-flight 16
+//     loadgen w1 --port 8080 --members 1000 --payload json --deflate on --hold 1
 //     loadgen w2 --port 8080 --members 1000 --senders 100 --rate 10
 //     loadgen w5 --port 8080 --concurrency 32 --duration 5
 #include "handshake_load.hpp"

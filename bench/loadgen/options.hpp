@@ -11,21 +11,24 @@
 namespace loadgen {
 
 struct options {
-    std::string mode;                   ///< w1, w2, w3, w4 or w5
-    std::string host = "127.0.0.1";     ///< server address (IPv4)
-    std::uint16_t port = 8080;          ///< server port
-    std::size_t members = 1000;         ///< room members (w1-w4)
-    std::size_t senders = 1;            ///< members that send (w2/w3; w1 always has one)
-    std::size_t in_flight = 16;         ///< w1: the sender's messages outstanding at once
-    double rate = 10;                   ///< w2/w3: messages per second per sender
-    double warmup = 1;                  ///< seconds before the measured window
-    double duration = 5;                ///< seconds of the measured window (w5: of the run)
-    double grace = 2;                   ///< seconds to wait for late deliveries after sending
-    double hold = 2;                    ///< w4: seconds the idle connections stay open
+    std::string mode;               ///< w1, w2, w3, w4 or w5
+    std::string host = "127.0.0.1"; ///< server address (IPv4)
+    std::uint16_t port = 8080;      ///< server port
+    std::size_t members = 1000;     ///< room members (w1-w4)
+    std::size_t senders = 1;        ///< members that send (w2/w3; w1 always has one)
+    std::size_t in_flight = 16;     ///< w1: the sender's messages outstanding at once
+    double rate = 10;               ///< w2/w3: messages per second per sender
+    double warmup = 1;              ///< seconds before the measured window
+    double duration = 5;            ///< seconds of the measured window (w5: of the run)
+    double grace = 2;               ///< seconds to wait for late deliveries after sending
+    double hold = -1; ///< seconds the members stay open after the run (w4: 2, else 0 by default)
     std::size_t concurrency = 32;       ///< w5: connect-upgrade-close loops at once
     std::size_t connect_batch = 128;    ///< connections in their handshake at once
     std::size_t source_addresses = 250; ///< w5: loopback addresses to connect from (127.0.0.2+)
     double join_timeout = 60;           ///< seconds for every member to join
+    std::string payload = "fixed";      ///< w1-w3: "fixed" (64 bytes) or "json" (chat envelopes)
+    bool deflate = false;               ///< offer permessage-deflate as a browser does
+    long server_pid = 0;                ///< when set, the server's CPU in the window is reported
 };
 
 inline const char* usage_text() {
@@ -33,7 +36,8 @@ inline const char* usage_text() {
            "  MODE: w1 (fan-out, closed loop) | w2 | w3 (open loop) | w4 (idle) | w5 (handshakes)\n"
            "  --host A --port P --members N --senders S --in-flight K --rate R\n"
            "  --warmup S --duration S --grace S --hold S --concurrency C --connect-batch B\n"
-           "  --join-timeout S --source-addresses N\n";
+           "  --join-timeout S --source-addresses N --payload fixed|json --deflate on|off\n"
+           "  --server-pid PID\n";
 }
 
 /// Parses argv; throws std::invalid_argument with a message on a bad command line.
@@ -78,11 +82,26 @@ inline options parse_options(int argc, char** argv) {
             o.source_addresses = count();
         else if (flag == "--join-timeout")
             o.join_timeout = std::stod(value);
+        else if (flag == "--payload")
+            o.payload = value;
+        else if (flag == "--deflate" && (value == "on" || value == "off"))
+            o.deflate = value == "on";
+        else if (flag == "--server-pid")
+            o.server_pid = std::stol(value);
         else
-            throw std::invalid_argument("unknown flag " + std::string{flag});
+            throw std::invalid_argument("unknown flag or bad value: " + std::string{flag} + ' ' +
+                                        value);
     }
     if (o.mode == "w1")
         o.senders = 1;
+    if (o.hold < 0)
+        o.hold = o.mode == "w4" ? 2 : 0;
+    if (o.payload != "fixed" && o.payload != "json")
+        throw std::invalid_argument("--payload takes fixed or json");
+#if !defined(WSCHAT_BENCH_DEFLATE)
+    if (o.deflate)
+        throw std::invalid_argument("--deflate on: this loadgen was built without zlib");
+#endif
     if (o.source_addresses == 0 || o.source_addresses > 250)
         throw std::invalid_argument("--source-addresses must be 1 to 250");
     if (o.members == 0 || o.senders == 0 || o.senders > o.members || o.senders > 999999)

@@ -14,7 +14,13 @@
 //    Messages that fall due are sent between every few receivers' events too, so a long
 //    batch of arrivals does not delay them.
 // W4: N idle members, held open for `hold` seconds after a {"event": "ready"} line, while
-//    a driver measures the server's memory.
+//    a driver measures the server's memory. W1-W3 do the same after their run with --hold:
+//    the memory of members that have received traffic (permessage-deflate's per-connection
+//    streams are made on first use).
+// Payloads: the fixed 64-byte stamp (payload.hpp), or chat JSON envelopes (json_payload.hpp),
+//    compressed with permessage-deflate when --deflate on and the server agrees (every member
+//    must). Bytes read off the members' sockets inside the window give the wire bytes per
+//    delivery (WebSocket frames, headers included; not TCP/IP headers).
 // Every member checks each sender's sequence numbers: gaps are losses, a number seen again
 // (or too late) is a duplicate.
 #pragma once
@@ -22,6 +28,7 @@
 #include "client.hpp"
 #include "common.hpp"
 #include "histogram.hpp"
+#include "json_payload.hpp"
 #include "options.hpp"
 #include "payload.hpp"
 
@@ -52,8 +59,15 @@ public:
             ev.data.u64 = senders_token; // a blocking wait wakes for the sender too
             ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, sender_epoll_fd_, &ev);
         }
-        for (member& m : members_)
+        for (member& m : members_) {
             m.next_seq.assign(opts.senders, 0);
+#if defined(WSCHAT_BENCH_DEFLATE)
+            if (opts_.deflate)
+                m.conn.offer_deflate(shared_inflater_);
+#endif
+        }
+        if (opts_.payload == "json")
+            envelopes_ = std::make_unique<json_envelopes>(opts_.senders);
     }
     room_load(const room_load&) = delete;
     room_load& operator=(const room_load&) = delete;
@@ -72,7 +86,10 @@ public:
         const std::uint64_t setup_start = now_ns();
         if (!connect_and_join(out))
             return 1;
-        out.add("join_s", static_cast<double>(now_ns() - setup_start) / 1e9);
+        out.add("join_s", static_cast<double>(now_ns() - setup_start) / 1e9)
+            .add("payload", opts_.payload);
+        if (opts_.deflate && !check_deflate(out))
+            return 1;
         if (opts_.mode == "w4")
             hold(out);
         else if (opts_.mode == "w1")
@@ -155,6 +172,8 @@ private:
         sending_ = false;
         note_cpu(now_ns());
         drain();
+        if (opts_.hold > 0)
+            linger(out);
         out.add("in_flight", std::uint64_t{opts_.in_flight});
         report(out);
     }
@@ -175,6 +194,8 @@ private:
         sending_ = false;
         note_cpu(now_ns());
         drain();
+        if (opts_.hold > 0)
+            linger(out);
         out.add("senders", std::uint64_t{opts_.senders}).add("rate", opts_.rate);
         report(out);
     }
@@ -193,22 +214,51 @@ private:
             send_next(static_cast<std::uint32_t>(next_due_ % opts_.senders), due(next_due_));
     }
 
+    /// Every member compressed, all with the same parameters (it is one server); reports them.
+    bool check_deflate(json_line& out) {
+#if defined(WSCHAT_BENCH_DEFLATE)
+        const deflate_link* first = members_[0].conn.deflate();
+        for (const member& m : members_)
+            if (!m.conn.deflate() || m.conn.deflate()->params() != first->params())
+                return fail(out, "the server declined permessage-deflate, or not alike for all");
+        const ws::deflate_params& p = first->params();
+        out.add("deflate_server_context", !p.server_no_context_takeover)
+            .add("deflate_client_context", !p.client_no_context_takeover)
+            .add("deflate_server_window_bits", std::uint64_t{p.server_max_window_bits})
+            .add("deflate_client_window_bits", std::uint64_t{p.client_max_window_bits});
+        return true;
+#else
+        return fail(out, "built without zlib");
+#endif
+    }
+
     void hold(json_line& out) {
+        linger(out);
+        add_counters(out);
+    }
+
+    /// Prints the {"event": "ready"} line and keeps every member open for `hold` seconds.
+    void linger(json_line& out) {
         json_line{}.add("event", "ready").add("members", std::uint64_t{opts_.members}).print();
         const std::uint64_t end = now_ns() + to_ns(opts_.hold);
         while (now_ns() < end)
             poll(end);
         out.add("hold_s", opts_.hold).add("still_open", std::uint64_t{open_});
-        add_counters(out);
     }
 
     /// Sends the next message of `sender`, stamped with `stamp_ns`.
     void send_next(std::uint32_t sender, std::uint64_t stamp_ns) {
-        char payload[payload_size];
-        write_payload(payload, {sender, sent_[sender]++, stamp_ns});
+        char fixed[payload_size];
+        std::string_view payload{fixed, payload_size};
+        if (envelopes_) {
+            stamp_ns -= stamp_ns % 1000; // an envelope carries microseconds
+            payload = envelopes_->write({sender, sent_[sender]++, stamp_ns});
+        } else {
+            write_payload(fixed, {sender, sent_[sender]++, stamp_ns});
+        }
         if (stamp_ns >= window_start_ && stamp_ns < window_end_)
             ++window_sent_;
-        members_[sender].conn.send(ws::opcode::text, {payload, payload_size});
+        members_[sender].conn.send(ws::opcode::text, payload);
         ++outstanding_;
     }
 
@@ -244,7 +294,18 @@ private:
             .add("p50_us", micros(latency_.quantile(0.50, window_sent_ * members_.size())))
             .add("p99_us", micros(latency_.quantile(0.99, window_sent_ * members_.size())))
             .add("max_us", static_cast<double>(latency_.max()) / 1e3)
-            .add("loadgen_cpu", (cpu_at_end_ - cpu_at_start_) / seconds);
+            .add("loadgen_cpu", (cpu_at_end_ - cpu_at_start_) / seconds)
+            .add("window_wire_bytes", window_wire_bytes_)
+            .add("wire_bytes_per_delivery", window_deliveries_ == 0
+                                                ? 0.0
+                                                : static_cast<double>(window_wire_bytes_) /
+                                                      static_cast<double>(window_deliveries_));
+        if (opts_.server_pid > 0 && server_cpu_at_start_ >= 0 && server_cpu_at_end_ >= 0)
+            out.add("server_cpu_window", (server_cpu_at_end_ - server_cpu_at_start_) / seconds);
+#if defined(WSCHAT_BENCH_DEFLATE)
+        if (opts_.deflate)
+            out.add("shared_inflates", shared_inflater_.inflated());
+#endif
         add_counters(out);
     }
 
@@ -260,15 +321,28 @@ private:
             .add("duplicates", duplicates_)
             .add("closed_by_server", closed_by_server_)
             .add("disconnected", failed_)
-            .add("protocol_errors", errors_);
+            .add("protocol_errors", errors_)
+            .add("corrupt", corrupt_);
     }
 
     // --- events -----------------------------------------------------------------------------
 
     void on_message(std::uint32_t index, std::string_view payload) {
         member& m = members_[index];
-        if (const auto s = read_payload(payload))
+        if (envelopes_) {
+            bool intact = true;
+            const auto s = envelopes_->read(payload, intact);
+            if (!intact) {
+                ++corrupt_;
+                ++errors_;
+            }
+            if (s)
+                return on_stamp(index, *s);
+            if (!intact)
+                return;
+        } else if (const auto s = read_payload(payload)) {
             return on_stamp(index, *s);
+        }
         constexpr std::string_view presence = "Online users: ";
         if (payload.substr(0, presence.size()) != presence)
             return; // the welcome line, or anything else the server says
@@ -313,10 +387,16 @@ private:
 
     /// Notes this process's CPU time when the measured window opens and closes.
     void note_cpu(std::uint64_t now) {
-        if (now >= window_start_ && cpu_at_start_ < 0)
+        if (now >= window_start_ && cpu_at_start_ < 0) {
             cpu_at_start_ = cpu_seconds();
-        if (now >= window_end_ && cpu_at_end_ < 0)
+            if (opts_.server_pid > 0)
+                server_cpu_at_start_ = process_cpu_seconds(opts_.server_pid);
+        }
+        if (now >= window_end_ && cpu_at_end_ < 0) {
             cpu_at_end_ = cpu_seconds();
+            if (opts_.server_pid > 0)
+                server_cpu_at_end_ = process_cpu_seconds(opts_.server_pid);
+        }
     }
 
     /// One epoll_wait (until `deadline_ns` at the latest) and its events.
@@ -365,7 +445,9 @@ private:
             m.conn.state() != client::phase::idle && m.conn.state() != client::phase::closed) {
             frame_events handler{*this, index};
             read_time_ = now_ns();
-            m.conn.on_readable(buffer_.data(), buffer_.size(), handler);
+            const long got = m.conn.on_readable(buffer_.data(), buffer_.size(), handler);
+            if (got > 0 && read_time_ >= window_start_ && read_time_ < window_end_)
+                window_wire_bytes_ += static_cast<std::uint64_t>(got);
         }
         account(m, before);
     }
@@ -407,6 +489,13 @@ private:
     std::uint64_t read_time_ = 0;
     double cpu_at_start_ = -1; ///< this process's CPU seconds when the window opened
     double cpu_at_end_ = -1;
+    double server_cpu_at_start_ = -1; ///< the server's CPU seconds (--server-pid) likewise
+    double server_cpu_at_end_ = -1;
+    std::uint64_t window_wire_bytes_ = 0;       ///< read off the members' sockets in the window
+    std::unique_ptr<json_envelopes> envelopes_; ///< --payload json
+#if defined(WSCHAT_BENCH_DEFLATE)
+    shared_inflater shared_inflater_; ///< members' messages compressed without context
+#endif
 
     std::uint64_t expected_ = 0;
     std::uint64_t window_sent_ = 0; ///< messages stamped inside the window: latency's population
@@ -416,6 +505,7 @@ private:
     std::uint64_t duplicates_ = 0;
     std::uint64_t closed_by_server_ = 0;
     std::uint64_t errors_ = 0;
+    std::uint64_t corrupt_ = 0; ///< envelopes that differ from what was sent
     histogram latency_;
 };
 

@@ -17,6 +17,10 @@
 #if defined(WSCHAT_EXAMPLES_TLS)
 #include <wschat/ws/tls.hpp>
 #endif
+// permessage-deflate is available when the build links zlib into the examples (likewise).
+#if defined(WSCHAT_EXAMPLES_DEFLATE)
+#include <wschat/ws/permessage_deflate.hpp>
+#endif
 
 #include <asio/signal_set.hpp>
 
@@ -44,6 +48,33 @@ struct listen_options {
     unsigned threads = 1;    ///< --threads: how many threads run the io_context
 };
 
+/// Sets `server.compression` for the --deflate flag's `mode`; false for an unknown mode, or
+/// a mode other than "off" in a build without zlib.
+inline bool use_deflate(std::string_view mode, ws::server_options& server) {
+    if (mode == "off") {
+        server.compression = nullptr;
+        return true;
+    }
+#if defined(WSCHAT_EXAMPLES_DEFLATE)
+    ws::deflate_options deflate;
+    if (mode == "per-connection") {
+        // Context takeover on both sides, with windows small enough that the zlib streams
+        // of a connection stay near 20 KiB instead of 300.
+        deflate.server_context_takeover = true;
+        deflate.client_context_takeover = true;
+        deflate.server_max_window_bits = 11;
+        deflate.client_max_window_bits = 11;
+        deflate.mem_level = 4;
+    } else if (mode != "shared") {
+        return false;
+    }
+    server.compression = ws::permessage_deflate(deflate);
+    return true;
+#else
+    return false;
+#endif
+}
+
 /// Reads the flags every example takes into `opts`; prints usage and returns false on a
 /// bad or unknown flag.
 ///
@@ -57,6 +88,8 @@ struct listen_options {
 ///   --max-connections N, --max-connections-per-address N, --max-messages-per-second R
 ///                          the server's limits (R = 0: unlimited), e.g. for load tests
 ///   --threads N            run the io_context on N threads (default 1)
+///   --deflate MODE         permessage-deflate: off (default), shared (a broadcast compressed
+///                          once, no context kept) or per-connection (context takeover)
 inline bool parse_options(int argc, char** argv, listen_options& opts) {
     const auto usage = [&](std::string_view problem = {}) {
         if (!problem.empty())
@@ -65,7 +98,7 @@ inline bool parse_options(int argc, char** argv, listen_options& opts) {
                   << " [--address A] [--port P] [--tls-cert FILE --tls-key FILE] [--unix PATH]"
                      " [--heartbeat-ms N] [--max-message-size N] [--max-connections N]"
                      " [--max-connections-per-address N] [--max-messages-per-second R]"
-                     " [--threads N]\n";
+                     " [--threads N] [--deflate off|shared|per-connection]\n";
         return false;
     };
     ws::server_options& server = opts.server;
@@ -99,6 +132,12 @@ inline bool parse_options(int argc, char** argv, listen_options& opts) {
                 server.max_connections_per_address = std::stoul(value);
             } else if (flag == "--max-messages-per-second") {
                 server.max_messages_per_second = std::stod(value);
+            } else if (flag == "--deflate") {
+                if (!use_deflate(value, server))
+                    return usage(value == "off" || value == "shared" || value == "per-connection"
+                                     ? "this build has no permessage-deflate (install zlib1g-dev "
+                                       "and rebuild)"
+                                     : "--deflate takes off, shared or per-connection");
             } else if (flag == "--threads") {
                 opts.threads = static_cast<unsigned>(std::stoul(value));
                 if (opts.threads == 0)

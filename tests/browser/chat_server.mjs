@@ -8,7 +8,8 @@
 // follow pages opening and closing; the nickname prompt; `<script>` shown as text; the
 // server killed and restarted (retry banner, reconnection, a message typed while offline
 // sent after reconnecting); the back-off schedule; a frozen server noticed by the page's
-// heartbeat. Screenshots go to --artifacts; --readme-shot copies the two-page one there
+// heartbeat; with --deflate, the chat compressed (permessage-deflate negotiated by Chromium).
+// Screenshots go to --artifacts; --readme-shot copies the two-page one there
 // (the README's picture: examples/chat_server/screenshot.png).
 
 import { copyFile } from 'node:fs/promises';
@@ -24,7 +25,7 @@ deadline(200, 'chat_server.mjs');
 const SCRIPT = 'chat_server.mjs';
 const args = parseArgs(SCRIPT, {
   chatServer: process.env.WSCHAT_CHAT_SERVER || '', chromium: '/usr/bin/chromium',
-  artifacts: 'tests/artifacts', readmeShot: '',
+  artifacts: 'tests/artifacts', readmeShot: '', deflate: '',
 }, ['chatServer']);
 const chromium = loadChromium(SCRIPT);
 
@@ -223,5 +224,50 @@ await scenario('4 a frozen server is noticed by the heartbeat', async (cleanups)
     await until('connected', () => stateOf(page), (s) => s.banner === 'connected', 10000);
   });
 });
+
+if (args.deflate) {
+  await scenario(`5 the chat compressed (--deflate ${args.deflate})`, async (cleanups) => {
+    const server = await startChatServer(args.chatServer, 0, ['--deflate', args.deflate]);
+    cleanups.push(() => server.stop());
+    const context = await launchBrowser(chromium, args.chromium, cleanups);
+    // The handshake's response headers, as Chromium's network layer saw them.
+    const answers = [];
+    const watch = async (page) => {
+      const cdp = await context.newCDPSession(page);
+      cdp.on('Network.webSocketHandshakeResponseReceived', (e) => answers.push(e.response.headers));
+      await cdp.send('Network.enable');
+    };
+    const openWatched = async (name) => {
+      const page = await context.newPage();
+      page.errors = [];
+      page.on('pageerror', (e) => page.errors.push(e.message));
+      await watch(page);
+      await page.goto(`http://127.0.0.1:${server.port}/?name=${name}`);
+      await until(`${name} connected`, () => stateOf(page), (s) => s.banner === 'connected');
+      return page;
+    };
+    let a, b;
+    await step('Chromium offers permessage-deflate and the server agrees', async () => {
+      a = await openWatched('alice');
+      b = await openWatched('bob');
+      const extensions = answers.map((h) =>
+        Object.entries(h).find(([k]) => k.toLowerCase() === 'sec-websocket-extensions')?.[1]);
+      if (extensions.length !== 2 || !extensions.every((x) => x && x.startsWith('permessage-deflate')))
+        throw new StepFailed(`Sec-WebSocket-Extensions answers: ${short(extensions)}`);
+    });
+    await step('long and short messages, compressed both ways, arrive intact on both pages', async () => {
+      const long = 'compressible chat line '.repeat(40) + '你好 😀';
+      await say(a, long);
+      await say(b, 'short 🎉');
+      for (const [page, mineLong] of [[a, true], [b, false]])
+        await until('both messages', () => stateOf(page),
+          (s) => hasBubble(s, 'alice', long, mineLong) && hasBubble(s, 'bob', 'short 🎉', !mineLong));
+    });
+    await step('no uncaught errors on the pages', async () => {
+      const errors = [...a.errors, ...b.errors];
+      if (errors.length) throw new StepFailed(short(errors));
+    });
+  });
+}
 
 finish();

@@ -13,6 +13,7 @@ fuzz_*.cpp:
     frame_parser  [mode] [chunk plan] [frames]   mode bit 0: client role, bits 1-3: size limit
     handshake     [limit] [chunk plan] [request] max_header_bytes = 8 * limit
     utf8          [chunk plan] [text]
+    deflate       [mode] [chunk plan] [payloads]    mode bit 0: context kept, bits 1-3: limit
 
 Python 3 standard library only.
 """
@@ -339,12 +340,63 @@ def utf8_seeds():
     return s
 
 
+# --- permessage-deflate -------------------------------------------------------------------------
+
+# Index into size_limits in fuzz_deflate.cpp: 0, 1, 125, 1000, 4096, 65536, 1 MiB, 16 MiB.
+DEFLATE_LIMIT_125, DEFLATE_LIMIT_4096, DEFLATE_LIMIT_1M = 2, 4, 6
+
+# Raw deflate streams with the sync flush's 00 00 FF FF removed (RFC 7692 §7.2.1), written once
+# with zlib and kept as bytes so the corpus does not depend on the zlib at hand.
+HELLO = bytes.fromhex("f248cdc9c90700")  # RFC 7692 §7.2.3.1
+HELLO_AGAIN = bytes.fromhex("f200110000")  # §7.2.3.2: refers back to the first
+STORED_HELLO = bytes.fromhex("000500faff48656c6c6f00")  # §7.2.3.3: a stored block
+FINAL_HELLO = bytes.fromhex("f348cdc9c907000000")  # §7.2.3.5: BFINAL set, then padding
+JSON_ENVELOPE = bytes.fromhex(
+    "aa562aa92c4855b252ca4d2d2e4e4c4f55d2514a2bcacf050a24e6642683b825a91525406e466a4e4ebe0232599e"
+    "5f9493a2540b00")
+# About 200 KB of zeros in 213 bytes: a decompression bomb against any lower limit.
+ZEROS_200K = bytes.fromhex("ecc13101000000c2a0f54f6d067fa0") + bytes(195) + bytes.fromhex("80d700")
+
+
+def deflate_mode(context_kept, limit):
+    return bytes([(limit << 1) | (1 if context_kept else 0)])
+
+
+def deflate_seeds():
+    s = {}
+    s["rfc7692_hello"] = deflate_mode(False, DEFLATE_LIMIT_125) + plan() + HELLO
+    s["rfc7692_hello_twice_with_context"] = (
+        deflate_mode(True, DEFLATE_LIMIT_125) + plan(len(HELLO), 0) + HELLO + HELLO_AGAIN)
+    s["rfc7692_stored_block"] = deflate_mode(False, DEFLATE_LIMIT_125) + plan() + STORED_HELLO
+    s["rfc7692_final_block"] = deflate_mode(False, DEFLATE_LIMIT_125) + plan() + FINAL_HELLO
+    s["json_envelope"] = deflate_mode(False, DEFLATE_LIMIT_4096) + plan() + JSON_ENVELOPE
+    s["bomb_over_limit"] = deflate_mode(False, DEFLATE_LIMIT_4096) + plan() + ZEROS_200K
+    s["bomb_under_limit"] = deflate_mode(False, DEFLATE_LIMIT_1M) + plan() + ZEROS_200K
+    s["corrupt_block_type"] = deflate_mode(False, DEFLATE_LIMIT_125) + plan() + b"\xff\xff\xff"
+    s["empty_messages"] = deflate_mode(True, DEFLATE_LIMIT_125) + plan(1, 1, 1) + b"\x00\x00\x00"
+    # The same bytes are read as a Sec-WebSocket-Extensions value too.
+    for name, offer in [
+        ("offer_chromium", b"permessage-deflate; client_max_window_bits"),
+        ("offer_windows", b"permessage-deflate; server_max_window_bits=10; client_max_window_bits=9"),
+        ("offer_no_context", b"permessage-deflate; server_no_context_takeover; "
+                             b"client_no_context_takeover"),
+        ("offer_two", b"permessage-deflate; server_max_window_bits=8, permessage-deflate"),
+        ("offer_quoted", b'permessage-deflate; client_max_window_bits="12", x-other; a=b'),
+        ("offer_duplicate", b"permessage-deflate; server_no_context_takeover; "
+                            b"server_no_context_takeover"),
+        ("offer_malformed", b'permessage-deflate; a="b'),
+    ]:
+        s[name] = deflate_mode(False, DEFLATE_LIMIT_4096) + plan() + offer
+    return s
+
+
 # --- writing ----------------------------------------------------------------------------------
 
 TARGETS = {
     "frame_parser": frame_parser_seeds,
     "handshake": handshake_seeds,
     "utf8": utf8_seeds,
+    "deflate": deflate_seeds,
 }
 
 

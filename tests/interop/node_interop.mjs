@@ -5,6 +5,10 @@
 //   node tests/interop/node_interop.mjs \
 //       --minimal-chat build/.../minimal_chat --echo-server build/.../echo_server
 //
+// With `--deflate shared` or `--deflate per-connection` the servers are started with that flag
+// and the client offers permessage-deflate, compressing everything it sends: every connection
+// must have negotiated the extension as that mode says, and every scenario runs compressed.
+//
 // Each server is started here with `--address 127.0.0.1 --port 0`; the script waits for its
 // `listening on ws://HOST:PORT/` line, runs its scenario, then stops it with SIGTERM and
 // expects exit status 0. One line is printed per check, then `N passed, M failed`; exit
@@ -44,6 +48,13 @@ const wsVersion = (() => {
 })();
 
 const CLIENT_OPTS = { perMessageDeflate: false, maxPayload: 1 << 30, handshakeTimeout: 10000 };
+// The server's Sec-WebSocket-Extensions answer to `ws`'s default offer ("permessage-deflate;
+// client_max_window_bits") in each mode of the examples' --deflate.
+const DEFLATE_ANSWERS = {
+  shared: 'permessage-deflate; server_no_context_takeover; client_no_context_takeover',
+  'per-connection': 'permessage-deflate; server_max_window_bits=11; client_max_window_bits=11',
+};
+let deflateMode = null; // from --deflate
 
 class CheckFailed extends Error {}
 
@@ -83,7 +94,8 @@ class Server {
 
   start() {
     return new Promise((resolve, reject) => {
-      const proc = track(spawn(this.path, ['--address', '127.0.0.1', '--port', '0'], {
+      const flags = deflateMode ? ['--deflate', deflateMode] : [];
+      const proc = track(spawn(this.path, [...flags, '--address', '127.0.0.1', '--port', '0'], {
         stdio: ['ignore', 'pipe', 'inherit'], // stderr inherited: diagnostics show up here
       }));
       this.proc = proc;
@@ -189,8 +201,19 @@ class Client {
       const client = new Client(name, ws);
       const onError = (e) => reject(new CheckFailed(`${name} could not connect: ${e.message}`));
       ws.once('error', onError);
+      let answer = null; // the server's Sec-WebSocket-Extensions
+      ws.once('upgrade', (res) => { answer = res.headers['sec-websocket-extensions'] ?? null; });
       ws.once('open', () => {
         ws.off('error', onError);
+        if (deflateMode) {
+          if (!check(answer === DEFLATE_ANSWERS[deflateMode] && ws.extensions === 'permessage-deflate',
+            `deflate ${deflateMode}: ${name} negotiated`,
+            `Sec-WebSocket-Extensions ${JSON.stringify(answer)}, ws.extensions ${JSON.stringify(ws.extensions)}`)) {
+            ws.terminate();
+            reject(new CheckFailed('permessage-deflate not negotiated as expected'));
+            return;
+          }
+        }
         resolve(client);
       });
     });
@@ -416,6 +439,13 @@ async function echoScenario(url) {
         }
       }
     }
+    // A message in fragments (compressed as one stream under --deflate, RSV1 on the first
+    // frame only) comes back whole.
+    const pieces = [utf8Text(3000), utf8Text(1), utf8Text(70000)];
+    pieces.forEach((p, i) => c.ws.send(p, { fin: i === pieces.length - 1 }));
+    const whole = await c.next(10000);
+    check(whole && !whole.isBinary && whole.data.toString('utf8') === pieces.join(''),
+      'echo: a text message sent in three fragments', whole ? `got ${whole.data.length} bytes` : 'no echo');
     const extra = await c.drainQuiet();
     check(extra.length === 0, 'echo: no unexpected extra messages', `${extra.length} extra`);
     const info = await c.close(1000, 'bye');
@@ -446,7 +476,7 @@ function parseArgs(argv) {
   const args = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if ((a === '--minimal-chat' || a === '--echo-server') && i + 1 < argv.length) {
+    if ((a === '--minimal-chat' || a === '--echo-server' || a === '--deflate') && i + 1 < argv.length) {
       args[a] = argv[++i];
     } else if (a.startsWith('--minimal-chat=') || a.startsWith('--echo-server=')) {
       const eq = a.indexOf('=');
@@ -456,14 +486,20 @@ function parseArgs(argv) {
     }
   }
   if (!args['--minimal-chat'] || !args['--echo-server']) return null;
+  if (args['--deflate'] !== undefined && !(args['--deflate'] in DEFLATE_ANSWERS)) return null;
   return args;
 }
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   if (!args) {
-    process.stderr.write('usage: node tests/interop/node_interop.mjs --minimal-chat PATH --echo-server PATH\n');
+    process.stderr.write('usage: node tests/interop/node_interop.mjs --minimal-chat PATH --echo-server PATH' +
+      ' [--deflate shared|per-connection]\n');
     return 2;
+  }
+  if (args['--deflate']) {
+    deflateMode = args['--deflate'];
+    CLIENT_OPTS.perMessageDeflate = { threshold: 0 }; // compress every message, even empty ones
   }
   deadline(200, 'node_interop.mjs');
   console.log(`node ${process.version}, ws ${wsVersion}`);

@@ -6,6 +6,10 @@ Run with Debian's interpreter, which has python3-websockets (10.4, asyncio API):
     /usr/bin/python3 tests/interop/python_interop.py \
         --minimal-chat build/.../minimal_chat --echo-server build/.../echo_server
 
+With `--deflate shared` or `--deflate per-connection` the servers are started with that flag
+and the client offers permessage-deflate (its default offer): every connection must have
+negotiated the extension with the parameters of that mode, and every scenario runs compressed.
+
 Each server is started here with `--address 127.0.0.1 --port 0`; the script waits for its
 `listening on ws://HOST:PORT/` line, runs its scenario, then stops it with SIGTERM and expects
 exit status 0. One line is printed per check, then `N passed, M failed`; exit status 1 on any
@@ -42,6 +46,14 @@ WELCOME = "Welcome to the chat room!"
 SIZES = [0, 1, 125, 126, 127, 65535, 65536, 65537, 1048576]
 
 CONNECT_KW = dict(max_size=None, compression=None, open_timeout=10, close_timeout=5)
+
+# The Sec-WebSocket-Extensions answer to websockets' default offer
+# ("permessage-deflate; client_max_window_bits") in each mode of the examples' --deflate.
+DEFLATE_ANSWERS = {
+    "shared": "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+    "per-connection": "permessage-deflate; server_max_window_bits=11; client_max_window_bits=11",
+}
+DEFLATE_MODE = None  # set from --deflate
 
 
 class Results:
@@ -82,6 +94,7 @@ class Server:
     async def start(self):
         self.proc = processes.track(await asyncio.create_subprocess_exec(
             self.path,
+            *(["--deflate", DEFLATE_MODE] if DEFLATE_MODE else []),
             "--address",
             "127.0.0.1",
             "--port",
@@ -147,6 +160,19 @@ class Server:
         return True, "exit status 0"
 
 
+async def connect(url, r):
+    """Opens a client connection; under --deflate, checks what was negotiated."""
+    ws = await websockets.connect(url, **CONNECT_KW)
+    if DEFLATE_MODE:
+        answer = ws.response_headers.get("Sec-WebSocket-Extensions")
+        if not r.check(answer == DEFLATE_ANSWERS[DEFLATE_MODE],
+                       f"deflate {DEFLATE_MODE}: negotiated",
+                       f"Sec-WebSocket-Extensions: {answer!r}"):
+            await ws.close()
+            raise CheckFailed("permessage-deflate not negotiated as expected")
+    return ws
+
+
 async def recv(ws, timeout=RECV_TIMEOUT):
     return await asyncio.wait_for(ws.recv(), timeout)
 
@@ -198,7 +224,7 @@ async def chat_scenario(url, r):
         # earlier member must see the new count.
         for idx, name in enumerate(names):
             count = idx + 1
-            ws = await websockets.connect(url, **CONNECT_KW)
+            ws = await connect(url, r)
             clients[name] = ws
             first = await recv(ws)
             if not r.check(first == WELCOME, f"chat: {name} first receives the welcome",
@@ -292,7 +318,7 @@ async def chat_scenario(url, r):
 
 
 async def echo_scenario(url, r):
-    ws = await websockets.connect(url, **CONNECT_KW)
+    ws = await connect(url, r)
     try:
         for kind in ("text", "binary"):
             for n in SIZES:
@@ -313,6 +339,13 @@ async def echo_scenario(url, r):
                             f"echo differs (got {glen} bytes)")
                 else:
                     r.check(True, f"echo: {kind} {n} bytes")
+        # A message in fragments (compressed as one stream under --deflate, RSV1 on the
+        # first frame only) comes back whole.
+        pieces = [utf8_text(3000), utf8_text(1), utf8_text(70000)]
+        await ws.send(iter(pieces))
+        got = await recv(ws, 10)
+        r.check(got == "".join(pieces), "echo: a text message sent in three fragments",
+                f"got {short(got)}")
         extra = await recv_quiet(ws)
         r.check(not extra, "echo: no unexpected extra messages",
                 f"{len(extra)} extra, first {short(extra[:1])}")
@@ -348,7 +381,13 @@ async def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minimal-chat", required=True, help="path to the minimal_chat binary")
     ap.add_argument("--echo-server", required=True, help="path to the echo_server binary")
+    ap.add_argument("--deflate", choices=sorted(DEFLATE_ANSWERS),
+                    help="start the servers with --deflate MODE and offer permessage-deflate")
     args = ap.parse_args()
+    global DEFLATE_MODE
+    DEFLATE_MODE = args.deflate
+    if DEFLATE_MODE:
+        CONNECT_KW["compression"] = "deflate"
     processes.deadline(200, "python_interop.py")
 
     r = Results()

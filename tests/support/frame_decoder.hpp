@@ -19,6 +19,7 @@ struct frame {
     std::uint8_t opcode = 0;
     bool fin = true;
     std::string payload;
+    bool rsv1 = false; ///< compressed (only where decode_frame was told an extension allows it)
 
     /// For close frames: the status code, or 1005 when the payload is empty.
     std::uint16_t close_code() const {
@@ -38,9 +39,11 @@ constexpr std::uint8_t op_continuation = 0x0, op_text = 0x1, op_binary = 0x2, op
 /// on the wire; returns nothing (and `used` 0) while `bytes` holds only part of it. Throws
 /// std::runtime_error, as soon as the bytes that show it have arrived, when the frame breaks
 /// a rule RFC 6455 sets for a server's frames: masked (§5.1), RSV bits without an extension
-/// (§5.2), a reserved opcode, a non-minimal or 64-bit-overflowing length (§5.2), a fragmented
+/// (§5.2; with `compressed_allowed`, RSV1 on a message's first frame is permessage-deflate's,
+/// RFC 7692 §6), a reserved opcode, a non-minimal or 64-bit-overflowing length (§5.2), a fragmented
 /// or oversized control frame (§5.5), a one-byte Close payload (§5.5.1).
-inline std::optional<frame> decode_frame(std::string_view bytes, std::size_t& used) {
+inline std::optional<frame> decode_frame(std::string_view bytes, std::size_t& used,
+                                         bool compressed_allowed = false) {
     used = 0;
     if (bytes.size() < 2)
         return std::nullopt;
@@ -49,7 +52,9 @@ inline std::optional<frame> decode_frame(std::string_view bytes, std::size_t& us
     frame f;
     f.fin = (b0 & 0x80) != 0;
     f.opcode = b0 & 0x0F;
-    if ((b0 & 0x70) != 0)
+    f.rsv1 = (b0 & 0x40) != 0;
+    const bool data_start = f.opcode == op_text || f.opcode == op_binary;
+    if ((b0 & 0x30) != 0 || (f.rsv1 && !(compressed_allowed && data_start)))
         throw std::runtime_error{"the server set RSV bits without an extension"};
     if ((b1 & 0x80) != 0)
         throw std::runtime_error{"the server sent a masked frame"};

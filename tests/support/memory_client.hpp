@@ -113,11 +113,15 @@ public:
         return head;
     }
 
+    /// Accepts RSV1 on the first frame of a server's message, as after negotiating
+    /// permessage-deflate.
+    void allow_compressed() { compressed_allowed_ = true; }
+
     /// The next frame the server has sent, or nothing while none has arrived whole.
     std::optional<frame> read_frame() {
         take();
         std::size_t used = 0;
-        std::optional<frame> next = decode_frame(received_, used);
+        std::optional<frame> next = decode_frame(received_, used, compressed_allowed_);
         received_.erase(0, used);
         return next;
     }
@@ -156,6 +160,7 @@ private:
     asio::io_context& io_;
     ws::memory_stream stream_;
     std::string received_;
+    bool compressed_allowed_ = false;
 };
 
 } // namespace test

@@ -350,6 +350,13 @@ private:
         void closed() { self.end({ending::at_once}); } // the peer answered our Close
     };
 
+    // Where a compression extension puts what it makes of a frame sent.
+    struct compressed_sink final : frame_sink {
+        explicit compressed_sink(connection& c) noexcept : self(c) {}
+        void push(shared_frame frame) override { self.enqueue(std::move(frame)); }
+        connection& self;
+    };
+
     // --- what the server calls (through detail::connection_access) ------------------------
 
     /// On the strand: runs the transport's handshake on `stream`, then reads.
@@ -460,6 +467,7 @@ private:
         if (!decision.subprotocol.empty())
             seldom().subprotocol = std::move(decision.subprotocol);
         user_data_ = std::move(decision.user_data);
+        session_.use_compression(std::move(answer.compression));
         keep_request_line(req);
         enqueue(raw_bytes(answer.response.serialize()));
         times_.opened(now());
@@ -702,6 +710,10 @@ struct connection_access {
 
 template <class Transport>
 void connection<Transport>::send(shared_frame frame) {
+    if (message_compression* compression = session_.compression()) {
+        compressed_sink queue{*this};
+        return compression->send(frame, queue);
+    }
     enqueue(std::move(frame));
 }
 

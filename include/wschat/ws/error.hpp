@@ -74,6 +74,10 @@ enum class error {
     invalid_header,         ///< an offered header with a bad name or value, or one the
                             ///< handshake sets itself
     invalid_subprotocol,    ///< an offered subprotocol that is not a token, or offered twice
+
+    // Extensions (RFC 6455 §9, RFC 7692).
+    bad_extensions,      ///< a Sec-WebSocket-Extensions value that is malformed (400)
+    bad_compressed_data, ///< a compressed message that does not inflate (1007)
 };
 
 /// The std::error_category of `ws::error`: named "wschat", with an English message for
@@ -116,6 +120,10 @@ inline const std::error_category& error_category() noexcept {
                 return "close reason is not valid UTF-8";
             case error::unsupported_data:
                 return "message type not accepted";
+            case error::bad_compressed_data:
+                return "compressed message does not inflate";
+            case error::bad_extensions:
+                return "malformed Sec-WebSocket-Extensions header";
             case error::bad_request:
                 return "malformed HTTP request";
             case error::header_too_large:
@@ -190,17 +198,19 @@ inline std::error_code make_error_code(error e) noexcept {
 
 /// The close code sent to the peer when the connection fails with `ec`.
 ///
-/// The codes in the comments of `ws::error`: 1007 for bad UTF-8, 1009 for a message too
-/// big, 1003 for unsupported data, 1008 for a slow reader or a rate limit, 1001 when the
-/// server stops or the peer idles, 1006 (the connection ends without a Close frame) for the
-/// timeouts and an already closed connection, and 1002 for the other wschat errors. An
-/// error of any other category (a socket error) gives 1011, internal error.
+/// The codes in the comments of `ws::error`: 1007 for bad UTF-8 or compressed data, 1009
+/// for a message too big, 1003 for unsupported data, 1008 for a slow reader or a rate
+/// limit, 1001 when the server stops or the peer idles, 1006 (the connection ends without a
+/// Close frame) for the timeouts and an already closed connection, and 1002 for the other
+/// wschat errors. An error of any other category (a socket error) gives 1011, internal
+/// error.
 inline close_code close_code_for(std::error_code ec) noexcept {
     if (ec.category() != error_category())
         return close_code::internal_error;
     switch (static_cast<error>(ec.value())) {
     case error::invalid_utf8:
     case error::invalid_close_reason:
+    case error::bad_compressed_data:
         return close_code::invalid_payload;
     case error::message_too_big:
         return close_code::message_too_big;

@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
@@ -250,6 +252,18 @@ inline bool unmask_and_validate(std::uint8_t* data, std::size_t size, const mask
 
 } // namespace detail
 
+namespace detail {
+
+/// Whether a message_parser handler takes compressed messages (`on_compressed_message`).
+template <class Handler, class = void>
+struct takes_compressed : std::false_type {};
+template <class Handler>
+struct takes_compressed<Handler,
+                        std::void_t<decltype(std::declval<Handler&>().on_compressed_message(
+                            opcode::text, std::string_view{}))>> : std::true_type {};
+
+} // namespace detail
+
 /// Incremental frame parser and message reassembler (RFC 6455 §5): bytes in, events out.
 ///
 /// feed() takes whatever the socket delivered — any number of frames, or any piece of one —
@@ -288,12 +302,26 @@ public:
     /// The largest message, in payload bytes over all its frames, that is accepted.
     std::uint64_t max_message_size() const noexcept { return max_message_size_; }
 
+    /// Lets the first frame of a data message set RSV1, as permessage-deflate (RFC 7692)
+    /// does once negotiated; off by default, when RSV1 fails the connection like the other
+    /// reserved bits. RSV1 on a control or continuation frame fails it either way.
+    ///
+    /// A message whose first frame had RSV1 goes to the handler's
+    /// `on_compressed_message(opcode op, std::string_view payload)` still compressed and
+    /// unvalidated: the receiver inflates it with the size limit and validates text after.
+    /// Its compressed size may exceed max_message_size() by deflate's worst-case overhead
+    /// on incompressible data (1/1024 of it, plus 64 bytes). A handler without that member
+    /// gets no compressed message: the connection fails with error::reserved_bits instead.
+    void allow_compressed(bool allowed) noexcept { compression_allowed_ = allowed; }
+
     /// Parses `size` bytes at `data`, unmasking them in place, and calls on `handler`:
     ///
     ///   void on_message(opcode op, std::string_view payload);
     ///       op is text or binary; the whole reassembled message; valid during the call only.
     ///   void on_ping(std::string_view payload);
     ///   void on_pong(std::string_view payload);
+    ///   void on_compressed_message(opcode op, std::string_view payload);
+    ///       optional; only after allow_compressed(true), for messages sent with RSV1.
     ///   void on_close(std::uint16_t code, std::string_view reason);
     ///       code 1005 when the frame had no payload; the parser is done() afterwards.
     ///   void on_error(std::error_code ec);
@@ -358,6 +386,8 @@ private:
     template <class Handler>
     bool deliver_control(std::string_view payload, Handler& handler);
     template <class Handler>
+    bool deliver_message(opcode op, std::string_view payload, Handler& handler);
+    template <class Handler>
     bool fail(std::error_code ec, Handler& handler);
 
     std::error_code check_first_header_bytes(std::uint8_t first,
@@ -366,6 +396,7 @@ private:
     bool unmask_data(std::uint8_t* data, std::size_t size) noexcept;
     void reserve_for(std::size_t extra);
     void end_message() noexcept;
+    std::uint64_t message_limit() const noexcept;
 
     /// Header length (2, 4, 10, + 4 when masked) announced by the second header byte.
     static std::size_t header_length(std::uint8_t second_byte) noexcept {
@@ -392,7 +423,9 @@ private:
     bool frame_fin_ = false;
     bool frame_masked_ = false;
     opcode message_opcode_ = opcode::text;
-    bool message_open_ = false; // a fragmented message awaits continuation frames
+    bool message_open_ = false;       // a fragmented message awaits continuation frames
+    bool message_compressed_ = false; // its first frame had RSV1 (permessage-deflate)
+    bool compression_allowed_ = false;
     utf8_validator message_utf8_;
     role role_;
     stage stage_ = stage::header;
@@ -488,9 +521,10 @@ bool message_parser::read_data_payload(std::uint8_t* data, std::size_t size, std
             return fail(error::invalid_utf8, handler);
         stage_ = stage::header;
         message_utf8_.reset();
-        handler.on_message(frame_opcode_,
-                           std::string_view{reinterpret_cast<const char*>(payload), payload_size});
-        return true;
+        const bool delivered = deliver_message(
+            frame_opcode_, {reinterpret_cast<const char*>(payload), payload_size}, handler);
+        message_compressed_ = false;
+        return delivered;
     }
 
     const auto piece = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, available));
@@ -515,10 +549,10 @@ bool message_parser::read_data_payload(std::uint8_t* data, std::size_t size, std
     if (message_opcode_ == opcode::text && !message_utf8_.complete())
         return fail(error::invalid_utf8, handler);
     // No carry-over when every fragment was empty.
-    handler.on_message(message_opcode_,
-                       carry_ ? std::string_view{carry_->message} : std::string_view{});
+    const bool delivered = deliver_message(
+        message_opcode_, carry_ ? std::string_view{carry_->message} : std::string_view{}, handler);
     end_message();
-    return true;
+    return delivered;
 }
 
 template <class Handler>
@@ -580,6 +614,22 @@ bool message_parser::deliver_control(std::string_view payload, Handler& handler)
     return false;
 }
 
+/// Hands a complete data message to the handler, compressed or not; false when the handler
+/// cannot take a compressed one and the stream ended.
+template <class Handler>
+bool message_parser::deliver_message(opcode op, std::string_view payload, Handler& handler) {
+    if constexpr (detail::takes_compressed<Handler>::value) {
+        if (message_compressed_) {
+            handler.on_compressed_message(op, payload);
+            return true;
+        }
+    } else if (message_compressed_) {
+        return fail(error::reserved_bits, handler);
+    }
+    handler.on_message(op, payload);
+    return true;
+}
+
 /// Ends the stream with `ec`; always false, so callers can `return fail(...)`.
 template <class Handler>
 bool message_parser::fail(std::error_code ec, Handler& handler) {
@@ -591,9 +641,14 @@ bool message_parser::fail(std::error_code ec, Handler& handler) {
 /// The checks that need only the first two header bytes (RFC 6455 §5.2, §5.4, §5.5).
 inline std::error_code
 message_parser::check_first_header_bytes(std::uint8_t first, std::uint8_t second) const noexcept {
-    if ((first & 0x70) != 0)
-        return error::reserved_bits;
     const auto op = static_cast<opcode>(first & 0x0F);
+    const auto reserved = static_cast<std::uint8_t>(first & 0x70);
+    // RSV1 is permessage-deflate's "compressed" bit, which only a message's first frame
+    // carries (RFC 7692 §6.1).
+    const bool compressed_start =
+        reserved == 0x40 && compression_allowed_ && (op == opcode::text || op == opcode::binary);
+    if (reserved != 0 && !compressed_start)
+        return error::reserved_bits;
     switch (op) {
     case opcode::continuation:
     case opcode::text:
@@ -657,11 +712,14 @@ inline std::error_code message_parser::decode_header(const std::uint8_t* header)
 
     if (is_control(frame_opcode_))
         return {};
-    // Written so that no sum can overflow, even if the limit was lowered mid-message.
-    if (message_length_ > max_message_size_ || length > max_message_size_ - message_length_)
-        return error::message_too_big;
-    if (frame_opcode_ != opcode::continuation)
+    if (frame_opcode_ != opcode::continuation) {
         message_opcode_ = frame_opcode_;
+        message_compressed_ = (header[0] & 0x40) != 0;
+    }
+    // Written so that no sum can overflow, even if the limit was lowered mid-message.
+    const std::uint64_t limit = message_limit();
+    if (message_length_ > limit || length > limit - message_length_)
+        return error::message_too_big;
     message_open_ = !frame_fin_;
     return {};
 }
@@ -670,7 +728,8 @@ inline std::error_code message_parser::decode_header(const std::uint8_t* header)
 /// it; false when the text is not valid UTF-8.
 inline bool message_parser::unmask_data(std::uint8_t* data, std::size_t size) noexcept {
     const auto key_offset = static_cast<std::size_t>(frame_received_ % 4);
-    if (message_opcode_ == opcode::text) {
+    // Compressed text is validated once inflated.
+    if (message_opcode_ == opcode::text && !message_compressed_) {
         if (frame_masked_)
             return detail::unmask_and_validate(data, size, frame_key_, key_offset, message_utf8_);
         return message_utf8_.feed(data, size);
@@ -706,7 +765,18 @@ inline void message_parser::end_message() noexcept {
         carry_->message.clear();
     message_length_ = 0;
     message_open_ = false;
+    message_compressed_ = false;
     message_utf8_.reset();
+}
+
+/// The most payload bytes the message in progress may have on the wire: the size limit,
+/// plus deflate's worst-case growth of incompressible data when it is compressed (the limit
+/// on its inflated size is the receiver's to enforce).
+inline std::uint64_t message_parser::message_limit() const noexcept {
+    if (!message_compressed_)
+        return max_message_size_;
+    const std::uint64_t overhead = (max_message_size_ >> 10) + 64;
+    return max_message_size_ > UINT64_MAX - overhead ? UINT64_MAX : max_message_size_ + overhead;
 }
 
 WSCHAT_END_NAMESPACE

@@ -3,6 +3,7 @@
 
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/clock.hpp>
+#include <wschat/ws/compression.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -141,6 +142,14 @@ struct server_options {
     /// when a test advances it, and the sweep run at each advance, so timeouts are tested
     /// without waiting.
     std::shared_ptr<manual_clock> clock;
+
+    /// Message compression, negotiated with every client that offers it: for
+    /// permessage-deflate (RFC 7692), `ws::permessage_deflate()` from
+    /// <wschat/ws/permessage_deflate.hpp>, which needs zlib. Null, the default, compresses
+    /// nothing: compression costs CPU on every message a client sends and on every broadcast,
+    /// and chat lines of a few dozen bytes barely shrink. Turn it on where bandwidth costs
+    /// more than CPU (mobile clients, JSON envelopes, large messages).
+    std::shared_ptr<compression_negotiator> compression;
 };
 
 WSCHAT_END_NAMESPACE

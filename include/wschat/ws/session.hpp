@@ -3,15 +3,18 @@
 
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/close_code.hpp>
+#include <wschat/ws/compression.hpp>
 #include <wschat/ws/detail/rate_limiter.hpp>
 #include <wschat/ws/error.hpp>
 #include <wschat/ws/frame.hpp>
 #include <wschat/ws/shared_frame.hpp>
+#include <wschat/ws/utf8.hpp>
 
 #include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -45,17 +48,17 @@ struct session_limits {
 ///
 /// A sink provides:
 ///
-/// | member | called when |
-/// |---|---|
-/// | `const session_limits& limits() const` | the session needs its limits |
-/// | `void message(opcode op, std::string_view payload)` | a whole text or binary message passed
-/// every check (valid during the call) | | `void send(shared_frame frame)` | a frame is to be sent:
-/// a pong | | `void send_close(shared_frame frame, std::uint16_t code, std::string_view reason,
-/// std::error_code why)` | the Close frame is to be sent, the last frame of the connection; `code`
-/// and `reason` are those of the handshake (the peer's when it closed first), `why` the error that
-/// caused it, if any | | `void limit_hit(std::error_code ec)` | the peer broke a limit or the
-/// protocol (for counting; a close follows unless the message was only dropped) | | `void closed()`
-/// | the closing handshake is complete: the peer answered our Close |
+/// - `const session_limits& limits() const`: the limits, read when the session needs them.
+/// - `void message(opcode op, std::string_view payload)`: a whole text or binary message
+///   passed every check (valid during the call).
+/// - `void send(shared_frame frame)`: a frame is to be sent (a pong).
+/// - `void send_close(shared_frame frame, std::uint16_t code, std::string_view reason,
+///   std::error_code why)`: the Close frame is to be sent, the last frame of the connection;
+///   `code` and `reason` are those of the handshake (the peer's when it closed first), `why`
+///   the error that caused it, if any.
+/// - `void limit_hit(std::error_code ec)`: the peer broke a limit or the protocol (for
+///   counting; a close follows unless the message was only dropped).
+/// - `void closed()`: the closing handshake is complete (the peer answered our Close).
 ///
 /// Not thread-safe: one session is driven by one thread at a time (a connection's strand).
 template <role Role>
@@ -104,6 +107,18 @@ public:
     /// Frees the parser's reassembly storage unless a message is partial.
     void release_memory() noexcept { parser_.release_memory(); }
 
+    /// Takes the compression extension negotiated in the handshake: the messages the peer
+    /// sends compressed (RSV1) are decompressed with it. Without one (the default) RSV1 is a
+    /// protocol error. The size limit applies to the decompressed message, enforced while it
+    /// is produced (1009); a stream that does not decompress fails with 1007, and so does
+    /// compressed text that is not UTF-8.
+    void use_compression(std::unique_ptr<message_compression> compression) noexcept {
+        compression_ = std::move(compression);
+        parser_.allow_compressed(compression_ != nullptr);
+    }
+    /// The compression extension in use (for what is sent), or null.
+    message_compression* compression() const noexcept { return compression_.get(); }
+
 private:
     template <class Sink>
     struct parser_events {
@@ -112,16 +127,40 @@ private:
         std::chrono::steady_clock::time_point now;
 
         void on_message(opcode op, std::string_view payload) {
-            // After our Close the peer may still send data; RFC 6455 §1.4 lets us discard it.
-            if (self.close_sent_)
+            if (admit())
+                sink.message(op, payload);
+        }
+        void on_compressed_message(opcode op, std::string_view payload) {
+            if (!admit())
                 return;
+            // One buffer per thread, as only one message is inflated at a time; a large
+            // message's capacity is given back so that it is not held for good.
+            constexpr std::size_t kept_capacity = 64 * 1024;
+            thread_local std::string inflated;
+            const auto max_size = static_cast<std::size_t>(sink.limits().max_message_size);
+            if (const std::error_code ec =
+                    self.compression_->decompress(payload, max_size, inflated))
+                self.fail(ec, sink);
+            else if (op == opcode::text && !is_valid_utf8(inflated))
+                self.fail(error::invalid_utf8, sink);
+            else
+                sink.message(op, inflated);
+            if (inflated.capacity() > kept_capacity)
+                std::string{}.swap(inflated);
+        }
+        /// Whether a message that arrived now is taken: not after our Close (the peer may
+        /// still send data, which RFC 6455 §1.4 lets us discard), and within the rate.
+        bool admit() {
+            if (self.close_sent_)
+                return false;
             const session_limits& limits = sink.limits();
-            if (!self.rate_.admit(now, limits.max_messages_per_second, limits.message_burst)) {
-                if (!limits.drop_over_rate)
-                    return self.fail(error::rate_limited, sink);
-                return sink.limit_hit(error::rate_limited);
-            }
-            sink.message(op, payload);
+            if (self.rate_.admit(now, limits.max_messages_per_second, limits.message_burst))
+                return true;
+            if (limits.drop_over_rate)
+                sink.limit_hit(error::rate_limited);
+            else
+                self.fail(error::rate_limited, sink);
+            return false;
         }
         void on_ping(std::string_view payload) {
             if (!self.close_sent_)
@@ -165,6 +204,7 @@ private:
 
     message_parser parser_;
     detail::rate_limiter rate_;
+    std::unique_ptr<message_compression> compression_;
     bool close_sent_ = false;
     bool close_received_ = false;
 };

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <wschat/detail/config.hpp>
+#include <wschat/ws/compression.hpp>
 #include <wschat/ws/error.hpp>
 #include <wschat/ws/handshake.hpp>
 #include <wschat/ws/http.hpp>
 #include <wschat/ws/options.hpp>
 
 #include <any>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -70,6 +72,8 @@ struct upgrade_answer {
     /// `close_info::error`). Empty for a 101, a plain HTTP answer or the application's refusal.
     std::error_code refused_for;
     upgrade_decision decision;
+    /// The compression extension agreed on (`server_options::compression`), or null.
+    std::unique_ptr<message_compression> compression;
 };
 
 /// The refusal of a request that fails a check or a limit (`why`): its HTTP status
@@ -104,8 +108,10 @@ inline bool offered(const http_request& req, std::string_view subprotocol) {
 /// The server's answer to the complete request `req` from `remote_address` (the client's,
 /// after any trusted proxy). In order: a peer over a connection limit (`over_limit`) gets
 /// 503 whatever it asked; a plain HTTP request gets the decider's answer, with `Connection:
-/// close`; an invalid upgrade its check's status; a valid one the decider's refusal, or a
-/// 500 when the decider chose a subprotocol the client did not offer, or the 101.
+/// close`; an invalid upgrade its check's status, as does a malformed Sec-WebSocket-Extensions
+/// when the server negotiates compression (RFC 6455 §9.1); a valid one the decider's refusal,
+/// or a 500 when the decider chose a subprotocol the client did not offer, or the 101 (with
+/// the agreed extension, if any).
 inline upgrade_answer negotiate_upgrade(const http_request& req, std::string_view remote_address,
                                         bool over_limit, const server_options& options,
                                         upgrade_decider& decider) {
@@ -119,6 +125,14 @@ inline upgrade_answer negotiate_upgrade(const http_request& req, std::string_vie
     }
     if (const std::error_code invalid = validate_upgrade(req))
         return refusal(invalid);
+    compression_negotiator::result extension;
+    if (options.compression) {
+        extension = options.compression->negotiate(
+            req.header_list("Sec-WebSocket-Extensions"),
+            options.slow_reader_action == server_options::overflow_action::drop_oldest);
+        if (extension.error)
+            return refusal(extension.error);
+    }
     upgrade_decision& decision = answer.decision;
     decision.remote_address = std::string{remote_address};
     decision.subprotocol = select_subprotocol(req, options.subprotocols);
@@ -129,6 +143,10 @@ inline upgrade_answer negotiate_upgrade(const http_request& req, std::string_vie
         answer.response = make_error_response(500, "server chose a subprotocol not offered");
     else {
         answer.response = make_upgrade_response(req, decision.subprotocol);
+        if (extension.compression) {
+            answer.response.set_header("Sec-WebSocket-Extensions", extension.response);
+            answer.compression = std::move(extension.compression);
+        }
         answer.opens = true;
     }
     return answer;
