@@ -148,7 +148,8 @@ constexpr std::string_view close_code_name(std::uint16_t code) noexcept {
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/close_code.hpp ----
 // ---- begin wschat/ws/connection.hpp ----
-// wschat — one peer: handshake, read loop, send queue with gather writes, close handshake.
+// wschat — one peer of a server: the HTTP handshake, then the session, over its I/O back end,
+// fed by its send queue, watched by the sweep, and ended one way.
 
 // ---- begin wschat/ws/clock.hpp ----
 // wschat — the time a server keeps: the steady clock, or a manual clock that tests move.
@@ -422,6 +423,13 @@ private:
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/cork.hpp ----
+// ---- begin wschat/ws/detail/io/backend.hpp ----
+// wschat — the choice of a connection's I/O back end, made once from its stream's type.
+
+// ---- begin wschat/ws/detail/io/plain_socket.hpp ----
+// wschat — system calls on plain sockets: reads of what has arrived into a per-thread buffer,
+// and gather writes of any number of queued frames per system call.
+
 // ---- begin wschat/ws/detail/frame_queue.hpp ----
 // wschat — a connection's send queue: the frames waiting for the socket, the first two
 // held in the queue itself.
@@ -471,12 +479,12 @@ enum class error {
 
     // Handshake (RFC 6455 §4.2.1): the request is answered with the mapped HTTP status.
     bad_request,                ///< malformed request line or header (400)
-    header_too_large,           ///< the header section exceeds the configured limit (431)
+    header_too_large,           ///< a head exceeds its size or header-count bound (431)
     not_get,                    ///< an upgrade request whose method is not GET (400)
     bad_http_version,           ///< an upgrade request older than HTTP/1.1 (400)
     missing_host,               ///< no Host header (400)
-    missing_upgrade,            ///< no `Upgrade: websocket` (400)
-    missing_connection_upgrade, ///< no `upgrade` token in Connection (400)
+    missing_upgrade,            ///< no `Upgrade: websocket` (400; also in a server's 101)
+    missing_connection_upgrade, ///< no `upgrade` token in Connection (400; also in a 101)
     bad_key,                    ///< Sec-WebSocket-Key absent or not 16 base64-encoded bytes (400)
     bad_version,                ///< Sec-WebSocket-Version is not 13 (426)
 
@@ -491,6 +499,25 @@ enum class error {
     server_busy,        ///< a connection limit (total or per address) is reached (503)
     server_stopping,    ///< the server is shutting down (1001)
     connection_closed,  ///< an operation on a connection that is already closed
+
+    // Client handshake (RFC 6455 §4.1, §4.2.2): what a client refuses in its own offer (before
+    // sending) or in the server's answer (the connection is then dropped: it never opened).
+    // Appended here so that the values above keep their numbers.
+    bad_response,           ///< malformed HTTP status line or header in the server's answer
+    unexpected_status,      ///< the server answered with a status other than 101
+    bad_accept_key,         ///< Sec-WebSocket-Accept absent or not the one the key calls for
+    duplicate_header,       ///< a header the handshake allows once appears several times
+    unexpected_subprotocol, ///< a Sec-WebSocket-Protocol that was not offered, or several
+    unexpected_extension,   ///< a Sec-WebSocket-Extensions element that was not offered
+    invalid_host,           ///< the host to connect to cannot go into a Host header
+    invalid_target,         ///< the request target is not `/path[?query]` in visible ASCII
+    invalid_header,         ///< an offered header with a bad name or value, or one the
+                            ///< handshake sets itself
+    invalid_subprotocol,    ///< an offered subprotocol that is not a token, or offered twice
+
+    // Extensions (RFC 6455 §9, RFC 7692).
+    bad_extensions,      ///< a Sec-WebSocket-Extensions value that is malformed (400)
+    bad_compressed_data, ///< a compressed message that does not inflate (1007)
 };
 
 /// The std::error_category of `ws::error`: named "wschat", with an English message for
@@ -533,6 +560,10 @@ inline const std::error_category& error_category() noexcept {
                 return "close reason is not valid UTF-8";
             case error::unsupported_data:
                 return "message type not accepted";
+            case error::bad_compressed_data:
+                return "compressed message does not inflate";
+            case error::bad_extensions:
+                return "malformed Sec-WebSocket-Extensions header";
             case error::bad_request:
                 return "malformed HTTP request";
             case error::header_too_large:
@@ -571,6 +602,26 @@ inline const std::error_category& error_category() noexcept {
                 return "server is stopping";
             case error::connection_closed:
                 return "connection is closed";
+            case error::bad_response:
+                return "malformed HTTP response";
+            case error::unexpected_status:
+                return "server did not answer the upgrade with 101";
+            case error::bad_accept_key:
+                return "missing or wrong Sec-WebSocket-Accept";
+            case error::duplicate_header:
+                return "handshake header sent more than once";
+            case error::unexpected_subprotocol:
+                return "server chose a subprotocol that was not offered";
+            case error::unexpected_extension:
+                return "server accepted an extension that was not offered";
+            case error::invalid_host:
+                return "host cannot be sent in a Host header";
+            case error::invalid_target:
+                return "request target is not /path[?query] in visible ASCII";
+            case error::invalid_header:
+                return "invalid or reserved header in the handshake request";
+            case error::invalid_subprotocol:
+                return "subprotocol is not a token or is offered twice";
             }
             return "unknown wschat error";
         }
@@ -587,17 +638,19 @@ inline std::error_code make_error_code(error e) noexcept {
 
 /// The close code sent to the peer when the connection fails with `ec`.
 ///
-/// The codes in the comments of `ws::error`: 1007 for bad UTF-8, 1009 for a message too
-/// big, 1003 for unsupported data, 1008 for a slow reader or a rate limit, 1001 when the
-/// server stops or the peer idles, 1006 (the connection ends without a Close frame) for the
-/// timeouts and an already closed connection, and 1002 for the other wschat errors. An
-/// error of any other category (a socket error) gives 1011, internal error.
+/// The codes in the comments of `ws::error`: 1007 for bad UTF-8 or compressed data, 1009
+/// for a message too big, 1003 for unsupported data, 1008 for a slow reader or a rate
+/// limit, 1001 when the server stops or the peer idles, 1006 (the connection ends without a
+/// Close frame) for the timeouts and an already closed connection, and 1002 for the other
+/// wschat errors. An error of any other category (a socket error) gives 1011, internal
+/// error.
 inline close_code close_code_for(std::error_code ec) noexcept {
     if (ec.category() != error_category())
         return close_code::internal_error;
     switch (static_cast<error>(ec.value())) {
     case error::invalid_utf8:
     case error::invalid_close_reason:
+    case error::bad_compressed_data:
         return close_code::invalid_payload;
     case error::message_too_big:
         return close_code::message_too_big;
@@ -888,6 +941,8 @@ WSCHAT_END_NAMESPACE
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
@@ -1123,6 +1178,18 @@ inline bool unmask_and_validate(std::uint8_t* data, std::size_t size, const mask
 
 } // namespace detail
 
+namespace detail {
+
+/// Whether a message_parser handler takes compressed messages (`on_compressed_message`).
+template <class Handler, class = void>
+struct takes_compressed : std::false_type {};
+template <class Handler>
+struct takes_compressed<Handler,
+                        std::void_t<decltype(std::declval<Handler&>().on_compressed_message(
+                            opcode::text, std::string_view{}))>> : std::true_type {};
+
+} // namespace detail
+
 /// Incremental frame parser and message reassembler (RFC 6455 §5): bytes in, events out.
 ///
 /// feed() takes whatever the socket delivered — any number of frames, or any piece of one —
@@ -1161,12 +1228,26 @@ public:
     /// The largest message, in payload bytes over all its frames, that is accepted.
     std::uint64_t max_message_size() const noexcept { return max_message_size_; }
 
+    /// Lets the first frame of a data message set RSV1, as permessage-deflate (RFC 7692)
+    /// does once negotiated; off by default, when RSV1 fails the connection like the other
+    /// reserved bits. RSV1 on a control or continuation frame fails it either way.
+    ///
+    /// A message whose first frame had RSV1 goes to the handler's
+    /// `on_compressed_message(opcode op, std::string_view payload)` still compressed and
+    /// unvalidated: the receiver inflates it with the size limit and validates text after.
+    /// Its compressed size may exceed max_message_size() by deflate's worst-case overhead
+    /// on incompressible data (1/1024 of it, plus 64 bytes). A handler without that member
+    /// gets no compressed message: the connection fails with error::reserved_bits instead.
+    void allow_compressed(bool allowed) noexcept { compression_allowed_ = allowed; }
+
     /// Parses `size` bytes at `data`, unmasking them in place, and calls on `handler`:
     ///
     ///   void on_message(opcode op, std::string_view payload);
     ///       op is text or binary; the whole reassembled message; valid during the call only.
     ///   void on_ping(std::string_view payload);
     ///   void on_pong(std::string_view payload);
+    ///   void on_compressed_message(opcode op, std::string_view payload);
+    ///       optional; only after allow_compressed(true), for messages sent with RSV1.
     ///   void on_close(std::uint16_t code, std::string_view reason);
     ///       code 1005 when the frame had no payload; the parser is done() afterwards.
     ///   void on_error(std::error_code ec);
@@ -1231,6 +1312,8 @@ private:
     template <class Handler>
     bool deliver_control(std::string_view payload, Handler& handler);
     template <class Handler>
+    bool deliver_message(opcode op, std::string_view payload, Handler& handler);
+    template <class Handler>
     bool fail(std::error_code ec, Handler& handler);
 
     std::error_code check_first_header_bytes(std::uint8_t first,
@@ -1239,6 +1322,7 @@ private:
     bool unmask_data(std::uint8_t* data, std::size_t size) noexcept;
     void reserve_for(std::size_t extra);
     void end_message() noexcept;
+    std::uint64_t message_limit() const noexcept;
 
     /// Header length (2, 4, 10, + 4 when masked) announced by the second header byte.
     static std::size_t header_length(std::uint8_t second_byte) noexcept {
@@ -1265,7 +1349,9 @@ private:
     bool frame_fin_ = false;
     bool frame_masked_ = false;
     opcode message_opcode_ = opcode::text;
-    bool message_open_ = false; // a fragmented message awaits continuation frames
+    bool message_open_ = false;       // a fragmented message awaits continuation frames
+    bool message_compressed_ = false; // its first frame had RSV1 (permessage-deflate)
+    bool compression_allowed_ = false;
     utf8_validator message_utf8_;
     role role_;
     stage stage_ = stage::header;
@@ -1361,9 +1447,10 @@ bool message_parser::read_data_payload(std::uint8_t* data, std::size_t size, std
             return fail(error::invalid_utf8, handler);
         stage_ = stage::header;
         message_utf8_.reset();
-        handler.on_message(frame_opcode_,
-                           std::string_view{reinterpret_cast<const char*>(payload), payload_size});
-        return true;
+        const bool delivered = deliver_message(
+            frame_opcode_, {reinterpret_cast<const char*>(payload), payload_size}, handler);
+        message_compressed_ = false;
+        return delivered;
     }
 
     const auto piece = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, available));
@@ -1388,10 +1475,10 @@ bool message_parser::read_data_payload(std::uint8_t* data, std::size_t size, std
     if (message_opcode_ == opcode::text && !message_utf8_.complete())
         return fail(error::invalid_utf8, handler);
     // No carry-over when every fragment was empty.
-    handler.on_message(message_opcode_,
-                       carry_ ? std::string_view{carry_->message} : std::string_view{});
+    const bool delivered = deliver_message(
+        message_opcode_, carry_ ? std::string_view{carry_->message} : std::string_view{}, handler);
     end_message();
-    return true;
+    return delivered;
 }
 
 template <class Handler>
@@ -1453,6 +1540,22 @@ bool message_parser::deliver_control(std::string_view payload, Handler& handler)
     return false;
 }
 
+/// Hands a complete data message to the handler, compressed or not; false when the handler
+/// cannot take a compressed one and the stream ended.
+template <class Handler>
+bool message_parser::deliver_message(opcode op, std::string_view payload, Handler& handler) {
+    if constexpr (detail::takes_compressed<Handler>::value) {
+        if (message_compressed_) {
+            handler.on_compressed_message(op, payload);
+            return true;
+        }
+    } else if (message_compressed_) {
+        return fail(error::reserved_bits, handler);
+    }
+    handler.on_message(op, payload);
+    return true;
+}
+
 /// Ends the stream with `ec`; always false, so callers can `return fail(...)`.
 template <class Handler>
 bool message_parser::fail(std::error_code ec, Handler& handler) {
@@ -1464,9 +1567,14 @@ bool message_parser::fail(std::error_code ec, Handler& handler) {
 /// The checks that need only the first two header bytes (RFC 6455 §5.2, §5.4, §5.5).
 inline std::error_code
 message_parser::check_first_header_bytes(std::uint8_t first, std::uint8_t second) const noexcept {
-    if ((first & 0x70) != 0)
-        return error::reserved_bits;
     const auto op = static_cast<opcode>(first & 0x0F);
+    const auto reserved = static_cast<std::uint8_t>(first & 0x70);
+    // RSV1 is permessage-deflate's "compressed" bit, which only a message's first frame
+    // carries (RFC 7692 §6.1).
+    const bool compressed_start =
+        reserved == 0x40 && compression_allowed_ && (op == opcode::text || op == opcode::binary);
+    if (reserved != 0 && !compressed_start)
+        return error::reserved_bits;
     switch (op) {
     case opcode::continuation:
     case opcode::text:
@@ -1530,11 +1638,14 @@ inline std::error_code message_parser::decode_header(const std::uint8_t* header)
 
     if (is_control(frame_opcode_))
         return {};
-    // Written so that no sum can overflow, even if the limit was lowered mid-message.
-    if (message_length_ > max_message_size_ || length > max_message_size_ - message_length_)
-        return error::message_too_big;
-    if (frame_opcode_ != opcode::continuation)
+    if (frame_opcode_ != opcode::continuation) {
         message_opcode_ = frame_opcode_;
+        message_compressed_ = (header[0] & 0x40) != 0;
+    }
+    // Written so that no sum can overflow, even if the limit was lowered mid-message.
+    const std::uint64_t limit = message_limit();
+    if (message_length_ > limit || length > limit - message_length_)
+        return error::message_too_big;
     message_open_ = !frame_fin_;
     return {};
 }
@@ -1543,7 +1654,8 @@ inline std::error_code message_parser::decode_header(const std::uint8_t* header)
 /// it; false when the text is not valid UTF-8.
 inline bool message_parser::unmask_data(std::uint8_t* data, std::size_t size) noexcept {
     const auto key_offset = static_cast<std::size_t>(frame_received_ % 4);
-    if (message_opcode_ == opcode::text) {
+    // Compressed text is validated once inflated.
+    if (message_opcode_ == opcode::text && !message_compressed_) {
         if (frame_masked_)
             return detail::unmask_and_validate(data, size, frame_key_, key_offset, message_utf8_);
         return message_utf8_.feed(data, size);
@@ -1579,7 +1691,18 @@ inline void message_parser::end_message() noexcept {
         carry_->message.clear();
     message_length_ = 0;
     message_open_ = false;
+    message_compressed_ = false;
     message_utf8_.reset();
+}
+
+/// The most payload bytes the message in progress may have on the wire: the size limit,
+/// plus deflate's worst-case growth of incompressible data when it is compressed (the limit
+/// on its inflated size is the receiver's to enforce).
+inline std::uint64_t message_parser::message_limit() const noexcept {
+    if (!message_compressed_)
+        return max_message_size_;
+    const std::uint64_t overhead = (max_message_size_ >> 10) + 64;
+    return max_message_size_ > UINT64_MAX - overhead ? UINT64_MAX : max_message_size_ + overhead;
 }
 
 WSCHAT_END_NAMESPACE
@@ -1631,12 +1754,16 @@ public:
 
     /// Encodes `payload` as one unmasked frame with the FIN bit set: a whole message as a
     /// server sends it, or a control frame, whose payload RFC 6455 limits to
-    /// max_control_payload bytes (not checked here). Allocates once; throws `std::bad_alloc`
-    /// when it cannot.
-    friend shared_frame make_frame(opcode op, std::string_view payload) {
+    /// max_control_payload bytes (not checked here). `compressed` sets RSV1, for a message
+    /// compressed by a negotiated extension. Allocates once; throws `std::bad_alloc` when it
+    /// cannot.
+    friend shared_frame make_frame(opcode op, std::string_view payload, bool compressed) {
         std::uint8_t header[max_frame_header_size];
         const std::size_t header_size = encode_frame_header(header, op, payload.size());
+        if (compressed)
+            header[0] |= 0x40;
         shared_frame frame{allocate(header_size + payload.size())};
+        frame.block_->message = op == opcode::text || op == opcode::binary;
         std::memcpy(frame.mutable_data(), header, header_size);
         if (!payload.empty())
             std::memcpy(frame.mutable_data() + header_size, payload.data(), payload.size());
@@ -1667,18 +1794,65 @@ public:
     /// True when the frame holds bytes, false for a default-constructed or moved-from one.
     explicit operator bool() const noexcept { return block_ != nullptr; }
 
+    /// True for a whole text or binary message made by `make_frame`: a frame an extension
+    /// may transform (compress). False for control frames, `copy_of` bytes and empty frames.
+    bool is_message() const noexcept { return block_ && block_->message; }
+    /// The opcode of a frame made by `make_frame` (its first byte's low bits).
+    opcode message_opcode() const noexcept { return static_cast<opcode>(data()[0] & 0x0F); }
+    /// The payload of a frame made by `make_frame`: the bytes after its header.
+    std::string_view payload() const noexcept {
+        const std::uint8_t length_code = data()[1] & 0x7F;
+        const std::size_t header = length_code < 126 ? 2 : length_code == 126 ? 4 : 10;
+        return bytes().substr(header);
+    }
+
+    /// The frame derived from this one for `key` (for example, its compressed form under
+    /// one set of extension parameters): `make(*this)` the first time, kept with these
+    /// bytes, and the same frame for every later caller with the same key, from any thread.
+    /// One derived frame is kept; a caller with another key gets `make(*this)` each time.
+    /// This is how a broadcast is compressed once for all the members that can share it.
+    /// The frame must not be empty.
+    template <class Make>
+    shared_frame derived(const void* key, Make&& make) const {
+        block* kept = block_->derived.load(std::memory_order_acquire);
+        if (kept == nullptr) {
+            shared_frame made = make(*this);
+            made.block_->derived_for = key;
+            block* expected = nullptr;
+            made.retain(); // the reference the slot holds
+            if (block_->derived.compare_exchange_strong(expected, made.block_,
+                                                        std::memory_order_acq_rel))
+                return made;
+            made.release(); // another thread was first: use its frame if it suits
+            kept = expected;
+            if (kept->derived_for != key)
+                return made;
+        } else if (kept->derived_for != key) {
+            return make(*this);
+        }
+        shared_frame shared{kept};
+        shared.retain();
+        return shared;
+    }
+
 private:
     // The bytes follow this header in the same allocation.
     struct block {
         std::atomic<std::size_t> references;
         std::size_t size;
+        std::atomic<block*> derived{nullptr}; // see derived(); holds a reference
+        const void* derived_for = nullptr;    // the key this block was derived for
+        bool message = false;                 // see is_message()
     };
 
     explicit shared_frame(block* b) noexcept : block_(b) {}
 
     static block* allocate(std::size_t size) {
         void* memory = ::operator new(sizeof(block) + size);
-        return ::new (memory) block{{1}, size};
+        block* b = ::new (memory) block;
+        b->references.store(1, std::memory_order_relaxed);
+        b->size = size;
+        return b;
     }
     std::uint8_t* mutable_data() noexcept { return reinterpret_cast<std::uint8_t*>(block_ + 1); }
 
@@ -1688,6 +1862,7 @@ private:
     }
     void release() noexcept {
         if (block_ && block_->references.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            const shared_frame derived{block_->derived.load(std::memory_order_acquire)};
             block_->~block();
             ::operator delete(block_);
         }
@@ -1698,7 +1873,12 @@ private:
 
 /// Declared again at namespace scope so that `ws::make_frame(...)` is found by ordinary
 /// lookup, not only by argument-dependent lookup.
-shared_frame make_frame(opcode op, std::string_view payload);
+shared_frame make_frame(opcode op, std::string_view payload, bool compressed);
+
+/// make_frame without RSV1: the frame of an uncompressed message or a control frame.
+inline shared_frame make_frame(opcode op, std::string_view payload) {
+    return make_frame(op, payload, false);
+}
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/shared_frame.hpp ----
@@ -1807,11 +1987,7 @@ private:
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/detail/frame_queue.hpp ----
-// ---- begin wschat/ws/detail/socket_io.hpp ----
-// wschat — direct I/O on plain sockets: reads of what has arrived into a per-thread buffer,
-// and gather writes of any number of queued frames per system call.
-
-// ---- begin wschat/ws/detail/readiness_set.hpp ----
+// ---- begin wschat/ws/detail/io/readiness_set.hpp ----
 // wschat — the plain sockets of a server in one epoll set of their own, which the
 // io_context watches as a single descriptor.
 
@@ -1892,7 +2068,7 @@ public:
         if (::epoll_ctl(watch_.native_handle(), EPOLL_CTL_ADD, fd, &event) != 0)
             return {errno, std::system_category()};
         if (members_.fetch_add(1, std::memory_order_acq_rel) == 0)
-            asio::post(strand_, [self = this->shared_from_this()] { self->watch(); });
+            asio::post(strand_, review{this->shared_from_this(), nullptr});
         return {};
     }
 
@@ -1902,13 +2078,24 @@ public:
         epoll_event ignored{}; // kernels before 2.6.9 wanted one
         ::epoll_ctl(watch_.native_handle(), EPOLL_CTL_DEL, fd, &ignored);
         members_.fetch_sub(1, std::memory_order_acq_rel);
-        asio::post(strand_, [self = this->shared_from_this(), held = std::move(last_reference)] {
-            if (self->members_.load(std::memory_order_acquire) == 0 && self->watching_)
-                self->watch_.cancel(); // nothing left to watch: let the io_context run out
-        });
+        asio::post(strand_, review{this->shared_from_this(), std::move(last_reference)});
     }
 
 private:
+    /// On the strand, after a member came or went (one handler type for both): watches while
+    /// the set has members, and stops when it has none, to let the io_context run out of
+    /// work. Holds a leaving target's last reference until then.
+    struct review {
+        std::shared_ptr<readiness_set> self;
+        std::shared_ptr<Target> held;
+        void operator()() const {
+            if (self->members_.load(std::memory_order_acquire) > 0)
+                self->watch();
+            else if (self->watching_)
+                self->watch_.cancel();
+        }
+    };
+
     /// On the strand: waits for the set's descriptor to become readable, unless it already
     /// does or the set is empty.
     void watch() {
@@ -1947,7 +2134,7 @@ private:
 WSCHAT_END_NAMESPACE
 
 #endif
-// ---- end wschat/ws/detail/readiness_set.hpp ----
+// ---- end wschat/ws/detail/io/readiness_set.hpp ----
 
 #include <asio/error.hpp>
 
@@ -2087,7 +2274,359 @@ private:
 } // namespace detail
 
 WSCHAT_END_NAMESPACE
-// ---- end wschat/ws/detail/socket_io.hpp ----
+// ---- end wschat/ws/detail/io/plain_socket.hpp ----
+// ---- begin wschat/ws/detail/io/socket_io.hpp ----
+// wschat — the I/O back end of plain sockets: readiness reported by the server's epoll set,
+// reads into the thread's buffer, gather writes with sendmsg straight from the send queue.
+
+
+#include <asio/bind_executor.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/error.hpp>
+#include <asio/post.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <system_error>
+#include <utility>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+template <class Connection>
+class socket_io;
+
+#if defined(WSCHAT_HAS_SENDMSG) && defined(WSCHAT_HAS_READINESS_SET)
+
+/// A plain socket's I/O for `Connection` (see stream_io for the interface both back ends
+/// share). The stream lives only for the transport's handshake; then its bare descriptor
+/// joins the server's readiness set, is read into the thread's buffer (an idle connection
+/// holds no read buffer) and written with sendmsg directly from the send queue.
+template <class Connection>
+class socket_io {
+public:
+    using stream_type = typename Connection::stream_type; ///< until its handshake is done
+
+    socket_io() = default;
+    socket_io(const socket_io&) = delete;
+    socket_io& operator=(const socket_io&) = delete;
+    /// Normally the socket is closed by close(); this is for a connection dropped unfinished
+    /// with its io_context.
+    ~socket_io() {
+        if (fd_ >= 0)
+            close_socket(fd_);
+    }
+
+    /// Runs the transport's handshake on `stream`, then adopts its descriptor.
+    void start(Connection& conn, stream_type stream) {
+        handshaking_ = std::make_unique<stream_type>(std::move(stream));
+        conn.transport().async_handshake(
+            *handshaking_, asio::bind_executor(
+                               conn.strand(), [self = conn.shared_from_this()](std::error_code ec) {
+                                   self->io_.adopt(*self, ec);
+                               }));
+    }
+
+    /// From the readiness set's strand: the socket became readable or writable or both
+    /// (`events`, epoll's). Schedules one on_ready at a time, which sees every event
+    /// reported until it begins. Dispatched: when the connection's strand is free it runs at
+    /// once, inside the set's hand-out, as Asio's reactor would run a read; posted, it would
+    /// wait behind every handler queued meanwhile (a broadcast's writes).
+    void ready(Connection& conn, std::uint32_t events) {
+        if (first_report(events))
+            asio::dispatch(conn.strand(), on_ready_handler{conn.shared_from_this()});
+    }
+
+    /// Writes as much of the queue as the socket takes; when it is full, the rest waits for
+    /// the readiness set to report it writable. The frames are gathered under the queue's
+    /// lock, as other threads may queue more meanwhile, and written without it.
+    void write(Connection& conn) {
+        for (;;) {
+            gathered_frames batch;
+            conn.queue().take([&batch](const frame_queue& frames, std::size_t offset) {
+                return batch.gather(frames, offset);
+            });
+            std::error_code ec;
+            const std::size_t size = batch.send(fd_, ec);
+            const bool full = ec == asio::error::would_block;
+            if (ec && !full)
+                return conn.end_at_once(ec);
+            const bool again = conn.written(size, full);
+            awaiting_writable_ = full;
+            if (!again)
+                return;
+        }
+    }
+
+    /// Ends our direction (TCP FIN): the peer reads EOF, we can still read.
+    void shutdown_send(Connection&) { detail::shutdown_send(fd_); }
+
+    /// Leaves the readiness set and closes the socket; cancels a handshake under way, whose
+    /// handler then drops the stream.
+    void close(Connection& conn) {
+        if (handshaking_)
+            conn.transport().close(*handshaking_);
+        if (fd_ < 0)
+            return;
+        conn.readiness()->remove(fd_, conn.shared_from_this());
+        close_socket(fd_);
+        fd_ = -1;
+    }
+
+private:
+    using readiness_type = readiness_set<Connection>;
+    // The readiness set's event bits, in 16 so that the whole back end fits in 16 bytes (an
+    // idle connection holds little else).
+    using event_bits = std::uint16_t;
+    static_assert((readiness_type::readable | readiness_type::writable | readiness_type::ending) <=
+                      std::numeric_limits<event_bits>::max(),
+                  "the readiness set reports bits that event_bits cannot hold");
+
+    /// Runs on_ready on the connection's strand (one handler type for dispatch and post).
+    struct on_ready_handler {
+        std::shared_ptr<Connection> self;
+        void operator()() const { self->io_.on_ready(*self); }
+    };
+
+    /// The transport's handshake is done: the descriptor leaves Asio (and the stream, which
+    /// then closes nothing) for the readiness set, non-blocking. The set reports it writable
+    /// at once, which makes the first read.
+    void adopt(Connection& conn, std::error_code ec) {
+        // Destroyed on return, now that the handshake no longer uses it.
+        const std::unique_ptr<stream_type> stream = std::move(handshaking_);
+        if (conn.ended())
+            return; // ended during the handshake, whose stream close() closed
+        if (!ec)
+            stream->non_blocking(true, ec);
+        if (!ec)
+            fd_ = stream->release(ec);
+        if (!ec)
+            ec = conn.readiness()->add(fd_, conn);
+        if (ec)
+            conn.end_at_once(ec);
+    }
+
+    /// Records `events` for the next on_ready; true when none was scheduled yet.
+    bool first_report(std::uint32_t events) {
+        return events_.fetch_or(static_cast<event_bits>(events), std::memory_order_acq_rel) == 0;
+    }
+
+    void on_ready(Connection& conn) {
+        const std::uint32_t events = events_.exchange(0, std::memory_order_acq_rel);
+        if (conn.ended())
+            return;
+        if (awaiting_writable_) {
+            awaiting_writable_ = false;
+            write(conn);
+        }
+        read_available(conn, events);
+    }
+
+    /// Reads what has arrived into the thread's read buffer and hands it to the connection
+    /// before returning. Edge-triggered readiness is reported once per change, so reading
+    /// goes on until the socket is drained, which a short read shows (unless the peer's end
+    /// or an error came with the data: that is read next). One buffer per turn on the
+    /// strand, so that other connections, and what this one posted (a queue-overflow close),
+    /// go in between.
+    void read_available(Connection& conn, std::uint32_t events) {
+        const std::size_t capacity = conn.options().read_buffer_size;
+        std::uint8_t* bytes = thread_read_buffer(capacity);
+        std::error_code ec;
+        const std::size_t size = read_socket(fd_, bytes, capacity, ec);
+        if (ec == asio::error::would_block)
+            return;
+        if (ec)
+            return conn.read_failed(ec);
+        conn.received(bytes, size);
+        const bool drained = size < capacity && (events & readiness_type::ending) == 0;
+        // No new report would announce the rest: read it on a later turn.
+        if (!conn.ended() && !drained && first_report(events | readiness_type::readable))
+            asio::post(conn.strand(), on_ready_handler{conn.shared_from_this()});
+    }
+
+    std::unique_ptr<stream_type> handshaking_; // during the transport handshake
+    int fd_ = -1;                              // from the end of the transport handshake
+    std::atomic<event_bits> events_{0};        // reported since on_ready last began (0: none)
+    bool awaiting_writable_ = false;           // a write waits for room (strand only)
+};
+
+#endif
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/io/socket_io.hpp ----
+// ---- begin wschat/ws/detail/io/stream_io.hpp ----
+// wschat — the I/O back end of other streams (TLS, memory, a user's transport): Asio's
+// asynchronous reads and composed gather writes.
+
+
+#include <asio/bind_executor.hpp>
+#include <asio/buffer.hpp>
+#include <asio/write.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// A generic stream's I/O for `Connection`: one asynchronous read at a time into a buffer of
+/// its own, one composed gather write at a time of everything queued.
+///
+/// The interface both back ends share (socket_io is the other), called on the strand:
+/// `start(conn, stream)` runs the transport's handshake, then reads; `write(conn)` writes
+/// what is queued; `shutdown_send(conn)` ends our direction once the last frame is out;
+/// `close(conn)` closes the stream. They call back the connection's `received`,
+/// `read_failed`, `end_at_once`, `queue` and `written`.
+template <class Connection>
+class stream_io {
+public:
+    using stream_type = typename Connection::stream_type; ///< the stream it reads and writes
+
+    /// Runs the transport's handshake on `stream`, then reads.
+    void start(Connection& conn, stream_type stream) {
+        stream_.emplace(std::move(stream));
+        conn.transport().async_handshake(
+            *stream_, asio::bind_executor(conn.strand(),
+                                          [self = conn.shared_from_this()](std::error_code ec) {
+                                              if (ec)
+                                                  return self->end_at_once(ec);
+                                              self->io_.read_some(*self);
+                                          }));
+    }
+
+    /// One composed gather write of everything queued.
+    void write(Connection& conn) {
+        conn.queue().take([this](const frame_queue& frames, std::size_t) {
+            lay_out(frames);
+            return frames.size();
+        });
+        asio::async_write(
+            *stream_, gather_,
+            asio::bind_executor(conn.strand(), [self = conn.shared_from_this()](std::error_code ec,
+                                                                                std::size_t size) {
+                self->io_.on_written(*self, ec, size);
+            }));
+    }
+
+    /// Ends our direction: the peer reads EOF, we can still read.
+    void shutdown_send(Connection& conn) { conn.transport().shutdown_send(*stream_); }
+
+    /// Closes the stream, which cancels what is under way on it.
+    void close(Connection& conn) {
+        if (stream_)
+            conn.transport().close(*stream_);
+    }
+
+private:
+    void read_some(Connection& conn) {
+        const std::size_t capacity = conn.options().read_buffer_size;
+        if (!read_buffer_)
+            read_buffer_.reset(new std::uint8_t[capacity]); // not zeroed
+        stream_->async_read_some(
+            asio::buffer(read_buffer_.get(), capacity),
+            asio::bind_executor(conn.strand(), [self = conn.shared_from_this()](std::error_code ec,
+                                                                                std::size_t size) {
+                self->io_.on_read(*self, ec, size);
+            }));
+    }
+
+    void on_read(Connection& conn, std::error_code ec, std::size_t size) {
+        if (conn.ended())
+            return;
+        if (ec)
+            return conn.read_failed(ec);
+        conn.received(read_buffer_.get(), size);
+        if (!conn.ended())
+            read_some(conn);
+    }
+
+    /// Lays out the queued frames for one gather write. A TLS stream encrypts each buffer
+    /// of a sequence as its own record (and system call), so small frames are copied back to
+    /// back into one contiguous run that leaves as few large records; large frames still go
+    /// by reference (frames taken are not dropped until written). Called under the queue's
+    /// lock.
+    void lay_out(const frame_queue& frames) {
+        std::size_t small_bytes = 0;
+        for (const shared_frame& frame : frames)
+            if (frame.size() <= coalesce_limit)
+                small_bytes += frame.size();
+        coalesced_.clear();
+        coalesced_.reserve(small_bytes); // no reallocation below: buffers point into it
+        gather_.clear();
+        bool extending_run = false;
+        for (const shared_frame& frame : frames) {
+            if (frame.size() > coalesce_limit) {
+                gather_.emplace_back(frame.data(), frame.size());
+                extending_run = false;
+                continue;
+            }
+            const std::size_t at = coalesced_.size();
+            coalesced_.insert(coalesced_.end(), frame.data(), frame.data() + frame.size());
+            if (extending_run)
+                gather_.back() =
+                    asio::const_buffer{gather_.back().data(), gather_.back().size() + frame.size()};
+            else
+                gather_.emplace_back(coalesced_.data() + at, frame.size());
+            extending_run = true;
+        }
+    }
+
+    void on_written(Connection& conn, std::error_code ec, std::size_t size) {
+        if (coalesced_.capacity() > idle_coalesce_capacity)
+            std::vector<std::uint8_t>{}.swap(coalesced_); // an idle connection keeps no backlog
+        if (ec)
+            return conn.end_at_once(ec);
+        if (conn.written(size, false))
+            write(conn);
+    }
+
+    static constexpr std::size_t coalesce_limit = 1024;
+    static constexpr std::size_t idle_coalesce_capacity = 64 * 1024;
+
+    std::optional<stream_type> stream_; // from start()
+    std::unique_ptr<std::uint8_t[]> read_buffer_;
+    // The write in flight: its buffers, and its small frames copied back to back.
+    std::vector<asio::const_buffer> gather_;
+    std::vector<std::uint8_t> coalesced_;
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/io/stream_io.hpp ----
+
+#include <type_traits>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// The I/O back end of `Connection` over `Stream`: socket_io for plain sockets (see
+/// is_plain_socket), stream_io for every other stream.
+template <class Connection, class Stream>
+using io_backend = std::conditional_t<is_plain_socket<Stream>::value, socket_io<Connection>,
+                                      stream_io<Connection>>;
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/io/backend.hpp ----
+// ---- begin wschat/ws/detail/send_queue.hpp ----
+// wschat — a connection's send queue: frames queued from any thread, taken and written on the
+// connection's strand, bounded against readers too slow for what they are sent.
+
 // ---- begin wschat/ws/detail/spin_lock.hpp ----
 // wschat — a lock of one byte, for a connection's send queue.
 
@@ -2124,6 +2663,371 @@ private:
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/detail/spin_lock.hpp ----
+// ---- begin wschat/ws/options.hpp ----
+// wschat — the server's options: where it listens and the limits that keep it safe.
+
+// ---- begin wschat/ws/compression.hpp ----
+// wschat — the seam between a connection and a message compression extension: what the core
+// calls, with no compression library behind it. permessage-deflate (<wschat/ws/
+// permessage_deflate.hpp>, zlib) implements it.
+
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// Where `message_compression::send` puts the frames it makes: the connection's send queue.
+class frame_sink {
+public:
+    /// Queues `frame` for the peer.
+    virtual void push(shared_frame frame) = 0;
+
+protected:
+    ~frame_sink() = default;
+};
+
+/// One connection's negotiated compression: inflates what it receives, compresses what it
+/// sends. Made by a `compression_negotiator` for each connection that agreed to it.
+/// `decompress` is called on the connection's strand only; `send` from any thread.
+class message_compression {
+public:
+    virtual ~message_compression() = default;
+
+    /// Replaces `out` with the decompressed form of a message received compressed (RSV1).
+    /// Fails with error::message_too_big as soon as it would exceed `max_size` bytes, and
+    /// with error::bad_compressed_data when the payload does not decompress.
+    virtual std::error_code decompress(std::string_view payload, std::size_t max_size,
+                                       std::string& out) = 0;
+
+    /// Pushes to `queue` what to send for `frame`, a whole text or binary message made by
+    /// `make_frame`: a compressed frame (RSV1 set), or `frame` itself when compressing does
+    /// not pay (below the extension's size threshold). Thread-safe; when frames depend on
+    /// the ones before (a kept compression context), compressing and pushing happen as one
+    /// step, so the queue holds them in the order they were compressed. Implementations
+    /// compress a frame shared by many connections once for all of them when their
+    /// parameters allow it.
+    virtual void send(const shared_frame& frame, frame_sink& queue) = 0;
+};
+
+/// A server's compression extension: negotiates it in each opening handshake.
+///
+/// Set one in `server_options::compression` (for permessage-deflate:
+/// `ws::permessage_deflate(options)` from <wschat/ws/permessage_deflate.hpp>). Called from
+/// any of the server's threads at once: implementations are thread-safe.
+class compression_negotiator {
+public:
+    virtual ~compression_negotiator() = default;
+
+    /// The outcome of one negotiation.
+    struct result {
+        /// The compression the connection uses; null when the offers were declined (the
+        /// connection then goes on uncompressed).
+        std::unique_ptr<message_compression> compression;
+        /// The element to send in the response's Sec-WebSocket-Extensions (empty when
+        /// declined).
+        std::string response;
+        /// error::bad_extensions when the header does not parse (RFC 6455 §9.1: the
+        /// handshake fails, with 400).
+        std::error_code error;
+    };
+
+    /// Answers the client's Sec-WebSocket-Extensions value `offers` (all its header lines
+    /// joined with ", "; empty when it sent none). `frames_may_be_dropped` is true when the
+    /// server drops queued frames of slow readers (`overflow_action::drop_oldest`): no frame
+    /// may then depend on an earlier one.
+    virtual result negotiate(std::string_view offers, bool frames_may_be_dropped) = 0;
+};
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/compression.hpp ----
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// Everything a `ws::server` can be told, each with a safe default and the reason for it.
+///
+/// A default that lets one peer exhaust memory or hold a connection forever would be a bug:
+/// every size and time here is bounded out of the box.
+///
+/// ```cpp
+/// ws::server_options opts;
+/// opts.port = 9000;
+/// opts.heartbeat_interval = std::chrono::seconds{10};
+/// ```
+struct server_options {
+    /// Address to listen on. Loopback by default so that nothing is exposed by accident;
+    /// use "0.0.0.0" or "::" to accept connections from other hosts.
+    std::string address = "127.0.0.1";
+
+    /// TCP port; 0 asks the OS for a free one (read it back with `server::port()`).
+    std::uint16_t port = 8080;
+
+    /// Subprotocols this server speaks, most preferred first. The first one the client
+    /// offers in Sec-WebSocket-Protocol is selected; none is selected when none match.
+    /// `on_upgrade` may override the choice.
+    std::vector<std::string> subprotocols;
+
+    /// Largest HTTP request head (request line + headers). 8 KiB holds a browser's request
+    /// with its cookies, and matches common proxies' limits; past it: 431.
+    std::size_t max_header_bytes = 8 * 1024;
+
+    /// Time a client has, from TCP accept, to complete its upgrade request. Bounds
+    /// slowloris-style clients that open sockets and never finish the request.
+    std::chrono::milliseconds handshake_timeout{10'000};
+
+    /// Largest message (after reassembly) a peer may send. 1 MiB is far above any chat line
+    /// and caps the memory one peer can make the server hold; past it: close 1009, refused
+    /// from the frame header, before the payload is buffered.
+    std::size_t max_message_size = 1024 * 1024;
+
+    /// Bytes that may wait in one peer's send queue. A peer that reads slower than the room
+    /// talks is closed with 1008 past this bound, so it can never grow server memory or
+    /// slow the other members down. 4 MiB absorbs bursts of tens of thousands of lines.
+    std::size_t max_send_queue_bytes = 4 * 1024 * 1024;
+
+    /// How often every connection is pinged. Pings keep NAT and proxy mappings alive and
+    /// detect dead peers; 30 s is under the 60 s idle timeout of nginx's default
+    /// proxy_read_timeout. Zero disables heartbeats (not recommended).
+    std::chrono::milliseconds heartbeat_interval{30'000};
+
+    /// A peer from which nothing (not even a pong) has arrived for this long is considered
+    /// dead: its connection is closed and it leaves its rooms. Two intervals allow one lost
+    /// ping before declaring the peer gone.
+    std::chrono::milliseconds heartbeat_timeout{60'000};
+
+    /// A connection whose peer has sent no message (pings and pongs do not count) for this
+    /// long is closed with 1001 "idle timeout". Zero, the default, keeps silent members: in
+    /// a chat a reader who never writes is an ordinary user, and the heartbeat already ends
+    /// dead peers. Set it for devices that are expected to report regularly. Checked by the
+    /// heartbeat sweep, so a connection ends between one and two timeouts after its last
+    /// message (the sweep runs at the shorter of this and `heartbeat_interval`).
+    std::chrono::milliseconds idle_timeout{0};
+
+    /// How long to wait for the peer's answer to our Close frame (and for it to close TCP)
+    /// before closing the socket anyway.
+    std::chrono::milliseconds close_timeout{5'000};
+
+    /// Connections (including those still in their handshake) beyond which new ones are
+    /// answered 503 before the upgrade, protecting file descriptors and memory.
+    std::size_t max_connections = 10'000;
+
+    /// Connections from one remote address beyond which new ones from it are answered 503.
+    /// A NAT can put a whole office behind one address, so the bound is generous; it stops
+    /// one host from taking every slot. A trusted proxy's own address is exempt; the
+    /// clients it forwards are counted by the address it names for them.
+    std::size_t max_connections_per_address = 256;
+
+    /// Messages one connection may send per second, sustained (0: unlimited). The default
+    /// is far above any person typing and above a game client's tick rate, yet stops a
+    /// single client from turning a room into a firehose. Past it: `rate_limit_action`.
+    double max_messages_per_second = 5'000;
+
+    /// Messages a connection may send in a burst above the sustained rate.
+    std::size_t message_burst = 5'000;
+
+    /// What happens to a message over the rate limit.
+    enum class rate_action {
+        close, ///< the sender is closed with 1008 (policy violation)
+        drop,  ///< the message is dropped silently; the sender stays
+    };
+    /// What happens to a message over the rate limit; closing by default, as a client that
+    /// floods is rarely an honest one.
+    rate_action rate_limit_action = rate_action::close;
+
+    /// What happens when a peer's send queue passes `max_send_queue_bytes`.
+    enum class overflow_action {
+        close,       ///< the peer is closed with 1008: it cannot keep up with the room
+        drop_oldest, ///< the oldest frames not yet being written are dropped until it fits
+    };
+    /// What happens to a reader that falls behind; closing by default, so that a member
+    /// never silently misses messages (drop_oldest suits state updates where only the
+    /// latest matters).
+    overflow_action slow_reader_action = overflow_action::close;
+
+    /// Browser origins allowed to open a WebSocket, compared exactly with the Origin header
+    /// ("https://chat.example.com"); a request from any other origin gets 403, which stops
+    /// cross-site WebSocket hijacking. Empty: every origin. Requests without an Origin
+    /// header (native clients, not browsers) are not affected.
+    std::vector<std::string> allowed_origins;
+
+    /// Addresses of reverse proxies (nginx) whose X-Forwarded-For / X-Real-IP headers are
+    /// believed: a connection from one of them reports the client address the proxy names.
+    /// From anyone else those headers are ignored, since any client can send them.
+    std::vector<std::string> trusted_proxies;
+
+    /// True when `address` is one of `trusted_proxies`.
+    bool trusts_proxy(std::string_view address) const {
+        return std::find(trusted_proxies.begin(), trusted_proxies.end(), address) !=
+               trusted_proxies.end();
+    }
+
+    /// Size of each connection's read buffer. Larger reads mean fewer system calls for
+    /// big messages; 16 KiB is one TLS record and a few TCP segments.
+    std::size_t read_buffer_size = 16 * 1024;
+
+    /// Where the server reads the time. Null (the default): the steady clock, with a timer
+    /// that sweeps for deadlines and heartbeats. A `ws::manual_clock` makes time move only
+    /// when a test advances it, and the sweep run at each advance, so timeouts are tested
+    /// without waiting.
+    std::shared_ptr<manual_clock> clock;
+
+    /// Message compression, negotiated with every client that offers it: for
+    /// permessage-deflate (RFC 7692), `ws::permessage_deflate()` from
+    /// <wschat/ws/permessage_deflate.hpp>, which needs zlib. Null, the default, compresses
+    /// nothing: compression costs CPU on every message a client sends and on every broadcast,
+    /// and chat lines of a few dozen bytes barely shrink. Turn it on where bandwidth costs
+    /// more than CPU (mobile clients, JSON envelopes, large messages).
+    std::shared_ptr<compression_negotiator> compression;
+};
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/options.hpp ----
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <utility>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// The frames waiting for one peer's socket, filled from any thread under a spin lock (see
+/// frame_queue for why it allocates neither for an idle peer nor per delivery). Its first
+/// `taken_` frames are in the write under way (the socket may hold part of the first); the
+/// strand writes them without the lock, so they are never dropped, only written.
+///
+/// Bounded by `server_options::max_send_queue_bytes`: past it, `overflow_action::close`
+/// asks the caller to close the peer (1008) and `drop_oldest` drops the oldest frames not
+/// yet taken until it fits.
+class send_queue {
+public:
+    /// What push() did, for the caller to act on outside the lock.
+    struct pushed {
+        bool start_flush = false; ///< the queue was idle: schedule a flush
+        bool overflow = false;    ///< over the bound, to be closed (`overflow_action::close`)
+        bool dropped = false;     ///< over the bound, old frames dropped (a limit hit)
+    };
+
+    /// Adds `frame`. `last` (a Close frame or an HTTP answer) closes the queue behind it and
+    /// is exempt from the bound, so a close always goes out. Everything else counts, pongs
+    /// included: a peer that floods pings and never reads must hit the bound too.
+    pushed push(shared_frame frame, bool last, const server_options& options) {
+        pushed result;
+        std::lock_guard<spin_lock> lock{lock_};
+        if (closed_)
+            return result;
+        queued_bytes_ += frame.size();
+        frames_.push_back(std::move(frame));
+        closed_ = last;
+        if (!last && queued_bytes_ > options.max_send_queue_bytes) {
+            if (options.slow_reader_action == server_options::overflow_action::drop_oldest) {
+                drop_oldest_untaken(options.max_send_queue_bytes);
+                result.dropped = true;
+            } else {
+                result.overflow = true;
+            }
+        }
+        if (!flushing_)
+            flushing_ = result.start_flush = true;
+        return result;
+    }
+
+    /// Forgets every frame not taken for writing: the peer is being closed as too slow.
+    void drop_untaken() {
+        std::lock_guard<spin_lock> lock{lock_};
+        const auto untaken = frames_.begin() + static_cast<std::ptrdiff_t>(taken_);
+        for (auto frame = untaken; frame != frames_.end(); ++frame)
+            queued_bytes_ -= frame->size();
+        frames_.erase(untaken, frames_.end());
+    }
+
+    /// Takes frames for a write: `take(frames, written_of_front)`, called under the lock,
+    /// lays out a write of the frames from the front, the first `written_of_front` bytes
+    /// of the first already written, and returns how many it took.
+    template <class Take>
+    void take(Take&& take) {
+        std::lock_guard<spin_lock> lock{lock_};
+        taken_ = static_cast<std::uint32_t>(take(std::as_const(frames_), written_of_front_));
+    }
+
+    /// What written() found.
+    struct progress {
+        bool write_again = false;        ///< more is queued and the socket was not full
+        bool drained_after_last = false; ///< everything up to the last frame is written
+    };
+
+    /// `size` bytes of the taken frames went out (`full`: the socket took no more). Drops
+    /// the frames they completed; the rest of the taken ones stay taken while the socket is
+    /// full. Unless it says to write again, flushing stops until the next push.
+    progress written(std::size_t size, bool full) {
+        progress result;
+        std::lock_guard<spin_lock> lock{lock_};
+        queued_bytes_ -= size;
+        written_of_front_ += size;
+        std::size_t done = 0;
+        while (done < taken_ && written_of_front_ >= frames_[done].size())
+            written_of_front_ -= frames_[done++].size();
+        frames_.erase(frames_.begin(), frames_.begin() + static_cast<std::ptrdiff_t>(done));
+        taken_ = full ? taken_ - static_cast<std::uint32_t>(done) : 0;
+        const bool more = !frames_.empty();
+        flushing_ = more;
+        result.write_again = more && !full;
+        result.drained_after_last = !more && closed_;
+        return result;
+    }
+
+    /// The connection has ended: empties the queue, which takes nothing more.
+    void close() {
+        std::lock_guard<spin_lock> lock{lock_};
+        closed_ = true;
+        frames_.clear();
+        taken_ = 0;
+        queued_bytes_ = 0;
+    }
+
+    /// Bytes queued and not yet written.
+    std::size_t queued_bytes() const {
+        std::lock_guard<spin_lock> lock{lock_};
+        return queued_bytes_;
+    }
+
+private:
+    /// Drops the oldest frames not yet taken until the queue fits `max_bytes` again. Called
+    /// with the lock held.
+    void drop_oldest_untaken(std::size_t max_bytes) {
+        const auto first = frames_.begin() + static_cast<std::ptrdiff_t>(taken_);
+        auto last = first;
+        while (last != frames_.end() && queued_bytes_ > max_bytes)
+            queued_bytes_ -= (last++)->size();
+        frames_.erase(first, last);
+    }
+
+    frame_queue frames_;
+    std::size_t queued_bytes_ = 0;     // of frames_, less what was written of the first
+    std::size_t written_of_front_ = 0; // bytes of frames_[0] already written
+    std::uint32_t taken_ = 0;          // frames in the write under way
+    mutable spin_lock lock_;           // of everything here
+    bool flushing_ = false;            // a flush is posted or a write is in flight
+    bool closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/send_queue.hpp ----
 // ---- begin wschat/ws/detail/strand_pool.hpp ----
 // wschat — the strands a server's connections share: a fixed set, each connection bound to
 // one of them for its whole life.
@@ -2178,6 +3082,136 @@ private:
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/detail/strand_pool.hpp ----
+// ---- begin wschat/ws/detail/timekeeping.hpp ----
+// wschat — what a server keeps of time: each connection's deadline and signs of life, what is
+// due at a sweep, how often the sweep runs and when the next heartbeat goes out.
+
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// What a sweep finds due for a connection.
+enum class due : std::uint8_t {
+    nothing,
+    deadline, ///< its handshake or close deadline passed
+    silent,   ///< the peer was silent past the heartbeat timeout
+    idle,     ///< no message past the idle timeout
+};
+
+/// A connection's times: written on its strand, read by the server's sweep (a connection
+/// has no timer of its own). An open connection has no deadline and the others no idle
+/// timeout, so one number serves as the handshake or close deadline (0: none) until open,
+/// and while open as when the peer last sent a message. Beside it: when the peer was last
+/// heard from at all. Both are steady-clock ticks, in atomics.
+class connection_times {
+public:
+    using clock = time_source::clock;
+
+    explicit connection_times(clock::time_point now) noexcept
+        : last_seen_(time_source::ticks_at(now)) {}
+
+    /// The handshake deadline, then the close deadline: `after` from `now`.
+    void set_deadline(clock::time_point now, std::chrono::milliseconds after) noexcept {
+        deadline_or_last_message_.store(time_source::ticks_at(now + after),
+                                        std::memory_order_relaxed);
+    }
+
+    /// The connection opened at `now`: the handshake deadline is over, the idle timeout
+    /// counts from here.
+    void opened(clock::time_point now) noexcept {
+        deadline_or_last_message_.store(time_source::ticks_at(now), std::memory_order_relaxed);
+    }
+
+    /// Bytes arrived at `now`: a sign of life.
+    void heard(clock::time_point now) noexcept {
+        last_seen_.store(time_source::ticks_at(now), std::memory_order_relaxed);
+    }
+
+    /// When bytes last arrived.
+    clock::time_point last_heard() const noexcept {
+        return clock::time_point{clock::duration{last_seen_.load(std::memory_order_relaxed)}};
+    }
+
+    /// A message arrived with the bytes last heard: it counts against the idle timeout.
+    void message_received() noexcept {
+        deadline_or_last_message_.store(last_seen_.load(std::memory_order_relaxed),
+                                        std::memory_order_relaxed);
+    }
+
+    /// What is due at `now` for a connection that is `open` or not, the first of: the
+    /// deadline passed, the peer silent past the heartbeat timeout, no message past the idle
+    /// timeout. Reads only atomics.
+    due due_at(clock::time_point now, bool open, const server_options& options) const noexcept {
+        const clock::rep ticks = time_source::ticks_at(now);
+        // A sweep that reads the state before a change and the mark after it may find
+        // something due that is not: the connection asks again on its strand, where both are
+        // current, so that costs a post and nothing more.
+        const clock::rep mark = deadline_or_last_message_.load(std::memory_order_relaxed);
+        if (!open)
+            return mark != 0 && ticks >= mark ? due::deadline : due::nothing;
+        if (options.heartbeat_interval.count() > 0 &&
+            ticks - last_seen_.load(std::memory_order_relaxed) >=
+                time_source::ticks_of(options.heartbeat_timeout))
+            return due::silent;
+        if (options.idle_timeout.count() > 0 &&
+            ticks - mark >= time_source::ticks_of(options.idle_timeout))
+            return due::idle;
+        return due::nothing;
+    }
+
+private:
+    std::atomic<clock::rep> deadline_or_last_message_{0};
+    std::atomic<clock::rep> last_seen_;
+};
+
+/// How often the server sweeps its connections: as often as the shortest of the heartbeat
+/// interval, the idle timeout and a quarter of the handshake and close timeouts (so those
+/// deadlines are kept to within a quarter of their length); zero when all are off.
+inline std::chrono::milliseconds sweep_period(const server_options& options) {
+    std::chrono::milliseconds period{0};
+    for (const auto enabled : {options.heartbeat_interval, options.idle_timeout,
+                               options.handshake_timeout / 4, options.close_timeout / 4})
+        if (enabled.count() > 0 && (period.count() == 0 || enabled < period))
+            period = enabled;
+    return period;
+}
+
+/// When the server pings every open connection next: every `heartbeat_interval` from its
+/// start (never when the interval is zero).
+class heartbeat_schedule {
+public:
+    using clock = time_source::clock;
+
+    heartbeat_schedule(clock::time_point start, std::chrono::milliseconds interval) noexcept
+        : interval_(interval), next_(start + interval) {}
+
+    /// True when a ping is due at `now`; the next is then due an interval later.
+    bool due_at(clock::time_point now) noexcept {
+        if (interval_.count() <= 0 || now < next_)
+            return false;
+        next_ = now + interval_;
+        return true;
+    }
+
+private:
+    std::chrono::milliseconds interval_;
+    clock::time_point next_;
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/timekeeping.hpp ----
+// ---- begin wschat/ws/detail/upgrade.hpp ----
+// wschat — the server's side of the opening handshake, without I/O: a parsed request, the
+// options and the application's decision in; the HTTP answer (a 101 or a refusal) out.
+
 // ---- begin wschat/ws/handshake.hpp ----
 // wschat — the WebSocket opening handshake (RFC 6455 §4): what makes a request an upgrade, and
 // the server's answer.
@@ -2396,7 +3430,8 @@ inline std::array<std::uint8_t, 20> sha1(std::string_view text) noexcept {
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/detail/sha1.hpp ----
 // ---- begin wschat/ws/http.hpp ----
-// wschat — HTTP/1.1 for the opening handshake and plain requests: request parsing, responses.
+// wschat — HTTP/1.1 for the opening handshake and plain requests: request and response heads
+// parsed incrementally by one core, responses serialized.
 
 
 #include <array>
@@ -2540,6 +3575,62 @@ struct http_header {
     std::string value; ///< the field value without surrounding whitespace
 };
 
+/// True when the header value (a comma-separated list) contains `token`, compared
+/// case-insensitively, ignoring optional whitespace around elements. An empty token is
+/// never found.
+inline bool header_has_token(std::string_view value, std::string_view token) noexcept {
+    return !token.empty() && detail::any_list_element(value, [token](std::string_view element) {
+        return detail::iequals(element, token);
+    });
+}
+
+namespace detail {
+
+// Header lookups shared by http_request and http_response (and the handshake checks of
+// both roles): names compare case-insensitively, as RFC 9110 §5.1 requires.
+
+/// Value of the first header named `name`, or nullopt; the view points into `headers`.
+inline std::optional<std::string_view> find_header(const std::vector<http_header>& headers,
+                                                   std::string_view name) noexcept {
+    for (const http_header& h : headers)
+        if (iequals(h.name, name))
+            return std::string_view{h.value};
+    return std::nullopt;
+}
+
+/// How many headers are named `name`.
+inline std::size_t header_count(const std::vector<http_header>& headers,
+                                std::string_view name) noexcept {
+    std::size_t count = 0;
+    for (const http_header& h : headers)
+        count += iequals(h.name, name) ? 1 : 0;
+    return count;
+}
+
+/// The values of every header named `name` joined by ", " (see http_request::header_list).
+inline std::string join_headers(const std::vector<http_header>& headers, std::string_view name) {
+    std::string joined;
+    for (const http_header& h : headers) {
+        if (!iequals(h.name, name))
+            continue;
+        if (!joined.empty())
+            joined += ", ";
+        joined += h.value;
+    }
+    return joined;
+}
+
+/// True when any header named `name` lists `token` (see header_has_token).
+inline bool any_header_has_token(const std::vector<http_header>& headers, std::string_view name,
+                                 std::string_view token) noexcept {
+    for (const http_header& h : headers)
+        if (iequals(h.name, name) && header_has_token(h.value, token))
+            return true;
+    return false;
+}
+
+} // namespace detail
+
 /// A parsed HTTP/1.x request head (the opening handshake or a plain HTTP request).
 struct http_request {
     std::string method;               ///< e.g. "GET"
@@ -2551,24 +3642,13 @@ struct http_request {
     /// Value of the first header with this name (case-insensitive), or nullopt. The view
     /// stays valid as long as the request is not modified.
     std::optional<std::string_view> header(std::string_view name) const {
-        for (const http_header& h : headers)
-            if (detail::iequals(h.name, name))
-                return std::string_view{h.value};
-        return std::nullopt;
+        return detail::find_header(headers, name);
     }
 
     /// All values of headers with this name joined by ", " (list headers may be sent
     /// several times; RFC 7230 §3.2.2 makes that equivalent to one comma-joined header).
     std::string header_list(std::string_view name) const {
-        std::string joined;
-        for (const http_header& h : headers) {
-            if (!detail::iequals(h.name, name))
-                continue;
-            if (!joined.empty())
-                joined += ", ";
-            joined += h.value;
-        }
-        return joined;
+        return detail::join_headers(headers, name);
     }
 
     /// The target before '?': "/chat" for "/chat?room=1".
@@ -2603,42 +3683,49 @@ struct http_request {
     }
 };
 
-/// Incremental HTTP/1.x request-head parser with a hard size bound.
-///
-/// Feed it bytes as they arrive; it parses each line as soon as its line feed is in (so a
-/// malformed request fails early), keeps at most one partial line, and fails with
-/// error::header_too_large once the head exceeds `max_header_bytes` or holds more than
-/// max_header_count headers. Lines end in CRLF or a bare LF. Not thread-safe.
-///
-/// ```
-/// ws::request_parser parser;
-/// std::size_t used = parser.feed(buffer, n);
-/// if (parser.current() == ws::request_parser::state::done)
-///     handle(parser.request()); // buffer + used .. buffer + n: bytes sent after the head
-/// ```
-class request_parser {
-public:
-    /// Where the parser stands.
-    enum class state {
-        incomplete, ///< more bytes are needed
-        done,       ///< the head is complete; request() holds it
-        failed,     ///< the bytes are not an acceptable request head; see error()
-    };
+/// Where an incremental HTTP head parser (request_parser, response_parser) stands.
+enum class http_parse_state {
+    incomplete, ///< more bytes are needed
+    done,       ///< the head is complete
+    failed,     ///< the bytes are not an acceptable head; the parser's error() says why
+};
 
-    /// The most header fields accepted in one request; more is error::header_too_large.
+namespace detail {
+
+/// Parses `HTTP/x.y` (one digit each, RFC 9112 §2.3) into `major` and `minor`.
+constexpr bool parse_http_version(std::string_view text, int& major, int& minor) noexcept {
+    const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (text.size() != 8 || text.substr(0, 5) != "HTTP/" || !is_digit(text[5]) || text[6] != '.' ||
+        !is_digit(text[7]))
+        return false;
+    major = text[5] - '0';
+    minor = text[7] - '0';
+    return true;
+}
+
+/// The machinery shared by request_parser and response_parser: it splits bytes fed in any
+/// pieces into lines (CRLF or a bare LF), bounds the head's size and header count, parses
+/// the header lines, and hands the first line to the caller's start-line parser. Keeps at
+/// most one partial line. Not thread-safe.
+class head_reader {
+public:
+    /// The most header fields accepted in one head; more is error::header_too_large.
     static constexpr std::size_t max_header_count = 100;
 
-    /// A parser accepting request heads of at most `max_header_bytes` bytes, counting the
-    /// request line, every header line, the blank line and the line endings.
-    explicit request_parser(std::size_t max_header_bytes = 8192) noexcept
-        : max_header_bytes_{max_header_bytes} {}
+    /// A reader failing with error::header_too_large past `max_header_bytes` (start line,
+    /// header lines, blank line and line endings counted) and with `malformed` on a line
+    /// that does not parse.
+    head_reader(std::size_t max_header_bytes, ws::error malformed) noexcept
+        : max_header_bytes_{max_header_bytes}, malformed_{malformed} {}
 
     /// Consumes bytes up to and including the blank line that ends the head and returns how
-    /// many it consumed: bytes after the head (such as a first WebSocket frame sent right
-    /// behind the request) are left for the caller. Returns 0 once done or failed.
-    std::size_t feed(const char* data, std::size_t size) {
+    /// many it consumed; 0 once done or failed. Header lines are appended to `headers`; the
+    /// first line goes to `parse_start_line(std::string_view) -> bool` (false: malformed).
+    template <class StartLineParser>
+    std::size_t feed(const char* data, std::size_t size, std::vector<http_header>& headers,
+                     StartLineParser&& parse_start_line) {
         std::size_t pos = 0;
-        while (current_ == state::incomplete && pos < size) {
+        while (current_ == http_parse_state::incomplete && pos < size) {
             const auto* newline =
                 static_cast<const char*>(std::memchr(data + pos, '\n', size - pos));
             const std::size_t line_end =
@@ -2663,19 +3750,133 @@ public:
             }
             if (!line.empty() && line.back() == '\r')
                 line.remove_suffix(1);
-            parse_line(line);
+            parse_line(line, headers, parse_start_line);
             partial_line_.clear();
         }
-        if (current_ != state::incomplete)
+        if (current_ != http_parse_state::incomplete)
             std::string{}.swap(partial_line_);
         return pos;
     }
 
     /// Whether the head is complete, incomplete or rejected.
-    state current() const noexcept { return current_; }
+    http_parse_state current() const noexcept { return current_; }
+
+    /// Why the head was rejected, or an empty error_code.
+    std::error_code error() const noexcept { return error_; }
+
+    /// Starts over, for the next head (the caller clears what it parsed).
+    void reset() noexcept {
+        current_ = http_parse_state::incomplete;
+        error_ = {};
+        started_ = false;
+        partial_line_.clear();
+        head_bytes_ = 0;
+    }
+
+private:
+    /// Marks the parse failed with `e`.
+    void fail(ws::error e) noexcept {
+        current_ = http_parse_state::failed;
+        error_ = make_error_code(e);
+    }
+
+    /// Handles one complete line, its line ending removed.
+    template <class StartLineParser>
+    void parse_line(std::string_view line, std::vector<http_header>& headers,
+                    StartLineParser& parse_start_line) {
+        if (!started_) {
+            // RFC 9112 §2.2 lets a recipient skip blank lines before the start line; a peer
+            // that sends one is broken enough to refuse, which keeps the parser simpler.
+            started_ = true;
+            if (!parse_start_line(line))
+                fail(malformed_);
+        } else if (line.empty()) {
+            current_ = http_parse_state::done;
+            // A server keeps the request as long as the connection: no spare capacity.
+            headers.shrink_to_fit();
+        } else if (headers.size() == max_header_count) {
+            fail(ws::error::header_too_large);
+        } else if (!parse_header_line(line, headers)) {
+            fail(malformed_);
+        }
+    }
+
+    /// Parses `name ":" OWS value OWS` (RFC 7230 §3.2) and appends it to `headers`.
+    static bool parse_header_line(std::string_view line, std::vector<http_header>& headers) {
+        // A leading space or tab is obs-fold (a continuation of the previous header), which
+        // RFC 7230 §3.2.4 lets a server reject; name/value smuggling hides in it. A client
+        // refuses it too: no WebSocket server folds its handshake headers.
+        const std::size_t colon = line.find(':');
+        if (colon == 0 || colon == std::string_view::npos)
+            return false;
+        const std::string_view name = line.substr(0, colon);
+        for (char c : name)
+            if (!is_token_char(c))
+                return false;
+        const std::string_view value = trim_ows(line.substr(colon + 1));
+        for (char c : value)
+            if (is_control_char(c) && c != '\t')
+                return false;
+        if (headers.empty())
+            headers.reserve(typical_header_count);
+        headers.push_back({std::string{name}, std::string{value}});
+        return true;
+    }
+
+    /// Room reserved for headers up front: browsers send about a dozen.
+    static constexpr std::size_t typical_header_count = 16;
+
+    std::size_t max_header_bytes_;
+    ws::error malformed_;        // the error of a line that does not parse
+    std::size_t head_bytes_ = 0; // bytes of the head consumed so far
+    bool started_ = false;       // whether the start line has been seen
+    http_parse_state current_ = http_parse_state::incomplete;
+    std::error_code error_;
+    std::string partial_line_; // a line split across feeds, without its line feed yet
+};
+
+} // namespace detail
+
+/// Incremental HTTP/1.x request-head parser with a hard size bound.
+///
+/// Feed it bytes as they arrive; it parses each line as soon as its line feed is in (so a
+/// malformed request fails early), keeps at most one partial line, and fails with
+/// error::header_too_large once the head exceeds `max_header_bytes` or holds more than
+/// max_header_count headers, and with error::bad_request on a malformed line. Lines end in
+/// CRLF or a bare LF. Not thread-safe.
+///
+/// ```
+/// ws::request_parser parser;
+/// std::size_t used = parser.feed(buffer, n);
+/// if (parser.current() == ws::request_parser::state::done)
+///     handle(parser.request()); // buffer + used .. buffer + n: bytes sent after the head
+/// ```
+class request_parser {
+public:
+    /// Where the parser stands; done means request() holds the whole head.
+    using state = http_parse_state;
+
+    /// The most header fields accepted in one request; more is error::header_too_large.
+    static constexpr std::size_t max_header_count = detail::head_reader::max_header_count;
+
+    /// A parser accepting request heads of at most `max_header_bytes` bytes, counting the
+    /// request line, every header line, the blank line and the line endings.
+    explicit request_parser(std::size_t max_header_bytes = 8192) noexcept
+        : reader_{max_header_bytes, ws::error::bad_request} {}
+
+    /// Consumes bytes up to and including the blank line that ends the head and returns how
+    /// many it consumed: bytes after the head (such as a first WebSocket frame sent right
+    /// behind the request) are left for the caller. Returns 0 once done or failed.
+    std::size_t feed(const char* data, std::size_t size) {
+        return reader_.feed(data, size, request_.headers,
+                            [this](std::string_view line) { return parse_request_line(line); });
+    }
+
+    /// Whether the head is complete, incomplete or rejected.
+    state current() const noexcept { return reader_.current(); }
 
     /// error::bad_request or error::header_too_large when failed, else an empty error_code.
-    std::error_code error() const noexcept { return error_; }
+    std::error_code error() const noexcept { return reader_.error(); }
 
     /// The request parsed so far (complete once current() is done).
     const http_request& request() const noexcept { return request_; }
@@ -2685,42 +3886,15 @@ public:
 
     /// Forgets the request, to parse the next one on a keep-alive connection.
     void reset() noexcept {
-        current_ = state::incomplete;
-        error_ = {};
+        reader_.reset();
         request_.method.clear();
         request_.target.clear();
         request_.version_major = 1;
         request_.version_minor = 1;
         request_.headers.clear();
-        partial_line_.clear();
-        head_bytes_ = 0;
     }
 
 private:
-    /// Marks the parse failed with `e`.
-    void fail(ws::error e) noexcept {
-        current_ = state::failed;
-        error_ = make_error_code(e);
-    }
-
-    /// Handles one complete line, its line ending removed.
-    void parse_line(std::string_view line) {
-        if (request_.method.empty()) {
-            // RFC 7230 §3.5 lets servers skip blank lines before the request line; a client
-            // that sends one is broken enough to refuse, which keeps the parser simpler.
-            if (!parse_request_line(line))
-                fail(ws::error::bad_request);
-        } else if (line.empty()) {
-            current_ = state::done;
-            // A server keeps the request as long as the connection: no spare capacity.
-            request_.headers.shrink_to_fit();
-        } else if (request_.headers.size() == max_header_count) {
-            fail(ws::error::header_too_large);
-        } else if (!parse_header_line(line)) {
-            fail(ws::error::bad_request);
-        }
-    }
-
     /// Parses `METHOD SP target SP HTTP/x.y` (RFC 7230 §3.1.1) into request_.
     bool parse_request_line(std::string_view line) {
         const std::size_t method_end = line.find(' ');
@@ -2741,71 +3915,16 @@ private:
                 return false;
         line.remove_prefix(target_end + 1);
 
-        constexpr std::string_view prefix = "HTTP/";
-        const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
-        if (line.size() != prefix.size() + 3 || line.substr(0, prefix.size()) != prefix ||
-            !is_digit(line[5]) || line[6] != '.' || !is_digit(line[7]))
+        if (!detail::parse_http_version(line, request_.version_major, request_.version_minor))
             return false;
         request_.method.assign(method);
         request_.target.assign(target);
-        request_.version_major = line[5] - '0';
-        request_.version_minor = line[7] - '0';
         return true;
     }
 
-    /// Parses `name ":" OWS value OWS` (RFC 7230 §3.2) and appends it to request_.headers.
-    bool parse_header_line(std::string_view line) {
-        // A leading space or tab is obs-fold (a continuation of the previous header), which
-        // RFC 7230 §3.2.4 lets a server reject; name/value smuggling hides in it.
-        const std::size_t colon = line.find(':');
-        if (colon == 0 || colon == std::string_view::npos)
-            return false;
-        const std::string_view name = line.substr(0, colon);
-        for (char c : name)
-            if (!detail::is_token_char(c))
-                return false;
-        const std::string_view value = detail::trim_ows(line.substr(colon + 1));
-        for (char c : value)
-            if (detail::is_control_char(c) && c != '\t')
-                return false;
-        if (request_.headers.empty())
-            request_.headers.reserve(typical_header_count);
-        request_.headers.push_back({std::string{name}, std::string{value}});
-        return true;
-    }
-
-    /// Room reserved for headers up front: browsers send about a dozen.
-    static constexpr std::size_t typical_header_count = 16;
-
-    std::size_t max_header_bytes_;
-    std::size_t head_bytes_ = 0; // bytes of the head consumed so far
-    state current_ = state::incomplete;
-    std::error_code error_;
+    detail::head_reader reader_;
     http_request request_;
-    std::string partial_line_; // a line split across feeds, without its line feed yet
 };
-
-/// True when the header value (a comma-separated list) contains `token`, compared
-/// case-insensitively, ignoring optional whitespace around elements. An empty token is
-/// never found.
-inline bool header_has_token(std::string_view value, std::string_view token) noexcept {
-    return !token.empty() && detail::any_list_element(value, [token](std::string_view element) {
-        return detail::iequals(element, token);
-    });
-}
-
-namespace detail {
-
-/// True when any header named `name` lists `token` (see header_has_token).
-inline bool any_header_has_token(const http_request& req, std::string_view name,
-                                 std::string_view token) noexcept {
-    for (const http_header& h : req.headers)
-        if (iequals(h.name, name) && header_has_token(h.value, token))
-            return true;
-    return false;
-}
-
-} // namespace detail
 
 namespace detail {
 /// True for text that can be an IPv4 or IPv6 address (digits, hex, dots, colons): enough
@@ -2912,12 +4031,24 @@ inline std::string_view reason_phrase(int status) noexcept {
     }
 }
 
-/// An HTTP/1.1 response: status, headers and body.
+/// An HTTP/1.1 response: status, headers and body; built by a server to send, or parsed by
+/// response_parser from what a server sent (the body then stays empty).
 struct http_response {
     int status = 200;                 ///< the status code, 100..599
     std::string reason;               ///< empty: reason_phrase(status)
     std::vector<http_header> headers; ///< sent in this order
     std::string body;                 ///< sent after the head
+
+    /// Value of the first header with this name (case-insensitive), or nullopt. The view
+    /// stays valid as long as the response is not modified.
+    std::optional<std::string_view> header(std::string_view name) const {
+        return detail::find_header(headers, name);
+    }
+
+    /// All values of headers with this name joined by ", " (see http_request::header_list).
+    std::string header_list(std::string_view name) const {
+        return detail::join_headers(headers, name);
+    }
 
     /// Replaces the value of the first header with this name (case-insensitive), or adds it.
     void set_header(std::string_view name, std::string_view value) {
@@ -2969,6 +4100,105 @@ private:
     }
 };
 
+/// Incremental HTTP/1.x response-head parser with a hard size bound: what a client reads
+/// after sending its opening handshake.
+///
+/// The same machinery as request_parser: each line is parsed as soon as its line feed is
+/// in, at most one partial line is kept, lines end in CRLF or a bare LF, and the head fails
+/// with error::header_too_large past `max_header_bytes` or max_header_count headers, and
+/// with error::bad_response on a malformed status line (anything but
+/// `HTTP/1.x SP 3-digit-status [SP reason]`, a status outside 100..599) or header line.
+/// The body is not read: feed() stops after the head, because a 101 is followed by frames,
+/// and an error body is the caller's to read or not. Not thread-safe.
+///
+/// ```
+/// ws::response_parser parser;
+/// std::size_t used = parser.feed(buffer, n);
+/// if (parser.current() == ws::response_parser::state::done)
+///     check(parser.response()); // buffer + used .. buffer + n: frames already sent
+/// ```
+class response_parser {
+public:
+    /// Where the parser stands; done means response() holds the whole head.
+    using state = http_parse_state;
+
+    /// The most header fields accepted in one response; more is error::header_too_large.
+    static constexpr std::size_t max_header_count = detail::head_reader::max_header_count;
+
+    /// A parser accepting response heads of at most `max_header_bytes` bytes, counting the
+    /// status line, every header line, the blank line and the line endings. The default
+    /// leaves a server's handshake answer ample room while bounding what a hostile one
+    /// can make the client buffer.
+    explicit response_parser(std::size_t max_header_bytes = 8192) noexcept
+        : reader_{max_header_bytes, ws::error::bad_response} {}
+
+    /// Consumes bytes up to and including the blank line that ends the head and returns how
+    /// many it consumed: bytes after the head (WebSocket frames the server sent right
+    /// behind its 101, or an error body) are left for the caller. Returns 0 once done or
+    /// failed.
+    std::size_t feed(const char* data, std::size_t size) {
+        return reader_.feed(data, size, response_.headers,
+                            [this](std::string_view line) { return parse_status_line(line); });
+    }
+
+    /// Whether the head is complete, incomplete or rejected.
+    state current() const noexcept { return reader_.current(); }
+
+    /// error::bad_response or error::header_too_large when failed, else an empty error_code.
+    std::error_code error() const noexcept { return reader_.error(); }
+
+    /// The response parsed so far (complete once current() is done): status, the reason
+    /// as sent, headers in arrival order with names as sent; the body stays empty.
+    const http_response& response() const noexcept { return response_; }
+
+    /// The response parsed so far, for moving its parts out.
+    http_response& response() noexcept { return response_; }
+
+    /// Forgets the response, to parse another one (after an interim 1xx response, or on a
+    /// new connection).
+    void reset() noexcept {
+        reader_.reset();
+        response_.status = 200;
+        response_.reason.clear();
+        response_.headers.clear();
+        response_.body.clear();
+    }
+
+private:
+    /// Parses `HTTP/1.x SP status SP reason` (RFC 9112 §4) into response_. The reason (and
+    /// the space before it, which real servers sometimes leave out) is optional.
+    bool parse_status_line(std::string_view line) {
+        int major = 0;
+        int minor = 0;
+        if (line.size() < 12 || !detail::parse_http_version(line.substr(0, 8), major, minor) ||
+            major != 1 || line[8] != ' ')
+            return false;
+        int status = 0;
+        for (char c : line.substr(9, 3)) {
+            if (c < '0' || c > '9')
+                return false;
+            status = status * 10 + (c - '0');
+        }
+        if (status < 100 || status > 599)
+            return false;
+        std::string_view reason = line.substr(12);
+        if (!reason.empty()) {
+            if (reason.front() != ' ')
+                return false;
+            reason.remove_prefix(1);
+        }
+        for (char c : reason)
+            if (detail::is_control_char(c) && c != '\t')
+                return false;
+        response_.status = status;
+        response_.reason.assign(reason);
+        return true;
+    }
+
+    detail::head_reader reader_;
+    http_response response_;
+};
+
 /// A failure response with `message` as a text/plain body and `Connection: close`. For 426
 /// it adds `Sec-WebSocket-Version: 13` (RFC 6455 §4.4) and `Upgrade: websocket`, and the
 /// Connection header also lists `Upgrade`, as RFC 9110 §7.8 requires next to Upgrade.
@@ -3006,7 +4236,7 @@ inline constexpr std::string_view websocket_guid = "258EAFA5-E914-47DA-95CA-C5AB
 /// "websocket"). A request for which this is false is plain HTTP and goes to the on_http
 /// handler; one for which it is true goes through validate_upgrade().
 inline bool is_websocket_request(const http_request& req) noexcept {
-    return detail::any_header_has_token(req, "Upgrade", "websocket");
+    return detail::any_header_has_token(req.headers, "Upgrade", "websocket");
 }
 
 /// Checks RFC 6455 §4.2.1: GET, HTTP/1.1 or later, Host, `Upgrade: websocket`, Connection
@@ -3023,15 +4253,12 @@ inline std::error_code validate_upgrade(const http_request& req) noexcept {
         return error::missing_host;
     if (!is_websocket_request(req))
         return error::missing_upgrade;
-    if (!detail::any_header_has_token(req, "Connection", "upgrade"))
+    if (!detail::any_header_has_token(req.headers, "Connection", "upgrade"))
         return error::missing_connection_upgrade;
 
-    std::size_t key_count = 0;
-    for (const http_header& h : req.headers)
-        if (detail::iequals(h.name, "Sec-WebSocket-Key"))
-            ++key_count;
     const std::optional<std::string_view> key = req.header("Sec-WebSocket-Key");
-    if (key_count != 1 || detail::base64_decoded_size(*key) != std::optional<std::size_t>{16})
+    if (detail::header_count(req.headers, "Sec-WebSocket-Key") != 1 ||
+        detail::base64_decoded_size(*key) != std::optional<std::size_t>{16})
         return error::bad_key;
 
     if (req.header("Sec-WebSocket-Version") != std::optional<std::string_view>{"13"})
@@ -3082,6 +4309,154 @@ inline http_response make_upgrade_response(const http_request& req,
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/handshake.hpp ----
+
+#include <any>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// What the application decides about an upgrade request in `on_upgrade`.
+struct upgrade_decision {
+    /// Accept (the default), optionally selecting one of the client's subprotocols.
+    void accept(std::string_view chosen_subprotocol = {}) {
+        status = 101;
+        subprotocol = std::string{chosen_subprotocol};
+    }
+    /// Refuse with an HTTP status (401, 403, 503, …) and a short human-readable reason.
+    void reject(int http_status, std::string_view why) {
+        status = http_status;
+        reason = std::string{why};
+    }
+    /// True while the decision is to accept (status 101).
+    bool accepted() const noexcept { return status == 101; }
+
+    /// The client's address, filled in by the server before `on_upgrade` runs: the peer's
+    /// own or, behind a proxy listed in `server_options::trusted_proxies`, the client address
+    /// the proxy names. Lets an application refuse or rate addresses of its own choosing.
+    std::string remote_address;
+
+    /// The HTTP status of the answer: 101 to accept, anything else refuses (see `reject`).
+    int status = 101;
+    std::string subprotocol; ///< pre-filled with the server's choice from its options
+    /// The reason sent with a refusal, as the response's body.
+    std::string reason;
+    /// Anything the application wants to keep with the connection (a user name, an id, a
+    /// session): it becomes `connection::user_data()` when the upgrade is accepted.
+    std::any user_data;
+};
+
+namespace detail {
+
+/// The application's part in the negotiation (the server implements it with its handlers).
+class upgrade_decider {
+public:
+    /// Answers a plain HTTP request (one that asks for no upgrade).
+    virtual void answer_http(const http_request& request, http_response& response) = 0;
+    /// Accepts or refuses a valid upgrade request, and may choose the subprotocol.
+    virtual void decide_upgrade(const http_request& request, upgrade_decision& decision) = 0;
+
+protected:
+    ~upgrade_decider() = default;
+};
+
+/// What the server answers to one request: the result of negotiate_upgrade().
+struct upgrade_answer {
+    /// True when the connection opens: `response` is the 101, and `decision` holds the
+    /// subprotocol and the user data. Otherwise `response` is sent and the connection closes.
+    bool opens = false;
+    http_response response;
+    /// A refusal by a check or a limit: why (a limit hit, and the connection's
+    /// `close_info::error`). Empty for a 101, a plain HTTP answer or the application's refusal.
+    std::error_code refused_for;
+    upgrade_decision decision;
+    /// The compression extension agreed on (`server_options::compression`), or null.
+    std::unique_ptr<message_compression> compression;
+};
+
+/// The refusal of a request that fails a check or a limit (`why`): its HTTP status
+/// (`http_status_for`) with the error's message as the body.
+inline upgrade_answer refusal(std::error_code why) {
+    upgrade_answer answer;
+    answer.response = make_error_response(http_status_for(why), why.message());
+    answer.refused_for = why;
+    return answer;
+}
+
+/// The first of `ours` (the server's subprotocols, in its order of preference) that the
+/// client offers, or empty.
+inline std::string select_subprotocol(const http_request& req,
+                                      const std::vector<std::string>& ours) {
+    const auto wanted = requested_subprotocols(req);
+    for (const std::string& mine : ours)
+        for (std::string_view theirs : wanted)
+            if (theirs == mine)
+                return mine;
+    return {};
+}
+
+/// True when the client offered `subprotocol`.
+inline bool offered(const http_request& req, std::string_view subprotocol) {
+    for (std::string_view theirs : requested_subprotocols(req))
+        if (theirs == subprotocol)
+            return true;
+    return false;
+}
+
+/// The server's answer to the complete request `req` from `remote_address` (the client's,
+/// after any trusted proxy). In order: a peer over a connection limit (`over_limit`) gets
+/// 503 whatever it asked; a plain HTTP request gets the decider's answer, with `Connection:
+/// close`; an invalid upgrade its check's status, as does a malformed Sec-WebSocket-Extensions
+/// when the server negotiates compression (RFC 6455 §9.1); a valid one the decider's refusal,
+/// or a 500 when the decider chose a subprotocol the client did not offer, or the 101 (with
+/// the agreed extension, if any).
+inline upgrade_answer negotiate_upgrade(const http_request& req, std::string_view remote_address,
+                                        bool over_limit, const server_options& options,
+                                        upgrade_decider& decider) {
+    if (over_limit)
+        return refusal(error::server_busy);
+    upgrade_answer answer;
+    if (!is_websocket_request(req)) {
+        decider.answer_http(req, answer.response);
+        answer.response.set_header("Connection", "close");
+        return answer;
+    }
+    if (const std::error_code invalid = validate_upgrade(req))
+        return refusal(invalid);
+    compression_negotiator::result extension;
+    if (options.compression) {
+        extension = options.compression->negotiate(
+            req.header_list("Sec-WebSocket-Extensions"),
+            options.slow_reader_action == server_options::overflow_action::drop_oldest);
+        if (extension.error)
+            return refusal(extension.error);
+    }
+    upgrade_decision& decision = answer.decision;
+    decision.remote_address = std::string{remote_address};
+    decision.subprotocol = select_subprotocol(req, options.subprotocols);
+    decider.decide_upgrade(req, decision);
+    if (!decision.accepted())
+        answer.response = make_error_response(decision.status, decision.reason);
+    else if (!decision.subprotocol.empty() && !offered(req, decision.subprotocol))
+        answer.response = make_error_response(500, "server chose a subprotocol not offered");
+    else {
+        answer.response = make_upgrade_response(req, decision.subprotocol);
+        if (extension.compression) {
+            answer.response.set_header("Sec-WebSocket-Extensions", extension.response);
+            answer.compression = std::move(extension.compression);
+        }
+        answer.opens = true;
+    }
+    return answer;
+}
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/upgrade.hpp ----
 // ---- begin wschat/ws/limits.hpp ----
 // wschat — the limits a server enforces, and counters of how often each was hit.
 
@@ -3211,151 +4586,6 @@ struct message {
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/message.hpp ----
-// ---- begin wschat/ws/options.hpp ----
-// wschat — the server's options: where it listens and the limits that keep it safe.
-
-
-#include <algorithm>
-#include <chrono>
-#include <cstddef>
-#include <cstdint>
-#include <memory>
-#include <string>
-#include <string_view>
-#include <vector>
-
-WSCHAT_BEGIN_NAMESPACE(ws)
-
-/// Everything a `ws::server` can be told, each with a safe default and the reason for it.
-///
-/// A default that lets one peer exhaust memory or hold a connection forever would be a bug:
-/// every size and time here is bounded out of the box.
-///
-/// ```cpp
-/// ws::server_options opts;
-/// opts.port = 9000;
-/// opts.heartbeat_interval = std::chrono::seconds{10};
-/// ```
-struct server_options {
-    /// Address to listen on. Loopback by default so that nothing is exposed by accident;
-    /// use "0.0.0.0" or "::" to accept connections from other hosts.
-    std::string address = "127.0.0.1";
-
-    /// TCP port; 0 asks the OS for a free one (read it back with `server::port()`).
-    std::uint16_t port = 8080;
-
-    /// Subprotocols this server speaks, most preferred first. The first one the client
-    /// offers in Sec-WebSocket-Protocol is selected; none is selected when none match.
-    /// `on_upgrade` may override the choice.
-    std::vector<std::string> subprotocols;
-
-    /// Largest HTTP request head (request line + headers). 8 KiB holds a browser's request
-    /// with its cookies, and matches common proxies' limits; past it: 431.
-    std::size_t max_header_bytes = 8 * 1024;
-
-    /// Time a client has, from TCP accept, to complete its upgrade request. Bounds
-    /// slowloris-style clients that open sockets and never finish the request.
-    std::chrono::milliseconds handshake_timeout{10'000};
-
-    /// Largest message (after reassembly) a peer may send. 1 MiB is far above any chat line
-    /// and caps the memory one peer can make the server hold; past it: close 1009, refused
-    /// from the frame header, before the payload is buffered.
-    std::size_t max_message_size = 1024 * 1024;
-
-    /// Bytes that may wait in one peer's send queue. A peer that reads slower than the room
-    /// talks is closed with 1008 past this bound, so it can never grow server memory or
-    /// slow the other members down. 4 MiB absorbs bursts of tens of thousands of lines.
-    std::size_t max_send_queue_bytes = 4 * 1024 * 1024;
-
-    /// How often every connection is pinged. Pings keep NAT and proxy mappings alive and
-    /// detect dead peers; 30 s is under the 60 s idle timeout of nginx's default
-    /// proxy_read_timeout. Zero disables heartbeats (not recommended).
-    std::chrono::milliseconds heartbeat_interval{30'000};
-
-    /// A peer from which nothing (not even a pong) has arrived for this long is considered
-    /// dead: its connection is closed and it leaves its rooms. Two intervals allow one lost
-    /// ping before declaring the peer gone.
-    std::chrono::milliseconds heartbeat_timeout{60'000};
-
-    /// A connection whose peer has sent no message (pings and pongs do not count) for this
-    /// long is closed with 1001 "idle timeout". Zero, the default, keeps silent members: in
-    /// a chat a reader who never writes is an ordinary user, and the heartbeat already ends
-    /// dead peers. Set it for devices that are expected to report regularly. Checked by the
-    /// heartbeat sweep, so a connection ends between one and two timeouts after its last
-    /// message (the sweep runs at the shorter of this and `heartbeat_interval`).
-    std::chrono::milliseconds idle_timeout{0};
-
-    /// How long to wait for the peer's answer to our Close frame (and for it to close TCP)
-    /// before closing the socket anyway.
-    std::chrono::milliseconds close_timeout{5'000};
-
-    /// Connections (including those still in their handshake) beyond which new ones are
-    /// answered 503 before the upgrade, protecting file descriptors and memory.
-    std::size_t max_connections = 10'000;
-
-    /// Connections from one remote address beyond which new ones from it are answered 503.
-    /// A NAT can put a whole office behind one address, so the bound is generous; it stops
-    /// one host from taking every slot. A trusted proxy's own address is exempt; the
-    /// clients it forwards are counted by the address it names for them.
-    std::size_t max_connections_per_address = 256;
-
-    /// Messages one connection may send per second, sustained (0: unlimited). The default
-    /// is far above any person typing and above a game client's tick rate, yet stops a
-    /// single client from turning a room into a firehose. Past it: `rate_limit_action`.
-    double max_messages_per_second = 5'000;
-
-    /// Messages a connection may send in a burst above the sustained rate.
-    std::size_t message_burst = 5'000;
-
-    /// What happens to a message over the rate limit.
-    enum class rate_action {
-        close, ///< the sender is closed with 1008 (policy violation)
-        drop,  ///< the message is dropped silently; the sender stays
-    };
-    /// What happens to a message over the rate limit; closing by default, as a client that
-    /// floods is rarely an honest one.
-    rate_action rate_limit_action = rate_action::close;
-
-    /// What happens when a peer's send queue passes `max_send_queue_bytes`.
-    enum class overflow_action {
-        close,       ///< the peer is closed with 1008: it cannot keep up with the room
-        drop_oldest, ///< the oldest frames not yet being written are dropped until it fits
-    };
-    /// What happens to a reader that falls behind; closing by default, so that a member
-    /// never silently misses messages (drop_oldest suits state updates where only the
-    /// latest matters).
-    overflow_action slow_reader_action = overflow_action::close;
-
-    /// Browser origins allowed to open a WebSocket, compared exactly with the Origin header
-    /// ("https://chat.example.com"); a request from any other origin gets 403, which stops
-    /// cross-site WebSocket hijacking. Empty: every origin. Requests without an Origin
-    /// header (native clients, not browsers) are not affected.
-    std::vector<std::string> allowed_origins;
-
-    /// Addresses of reverse proxies (nginx) whose X-Forwarded-For / X-Real-IP headers are
-    /// believed: a connection from one of them reports the client address the proxy names.
-    /// From anyone else those headers are ignored, since any client can send them.
-    std::vector<std::string> trusted_proxies;
-
-    /// True when `address` is one of `trusted_proxies`.
-    bool trusts_proxy(std::string_view address) const {
-        return std::find(trusted_proxies.begin(), trusted_proxies.end(), address) !=
-               trusted_proxies.end();
-    }
-
-    /// Size of each connection's read buffer. Larger reads mean fewer system calls for
-    /// big messages; 16 KiB is one TLS record and a few TCP segments.
-    std::size_t read_buffer_size = 16 * 1024;
-
-    /// Where the server reads the time. Null (the default): the steady clock, with a timer
-    /// that sweeps for deadlines and heartbeats. A `ws::manual_clock` makes time move only
-    /// when a test advances it, and the sweep run at each advance, so timeouts are tested
-    /// without waiting.
-    std::shared_ptr<manual_clock> clock;
-};
-
-WSCHAT_END_NAMESPACE
-// ---- end wschat/ws/options.hpp ----
 // ---- begin wschat/ws/session.hpp ----
 // wschat — the WebSocket protocol of one open connection, for either end, without I/O.
 
@@ -3408,6 +4638,7 @@ WSCHAT_END_NAMESPACE
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -3441,17 +4672,17 @@ struct session_limits {
 ///
 /// A sink provides:
 ///
-/// | member | called when |
-/// |---|---|
-/// | `const session_limits& limits() const` | the session needs its limits |
-/// | `void message(opcode op, std::string_view payload)` | a whole text or binary message passed
-/// every check (valid during the call) | | `void send(shared_frame frame)` | a frame is to be sent:
-/// a pong | | `void send_close(shared_frame frame, std::uint16_t code, std::string_view reason,
-/// std::error_code why)` | the Close frame is to be sent, the last frame of the connection; `code`
-/// and `reason` are those of the handshake (the peer's when it closed first), `why` the error that
-/// caused it, if any | | `void limit_hit(std::error_code ec)` | the peer broke a limit or the
-/// protocol (for counting; a close follows unless the message was only dropped) | | `void closed()`
-/// | the closing handshake is complete: the peer answered our Close |
+/// - `const session_limits& limits() const`: the limits, read when the session needs them.
+/// - `void message(opcode op, std::string_view payload)`: a whole text or binary message
+///   passed every check (valid during the call).
+/// - `void send(shared_frame frame)`: a frame is to be sent (a pong).
+/// - `void send_close(shared_frame frame, std::uint16_t code, std::string_view reason,
+///   std::error_code why)`: the Close frame is to be sent, the last frame of the connection;
+///   `code` and `reason` are those of the handshake (the peer's when it closed first), `why`
+///   the error that caused it, if any.
+/// - `void limit_hit(std::error_code ec)`: the peer broke a limit or the protocol (for
+///   counting; a close follows unless the message was only dropped).
+/// - `void closed()`: the closing handshake is complete (the peer answered our Close).
 ///
 /// Not thread-safe: one session is driven by one thread at a time (a connection's strand).
 template <role Role>
@@ -3500,6 +4731,18 @@ public:
     /// Frees the parser's reassembly storage unless a message is partial.
     void release_memory() noexcept { parser_.release_memory(); }
 
+    /// Takes the compression extension negotiated in the handshake: the messages the peer
+    /// sends compressed (RSV1) are decompressed with it. Without one (the default) RSV1 is a
+    /// protocol error. The size limit applies to the decompressed message, enforced while it
+    /// is produced (1009); a stream that does not decompress fails with 1007, and so does
+    /// compressed text that is not UTF-8.
+    void use_compression(std::unique_ptr<message_compression> compression) noexcept {
+        compression_ = std::move(compression);
+        parser_.allow_compressed(compression_ != nullptr);
+    }
+    /// The compression extension in use (for what is sent), or null.
+    message_compression* compression() const noexcept { return compression_.get(); }
+
 private:
     template <class Sink>
     struct parser_events {
@@ -3508,16 +4751,40 @@ private:
         std::chrono::steady_clock::time_point now;
 
         void on_message(opcode op, std::string_view payload) {
-            // After our Close the peer may still send data; RFC 6455 §1.4 lets us discard it.
-            if (self.close_sent_)
+            if (admit())
+                sink.message(op, payload);
+        }
+        void on_compressed_message(opcode op, std::string_view payload) {
+            if (!admit())
                 return;
+            // One buffer per thread, as only one message is inflated at a time; a large
+            // message's capacity is given back so that it is not held for good.
+            constexpr std::size_t kept_capacity = 64 * 1024;
+            thread_local std::string inflated;
+            const auto max_size = static_cast<std::size_t>(sink.limits().max_message_size);
+            if (const std::error_code ec =
+                    self.compression_->decompress(payload, max_size, inflated))
+                self.fail(ec, sink);
+            else if (op == opcode::text && !is_valid_utf8(inflated))
+                self.fail(error::invalid_utf8, sink);
+            else
+                sink.message(op, inflated);
+            if (inflated.capacity() > kept_capacity)
+                std::string{}.swap(inflated);
+        }
+        /// Whether a message that arrived now is taken: not after our Close (the peer may
+        /// still send data, which RFC 6455 §1.4 lets us discard), and within the rate.
+        bool admit() {
+            if (self.close_sent_)
+                return false;
             const session_limits& limits = sink.limits();
-            if (!self.rate_.admit(now, limits.max_messages_per_second, limits.message_burst)) {
-                if (!limits.drop_over_rate)
-                    return self.fail(error::rate_limited, sink);
-                return sink.limit_hit(error::rate_limited);
-            }
-            sink.message(op, payload);
+            if (self.rate_.admit(now, limits.max_messages_per_second, limits.message_burst))
+                return true;
+            if (limits.drop_over_rate)
+                sink.limit_hit(error::rate_limited);
+            else
+                self.fail(error::rate_limited, sink);
+            return false;
         }
         void on_ping(std::string_view payload) {
             if (!self.close_sent_)
@@ -3561,6 +4828,7 @@ private:
 
     message_parser parser_;
     detail::rate_limiter rate_;
+    std::unique_ptr<message_compression> compression_;
     bool close_sent_ = false;
     bool close_received_ = false;
 };
@@ -3568,28 +4836,21 @@ private:
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/session.hpp ----
 
-#include <asio/bind_executor.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
-#include <asio/socket_base.hpp>
 #include <asio/strand.hpp>
-#include <asio/write.hpp>
 
-#include <algorithm>
 #include <any>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <type_traits>
 #include <utility>
-#include <vector>
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
@@ -3605,51 +4866,26 @@ struct close_info {
     std::error_code error;
 };
 
-/// What the application decides about an upgrade request in `on_upgrade`.
-struct upgrade_decision {
-    /// Accept (the default), optionally selecting one of the client's subprotocols.
-    void accept(std::string_view chosen_subprotocol = {}) {
-        status = 101;
-        subprotocol = std::string{chosen_subprotocol};
-    }
-    /// Refuse with an HTTP status (401, 403, 503, …) and a short human-readable reason.
-    void reject(int http_status, std::string_view why) {
-        status = http_status;
-        reason = std::string{why};
-    }
-    /// True while the decision is to accept (status 101).
-    bool accepted() const noexcept { return status == 101; }
-
-    /// The client's address, filled in by the server before `on_upgrade` runs: the peer's
-    /// own or, behind a proxy listed in `server_options::trusted_proxies`, the client address
-    /// the proxy names. Lets an application refuse or rate addresses of its own choosing.
-    std::string remote_address;
-
-    /// The HTTP status of the answer: 101 to accept, anything else refuses (see `reject`).
-    int status = 101;
-    std::string subprotocol; ///< pre-filled with the server's choice from its options
-    /// The reason sent with a refusal, as the response's body.
-    std::string reason;
-    /// Anything the application wants to keep with the connection (a user name, an id, a
-    /// session): it becomes `connection::user_data()` when the upgrade is accepted.
-    std::any user_data;
-};
-
 template <class Transport>
 class connection;
 
 namespace detail {
-template <class Transport>
-class server_core;
+struct connection_access;
+
+/// The server registry's bookkeeping of a connection, kept in it (under the registry's lock).
+struct registry_entry {
+    std::uint32_t slot = 0; // its place in the registry
+    // Counted under its remote address for `max_connections_per_address` (a trusted proxy's
+    // own connection is not: its clients are).
+    bool counted_per_address = false;
+};
 
 /// What a connection reports to its owner (the server). An interface rather than a
 /// template parameter so that this layer does not depend on the one above it.
 template <class Transport>
-class connection_owner {
+class connection_owner : public upgrade_decider {
 public:
     using connection_ptr = std::shared_ptr<connection<Transport>>;
-    virtual void decide_upgrade(const http_request& request, upgrade_decision& decision) = 0;
-    virtual void answer_http(const http_request& request, http_response& response) = 0;
     virtual void opened(const connection_ptr& conn) = 0;
     virtual void received(const connection_ptr& conn, const message& msg) = 0;
     /// Called once per connection when its socket is closed; `was_open` tells whether
@@ -3728,21 +4964,12 @@ public:
     /// Used by the server, which has picked strand `id` of `owner`'s pool for it;
     /// applications get connections from the handlers.
     connection(std::shared_ptr<owner_type> owner, std::uint64_t id, std::string_view remote_address)
-        : owner_(std::move(owner)), session_(owner_->limits()), id_(id) {
-        last_seen_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
+        : owner_(std::move(owner)), session_(owner_->limits()), times_(now()), id_(id) {
         set_remote_address(remote_address);
     }
 
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
-
-    /// Normally the socket is closed when the connection finishes; this is for a connection
-    /// dropped unfinished with its io_context.
-    ~connection() {
-        if constexpr (plain_socket)
-            if (io_.fd >= 0)
-                detail::close_socket(io_.fd);
-    }
 
     /// Queues a text message. `text` must be valid UTF-8 (the peer will close otherwise).
     void send_text(std::string_view text) { send(make_frame(opcode::text, text)); }
@@ -3750,15 +4977,11 @@ public:
     void send_binary(std::string_view bytes) { send(make_frame(opcode::binary, bytes)); }
     /// Queues a frame encoded beforehand with `ws::make_frame`, typically one broadcast
     /// frame shared by many connections.
-    void send(shared_frame frame) { enqueue(std::move(frame)); }
+    void send(shared_frame frame);
 
     /// Starts the close handshake: sends a Close frame with `code` and `reason` after what
     /// is already queued, then waits up to `close_timeout` for the peer's answer.
-    void close(close_code code = close_code::normal, std::string_view reason = {}) {
-        asio::post(strand(), [self = this->shared_from_this(), code, why = std::string{reason}] {
-            self->start_close(static_cast<std::uint16_t>(code), why, {});
-        });
-    }
+    void close(close_code code = close_code::normal, std::string_view reason = {});
 
     /// True between the successful handshake and the start of the close handshake.
     bool is_open() const noexcept { return state_.load(std::memory_order_acquire) == state::open; }
@@ -3802,15 +5025,14 @@ public:
     /// A number unique within the server, for logs and maps.
     std::uint64_t id() const noexcept { return id_; }
     /// Bytes queued for this peer and not yet written.
-    std::size_t queued_bytes() const {
-        std::lock_guard<detail::spin_lock> lock{queue_lock_};
-        return queued_bytes_;
-    }
+    std::size_t queued_bytes() const { return queue_.queued_bytes(); }
 
 private:
-    template <class>
-    friend class detail::server_core;
+    friend struct detail::connection_access;
     friend readiness_type;
+    /// The I/O back end, chosen once by the kind of stream (see detail::io_backend).
+    using io_type = detail::io_backend<connection, stream_type>;
+    friend io_type;
 
     enum class state : std::uint8_t { handshake, open, closing, closed };
 
@@ -3822,12 +5044,111 @@ private:
         close_info end;
     };
 
+    using clock = detail::time_source::clock;
+    clock::time_point now() const noexcept { return owner_->time().now(); }
+
+    // --- what the I/O back end calls, on the strand -------------------------------------
+
+    // What the owner keeps for its connections, and the connection's own queue and state.
     const server_options& options() const noexcept { return owner_->options(); }
     const Transport& transport() const noexcept { return owner_->transport(); }
     strand_type& strand() const noexcept { return owner_->strand_of(id_); }
-    using time_source = detail::time_source;
-    using clock = time_source::clock;
-    clock::time_point now() const noexcept { return owner_->time().now(); }
+    readiness_type* readiness() const noexcept { return owner_->readiness(); }
+    detail::send_queue& queue() noexcept { return queue_; }
+    bool ended() const noexcept { return state_ == state::closed; }
+
+    /// From the server's readiness set (plain sockets only): the socket became readable or
+    /// writable (`events`, epoll's); the back end takes it to the strand.
+    void ready(std::uint32_t events) { io_.ready(*this, events); }
+
+    /// Bytes arrived: the request while in the handshake, frames once open.
+    void received(std::uint8_t* bytes, std::size_t size) {
+        // Whatever the messages read here make the server send (a broadcast to every member,
+        // a pong, a close) leaves when the parsing is done, not through the event loop.
+        cork corked{strand().get_inner_executor()};
+        times_.heard(now());
+        if (state_ == state::handshake)
+            consume_request(bytes, size);
+        else
+            receive(bytes, size);
+        session_.release_memory(); // frees the reassembly buffer unless a message is partial
+    }
+
+    // After our Close (or an HTTP answer) both kinds of stream keep reading, and discarding,
+    // until the peer closes: closing a socket with unread data would reset the connection
+    // and could destroy the Close frame or response still in flight to the peer.
+
+    /// The peer closed TCP or the network failed: expected after our Close or answer.
+    void read_failed(std::error_code ec) {
+        const bool expected = state_ == state::closing || reply_sent_;
+        end_at_once(expected ? std::error_code{} : ec);
+    }
+
+    /// The stream failed (handshake, write): the connection ends at once.
+    void end_at_once(std::error_code why) { end({ending::at_once, why}); }
+
+    /// `size` bytes of the taken frames went out (`full`: the socket took no more). True
+    /// when the back end should write again. A queue that ended with a Close frame or HTTP
+    /// answer, now written, ends the connection or our direction.
+    bool written(std::size_t size, bool full) {
+        const detail::send_queue::progress progress = queue_.written(size, full);
+        if (progress.drained_after_last && state_ != state::closed)
+            last_write_done();
+        return progress.write_again;
+    }
+
+    // --- ending: one way, with a reason ---------------------------------------------------
+
+    /// How end() ends the connection.
+    enum class ending : std::uint8_t {
+        /// Open: the close handshake, with the reason's code, or 1001 when the server stops,
+        /// or the code of its error. Still in the HTTP handshake: at once, when for an error.
+        /// Closing already: nothing more.
+        close,
+        /// In the HTTP handshake: the reason's answer, then our direction shuts down.
+        reply,
+        /// The socket closes now (a network error, a deadline, a silent peer, the server
+        /// destroyed, or both Close frames exchanged).
+        at_once,
+    };
+
+    /// Why a connection ends, and so how: what end() is given.
+    struct end_reason {
+        ending how;
+        std::error_code error{}; // the error behind it (none: a clean end)
+        std::uint16_t code = 0;  // close: the code to send, 0 for the error's
+        std::string_view text{}; // close: the reason sent with `code`
+        const detail::upgrade_answer* answer = nullptr; // reply: what to answer
+    };
+
+    /// The one way a connection ends, whatever ends it: the application (close), the
+    /// protocol or a limit (a session error, a slow reader, an idle peer), the server
+    /// (stopping, destroyed), the handshake (a refusal), time (a deadline, a silent peer) or
+    /// the network. `on_close` follows exactly once, when the socket is closed (finish).
+    void end(const end_reason& why) {
+        session_sink sink{*this};
+        switch (why.how) {
+        case ending::close:
+            if (state_ == state::open) {
+                if (why.code != 0)
+                    session_.close(why.code, why.text, why.error, sink);
+                else if (why.error == error::server_stopping)
+                    session_.close(static_cast<std::uint16_t>(close_code::going_away),
+                                   "server shutting down", why.error, sink);
+                else
+                    session_.fail(why.error, sink);
+            } else if (state_ == state::handshake && why.error) {
+                finish(why.error);
+            }
+            return;
+        case ending::reply:
+            if (state_ == state::handshake)
+                reply(*why.answer);
+            return;
+        case ending::at_once:
+            return finish(why.error);
+        }
+    }
 
     // The session's sink: what the protocol decides, turned into queueing and closing.
     // Keeps the session's callbacks out of the public interface.
@@ -3841,49 +5162,22 @@ private:
             self.closing(std::move(frame), code, reason, why);
         }
         void limit_hit(std::error_code ec) { self.owner_->limit_hit(ec); }
-        void closed() { self.finish({}); } // the peer answered our Close
+        void closed() { self.end({ending::at_once}); } // the peer answered our Close
     };
 
-    // --- start-up, called by the server on the connection's strand ----------------------
+    // Where a compression extension puts what it makes of a frame sent.
+    struct compressed_sink final : frame_sink {
+        explicit compressed_sink(connection& c) noexcept : self(c) {}
+        void push(shared_frame frame) override { self.enqueue(std::move(frame)); }
+        connection& self;
+    };
 
-    /// Runs the transport's handshake on `stream`, then reads. A plain socket's stream
-    /// lives only until then, and its descriptor joins the owner's readiness set.
+    // --- what the server calls (through detail::connection_access) ------------------------
+
+    /// On the strand: runs the transport's handshake on `stream`, then reads.
     void start(stream_type stream) {
-        set_deadline(options().handshake_timeout, error::handshake_timeout);
-        if constexpr (plain_socket) {
-            io_.handshaking = std::make_unique<stream_type>(std::move(stream));
-            transport().async_handshake(
-                *io_.handshaking,
-                asio::bind_executor(strand(), [self = this->shared_from_this()](
-                                                  std::error_code ec) { self->adopt(ec); }));
-        } else {
-            io_.stream.emplace(std::move(stream));
-            transport().async_handshake(
-                *io_.stream, asio::bind_executor(
-                                 strand(), [self = this->shared_from_this()](std::error_code ec) {
-                                     if (ec)
-                                         return self->finish(ec);
-                                     self->read_some();
-                                 }));
-        }
-    }
-
-    /// A plain socket's transport handshake is done: its descriptor leaves Asio (and the
-    /// stream, which then closes nothing) for the readiness set, non-blocking. The set
-    /// reports it writable at once, which makes the first read.
-    void adopt(std::error_code ec) {
-        // Destroyed on return, now that the handshake no longer uses it.
-        const std::unique_ptr<stream_type> stream = std::move(io_.handshaking);
-        if (state_ == state::closed)
-            return; // ended during the handshake, whose stream close_stream() closed
-        if (!ec)
-            stream->non_blocking(true, ec);
-        if (!ec)
-            io_.fd = stream->release(ec);
-        if (!ec)
-            ec = owner_->readiness()->add(io_.fd, *this);
-        if (ec)
-            finish(ec);
+        set_deadline(options().handshake_timeout);
+        io_.start(*this, std::move(stream));
     }
 
     /// The server's sweep, from the server's strand: a connection with something due (its
@@ -3895,33 +5189,11 @@ private:
         const state current = state_.load(std::memory_order_acquire);
         if (current == state::closed)
             return;
-        if (due_at(now, current) != due::nothing)
+        if (times_.due_at(now, current == state::open, options()) != detail::due::nothing)
             return asio::post(strand(),
                               [self = this->shared_from_this(), now] { self->expire(now); });
         if (ping && current == state::open)
             enqueue(ping);
-    }
-
-    enum class due : std::uint8_t { nothing, deadline, silent, idle };
-
-    /// What is due at `now`, the first of: the deadline passed, the peer silent past the
-    /// heartbeat timeout, no message past the idle timeout. Reads only atomics.
-    due due_at(clock::time_point now, state current) const {
-        const clock::rep ticks = time_source::ticks_at(now);
-        // A sweep that reads the state before a change and the mark after it may find
-        // something due that is not: expire() asks again on the strand, where both are
-        // current, so that costs a post and nothing more.
-        const clock::rep mark = deadline_or_last_message_.load(std::memory_order_relaxed);
-        if (current != state::open)
-            return mark != 0 && ticks >= mark ? due::deadline : due::nothing;
-        if (options().heartbeat_interval.count() > 0 &&
-            ticks - last_seen_.load(std::memory_order_relaxed) >=
-                time_source::ticks_of(options().heartbeat_timeout))
-            return due::silent;
-        if (options().idle_timeout.count() > 0 &&
-            ticks - mark >= time_source::ticks_of(options().idle_timeout))
-            return due::idle;
-        return due::nothing;
     }
 
     /// On the strand: ends the connection for what the sweep found due, if it still is.
@@ -3929,121 +5201,42 @@ private:
         const state current = state_;
         if (current == state::closed)
             return;
-        switch (due_at(now, current)) {
-        case due::nothing:
+        switch (times_.due_at(now, current == state::open, options())) {
+        case detail::due::nothing:
             return;
-        case due::deadline:
-            return finish(deadline_error_);
-        case due::silent:
-            return finish(error::heartbeat_timeout);
-        case due::idle:
-            return fail(error::idle_timeout);
+        case detail::due::deadline:
+            return end({ending::at_once, deadline_error()});
+        case detail::due::silent:
+            return end({ending::at_once, error::heartbeat_timeout});
+        case detail::due::idle:
+            return end({ending::close, error::idle_timeout});
         }
+    }
+
+    /// What a passed deadline means: the handshake's until the connection opens or answers,
+    /// then the close handshake's.
+    error deadline_error() const noexcept {
+        return state_ == state::handshake && !reply_sent_ ? error::handshake_timeout
+                                                          : error::close_timeout;
     }
 
     /// The server is stopping: open connections get a Close frame with 1001, those still
     /// in their handshake are dropped.
-    void go_away() {
-        if (state_ == state::open)
-            start_close(static_cast<std::uint16_t>(close_code::going_away), "server shutting down",
-                        error::server_stopping);
-        else if (state_ == state::handshake)
-            finish(error::server_stopping);
-    }
+    void go_away() { end({ending::close, error::server_stopping}); }
 
     /// Ends the connection at once, without a close handshake (server destruction).
-    void abort() {
-        asio::post(strand(),
-                   [self = this->shared_from_this()] { self->finish(error::server_stopping); });
-    }
+    void abort() { asio::post(strand(), call{this->shared_from_this(), &connection::abort_now}); }
+    void abort_now() { end({ending::at_once, error::server_stopping}); } // on the strand
 
-    // --- reading ---------------------------------------------------------------------------
+    /// The handler type of the connection's seldom posts (each distinct handler type
+    /// instantiates an operation of its own): calls `what` on the connection.
+    struct call {
+        std::shared_ptr<connection> self;
+        void (connection::*what)();
+        void operator()() const { ((*self).*what)(); }
+    };
 
-    // After our Close (or an HTTP answer) both kinds of stream keep reading, and discarding,
-    // until the peer closes: closing a socket with unread data would reset the connection
-    // and could destroy the Close frame or response still in flight to the peer.
-
-    /// Plain sockets, from the readiness set's strand: the socket became readable or
-    /// writable or both (`events`, epoll's). Schedules one on_ready at a time, which sees
-    /// every event reported until it begins. Dispatched: when the connection's strand is
-    /// free it runs at once, inside the set's hand-out, as Asio's reactor would run a read;
-    /// posted, it would wait behind every handler queued meanwhile (a broadcast's writes).
-    void ready(std::uint32_t events) {
-        if (first_report(events))
-            asio::dispatch(strand(), [self = this->shared_from_this()] { self->on_ready(); });
-    }
-
-    /// Records `events` for the next on_ready; true when none was scheduled yet.
-    bool first_report(std::uint32_t events) {
-        return io_.events.fetch_or(static_cast<event_bits>(events), std::memory_order_acq_rel) == 0;
-    }
-
-    void on_ready() {
-        const std::uint32_t events = io_.events.exchange(0, std::memory_order_acq_rel);
-        if (state_ == state::closed)
-            return;
-        if (io_.awaiting_writable) {
-            io_.awaiting_writable = false;
-            write_directly();
-        }
-        read_available(events);
-    }
-
-    /// Plain sockets: reads what has arrived into the thread's read buffer and handles it
-    /// before returning, so an idle connection holds no read buffer. Edge-triggered
-    /// readiness is reported once per change, so reading goes on until the socket is
-    /// drained, which a short read shows (unless the peer's end or an error came with the
-    /// data: that is read next). One buffer per turn on the strand, so that other
-    /// connections, and what this one posted (a queue-overflow close), go in between.
-    void read_available(std::uint32_t events) {
-        std::uint8_t* bytes = detail::thread_read_buffer(options().read_buffer_size);
-        std::error_code ec;
-        const std::size_t size = detail::read_socket(io_.fd, bytes, options().read_buffer_size, ec);
-        if (ec == asio::error::would_block)
-            return;
-        if (ec)
-            return peer_vanished(ec);
-        handle_bytes(bytes, size);
-        const bool drained =
-            size < options().read_buffer_size && (events & readiness_type::ending) == 0;
-        // No new report would announce the rest: read it on a later turn.
-        if (state_ != state::closed && !drained && first_report(events | readiness_type::readable))
-            asio::post(strand(), [self = this->shared_from_this()] { self->on_ready(); });
-    }
-
-    /// Other streams (TLS): one asynchronous read at a time into the connection's buffer.
-    void read_some() {
-        if (!io_.read_buffer)
-            io_.read_buffer.reset(new std::uint8_t[options().read_buffer_size]); // not zeroed
-        io_.stream->async_read_some(
-            asio::buffer(io_.read_buffer.get(), options().read_buffer_size),
-            asio::bind_executor(
-                strand(), [self = this->shared_from_this()](std::error_code ec, std::size_t size) {
-                    self->on_read(ec, size);
-                }));
-    }
-
-    void on_read(std::error_code ec, std::size_t size) {
-        if (state_ == state::closed)
-            return;
-        if (ec)
-            return peer_vanished(ec);
-        handle_bytes(io_.read_buffer.get(), size);
-        if (state_ != state::closed)
-            read_some();
-    }
-
-    void handle_bytes(std::uint8_t* bytes, std::size_t size) {
-        // Whatever the messages read here make the server send (a broadcast to every member,
-        // a pong, a close) leaves when the parsing is done, not through the event loop.
-        cork corked{strand().get_inner_executor()};
-        last_seen_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
-        if (state_ == state::handshake)
-            consume_request(bytes, size);
-        else
-            receive(bytes, size);
-        session_.release_memory(); // frees the reassembly buffer unless a message is partial
-    }
+    // --- the HTTP handshake ----------------------------------------------------------------
 
     void consume_request(std::uint8_t* bytes, std::size_t size) {
         if (reply_sent_)
@@ -4058,8 +5251,10 @@ private:
         switch (request_parser_->current()) {
         case request_parser::state::incomplete:
             return;
-        case request_parser::state::failed:
-            return refuse(request_parser_->error());
+        case request_parser::state::failed: {
+            const detail::upgrade_answer refused = detail::refusal(request_parser_->error());
+            return end({ending::reply, {}, 0, {}, &refused});
+        }
         case request_parser::state::done:
             break;
         }
@@ -4071,61 +5266,26 @@ private:
                 if (!owner_->admit_forwarded_client(this->shared_from_this()))
                     over_limit_ = true;
             }
-        if (over_limit_)
-            return refuse(error::server_busy); // 503, whatever was asked
-        if (!is_websocket_request(req)) {
-            http_response response;
-            owner_->answer_http(req, response);
-            response.set_header("Connection", "close");
-            return reply(response);
-        }
-        if (const std::error_code invalid = validate_upgrade(req))
-            return refuse(invalid);
-        upgrade_decision decision;
-        decision.remote_address = std::string{remote_address()};
-        decision.subprotocol = select_subprotocol(req);
-        owner_->decide_upgrade(req, decision);
-        if (!decision.accepted())
-            return reply(make_error_response(decision.status, decision.reason));
-        if (!decision.subprotocol.empty() && !offered(req, decision.subprotocol))
-            return reply(make_error_response(500, "server chose a subprotocol not offered"));
-        open(req, decision);
+        detail::upgrade_answer answer =
+            detail::negotiate_upgrade(req, remote_address(), over_limit_, options(), *owner_);
+        if (!answer.opens)
+            return end({ending::reply, {}, 0, {}, &answer});
+        open(req, answer);
         // Frames the client sent right behind its request are already in the buffer.
         if (used < size && state_ == state::open)
             receive(bytes + used, size - used);
     }
 
-    std::string select_subprotocol(const http_request& req) const {
-        const auto wanted = requested_subprotocols(req);
-        for (const std::string& ours : options().subprotocols)
-            for (std::string_view theirs : wanted)
-                if (theirs == ours)
-                    return ours;
-        return {};
-    }
-
-    static bool offered(const http_request& req, std::string_view subprotocol) {
-        for (std::string_view theirs : requested_subprotocols(req))
-            if (theirs == subprotocol)
-                return true;
-        return false;
-    }
-
-    /// Answers a request that fails a check or a limit with its status, and closes.
-    void refuse(std::error_code why) {
-        owner_->limit_hit(why);
-        end_info().error = why;
-        reply(make_error_response(http_status_for(why), why.message()));
-    }
-
-    void open(const http_request& req, upgrade_decision& decision) {
+    /// Sends the 101 and opens, with the decision's subprotocol and user data.
+    void open(const http_request& req, detail::upgrade_answer& answer) {
+        upgrade_decision& decision = answer.decision;
         if (!decision.subprotocol.empty())
             seldom().subprotocol = std::move(decision.subprotocol);
         user_data_ = std::move(decision.user_data);
+        session_.use_compression(std::move(answer.compression));
         keep_request_line(req);
-        enqueue(raw_bytes(make_upgrade_response(req, subprotocol()).serialize()));
-        // The handshake deadline is over; the idle timeout counts from here.
-        deadline_or_last_message_.store(time_source::ticks_at(now()), std::memory_order_relaxed);
+        enqueue(raw_bytes(answer.response.serialize()));
+        times_.opened(now());
         state_ = state::open;
         owner_->opened(this->shared_from_this());
         // The on_open handlers have seen the whole request; an open connection keeps no
@@ -4144,37 +5304,31 @@ private:
                            static_cast<std::uint8_t>(req.version_minor)};
     }
 
+    /// Answers a plain HTTP request or refuses an upgrade, then closes. A refusal by a check
+    /// or a limit counts as a limit hit and is how the connection ended.
+    void reply(const detail::upgrade_answer& answer) {
+        if (answer.refused_for) {
+            owner_->limit_hit(answer.refused_for);
+            end_info().error = answer.refused_for;
+        }
+        reply_sent_ = true;
+        set_deadline(options().close_timeout);
+        enqueue(raw_bytes(answer.response.serialize()), true);
+    }
+
+    // --- messages --------------------------------------------------------------------------
+
     /// Hands bytes of an open connection to the session, with the time they arrived.
     void receive(std::uint8_t* bytes, std::size_t size) {
         session_sink sink{*this};
-        const clock::time_point arrived{
-            clock::duration{last_seen_.load(std::memory_order_relaxed)}};
-        session_.receive(bytes, size, arrived, sink);
+        session_.receive(bytes, size, times_.last_heard(), sink);
     }
 
     /// A message passed the session's checks: it counts against the idle timeout and goes
     /// to the handlers.
     void deliver(opcode op, std::string_view payload) {
-        deadline_or_last_message_.store(last_seen_.load(std::memory_order_relaxed),
-                                        std::memory_order_relaxed);
+        times_.message_received();
         owner_->received(this->shared_from_this(), message{op, payload});
-    }
-
-    // --- closing ---------------------------------------------------------------------------
-
-    /// Starts the closing handshake of an open connection.
-    void start_close(std::uint16_t code, std::string_view reason, std::error_code why) {
-        session_sink sink{*this};
-        if (state_ == state::open)
-            session_.close(code, reason, why, sink);
-    }
-
-    /// A protocol violation or policy breach of an open connection: close with the mapped
-    /// code.
-    void fail(std::error_code ec) {
-        session_sink sink{*this};
-        if (state_ == state::open)
-            session_.fail(ec, sink);
     }
 
     /// The session sends its Close frame (ours, or the echo of the peer's): the last frame,
@@ -4186,42 +5340,22 @@ private:
         info.reason = std::string{reason};
         info.error = why;
         state_ = state::closing;
-        set_deadline(options().close_timeout, error::close_timeout);
+        set_deadline(options().close_timeout);
         enqueue(std::move(frame), true);
-    }
-
-    /// Answers a plain HTTP request or refuses an upgrade, then closes.
-    void reply(const http_response& response) {
-        reply_sent_ = true;
-        set_deadline(options().close_timeout, error::close_timeout);
-        enqueue(raw_bytes(response.serialize()), true);
     }
 
     /// Called when the last queued bytes (ending with a Close frame or an HTTP answer)
     /// have been written.
     void last_write_done() {
         if (session_.close_received())
-            return finish({}); // both Close frames exchanged: the server closes TCP first
+            return end({ending::at_once}); // both Close frames exchanged: we close TCP first
         // Tell the peer we are done and let it close; the read loop sees its EOF.
-        if constexpr (plain_socket)
-            detail::shutdown_send(io_.fd);
-        else
-            transport().shutdown_send(*io_.stream);
-    }
-
-    /// The peer closed TCP or the network failed.
-    void peer_vanished(std::error_code ec) {
-        const bool expected = state_ == state::closing || reply_sent_;
-        finish(expected ? std::error_code{} : ec);
+        io_.shutdown_send(*this);
     }
 
     /// The handshake deadline, then the close deadline: the server's sweep ends the
-    /// connection with `on_expiry` when it passes (a connection has no timer of its own).
-    void set_deadline(std::chrono::milliseconds after, error on_expiry) {
-        deadline_error_ = on_expiry;
-        deadline_or_last_message_.store(time_source::ticks_at(now() + after),
-                                        std::memory_order_relaxed);
-    }
+    /// connection when it passes (see deadline_error()).
+    void set_deadline(std::chrono::milliseconds after) { times_.set_deadline(now(), after); }
 
     /// How the connection ends.
     close_info& end_info() { return seldom().end; }
@@ -4246,7 +5380,7 @@ private:
         return *seldom_;
     }
 
-    /// Closes the socket and reports, exactly once.
+    /// Closes the socket and reports, exactly once: where every way of ending arrives.
     void finish(std::error_code why) {
         if (state_ == state::closed)
             return;
@@ -4256,236 +5390,55 @@ private:
             end_info().error = why;
             owner_->limit_hit(why);
         }
-        close_stream();
-        {
-            std::lock_guard<detail::spin_lock> lock{queue_lock_};
-            queue_closed_ = true;
-            frames_.clear();
-            taken_ = 0;
-            queued_bytes_ = 0;
-        }
+        io_.close(*this);
+        queue_.close();
         owner_->finished(this->shared_from_this(), end_info(), was_open);
-    }
-
-    void close_stream() {
-        if constexpr (plain_socket) {
-            if (io_.handshaking) // cancels the handshake, whose handler then drops the stream
-                transport().close(*io_.handshaking);
-            if (io_.fd < 0)
-                return;
-            owner_->readiness()->remove(io_.fd, this->shared_from_this());
-            detail::close_socket(io_.fd);
-            io_.fd = -1;
-        } else {
-            if (io_.stream)
-                transport().close(*io_.stream);
-        }
     }
 
     // --- writing ---------------------------------------------------------------------------
 
     static shared_frame raw_bytes(const std::string& bytes) { return shared_frame::copy_of(bytes); }
 
-    /// Adds a frame to the queue. `last` (a Close frame or an HTTP answer) closes the queue
-    /// behind it and is exempt from the slow-reader bound, so a close always goes out.
-    /// Everything else counts, pongs included: a peer that floods pings and never reads
-    /// must hit the bound too.
+    /// Queues a frame (see send_queue::push for `last`), schedules the flush when the queue
+    /// was idle, and acts on the queue's bound.
     void enqueue(shared_frame frame, bool last = false) {
-        bool start_flush = false;
-        bool overflow = false;
-        {
-            std::lock_guard<detail::spin_lock> lock{queue_lock_};
-            if (queue_closed_)
-                return;
-            queued_bytes_ += frame.size();
-            frames_.push_back(std::move(frame));
-            queue_closed_ = last;
-            overflow = !last && queued_bytes_ > options().max_send_queue_bytes;
-            if (overflow &&
-                options().slow_reader_action == server_options::overflow_action::drop_oldest) {
-                drop_oldest_pending();
-                overflow = false;
-                owner_->limit_hit(error::send_queue_full);
-            }
-            if (!flushing_)
-                flushing_ = start_flush = true;
-        }
-        if (start_flush && !cork::defer(this->shared_from_this(), &flush_when_uncorked))
-            asio::post(strand(), [self = this->shared_from_this()] { self->flush(); });
-        if (overflow)
+        const detail::send_queue::pushed pushed = queue_.push(std::move(frame), last, options());
+        if (pushed.dropped)
+            owner_->limit_hit(error::send_queue_full);
+        if (pushed.start_flush && !cork::defer(this->shared_from_this(), &flush_when_uncorked))
+            asio::post(strand(), flush_handler{this->shared_from_this()});
+        if (pushed.overflow)
             asio::post(strand(),
-                       [self = this->shared_from_this()] { self->drop_backlog_and_fail(); });
+                       call{this->shared_from_this(), &connection::drop_backlog_and_fail});
     }
+
+    /// Flushes on the strand: one handler type for posting and dispatching it.
+    struct flush_handler {
+        std::shared_ptr<connection> self;
+        void operator()() const { self->flush(); }
+    };
 
     /// A cork's batch: flushes on the strand, at once when the strand is free.
     static void flush_when_uncorked(const std::shared_ptr<void>& target) {
         auto self = std::static_pointer_cast<connection>(target);
-        asio::dispatch(self->strand(), [self] { self->flush(); });
-    }
-
-    /// Drops the oldest frames not yet taken for writing until the queue fits its bound
-    /// again. Called with the queue lock held.
-    void drop_oldest_pending() {
-        const auto first = frames_.begin() + static_cast<std::ptrdiff_t>(taken_);
-        auto last = first;
-        while (last != frames_.end() && queued_bytes_ > options().max_send_queue_bytes)
-            queued_bytes_ -= (last++)->size();
-        frames_.erase(first, last);
+        strand_type& on = self->strand();
+        asio::dispatch(on, flush_handler{std::move(self)});
     }
 
     /// The peer does not read fast enough: forget what it has not been sent yet and close.
     void drop_backlog_and_fail() {
         if (state_ != state::open)
             return;
-        {
-            std::lock_guard<detail::spin_lock> lock{queue_lock_};
-            const auto untaken = frames_.begin() + static_cast<std::ptrdiff_t>(taken_);
-            for (auto frame = untaken; frame != frames_.end(); ++frame)
-                queued_bytes_ -= frame->size();
-            frames_.erase(untaken, frames_.end());
-        }
-        fail(error::send_queue_full);
+        queue_.drop_untaken();
+        end({ending::close, error::send_queue_full});
     }
 
     /// Writes everything queued so far: called once per event-loop turn in which frames
     /// were queued (corking), so a burst of broadcasts leaves in one gather write.
     void flush() {
-        if (state_ == state::closed)
-            return;
-        if constexpr (plain_socket)
-            write_directly();
-        else
-            write_gathered();
+        if (state_ != state::closed)
+            io_.write(*this);
     }
-
-    /// Plain sockets: sendmsg straight from the queued frames, as much as the socket
-    /// takes; when it is full, the rest waits for the readiness set to report it writable.
-    /// The frames are gathered under the queue lock, as other threads may queue more
-    /// meanwhile, and written without it.
-    void write_directly() {
-        for (;;) {
-            detail::gathered_frames batch;
-            {
-                std::lock_guard<detail::spin_lock> lock{queue_lock_};
-                taken_ = static_cast<std::uint32_t>(batch.gather(frames_, written_of_front_));
-            }
-            std::error_code ec;
-            const std::size_t size = batch.send(io_.fd, ec);
-            const bool full = ec == asio::error::would_block;
-            if (ec && !full)
-                return finish(ec);
-            const bool again = written(size, full);
-            io_.awaiting_writable = full;
-            if (!again)
-                return;
-        }
-    }
-
-    /// Other streams (TLS): one composed gather write of everything queued.
-    void write_gathered() {
-        {
-            std::lock_guard<detail::spin_lock> lock{queue_lock_};
-            taken_ = static_cast<std::uint32_t>(frames_.size());
-            gather_writing();
-        }
-        asio::async_write(*io_.stream, io_.gather,
-                          asio::bind_executor(strand(), [self = this->shared_from_this()](
-                                                            std::error_code ec, std::size_t size) {
-                              self->on_written(ec, size);
-                          }));
-    }
-
-    /// Lays out the taken frames for one gather write. A TLS stream encrypts each buffer of
-    /// a sequence as its own record (and system call), so small frames are copied back to
-    /// back into one contiguous run that leaves as few large records; large frames still go
-    /// by reference (frames taken are not dropped until written). Called with the queue
-    /// lock held.
-    void gather_writing() {
-        const auto taken = frames_.begin() + static_cast<std::ptrdiff_t>(taken_);
-        std::size_t small_bytes = 0;
-        for (auto frame = frames_.begin(); frame != taken; ++frame)
-            if (frame->size() <= coalesce_limit)
-                small_bytes += frame->size();
-        io_.coalesced.clear();
-        io_.coalesced.reserve(small_bytes); // no reallocation below: buffers point into it
-        io_.gather.clear();
-        bool extending_run = false;
-        for (auto frame = frames_.begin(); frame != taken; ++frame) {
-            if (frame->size() > coalesce_limit) {
-                io_.gather.emplace_back(frame->data(), frame->size());
-                extending_run = false;
-                continue;
-            }
-            const std::size_t at = io_.coalesced.size();
-            io_.coalesced.insert(io_.coalesced.end(), frame->data(), frame->data() + frame->size());
-            if (extending_run)
-                io_.gather.back() = asio::const_buffer{io_.gather.back().data(),
-                                                       io_.gather.back().size() + frame->size()};
-            else
-                io_.gather.emplace_back(io_.coalesced.data() + at, frame->size());
-            extending_run = true;
-        }
-    }
-
-    void on_written(std::error_code ec, std::size_t size) {
-        if (io_.coalesced.capacity() > idle_coalesce_capacity)
-            std::vector<std::uint8_t>{}.swap(io_.coalesced); // an idle connection keeps no backlog
-        if (ec)
-            return finish(ec);
-        if (written(size, false))
-            write_gathered();
-    }
-
-    /// `size` bytes of the taken frames went out (`full`: the socket took no more). Drops
-    /// the frames they completed; the rest of the taken ones stay taken while the socket
-    /// is full. True when the caller should write again: more is queued and the socket was
-    /// not full. Otherwise flushing stops until the next frame comes (or the socket has
-    /// room), and a queue that ended with a Close frame or HTTP answer ends the connection.
-    bool written(std::size_t size, bool full) {
-        bool more = false;
-        bool drained_after_last = false;
-        {
-            std::lock_guard<detail::spin_lock> lock{queue_lock_};
-            queued_bytes_ -= size;
-            written_of_front_ += size;
-            std::size_t done = 0;
-            while (done < taken_ && written_of_front_ >= frames_[done].size())
-                written_of_front_ -= frames_[done++].size();
-            frames_.erase(frames_.begin(), frames_.begin() + static_cast<std::ptrdiff_t>(done));
-            taken_ = full ? taken_ - done : 0;
-            more = !frames_.empty();
-            flushing_ = more;
-            drained_after_last = !more && queue_closed_;
-        }
-        if (drained_after_last && state_ != state::closed)
-            last_write_done();
-        return more && !full;
-    }
-
-    // The readiness set's event bits, in 16 so that the whole of plain_socket_io fits in 16
-    // bytes (an idle connection holds little else).
-    using event_bits = std::uint16_t;
-
-    // The stream, and what reading and writing need besides the queue, by kind of stream.
-    // A plain socket is a bare descriptor in the server's readiness set, read into the
-    // thread's buffer and written with sendmsg straight from the queue; other streams (TLS)
-    // read into a buffer of their own and write through Asio's composed operations.
-    struct plain_socket_io {
-        static_assert((readiness_type::readable | readiness_type::writable |
-                       readiness_type::ending) <= std::numeric_limits<event_bits>::max(),
-                      "the readiness set reports bits that event_bits cannot hold");
-        std::unique_ptr<stream_type> handshaking; // during the transport handshake
-        int fd = -1;                              // from the end of the transport handshake
-        std::atomic<event_bits> events{0};        // reported since on_ready last began (0: none)
-        bool awaiting_writable = false;           // a write waits for room (strand only)
-    };
-    struct composed_io {
-        std::optional<stream_type> stream; // from start()
-        std::unique_ptr<std::uint8_t[]> read_buffer;
-        // The write in flight: its buffers, and its small frames copied back to back.
-        std::vector<asio::const_buffer> gather;
-        std::vector<std::uint8_t> coalesced;
-    };
 
     // Members are grouped by size, so that an idle connection, which holds little but
     // this object, wastes no bytes on padding.
@@ -4495,13 +5448,8 @@ private:
 
     std::unique_ptr<request_parser> request_parser_; // until the connection opens
     session<role::server> session_;
-    std::conditional_t<plain_socket, plain_socket_io, composed_io> io_;
-    // Steady-clock ticks, written on the strand and read by the server's sweep. An open
-    // connection has no deadline and the others no idle timeout, so one number serves as
-    // the handshake or close deadline (0: none) until open, and while open as when the
-    // peer last sent a message. Beside it: when the peer was last heard from at all.
-    std::atomic<clock::rep> deadline_or_last_message_{0};
-    std::atomic<clock::rep> last_seen_{0}; // set by the constructor
+    io_type io_;
+    detail::connection_times times_; // deadlines and signs of life, read by the sweep
 
     mutable std::unique_ptr<seldom_state> seldom_; // see seldom()
     // The remote address (its first address_size_ bytes) and, once open, the request's
@@ -4509,148 +5457,97 @@ private:
     std::string labels_;
     std::any user_data_;
     const std::uint64_t id_;
+    detail::send_queue queue_;
 
-    // The send queue, filled from any thread under the lock (see frame_queue for why it
-    // allocates neither for an idle peer nor per delivery). Its first `taken_`
-    // frames are in the write under way (the socket may hold part of the first); the
-    // strand writes them without the lock, so they are never dropped, only written.
-    detail::frame_queue frames_;
-    std::size_t queued_bytes_ = 0;     // of frames_, less what was written of the first
-    std::size_t written_of_front_ = 0; // bytes of frames_[0] already written
-
-    error deadline_error_ = error::handshake_timeout;
-    std::uint32_t registry_slot_ = 0; // its place in the server's registry (under its lock)
-    std::uint32_t taken_ = 0;         // see frames_ (queue lock)
+    detail::registry_entry registry_entry_; // the server's bookkeeping (its registry lock)
     struct {
         std::uint8_t major, minor;
     } opened_version_{1, 1};        // of the request, kept with its target
     std::uint8_t address_size_ = 0; // see labels_
     std::atomic<state> state_{state::handshake};
-    mutable detail::spin_lock queue_lock_; // of frames_, queued_bytes_, flushing_, queue_closed_
-    bool flushing_ = false;                // a flush is posted or a write is in flight (queue lock)
-    bool queue_closed_ = false; // a Close frame or HTTP answer was queued, or the socket closed
     bool reply_sent_ = false;
     bool over_limit_ = false; // set by the server when a connection limit refuses this one
-    // Counted under remote_address() for `max_connections_per_address` (a trusted proxy's
-    // own connection is not: its clients are). Set by the server, under its registry lock.
-    bool counted_per_address_ = false;
-
-    static constexpr std::size_t coalesce_limit = 1024;
-    static constexpr std::size_t idle_coalesce_capacity = 64 * 1024;
 };
+
+namespace detail {
+
+/// What the server does to its connections, and all it may: start them, sweep them, stop
+/// them and keep its registry's bookkeeping in them. The connection's one friend on the
+/// server's side.
+struct connection_access {
+    /// Starts `conn` on its strand: the transport's handshake on `stream`, then reading.
+    template <class Connection>
+    static void start(const std::shared_ptr<Connection>& conn,
+                      typename Connection::stream_type stream) {
+        asio::post(conn->strand(), [conn, stream = std::move(stream)]() mutable {
+            conn->start(std::move(stream));
+        });
+    }
+    /// From the server's strand: ends the connection if something is due, else pings it
+    /// when `ping` is set.
+    template <class Connection>
+    static void sweep(Connection& conn, std::chrono::steady_clock::time_point now,
+                      const shared_frame& ping) {
+        conn.sweep(now, ping);
+    }
+    /// The server stops: on its strand, the connection closes with 1001 (see go_away).
+    template <class Connection>
+    static void go_away(const std::shared_ptr<Connection>& conn) {
+        asio::post(conn->strand(), [conn] { conn->go_away(); });
+    }
+    /// Ends the connection at once, from any thread (the server is gone or out of time).
+    template <class Connection>
+    static void abort(Connection& conn) {
+        conn.abort();
+    }
+    /// A connection limit refuses the connection: it answers 503 to its request.
+    template <class Connection>
+    static void refuse_over_limit(Connection& conn) {
+        conn.over_limit_ = true;
+    }
+    /// The registry's bookkeeping of the connection.
+    template <class Connection>
+    static registry_entry& entry(Connection& conn) {
+        return conn.registry_entry_;
+    }
+    /// The server that made the connection.
+    template <class Connection>
+    static const void* owner(const Connection& conn) {
+        return conn.owner_.get();
+    }
+};
+
+} // namespace detail
+
+// The entry points into the send path and the close handshake are defined out of the class,
+// so that `extern template` declarations of them (separate compilation) keep a unit that only
+// calls them from instantiating the writing machinery behind them.
+
+template <class Transport>
+void connection<Transport>::send(shared_frame frame) {
+    if (message_compression* compression = session_.compression()) {
+        compressed_sink queue{*this};
+        return compression->send(frame, queue);
+    }
+    enqueue(std::move(frame));
+}
+
+template <class Transport>
+void connection<Transport>::close(close_code code, std::string_view reason) {
+    asio::post(strand(), [self = this->shared_from_this(), code, why = std::string{reason}] {
+        self->end({ending::close, {}, static_cast<std::uint16_t>(code), why});
+    });
+}
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/connection.hpp ----
 // ---- begin wschat/ws/server.hpp ----
 // wschat — the server: accepts streams, runs handshakes, hands connections to the handlers.
 
-// ---- begin wschat/ws/detail/handler_table.hpp ----
-// wschat — the server's handlers, replaceable while the io_context runs.
+// ---- begin wschat/ws/detail/acceptor_loop.hpp ----
+// wschat — a server's acceptor: listens, accepts one stream at a time on the server's strand,
+// backs off after an error, and closes.
 
-
-#include <algorithm>
-#include <cstdint>
-#include <functional>
-#include <memory>
-#include <mutex>
-#include <utility>
-#include <vector>
-
-WSCHAT_BEGIN_NAMESPACE(ws)
-
-/// Names a group of handlers added together (`server::add_handlers`), so that they can be
-/// removed together (`server::remove_handlers`). Never 0 for a group that was added.
-using handler_id = std::uint64_t;
-
-namespace detail {
-
-/// The handlers of one server, as an immutable table that a change replaces whole (copy on
-/// write). Readers take the current table with one reference count and call it without any
-/// lock held, so a handler may add or remove handlers, and handlers may change from any
-/// thread while connections are being served. A handler already running on another thread
-/// when its group is removed finishes that call; what it refers to must tolerate that (a
-/// room's handlers hold the room weakly).
-template <class Group, class Deciders>
-class handler_table {
-public:
-    /// One snapshot: the groups in the order added, and the single deciders.
-    struct table {
-        std::vector<std::pair<handler_id, Group>> groups;
-        Deciders deciders;
-    };
-    using snapshot = std::shared_ptr<const table>;
-
-    /// The table as it is now; empty after `clear()`.
-    snapshot current() const {
-        std::lock_guard<spin_lock> lock{lock_};
-        return table_;
-    }
-
-    handler_id add(Group group) {
-        handler_id id = 0;
-        change([&](table& next) {
-            id = ++last_id_;
-            next.groups.emplace_back(id, std::move(group));
-        });
-        return id;
-    }
-
-    /// Removes the group `id`; false when there is none (removed already, or never added).
-    bool remove(handler_id id) {
-        bool found = false;
-        change([&](table& next) {
-            const auto at = std::find_if(next.groups.begin(), next.groups.end(),
-                                         [id](const auto& entry) { return entry.first == id; });
-            found = at != next.groups.end();
-            if (found)
-                next.groups.erase(at);
-        });
-        return found;
-    }
-
-    /// Replaces the deciders through `edit(Deciders&)`.
-    template <class Edit>
-    void set_deciders(Edit&& edit) {
-        change([&](table& next) { edit(next.deciders); });
-    }
-
-    /// Drops every handler for good (the server object is gone, and with it possibly what
-    /// the handlers refer to); later changes are ignored.
-    void clear() {
-        std::lock_guard<std::mutex> writing{writer_};
-        cleared_ = true;
-        publish(std::make_shared<const table>());
-    }
-
-private:
-    /// Writers are serialised by a mutex and build the next table outside the readers'
-    /// lock, which is held only to swap one pointer.
-    template <class Edit>
-    void change(Edit&& edit) {
-        std::lock_guard<std::mutex> writing{writer_};
-        if (cleared_)
-            return;
-        auto next = std::make_shared<table>(*current());
-        edit(*next);
-        publish(std::move(next));
-    }
-
-    void publish(snapshot next) {
-        std::lock_guard<spin_lock> lock{lock_};
-        table_.swap(next); // the old table is released after the lock
-    }
-
-    mutable spin_lock lock_; // of table_
-    snapshot table_ = std::make_shared<const table>();
-    std::mutex writer_; // of last_id_ and cleared_, and orders the changes
-    handler_id last_id_ = 0;
-    bool cleared_ = false;
-};
-
-} // namespace detail
-
-WSCHAT_END_NAMESPACE
-// ---- end wschat/ws/detail/handler_table.hpp ----
 // ---- begin wschat/ws/detail/uncached_allocator.hpp ----
 // wschat — an allocator for Asio operations whose memory should not be recycled.
 
@@ -5044,9 +5941,447 @@ WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/transport.hpp ----
 
 #include <asio/bind_allocator.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include <chrono>
+#include <string>
+#include <system_error>
+#include <utility>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// The acceptor of a server over `Transport`, and the timer of its back-off. Its handlers
+/// run on `strand`, the server's, as must its calls.
+template <class Transport>
+class acceptor_loop {
+public:
+    using acceptor_type = typename Transport::acceptor_type;
+    using strand_type = asio::strand<asio::io_context::executor_type>;
+
+    acceptor_loop(asio::io_context& io, strand_type& strand)
+        : strand_(strand), acceptor_(io), retry_timer_(strand) {}
+
+    /// Binds and listens at `address`.
+    void listen(const Transport& transport, asio::io_context& io, const listen_address& address,
+                std::error_code& ec) {
+        acceptor_ = transport.listen(io, address, ec);
+    }
+
+    /// Accepts the next stream: `on_accepted(ec, stream)` runs on the strand.
+    template <class Handler>
+    void accept(const Transport& transport, Handler on_accepted) {
+        auto handler = asio::bind_executor(strand_, std::move(on_accepted));
+        // The operation's memory must not pass to an idle connection's pending read (see
+        // uncached_allocator); plain sockets have none, and skip the allocator's instantiations.
+        if constexpr (is_plain_socket<typename Transport::stream_type>::value)
+            transport.async_accept(acceptor_, std::move(handler));
+        else
+            transport.async_accept(
+                acceptor_, asio::bind_allocator(uncached_allocator<void>{}, std::move(handler)));
+    }
+
+    /// An accept failed (out of file descriptors and similar): `retry(ec)` runs after a brief
+    /// back-off instead of spinning.
+    template <class Handler>
+    void back_off(Handler retry) {
+        retry_timer_.expires_after(std::chrono::milliseconds{50});
+        retry_timer_.async_wait(std::move(retry));
+    }
+
+    /// Stops accepting.
+    void close(const Transport& transport) {
+        retry_timer_.cancel();
+        transport.close_acceptor(acceptor_);
+    }
+
+    /// The listening acceptor (for its local endpoint).
+    const acceptor_type& acceptor() const noexcept { return acceptor_; }
+
+private:
+    strand_type& strand_;
+    acceptor_type acceptor_;
+    asio::steady_timer retry_timer_;
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/acceptor_loop.hpp ----
+// ---- begin wschat/ws/detail/drain.hpp ----
+// wschat — a server's graceful stop: who waits for its last connection to finish, and the
+// deadline after which the rest are cut off.
+
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// The drain of a stopping server whose strand is a `Strand`. `begin` and `cancel` run on
+/// that strand; `finish_if` from any thread (a connection finishing). A template so that a
+/// unit that never stops a server (separate compilation) instantiates none of its timer.
+template <class Strand>
+class drain {
+public:
+    explicit drain(Strand& strand) : deadline_(strand) {}
+
+    /// Begins (again, for another stop call): `on_stopped`, when set, waits for the end;
+    /// `on_deadline(ec)` runs once `after` has passed, unless cancelled first.
+    template <class Handler>
+    void begin(std::chrono::milliseconds after, const std::function<void()>& on_stopped,
+               Handler on_deadline) {
+        deadline_.expires_after(after);
+        deadline_.async_wait(std::move(on_deadline));
+        if (on_stopped) {
+            std::lock_guard<std::mutex> lock{mutex_};
+            waiting_.push_back(on_stopped);
+        }
+    }
+
+    /// When `nothing_left()` (asked under the drain's lock, so that one caller takes who
+    /// waits): returns who waits, to be called, and forgets them. Otherwise nullopt.
+    template <class Check>
+    std::optional<std::vector<std::function<void()>>> finish_if(Check&& nothing_left) {
+        std::lock_guard<std::mutex> lock{mutex_};
+        if (!nothing_left())
+            return std::nullopt;
+        return std::exchange(waiting_, {});
+    }
+
+    /// Nothing is left to drain: the deadline must not keep the io_context busy.
+    void cancel() { deadline_.cancel(); }
+
+private:
+    asio::steady_timer deadline_;
+    std::mutex mutex_; // of waiting_
+    std::vector<std::function<void()>> waiting_;
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/drain.hpp ----
+// ---- begin wschat/ws/detail/handler_table.hpp ----
+// wschat — the server's handlers, replaceable while the io_context runs.
+
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+/// Names a group of handlers added together (`server::add_handlers`), so that they can be
+/// removed together (`server::remove_handlers`). Never 0 for a group that was added.
+using handler_id = std::uint64_t;
+
+namespace detail {
+
+/// The handlers of one server, as an immutable table that a change replaces whole (copy on
+/// write). Readers take the current table with one reference count and call it without any
+/// lock held, so a handler may add or remove handlers, and handlers may change from any
+/// thread while connections are being served. A handler already running on another thread
+/// when its group is removed finishes that call; what it refers to must tolerate that (a
+/// room's handlers hold the room weakly).
+template <class Group, class Deciders>
+class handler_table {
+public:
+    /// One snapshot: the groups in the order added, and the single deciders.
+    struct table {
+        std::vector<std::pair<handler_id, Group>> groups;
+        Deciders deciders;
+    };
+    using snapshot = std::shared_ptr<const table>;
+
+    /// The table as it is now; empty after `clear()`.
+    snapshot current() const {
+        std::lock_guard<spin_lock> lock{lock_};
+        return table_;
+    }
+
+    handler_id add(Group group) {
+        handler_id id = 0;
+        change([&](table& next) {
+            id = ++last_id_;
+            next.groups.emplace_back(id, std::move(group));
+        });
+        return id;
+    }
+
+    /// Removes the group `id`; false when there is none (removed already, or never added).
+    bool remove(handler_id id) {
+        bool found = false;
+        change([&](table& next) {
+            const auto at = std::find_if(next.groups.begin(), next.groups.end(),
+                                         [id](const auto& entry) { return entry.first == id; });
+            found = at != next.groups.end();
+            if (found)
+                next.groups.erase(at);
+        });
+        return found;
+    }
+
+    /// Replaces the deciders through `edit(Deciders&)`.
+    template <class Edit>
+    void set_deciders(Edit&& edit) {
+        change([&](table& next) { edit(next.deciders); });
+    }
+
+    /// Drops every handler for good (the server object is gone, and with it possibly what
+    /// the handlers refer to); later changes are ignored.
+    void clear() {
+        std::lock_guard<std::mutex> writing{writer_};
+        cleared_ = true;
+        publish(std::make_shared<const table>());
+    }
+
+private:
+    /// Writers are serialised by a mutex and build the next table outside the readers'
+    /// lock, which is held only to swap one pointer.
+    template <class Edit>
+    void change(Edit&& edit) {
+        std::lock_guard<std::mutex> writing{writer_};
+        if (cleared_)
+            return;
+        auto next = std::make_shared<table>(*current());
+        edit(*next);
+        publish(std::move(next));
+    }
+
+    void publish(snapshot next) {
+        std::lock_guard<spin_lock> lock{lock_};
+        table_.swap(next); // the old table is released after the lock
+    }
+
+    mutable spin_lock lock_; // of table_
+    snapshot table_ = std::make_shared<const table>();
+    std::mutex writer_; // of last_id_ and cleared_, and orders the changes
+    handler_id last_id_ = 0;
+    bool cleared_ = false;
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/handler_table.hpp ----
+// ---- begin wschat/ws/detail/registry.hpp ----
+// wschat — a server's registry: every connection not yet finished, the count of open ones and
+// the per-address counts that the connection limits read, under one lock.
+
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// The connections of one server, from their acceptance until they finish. A vector rather
+/// than a map, as a map's node would cost each idle connection about 50 bytes: each
+/// connection keeps its slot (registry_entry), and the last one moves into a slot that
+/// empties. Thread-safe: every member takes the registry's lock.
+template <class Connection>
+class connection_registry {
+public:
+    using connection_ptr = std::shared_ptr<Connection>;
+
+    /// Registers a connection just accepted; false when a connection limit refuses it (the
+    /// total, or its address's). A trusted proxy's connections are counted later, by the
+    /// client address it forwards (count_forwarded).
+    bool add(const connection_ptr& conn, const server_options& options) {
+        std::lock_guard<std::mutex> lock{mutex_};
+        bool admitted = connections_.size() < options.max_connections;
+        if (!options.trusts_proxy(conn->remote_address()))
+            admitted = count_address(*conn, options) && admitted;
+        connection_access::entry(*conn).slot = static_cast<std::uint32_t>(connections_.size());
+        connections_.push_back(conn);
+        return admitted;
+    }
+
+    /// A connection through a trusted proxy has named its client: counts it under that
+    /// address; false when the address is over its limit.
+    bool count_forwarded(Connection& conn, const server_options& options) {
+        std::lock_guard<std::mutex> lock{mutex_};
+        return count_address(conn, options);
+    }
+
+    /// A connection has opened: true when it counts (false once the registry is detached,
+    /// when no handler may run).
+    bool opened() {
+        std::lock_guard<std::mutex> lock{mutex_};
+        if (detached_)
+            return false;
+        ++open_count_;
+        return true;
+    }
+
+    /// Takes out a finished connection, which had opened or not (`was_open`).
+    void remove(Connection& conn, bool was_open) {
+        std::lock_guard<std::mutex> lock{mutex_};
+        registry_entry& entry = connection_access::entry(conn);
+        if (entry.slot + std::size_t{1} != connections_.size()) {
+            connections_[entry.slot] = std::move(connections_.back());
+            connection_access::entry(*connections_[entry.slot]).slot = entry.slot;
+        }
+        connections_.pop_back();
+        if (entry.counted_per_address) {
+            const auto from_address = per_address_.find(std::string{conn.remote_address()});
+            if (--from_address->second == 0)
+                per_address_.erase(from_address);
+        }
+        if (was_open)
+            --open_count_;
+    }
+
+    /// Connections that opened and have not finished.
+    std::size_t open_count() const {
+        std::lock_guard<std::mutex> lock{mutex_};
+        return open_count_;
+    }
+
+    /// True when every connection has finished.
+    bool empty() const {
+        std::lock_guard<std::mutex> lock{mutex_};
+        return connections_.empty();
+    }
+
+    /// A copy of the registry, to act on without the lock.
+    std::vector<connection_ptr> all() const {
+        std::lock_guard<std::mutex> lock{mutex_};
+        return connections_;
+    }
+
+    /// The server is gone: no connection counts as opened any more. Returns them all.
+    std::vector<connection_ptr> detach() {
+        std::lock_guard<std::mutex> lock{mutex_};
+        detached_ = true;
+        return connections_;
+    }
+
+    /// Calls `visit(conn)` for each connection under the lock, rather than over a copy: a
+    /// copy would cost a pointer pair per connection. `visit` must not take the lock.
+    template <class Visit>
+    void for_each(Visit&& visit) {
+        std::lock_guard<std::mutex> lock{mutex_};
+        for (const connection_ptr& conn : connections_)
+            visit(*conn);
+    }
+
+private:
+    /// Counts `conn` under its remote address; false when that address already has its
+    /// maximum. Called with the lock held.
+    bool count_address(Connection& conn, const server_options& options) {
+        connection_access::entry(conn).counted_per_address = true;
+        return ++per_address_[std::string{conn.remote_address()}] <=
+               options.max_connections_per_address;
+    }
+
+    mutable std::mutex mutex_;
+    std::vector<connection_ptr> connections_; // each at its registry_entry's slot
+    std::unordered_map<std::string, std::size_t> per_address_;
+    std::size_t open_count_ = 0;
+    bool detached_ = false;
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/registry.hpp ----
+// ---- begin wschat/ws/detail/sweep.hpp ----
+// wschat — a server's sweep: one timer for every connection's deadlines, idle and heartbeat
+// timeouts, and the heartbeat's pings.
+
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include <chrono>
+#include <utility>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// Sweeps the connections of a server (a connection has no timer of its own): each sweep
+/// ends those past their handshake or close deadline, silent past the heartbeat timeout or
+/// idle past the idle timeout and, when a heartbeat is due, pings the rest with one shared
+/// frame. Runs on the server's strand, on a timer of the steady clock every sweep_period();
+/// with a manual clock the server sweeps at each advance instead.
+template <class Connection>
+class sweeper {
+public:
+    using strand_type = asio::strand<asio::io_context::executor_type>;
+    using clock = time_source::clock;
+
+    sweeper(strand_type& strand, const server_options& options, const time_source& time)
+        : options_(options), timer_(strand), heartbeat_(time.now(), options.heartbeat_interval),
+          ping_(make_frame(opcode::ping, {})) {}
+
+    /// Arms the timer for the next sweep: `on_due(ec)` runs then. False when no sweep is
+    /// ever due (every timeout off).
+    template <class Handler>
+    bool schedule(Handler on_due) {
+        const std::chrono::milliseconds period = sweep_period(options_);
+        if (period.count() <= 0)
+            return false;
+        timer_.expires_after(period);
+        timer_.async_wait(std::move(on_due));
+        return true;
+    }
+
+    /// Sweeps `registry` at `now`. Under the registry's lock rather than over a copy: a
+    /// connection's sweep only reads atomics, posts, or queues the ping, none of which takes
+    /// that lock; the cork (of `executor`), released after the lock, sends the pings.
+    void sweep(connection_registry<Connection>& registry, clock::time_point now,
+               const asio::io_context::executor_type& executor) {
+        const shared_frame ping = heartbeat_.due_at(now) ? ping_ : shared_frame{};
+        cork corked{executor};
+        registry.for_each([&](Connection& conn) { connection_access::sweep(conn, now, ping); });
+    }
+
+    /// No more sweeps.
+    void cancel() { timer_.cancel(); }
+
+private:
+    const server_options& options_;
+    asio::steady_timer timer_;
+    heartbeat_schedule heartbeat_;
+    const shared_frame ping_;
+};
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/sweep.hpp ----
+
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
 #include <algorithm>
@@ -5055,10 +6390,8 @@ WSCHAT_END_NAMESPACE
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <system_error>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -5085,7 +6418,8 @@ struct http_deciders {
     std::function<void(const http_request&, upgrade_decision&)> on_upgrade;
 };
 
-/// The server's state, shared with its connections so that it outlives all of them.
+/// The server's state, shared with its connections so that it outlives all of them: the
+/// units below put together, the handlers, and what connections report (connection_owner).
 template <class Transport>
 class server_core final : public connection_owner<Transport>,
                           public std::enable_shared_from_this<server_core<Transport>> {
@@ -5098,43 +6432,38 @@ public:
         : connection_owner<Transport>(transport_, options_, make_readiness_set(io), options.clock,
                                       session_limits_of(options)),
           options_(std::move(options)), transport_(std::move(transport)),
-          strand_(asio::make_strand(io)), acceptor_(io), sweep_timer_(strand_),
-          accept_retry_timer_(strand_), drain_timer_(strand_), ping_(make_frame(opcode::ping, {})) {
-    }
+          strand_(asio::make_strand(io)), acceptor_(io, strand_),
+          sweeper_(strand_, options_, this->time()), drain_(strand_) {}
 
     void listen(asio::io_context& io, std::error_code& ec) {
-        acceptor_ = transport_.listen(io, listen_address{options_.address, options_.port}, ec);
+        acceptor_.listen(transport_, io, listen_address{options_.address, options_.port}, ec);
         if (ec)
             return;
         if (const auto& manual = this->time().manual())
             manual->on_advance([weak = this->weak_from_this()] {
                 const auto self = weak.lock();
                 if (self)
-                    asio::post(self->strand_, [self] { self->sweep(); });
+                    asio::post(self->strand_, call{self, &server_core::sweep});
                 return self != nullptr;
             });
-        asio::post(strand_, [self = this->shared_from_this()] {
-            self->accept_next();
-            self->schedule_sweep();
-        });
+        asio::post(strand_, call{this->shared_from_this(), &server_core::begin});
     }
 
     handler_table<connection_handlers<Transport>, http_deciders> handlers;
 
-    const acceptor_type& acceptor() const noexcept { return acceptor_; }
+    const acceptor_type& acceptor() const noexcept { return acceptor_.acceptor(); }
     asio::io_context::executor_type get_executor() const noexcept {
         return strand_.get_inner_executor();
     }
 
-    std::size_t connection_count() const {
-        std::lock_guard<std::mutex> lock{registry_mutex_};
-        return open_count_;
-    }
+    std::size_t connection_count() const { return registry_.open_count(); }
 
     std::uint64_t limit_hits(limit which) const noexcept { return counters_[which]; }
 
     /// True when `conn` was accepted by this server.
-    bool owns(const connection_type& conn) const noexcept { return conn.owner_.get() == this; }
+    bool owns(const connection_type& conn) const noexcept {
+        return connection_access::owner(conn) == this;
+    }
 
     void stop(std::chrono::milliseconds drain_deadline, std::function<void()> on_stopped) {
         asio::post(strand_,
@@ -5146,16 +6475,11 @@ public:
     /// The server object is gone: end every connection without calling any handler, since
     /// the objects the handlers refer to may be gone too.
     void detach() {
-        std::vector<connection_ptr> all;
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            detached_ = true;
-            all = connections_;
-        }
+        const std::vector<connection_ptr> all = registry_.detach();
         handlers.clear();
-        asio::post(strand_, [self = this->shared_from_this()] { self->stop_listening(); });
+        asio::post(strand_, call{this->shared_from_this(), &server_core::stop_listening});
         for (const connection_ptr& conn : all)
-            conn->abort();
+            connection_access::abort(*conn);
     }
 
 private:
@@ -5172,162 +6496,104 @@ private:
             return nullptr;
     }
 
+    /// The one handler type of the core's own posts and timers (each distinct handler type
+    /// instantiates an operation of its own): calls `what` on the core; as a timer's
+    /// handler, only when the timer expired (was not cancelled).
+    struct call {
+        std::shared_ptr<server_core> self;
+        void (server_core::*what)();
+        void operator()() const { ((*self).*what)(); }
+        void operator()(std::error_code ec) const {
+            if (!ec)
+                ((*self).*what)();
+        }
+    };
+
+    /// On the strand, once listening: accepts and sweeps from now on.
+    void begin() {
+        accept_next();
+        schedule_sweep();
+    }
+
+    // --- accepting -------------------------------------------------------------------------
+
     void accept_next() {
         if (stopping_)
             return;
-        transport_.async_accept(
-            acceptor_,
-            asio::bind_allocator(
-                uncached_allocator<void>{},
-                asio::bind_executor(
-                    strand_, [self = this->shared_from_this()](
-                                 std::error_code ec, typename Transport::stream_type stream) {
-                        self->accepted(ec, std::move(stream));
-                    })));
+        acceptor_.accept(transport_,
+                         [self = this->shared_from_this()](std::error_code ec,
+                                                           typename Transport::stream_type stream) {
+                             self->accepted(ec, std::move(stream));
+                         });
     }
 
     void accepted(std::error_code ec, typename Transport::stream_type stream) {
         if (stopping_)
             return;
-        if (ec) {
-            // Out of file descriptors and similar: back off briefly instead of spinning.
-            accept_retry_timer_.expires_after(std::chrono::milliseconds{50});
-            return accept_retry_timer_.async_wait(
-                [self = this->shared_from_this()](std::error_code e) {
-                    if (!e)
-                        self->accept_next();
-                });
-        }
+        if (ec)
+            return acceptor_.back_off(call{this->shared_from_this(), &server_core::accept_next});
         std::string address = transport_.remote_address(stream);
         ++last_id_;
         this->strands_.pick(last_id_, stream.get_executor());
         auto conn = std::make_shared<connection_type>(this->shared_from_this(), last_id_, address);
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            // Over a limit, the connection still reads the request head, so that the 503
-            // reaches the client instead of being lost to a reset. A trusted proxy's
-            // connections are counted later, by the client address it forwards.
-            bool admitted = connections_.size() < options_.max_connections;
-            if (!options_.trusts_proxy(conn->remote_address()))
-                admitted = count_address(*conn) && admitted;
-            if (!admitted)
-                conn->over_limit_ = true;
-            conn->registry_slot_ = static_cast<std::uint32_t>(connections_.size());
-            connections_.push_back(conn);
-        }
-        asio::post(conn->strand(), [conn, stream = std::move(stream)]() mutable {
-            conn->start(std::move(stream));
-        });
+        // Over a limit, the connection still reads the request head, so that the 503 reaches
+        // the client instead of being lost to a reset.
+        if (!registry_.add(conn, options_))
+            connection_access::refuse_over_limit(*conn);
+        connection_access::start(conn, std::move(stream));
         accept_next();
     }
 
-    /// Counts `conn` under its remote address for the per-address limit; false when that
-    /// address already has its maximum. Called with the registry mutex held.
-    bool count_address(connection_type& conn) {
-        conn.counted_per_address_ = true;
-        return ++connections_per_address_[std::string{conn.remote_address()}] <=
-               options_.max_connections_per_address;
-    }
-
-    /// The sweep runs as often as the shortest of the heartbeat interval, the idle timeout
-    /// and a quarter of the handshake and close timeouts (so those deadlines are kept to
-    /// within a quarter of their length); zero when all are off.
-    std::chrono::milliseconds sweep_period() const {
-        std::chrono::milliseconds period{0};
-        for (const auto enabled : {options_.heartbeat_interval, options_.idle_timeout,
-                                   options_.handshake_timeout / 4, options_.close_timeout / 4})
-            if (enabled.count() > 0 && (period.count() == 0 || enabled < period))
-                period = enabled;
-        return period;
-    }
+    // --- sweeping --------------------------------------------------------------------------
 
     /// On a timer of the steady clock; a manual clock runs the sweep at each advance instead.
     void schedule_sweep() {
-        if (stopping_ || sweep_period().count() <= 0 || this->time().manual())
+        if (stopping_ || this->time().manual())
             return;
-        sweep_timer_.expires_after(sweep_period());
-        sweep_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
-            if (!ec)
-                self->sweep();
-        });
+        sweeper_.schedule(call{this->shared_from_this(), &server_core::sweep});
     }
 
-    /// One timer serves every connection: each sweep ends those past their handshake or
-    /// close deadline, silent past the heartbeat timeout or idle past the idle timeout and,
-    /// when a heartbeat is due, pings the rest with the same shared frame (corked: the
-    /// pings leave in one batch of flushes).
     void sweep() {
         if (stopping_ && this->time().manual())
             return;
-        const auto now = this->time().now();
-        shared_frame ping;
-        if (options_.heartbeat_interval.count() > 0 && now >= next_ping_) {
-            ping = ping_;
-            next_ping_ = now + options_.heartbeat_interval;
-        }
-        {
-            // Under the registry lock rather than over a copy of the registry: a copy would
-            // cost a pointer pair per connection at every sweep. A connection's sweep only
-            // reads atomics, posts, or queues the ping, none of which takes this lock; the
-            // cork, released after the lock, sends the pings.
-            cork corked{get_executor()};
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            for (const connection_ptr& conn : connections_)
-                conn->sweep(now, ping);
-        }
+        sweeper_.sweep(registry_, this->time().now(), get_executor());
         schedule_sweep();
     }
 
+    // --- stopping --------------------------------------------------------------------------
+
     void stop_listening() {
         stopping_ = true;
-        sweep_timer_.cancel();
-        accept_retry_timer_.cancel();
-        transport_.close_acceptor(acceptor_);
+        sweeper_.cancel();
+        acceptor_.close(transport_);
     }
 
     void stop_on_strand(std::chrono::milliseconds drain_deadline,
                         const std::function<void()>& on_stopped) {
         stop_listening();
-        drain_timer_.expires_after(drain_deadline);
-        drain_timer_.async_wait([self = this->shared_from_this()](std::error_code ec) {
-            if (!ec)
-                self->abort_remaining();
-        });
-        std::vector<connection_ptr> all;
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            if (on_stopped)
-                stopped_callbacks_.push_back(on_stopped);
-            all = connections_;
-        }
-        for (const connection_ptr& conn : all)
-            asio::post(conn->strand(), [conn] { conn->go_away(); });
+        drain_.begin(drain_deadline, on_stopped,
+                     call{this->shared_from_this(), &server_core::abort_remaining});
+        for (const connection_ptr& conn : registry_.all())
+            connection_access::go_away(conn);
         notify_if_stopped();
     }
 
     void notify_if_stopped() {
-        std::vector<std::function<void()>> callbacks;
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            if (!stopping_ || !connections_.empty())
-                return;
-            callbacks.swap(stopped_callbacks_);
-        }
+        auto waiting = drain_.finish_if([this] { return stopping_ && registry_.empty(); });
+        if (!waiting)
+            return;
         // Nothing is left to drain: the deadline must not keep the io_context busy.
-        asio::post(strand_, [self = this->shared_from_this()] { self->drain_timer_.cancel(); });
-        for (auto& callback : callbacks)
+        asio::post(strand_, call{this->shared_from_this(), &server_core::cancel_drain});
+        for (auto& callback : *waiting)
             callback();
     }
 
+    void cancel_drain() { drain_.cancel(); }
+
     /// The drain deadline has passed: whoever is still connected is cut off.
     void abort_remaining() {
-        std::vector<connection_ptr> all;
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            all = connections_;
-        }
-        for (const connection_ptr& conn : all)
-            conn->abort();
+        for (const connection_ptr& conn : registry_.all())
+            connection_access::abort(*conn);
     }
 
     // --- connection_owner ------------------------------------------------------------------
@@ -5354,8 +6620,7 @@ private:
     void limit_hit(std::error_code ec) override { counters_.add(ec); }
 
     bool admit_forwarded_client(const connection_ptr& conn) override {
-        std::lock_guard<std::mutex> lock{registry_mutex_};
-        return count_address(*conn);
+        return registry_.count_forwarded(*conn, options_);
     }
 
     void answer_http(const http_request& request, http_response& response) override {
@@ -5367,12 +6632,8 @@ private:
     }
 
     void opened(const connection_ptr& conn) override {
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            if (detached_)
-                return;
-            ++open_count_;
-        }
+        if (!registry_.opened())
+            return;
         const auto current = handlers.current();
         for (const auto& [id, group] : current->groups)
             if (group.on_open)
@@ -5386,30 +6647,8 @@ private:
                 group.on_message(conn, msg);
     }
 
-    /// Takes `conn` out of the registry: the last connection moves into its slot. Called
-    /// with the registry mutex held.
-    void unregister(const connection_type& conn) {
-        const std::uint32_t slot = conn.registry_slot_;
-        if (slot + std::size_t{1} != connections_.size()) {
-            connections_[slot] = std::move(connections_.back());
-            connections_[slot]->registry_slot_ = slot;
-        }
-        connections_.pop_back();
-    }
-
     void finished(const connection_ptr& conn, const close_info& info, bool was_open) override {
-        {
-            std::lock_guard<std::mutex> lock{registry_mutex_};
-            unregister(*conn);
-            if (conn->counted_per_address_) {
-                const auto from_address =
-                    connections_per_address_.find(std::string{conn->remote_address()});
-                if (--from_address->second == 0)
-                    connections_per_address_.erase(from_address);
-            }
-            if (was_open)
-                --open_count_;
-        }
+        registry_.remove(*conn, was_open);
         if (was_open) {
             const auto current = handlers.current();
             for (const auto& [id, group] : current->groups)
@@ -5421,27 +6660,14 @@ private:
 
     const server_options options_;
     const Transport transport_;
-    asio::strand<asio::io_context::executor_type> strand_; // acceptor and timer
-    acceptor_type acceptor_;
-    asio::steady_timer sweep_timer_;
-    asio::steady_timer accept_retry_timer_;
-    asio::steady_timer drain_timer_; // the deadline of a graceful stop
-    const shared_frame ping_;
-    std::chrono::steady_clock::time_point next_ping_ =
-        this->time().now() + options_.heartbeat_interval;
+    asio::strand<asio::io_context::executor_type> strand_; // the acceptor's and the timers'
+    acceptor_loop<Transport> acceptor_;
+    connection_registry<connection_type> registry_;
+    sweeper<connection_type> sweeper_;
+    drain<asio::strand<asio::io_context::executor_type>> drain_;
     limit_counters counters_;
     std::atomic<bool> stopping_{false}; // set on the strand, read by finishing connections
-    std::uint64_t last_id_ = 0;
-    // The strands connections run on, picked in accepted() (on the strand above).
-
-    mutable std::mutex registry_mutex_;
-    // Every connection not yet finished, each at its `registry_slot_`: a vector rather than
-    // a map, as a map's node would cost each idle connection about 50 bytes.
-    std::vector<connection_ptr> connections_;
-    std::unordered_map<std::string, std::size_t> connections_per_address_;
-    std::size_t open_count_ = 0;
-    bool detached_ = false;
-    std::vector<std::function<void()>> stopped_callbacks_;
+    std::uint64_t last_id_ = 0;         // of the last connection accepted (on the strand)
 };
 
 } // namespace detail
@@ -5482,29 +6708,18 @@ public:
 
     /// Binds and listens; throws `std::system_error` when it cannot (port in use, bad
     /// address, no permission).
-    server(asio::io_context& io, server_options options = {}, Transport transport = {})
-        : core_(std::make_shared<detail::server_core<Transport>>(io, std::move(options),
-                                                                 std::move(transport))) {
-        std::error_code ec;
-        core_->listen(io, ec);
-        if (ec)
-            throw std::system_error{ec, "ws::server: cannot listen"};
-    }
+    server(asio::io_context& io, server_options options = {}, Transport transport = {});
 
     /// Binds and listens; reports failure in `ec` instead of throwing.
     server(asio::io_context& io, server_options options, std::error_code& ec,
-           Transport transport = {})
-        : core_(std::make_shared<detail::server_core<Transport>>(io, std::move(options),
-                                                                 std::move(transport))) {
-        core_->listen(io, ec);
-    }
+           Transport transport = {});
 
     server(const server&) = delete;
     server& operator=(const server&) = delete;
 
     /// Stops listening and ends every connection without calling any handler. Prefer
     /// `stop()` and running the io_context until it completes, which closes cleanly.
-    ~server() { core_->detach(); }
+    ~server();
 
     /// The handlers of one group, for `add_handlers`.
     using handlers = connection_handlers<Transport>;
@@ -5556,9 +6771,7 @@ public:
     /// calls `on_stopped` once every connection has ended. Connections still open when
     /// `drain_deadline` passes are closed at once. Afterwards the server leaves no work in
     /// the io_context, so `io.run()` returns once the application's own work is done.
-    void stop(std::chrono::milliseconds drain_deadline, std::function<void()> on_stopped = {}) {
-        core_->stop(drain_deadline, std::move(on_stopped));
-    }
+    void stop(std::chrono::milliseconds drain_deadline, std::function<void()> on_stopped = {});
     /// Graceful stop with `close_timeout` as the drain deadline.
     void stop(std::function<void()> on_stopped = {}) {
         stop(options().close_timeout, std::move(on_stopped));
@@ -5591,7 +6804,69 @@ private:
     std::shared_ptr<detail::server_core<Transport>> core_;
 };
 
+// The members that reach into the server core are defined out of the class: not being
+// inline, they are not instantiated in a unit that sees them declared `extern template`
+// (separate compilation, <wschat/ws/detail/extern_templates.hpp>), where the compiler would
+// otherwise instantiate the whole core behind them to consider inlining it.
+
+template <class Transport>
+server<Transport>::server(asio::io_context& io, server_options options, Transport transport)
+    : core_(std::make_shared<detail::server_core<Transport>>(io, std::move(options),
+                                                             std::move(transport))) {
+    std::error_code ec;
+    core_->listen(io, ec);
+    if (ec)
+        throw std::system_error{ec, "ws::server: cannot listen"};
+}
+
+template <class Transport>
+server<Transport>::server(asio::io_context& io, server_options options, std::error_code& ec,
+                          Transport transport)
+    : core_(std::make_shared<detail::server_core<Transport>>(io, std::move(options),
+                                                             std::move(transport))) {
+    core_->listen(io, ec);
+}
+
+template <class Transport>
+server<Transport>::~server() {
+    core_->detach();
+}
+
+template <class Transport>
+void server<Transport>::stop(std::chrono::milliseconds drain_deadline,
+                             std::function<void()> on_stopped) {
+    core_->stop(drain_deadline, std::move(on_stopped));
+}
+
 WSCHAT_END_NAMESPACE
+
+// ---- begin wschat/ws/detail/extern_templates.hpp ----
+// wschat — separate compilation of the server: which instantiations the compiled library holds.
+//
+// Defining WSCHAT_SEPARATE_COMPILATION (the `wschat::compiled` CMake target and meson's
+// `wschat_compiled_dep` define it for their users) declares the server over the shipped plain
+// transports `extern template`: a unit that uses them calls the library's copy (src/wschat.cpp)
+// instead of instantiating and optimising it again. Without the macro nothing is declared
+// and wschat stays header-only. Other transports are instantiated where used, as always.
+
+
+#include <string_view>
+
+/// The server's instantiations over `Transport`: declared with `how` = `extern template`,
+/// defined once with `how` = `template` (in src/wschat.cpp). A connection is not instantiated
+/// as a whole (only plain sockets have a readiness report, `ready`), only its entry points
+/// that applications call.
+#define WSCHAT_SERVER_INSTANTIATIONS(how, Transport)                                               \
+    how class ::ws::detail::server_core<Transport>;                                                \
+    how class ::ws::server<Transport>;                                                             \
+    how void ::ws::connection<Transport>::send(::ws::shared_frame);                                \
+    how void ::ws::connection<Transport>::close(::ws::close_code, std::string_view);
+
+#ifdef WSCHAT_SEPARATE_COMPILATION
+WSCHAT_SERVER_INSTANTIATIONS(extern template, ::ws::asio_tcp)
+WSCHAT_SERVER_INSTANTIATIONS(extern template, ::ws::asio_local)
+#endif
+// ---- end wschat/ws/detail/extern_templates.hpp ----
 // ---- end wschat/ws/server.hpp ----
 
 // ---- begin wschat/chat/policy.hpp ----
@@ -6075,84 +7350,38 @@ public:
 
     /// A room that coalesces its presence announcements on the io_context of the first
     /// server it is attached to (until then, or without one, it announces at once).
-    explicit room(Policy policy = {}, room_options options = {})
-        : state_(std::make_shared<state>(std::move(policy))) {
-        state_->interval = options.presence_interval;
-    }
+    explicit room(Policy policy = {}, room_options options = {});
 
     /// A room whose presence announcements are coalesced on timers of `executor` (for a
     /// room used without `attach`).
     explicit room(const asio::any_io_executor& executor, Policy policy = {},
-                  room_options options = {})
-        : state_(std::make_shared<state>(std::move(policy))) {
-        state_->interval = options.presence_interval;
-        state_->executor = executor;
-    }
+                  room_options options = {});
 
     /// Makes every connection of `server` that opens from now on a member for as long as it
     /// is open: joins on open, relays its messages, leaves on close. The server's handlers
     /// refer to the room weakly, so destroying the room simply ends its part. May be called
     /// from any thread, also while the server's io_context runs; attaching to a server the
     /// room is attached to already does nothing.
-    void attach(ws::server<Transport>& server) {
-        std::lock_guard<std::mutex> lock{state_->mutex};
-        if (!state_->executor)
-            state_->executor = server.get_executor();
-        if (state_->attachment_of(server) != state_->attachments.end())
-            return;
-        std::weak_ptr<state> weak = state_;
-        const ws::handler_id id = server.add_handlers({
-            [weak](const connection_ptr& conn) {
-                if (auto s = weak.lock())
-                    s->join(conn);
-            },
-            [weak](const connection_ptr& conn, const ws::message& msg) {
-                // A connection opened before the room was attached is not a member (receive
-                // itself checks that for policies with member state).
-                if (auto s = weak.lock(); s && (has_members || s->is_member(conn)))
-                    s->receive(conn, msg);
-            },
-            [weak](const connection_ptr& conn, const ws::close_info&) {
-                if (auto s = weak.lock())
-                    s->leave(conn);
-            },
-        });
-        state_->attachments.emplace_back(&server, id);
-    }
+    void attach(ws::server<Transport>& server);
 
     /// Undoes `attach(server)`: the room stops hearing `server`, and that server's members
     /// leave the room (the others are told, as for any leave). Their connections stay open.
     /// May be called from any thread, also while the io_context runs; a no-op when the room
     /// is not attached to `server`.
-    void detach(ws::server<Transport>& server) {
-        std::vector<connection_ptr> leaving;
-        {
-            std::lock_guard<std::mutex> lock{state_->mutex};
-            const auto at = state_->attachment_of(server);
-            if (at == state_->attachments.end())
-                return;
-            server.remove_handlers(at->second);
-            state_->attachments.erase(at);
-            for (const connection_ptr& member : state_->members)
-                if (server.serves(*member))
-                    leaving.push_back(member);
-        }
-        for (const connection_ptr& member : leaving)
-            state_->leave(member);
-    }
+    void detach(ws::server<Transport>& server);
 
     /// Adds a member (for routing of your own instead of `attach`). Joining twice is a
     /// no-op.
-    void join(const connection_ptr& conn) { state_->join(conn); }
+    void join(const connection_ptr& conn);
     /// Removes a member; a no-op for a non-member.
-    void leave(const connection_ptr& conn) { state_->leave(conn); }
+    void leave(const connection_ptr& conn);
     /// Handles a message from `from` as if the room were attached: decode, reply, broadcast.
-    void receive(const connection_ptr& from, const ws::message& msg) { state_->receive(from, msg); }
+    void receive(const connection_ptr& from, const ws::message& msg);
 
     /// Sends a room message to every member (encoded once).
-    void broadcast(const message_type& msg) { state_->publish(msg); }
+    void broadcast(const message_type& msg);
     /// Sends an already encoded frame to every member.
-    void broadcast(const ws::shared_frame& frame) { state_->broadcast(frame); }
+    void broadcast(const ws::shared_frame& frame);
 
     /// The number of members: the online count.
     std::size_t size() const {
@@ -6358,7 +7587,117 @@ private:
     std::shared_ptr<state> state_;
 };
 
+// The members that reach into the room's state are defined out of the class: not being
+// inline, they are not instantiated in a unit that sees them declared `extern template`
+// (separate compilation, <wschat/chat/detail/extern_templates.hpp>), where the compiler would
+// otherwise instantiate everything behind them to consider inlining it.
+
+template <class Transport, class Policy>
+room<Transport, Policy>::room(Policy policy, room_options options)
+    : state_(std::make_shared<state>(std::move(policy))) {
+    state_->interval = options.presence_interval;
+}
+
+template <class Transport, class Policy>
+room<Transport, Policy>::room(const asio::any_io_executor& executor, Policy policy,
+                              room_options options)
+    : state_(std::make_shared<state>(std::move(policy))) {
+    state_->interval = options.presence_interval;
+    state_->executor = executor;
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::attach(ws::server<Transport>& server) {
+    std::lock_guard<std::mutex> lock{state_->mutex};
+    if (!state_->executor)
+        state_->executor = server.get_executor();
+    if (state_->attachment_of(server) != state_->attachments.end())
+        return;
+    std::weak_ptr<state> weak = state_;
+    const ws::handler_id id = server.add_handlers({
+        [weak](const connection_ptr& conn) {
+            if (auto s = weak.lock())
+                s->join(conn);
+        },
+        [weak](const connection_ptr& conn, const ws::message& msg) {
+            // A connection opened before the room was attached is not a member (receive
+            // itself checks that for policies with member state).
+            if (auto s = weak.lock(); s && (has_members || s->is_member(conn)))
+                s->receive(conn, msg);
+        },
+        [weak](const connection_ptr& conn, const ws::close_info&) {
+            if (auto s = weak.lock())
+                s->leave(conn);
+        },
+    });
+    state_->attachments.emplace_back(&server, id);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::detach(ws::server<Transport>& server) {
+    std::vector<connection_ptr> leaving;
+    {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        const auto at = state_->attachment_of(server);
+        if (at == state_->attachments.end())
+            return;
+        server.remove_handlers(at->second);
+        state_->attachments.erase(at);
+        for (const connection_ptr& member : state_->members)
+            if (server.serves(*member))
+                leaving.push_back(member);
+    }
+    for (const connection_ptr& member : leaving)
+        state_->leave(member);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::join(const connection_ptr& conn) {
+    state_->join(conn);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::leave(const connection_ptr& conn) {
+    state_->leave(conn);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::receive(const connection_ptr& from, const ws::message& msg) {
+    state_->receive(from, msg);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::broadcast(const message_type& msg) {
+    state_->publish(msg);
+}
+
+template <class Transport, class Policy>
+void room<Transport, Policy>::broadcast(const ws::shared_frame& frame) {
+    state_->broadcast(frame);
+}
+
 WSCHAT_END_NAMESPACE
+
+// ---- begin wschat/chat/detail/extern_templates.hpp ----
+// wschat — separate compilation of rooms: which instantiations the compiled library holds.
+//
+// With WSCHAT_SEPARATE_COMPILATION defined (see <wschat/ws/detail/extern_templates.hpp>), the
+// rooms of the shipped policies over the shipped plain transports are declared
+// `extern template`, defined once in src/wschat.cpp. Without it nothing is declared.
+
+
+/// The rooms the library holds: declared with `how` = `extern template`, defined with
+/// `how` = `template`.
+#define WSCHAT_ROOM_INSTANTIATIONS(how)                                                            \
+    how class ::chat::room<::ws::asio_tcp, ::chat::text_policy>;                                   \
+    how class ::chat::room<::ws::asio_tcp, ::chat::binary_policy>;                                 \
+    how class ::chat::room<::ws::asio_local, ::chat::text_policy>;                                 \
+    how class ::chat::room<::ws::asio_local, ::chat::binary_policy>;
+
+#ifdef WSCHAT_SEPARATE_COMPILATION
+WSCHAT_ROOM_INSTANTIATIONS(extern template)
+#endif
+// ---- end wschat/chat/detail/extern_templates.hpp ----
 // ---- end wschat/chat/room.hpp ----
 
 /// \namespace ws
