@@ -22,6 +22,30 @@
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
+namespace detail {
+
+/// Decompresses a message received compressed into this thread's buffer (`message` views
+/// it until the next call on this thread) and validates text; the error that fails the
+/// connection otherwise. Not a template, so that it is compiled once whatever the sinks.
+inline std::error_code decompress_message(message_compression& compression, opcode op,
+                                          std::string_view payload, std::size_t max_size,
+                                          std::string_view& message) {
+    // One buffer per thread, as only one message is inflated at a time; a large message's
+    // capacity is given back at the next one, so that it is not held for good.
+    constexpr std::size_t kept_capacity = 64 * 1024;
+    thread_local std::string inflated;
+    if (inflated.capacity() > kept_capacity)
+        std::string{}.swap(inflated);
+    if (const std::error_code ec = compression.decompress(payload, max_size, inflated))
+        return ec;
+    if (op == opcode::text && !is_valid_utf8(inflated))
+        return error::invalid_utf8;
+    message = inflated;
+    return {};
+}
+
+} // namespace detail
+
 /// What a session enforces on what it receives. One copy serves every session of an
 /// endpoint (sessions are given it with each call rather than keeping one).
 struct session_limits {
@@ -133,20 +157,12 @@ private:
         void on_compressed_message(opcode op, std::string_view payload) {
             if (!admit())
                 return;
-            // One buffer per thread, as only one message is inflated at a time; a large
-            // message's capacity is given back so that it is not held for good.
-            constexpr std::size_t kept_capacity = 64 * 1024;
-            thread_local std::string inflated;
+            std::string_view message;
             const auto max_size = static_cast<std::size_t>(sink.limits().max_message_size);
             if (const std::error_code ec =
-                    self.compression_->decompress(payload, max_size, inflated))
-                self.fail(ec, sink);
-            else if (op == opcode::text && !is_valid_utf8(inflated))
-                self.fail(error::invalid_utf8, sink);
-            else
-                sink.message(op, inflated);
-            if (inflated.capacity() > kept_capacity)
-                std::string{}.swap(inflated);
+                    detail::decompress_message(*self.compression_, op, payload, max_size, message))
+                return self.fail(ec, sink);
+            sink.message(op, message);
         }
         /// Whether a message that arrived now is taken: not after our Close (the peer may
         /// still send data, which RFC 6455 §1.4 lets us discard), and within the rate.
