@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what wschat needs on Debian 12, as root or as a user with sudo.
 #   tools/install-deps.sh           compiler, CMake, Ninja, Asio, nlohmann/json (for the
-#                                   browser chat): enough for tools/start-chat.sh
+#                                   browser chat), zlib (the examples' --deflate): enough for
+#                                   tools/start-chat.sh
 #   tools/install-deps.sh --bench   + Boost, gnuplot, taskset and Node: bench/run.sh
 #   tools/install-deps.sh --tests   + Catch2, Meson, clang (with its sanitizer and libFuzzer
 #                                   runtimes), clang-format, OpenSSL, Python websockets, Chromium
@@ -17,7 +18,7 @@ if [ "$(id -u)" -ne 0 ]; then
     sudo="sudo"
 fi
 
-packages=(g++ cmake ninja-build pkgconf libasio-dev nlohmann-json3-dev ca-certificates)
+packages=(g++ cmake ninja-build pkgconf libasio-dev nlohmann-json3-dev zlib1g-dev ca-certificates)
 mode="${1:-}"
 case "$mode" in
 --tests)
