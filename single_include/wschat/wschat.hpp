@@ -1861,15 +1861,22 @@ private:
             block_->references.fetch_add(1, std::memory_order_relaxed);
     }
     void release() noexcept {
-        if (block_ && block_->references.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-            const shared_frame derived{block_->derived.load(std::memory_order_acquire)};
-            block_->~block();
-            ::operator delete(block_);
-        }
+        if (block_ && block_->references.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            destroy(block_);
     }
+
+    /// Frees `b` and drops its derived frame. Out of line: it runs once per frame, while
+    /// release() is inlined wherever a frame is dropped.
+    static void destroy(block* b) noexcept;
 
     block* block_ = nullptr;
 };
+
+inline void shared_frame::destroy(block* b) noexcept {
+    const shared_frame derived{b->derived.load(std::memory_order_acquire)};
+    b->~block();
+    ::operator delete(b);
+}
 
 /// Declared again at namespace scope so that `ws::make_frame(...)` is found by ordinary
 /// lookup, not only by argument-dependent lookup.
@@ -4646,6 +4653,30 @@ WSCHAT_END_NAMESPACE
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
+namespace detail {
+
+/// Decompresses a message received compressed into this thread's buffer (`message` views
+/// it until the next call on this thread) and validates text; the error that fails the
+/// connection otherwise. Not a template, so that it is compiled once whatever the sinks.
+inline std::error_code decompress_message(message_compression& compression, opcode op,
+                                          std::string_view payload, std::size_t max_size,
+                                          std::string_view& message) {
+    // One buffer per thread, as only one message is inflated at a time; a large message's
+    // capacity is given back at the next one, so that it is not held for good.
+    constexpr std::size_t kept_capacity = 64 * 1024;
+    thread_local std::string inflated;
+    if (inflated.capacity() > kept_capacity)
+        std::string{}.swap(inflated);
+    if (const std::error_code ec = compression.decompress(payload, max_size, inflated))
+        return ec;
+    if (op == opcode::text && !is_valid_utf8(inflated))
+        return error::invalid_utf8;
+    message = inflated;
+    return {};
+}
+
+} // namespace detail
+
 /// What a session enforces on what it receives. One copy serves every session of an
 /// endpoint (sessions are given it with each call rather than keeping one).
 struct session_limits {
@@ -4757,20 +4788,12 @@ private:
         void on_compressed_message(opcode op, std::string_view payload) {
             if (!admit())
                 return;
-            // One buffer per thread, as only one message is inflated at a time; a large
-            // message's capacity is given back so that it is not held for good.
-            constexpr std::size_t kept_capacity = 64 * 1024;
-            thread_local std::string inflated;
+            std::string_view message;
             const auto max_size = static_cast<std::size_t>(sink.limits().max_message_size);
             if (const std::error_code ec =
-                    self.compression_->decompress(payload, max_size, inflated))
-                self.fail(ec, sink);
-            else if (op == opcode::text && !is_valid_utf8(inflated))
-                self.fail(error::invalid_utf8, sink);
-            else
-                sink.message(op, inflated);
-            if (inflated.capacity() > kept_capacity)
-                std::string{}.swap(inflated);
+                    detail::decompress_message(*self.compression_, op, payload, max_size, message))
+                return self.fail(ec, sink);
+            sink.message(op, message);
         }
         /// Whether a message that arrived now is taken: not after our Close (the peer may
         /// still send data, which RFC 6455 §1.4 lets us discard), and within the rate.
@@ -5283,6 +5306,7 @@ private:
             seldom().subprotocol = std::move(decision.subprotocol);
         user_data_ = std::move(decision.user_data);
         session_.use_compression(std::move(answer.compression));
+        compressed_ = session_.compression() != nullptr;
         keep_request_line(req);
         enqueue(raw_bytes(answer.response.serialize()));
         times_.opened(now());
@@ -5467,6 +5491,9 @@ private:
     std::atomic<state> state_{state::handshake};
     bool reply_sent_ = false;
     bool over_limit_ = false; // set by the server when a connection limit refuses this one
+    // A compression extension was negotiated: send() goes through the session's. A flag
+    // beside the send queue, so that a broadcast reads no other line of its members.
+    bool compressed_ = false;
 };
 
 namespace detail {
@@ -5525,9 +5552,9 @@ struct connection_access {
 
 template <class Transport>
 void connection<Transport>::send(shared_frame frame) {
-    if (message_compression* compression = session_.compression()) {
+    if (compressed_) {
         compressed_sink queue{*this};
-        return compression->send(frame, queue);
+        return session_.compression()->send(frame, queue);
     }
     enqueue(std::move(frame));
 }

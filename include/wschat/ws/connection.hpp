@@ -468,6 +468,7 @@ private:
             seldom().subprotocol = std::move(decision.subprotocol);
         user_data_ = std::move(decision.user_data);
         session_.use_compression(std::move(answer.compression));
+        compressed_ = session_.compression() != nullptr;
         keep_request_line(req);
         enqueue(raw_bytes(answer.response.serialize()));
         times_.opened(now());
@@ -652,6 +653,9 @@ private:
     std::atomic<state> state_{state::handshake};
     bool reply_sent_ = false;
     bool over_limit_ = false; // set by the server when a connection limit refuses this one
+    // A compression extension was negotiated: send() goes through the session's. A flag
+    // beside the send queue, so that a broadcast reads no other line of its members.
+    bool compressed_ = false;
 };
 
 namespace detail {
@@ -710,9 +714,9 @@ struct connection_access {
 
 template <class Transport>
 void connection<Transport>::send(shared_frame frame) {
-    if (message_compression* compression = session_.compression()) {
+    if (compressed_) {
         compressed_sink queue{*this};
-        return compression->send(frame, queue);
+        return session_.compression()->send(frame, queue);
     }
     enqueue(std::move(frame));
 }

@@ -157,15 +157,22 @@ private:
             block_->references.fetch_add(1, std::memory_order_relaxed);
     }
     void release() noexcept {
-        if (block_ && block_->references.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-            const shared_frame derived{block_->derived.load(std::memory_order_acquire)};
-            block_->~block();
-            ::operator delete(block_);
-        }
+        if (block_ && block_->references.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            destroy(block_);
     }
+
+    /// Frees `b` and drops its derived frame. Out of line: it runs once per frame, while
+    /// release() is inlined wherever a frame is dropped.
+    static void destroy(block* b) noexcept;
 
     block* block_ = nullptr;
 };
+
+inline void shared_frame::destroy(block* b) noexcept {
+    const shared_frame derived{b->derived.load(std::memory_order_acquire)};
+    b->~block();
+    ::operator delete(b);
+}
 
 /// Declared again at namespace scope so that `ws::make_frame(...)` is found by ordinary
 /// lookup, not only by argument-dependent lookup.
