@@ -4316,13 +4316,13 @@ inline http_response make_upgrade_response(const http_request& req,
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/handshake.hpp ----
+// ---- begin wschat/ws/upgrade_decision.hpp ----
+// wschat — what an application answers to an upgrade request (`server::on_upgrade`).
+
 
 #include <any>
-#include <memory>
 #include <string>
 #include <string_view>
-#include <system_error>
-#include <vector>
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
@@ -4355,6 +4355,17 @@ struct upgrade_decision {
     /// session): it becomes `connection::user_data()` when the upgrade is accepted.
     std::any user_data;
 };
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/upgrade_decision.hpp ----
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
 
 namespace detail {
 
