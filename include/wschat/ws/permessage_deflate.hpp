@@ -244,14 +244,9 @@ inline std::optional<deflate_params> accept_deflate_response(const extension_ele
     agreed.client_no_context_takeover = got->client_no_context_takeover;
     agreed.server_max_window_bits = got->server_max_window_bits.value_or(15);
     agreed.client_max_window_bits = got->client_max_window_bits_value.value_or(15);
-    const std::uint8_t asked_server = offered.server_max_window_bits < 15
-                                          ? detail::deflate_window(offered.server_max_window_bits)
-                                          : std::uint8_t{15};
-    const std::uint8_t offered_client = offered.client_max_window_bits < 15
-                                            ? detail::deflate_window(offered.client_max_window_bits)
-                                            : std::uint8_t{15};
-    if (agreed.server_max_window_bits > asked_server ||
-        agreed.client_max_window_bits > offered_client)
+    // What deflate_offer(offered) asked for: windows below 15 are stated, clamped to 9-15.
+    if (agreed.server_max_window_bits > detail::deflate_window(offered.server_max_window_bits) ||
+        agreed.client_max_window_bits > detail::deflate_window(offered.client_max_window_bits))
         return std::nullopt;
     if (!offered.server_context_takeover && !agreed.server_no_context_takeover)
         return std::nullopt; // asked for, and the server may not refuse it (§7.1.1.1)
@@ -264,8 +259,18 @@ namespace detail {
 /// and §7.2.2 appends them again before decompressing.
 inline constexpr std::uint8_t deflate_tail[4] = {0x00, 0x00, 0xFF, 0xFF};
 
-/// A zlib stream kept at a fixed address (zlib's state points back at it).
-using z_stream_ptr = std::unique_ptr<z_stream>;
+/// Ends a zlib stream with `End` (deflateEnd or inflateEnd) and frees it. Safe on a stream
+/// whose initialisation failed: zlib's End functions ignore a stream without state.
+template <int (*End)(z_streamp)>
+struct z_stream_end {
+    void operator()(z_stream* stream) const noexcept {
+        End(stream);
+        delete stream;
+    }
+};
+/// A zlib stream kept at a fixed address (zlib's state points back at it), ended with it.
+template <int (*End)(z_streamp)>
+using z_stream_ptr = std::unique_ptr<z_stream, z_stream_end<End>>;
 
 } // namespace detail
 
@@ -283,7 +288,7 @@ public:
     /// get its memory.
     explicit deflater(std::uint8_t window_bits = 15, bool context_takeover = false,
                       std::uint8_t mem_level = 8, std::uint8_t level = 6)
-        : stream_(std::make_unique<z_stream>()), context_takeover_(context_takeover) {
+        : stream_(new z_stream{}), context_takeover_(context_takeover) {
         const int bits = detail::deflate_window(window_bits);
         const int memory = std::clamp<int>(mem_level, 1, 9);
         const int effort = std::clamp<int>(level, 1, 9);
@@ -291,20 +296,6 @@ public:
             Z_OK)
             throw std::bad_alloc{};
     }
-    /// Takes `other`'s zlib stream; `other` may then only be destroyed or assigned to.
-    deflater(deflater&& other) noexcept = default;
-    /// Ends this one's stream and takes `other`'s.
-    deflater& operator=(deflater&& other) noexcept {
-        if (this != &other) {
-            end();
-            stream_ = std::move(other.stream_);
-            context_takeover_ = other.context_takeover_;
-        }
-        return *this;
-    }
-    deflater(const deflater&) = delete;
-    deflater& operator=(const deflater&) = delete;
-    ~deflater() { end(); }
 
     /// Appends the compressed form of `message` to `out`: the payload of a frame with RSV1.
     void compress(std::string_view message, std::string& out) {
@@ -335,12 +326,7 @@ public:
     }
 
 private:
-    void end() noexcept {
-        if (stream_)
-            deflateEnd(stream_.get());
-    }
-
-    detail::z_stream_ptr stream_;
+    detail::z_stream_ptr<deflateEnd> stream_;
     bool context_takeover_;
 };
 
@@ -358,25 +344,11 @@ public:
     /// when asked for 8). Without context the window does not matter. Throws std::bad_alloc
     /// when zlib cannot get its memory.
     explicit inflater(bool context_takeover = false, std::uint8_t window_bits = 15)
-        : stream_(std::make_unique<z_stream>()), context_takeover_(context_takeover) {
+        : stream_(new z_stream{}), context_takeover_(context_takeover) {
         const int bits = context_takeover ? detail::deflate_window(window_bits) : 15;
         if (inflateInit2(stream_.get(), -bits) != Z_OK)
             throw std::bad_alloc{};
     }
-    /// Takes `other`'s zlib stream; `other` may then only be destroyed or assigned to.
-    inflater(inflater&& other) noexcept = default;
-    /// Ends this one's stream and takes `other`'s.
-    inflater& operator=(inflater&& other) noexcept {
-        if (this != &other) {
-            end();
-            stream_ = std::move(other.stream_);
-            context_takeover_ = other.context_takeover_;
-        }
-        return *this;
-    }
-    inflater(const inflater&) = delete;
-    inflater& operator=(const inflater&) = delete;
-    ~inflater() { end(); }
 
     /// Replaces `out` with the decompressed form of `payload` (a whole message's payload
     /// from frames with RSV1). Returns error::message_too_big as soon as the result would
@@ -430,12 +402,7 @@ private:
         return {};
     }
 
-    void end() noexcept {
-        if (stream_)
-            inflateEnd(stream_.get());
-    }
-
-    detail::z_stream_ptr stream_;
+    detail::z_stream_ptr<inflateEnd> stream_;
     bool context_takeover_;
 };
 
