@@ -52,7 +52,7 @@ public:
     shared_frame& operator[](std::size_t i) noexcept { return begin()[i]; }
     const shared_frame& operator[](std::size_t i) const noexcept { return begin()[i]; }
 
-    void push_back(shared_frame frame) {
+    void push_back(shared_frame&& frame) {
         if (size_ == capacity_)
             grow();
         ::new (static_cast<void*>(end())) shared_frame(std::move(frame));
@@ -82,7 +82,9 @@ private:
         return std::launder(reinterpret_cast<const shared_frame*>(inline_));
     }
 
-    void grow() {
+    /// Doubles the storage. Cold: it runs a few times in a queue's life, and inlined it would
+    /// keep push_back's callers from being inlined on the path of every delivery.
+    [[gnu::cold]] void grow() {
         if (capacity_ > std::numeric_limits<std::uint32_t>::max() / 2)
             throw std::length_error("wschat: send queue of over 2^31 frames");
         const std::uint32_t capacity = capacity_ * 2;

@@ -28,31 +28,27 @@ namespace detail {
 class send_queue {
 public:
     /// What push() did, for the caller to act on outside the lock.
+    /// Bit-fields, so that the result travels in one register: three separate flags went
+    /// through the stack, and reading them back stalled every delivery.
     struct pushed {
-        bool start_flush = false; ///< the queue was idle: schedule a flush
-        bool overflow = false;    ///< over the bound, to be closed (`overflow_action::close`)
-        bool dropped = false;     ///< over the bound, old frames dropped (a limit hit)
+        bool start_flush : 1; ///< the queue was idle: schedule a flush
+        bool overflow : 1;    ///< over the bound, to be closed (`overflow_action::close`)
+        bool dropped : 1;     ///< over the bound, old frames dropped (a limit hit)
     };
 
     /// Adds `frame`. `last` (a Close frame or an HTTP answer) closes the queue behind it and
     /// is exempt from the bound, so a close always goes out. Everything else counts, pongs
     /// included: a peer that floods pings and never reads must hit the bound too.
-    pushed push(shared_frame frame, bool last, const server_options& options) {
-        pushed result;
+    pushed push(shared_frame&& frame, bool last, const server_options& options) {
+        pushed result{false, false, false};
         std::lock_guard<spin_lock> lock{lock_};
         if (closed_)
             return result;
         queued_bytes_ += frame.size();
         frames_.push_back(std::move(frame));
         closed_ = last;
-        if (!last && queued_bytes_ > options.max_send_queue_bytes) {
-            if (options.slow_reader_action == server_options::overflow_action::drop_oldest) {
-                drop_oldest_untaken(options.max_send_queue_bytes);
-                result.dropped = true;
-            } else {
-                result.overflow = true;
-            }
-        }
+        if (!last && queued_bytes_ > options.max_send_queue_bytes)
+            exceed_bound(result, options);
         if (!flushing_)
             flushing_ = result.start_flush = true;
         return result;
@@ -118,6 +114,17 @@ public:
     }
 
 private:
+    /// Past the bound: drops the oldest frames or asks for the close. Kept out of push(), the
+    /// path of every delivery, so that push() stays small enough to be inlined.
+    [[gnu::cold]] void exceed_bound(pushed& result, const server_options& options) {
+        if (options.slow_reader_action == server_options::overflow_action::drop_oldest) {
+            drop_oldest_untaken(options.max_send_queue_bytes);
+            result.dropped = true;
+        } else {
+            result.overflow = true;
+        }
+    }
+
     /// Drops the oldest frames not yet taken until the queue fits `max_bytes` again. Called
     /// with the lock held.
     void drop_oldest_untaken(std::size_t max_bytes) {
