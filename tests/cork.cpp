@@ -1,10 +1,12 @@
-// Tests for corking (ws/detail/cork.hpp) on a real io_context: the flushes a handler defers
+// Tests for corking (ws/cork.hpp) on a real io_context: the flushes a handler defers
 // run after it, once each and in order; the batch waits for one more poll; a large batch
 // lets the event loop run between its parts; a flush that throws strands none of the rest.
 #include <wschat/ws/cork.hpp>
 
+#include <asio/any_io_executor.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/strand.hpp>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -75,6 +77,23 @@ TEST_CASE("flushes deferred under a cork run after the handler, once each, in or
     });
     io.run();
     CHECK(log == log_type{"handler ends", "a", "b", "c", "d"});
+}
+
+TEST_CASE("corks of other executors nest with io_context corks in one batch", "[cork]") {
+    asio::io_context io;
+    asio::strand<asio::io_context::executor_type> strand{io.get_executor()};
+    log_type log;
+    asio::post(io, [&] {
+        ws::basic_cork<asio::any_io_executor> outer{asio::any_io_executor{strand}};
+        REQUIRE(cork::defer(target(log, "a"), record));
+        {
+            cork inner{io.get_executor()}; // nested: its flushes join the outer batch
+            REQUIRE(cork::defer(target(log, "b"), record));
+        }
+        log.push_back("handler ends");
+    });
+    io.run();
+    CHECK(log == log_type{"handler ends", "a", "b"});
 }
 
 TEST_CASE("a batch waits for one more turn of the event loop before it flushes", "[cork]") {

@@ -99,7 +99,7 @@ TEST_CASE("frames in a send queue stay shared, not copied", "[frame_queue]") {
     const shared_frame broadcast = ws::make_frame(ws::opcode::text, "to everyone");
     frame_queue queue;
     for (int i = 0; i < 5; ++i)
-        queue.push_back(broadcast);
+        queue.push_back(shared_frame{broadcast});
     for (const shared_frame& frame : queue)
         CHECK(frame.data() == broadcast.data());
     queue.erase(queue.begin() + 1, queue.begin() + 3);

@@ -259,7 +259,7 @@ WSCHAT_END_NAMESPACE
 // first frames were queued, by one handler posted when it ends.
 
 
-#include <asio/any_io_executor.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
 #include <algorithm>
@@ -270,7 +270,7 @@ WSCHAT_END_NAMESPACE
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
-/// Batches the flushes of the sends made while it lives on the calling thread.
+/// A cork batches the flushes of the sends made while it lives on the calling thread.
 ///
 /// While a `cork` lives on a thread, a connection that queues its first frame asks the
 /// cork to flush it, rather than posting a flush of its own to the event loop. When the
@@ -305,25 +305,17 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 ///
 /// Thread safety: a cork belongs to the thread that made it and must end on that thread
 /// (make it a local variable); corks on different threads are independent.
-class cork {
+///
+/// `cork` posts to an io_context's executor (`io.get_executor()`, `server.get_executor()`);
+/// `basic_cork<Executor>` to any other (a user transport's), and corks of both kinds nest.
+template <class Executor>
+class basic_cork;
+
+/// What every cork shares, whatever its executor: the thread's batch of deferred flushes.
+class cork_batch {
 public:
     /// Flushes `target` (a connection, type-erased): what `defer` is given.
     using flush_function = void (*)(const std::shared_ptr<void>& target);
-
-    /// Starts a batch; the flushes will be posted to `executor` (the outermost cork's is
-    /// used when corks nest).
-    explicit cork(asio::any_io_executor executor)
-        : outer_(std::exchange(state().innermost, this)), executor_(std::move(executor)) {}
-    cork(const cork&) = delete;
-    cork& operator=(const cork&) = delete;
-    ~cork() {
-        thread_state& here = state();
-        here.innermost = outer_;
-        if (outer_ || here.deferred.empty())
-            return;
-        here.last_batch_size = here.deferred.size();
-        asio::post(executor_, batch_handler{take(here.deferred), executor_});
-    }
 
     /// Defers a flush to the end of the outermost cork on this thread; false when the
     /// thread has no cork (the caller then flushes some other way). Connections call it
@@ -338,7 +330,12 @@ public:
         return true;
     }
 
-private:
+protected:
+    cork_batch() : outer_(std::exchange(state().innermost, this)) {}
+    cork_batch(const cork_batch&) = delete;
+    cork_batch& operator=(const cork_batch&) = delete;
+    ~cork_batch() = default;
+
     struct deferred_flush {
         std::shared_ptr<void> target;
         flush_function flush;
@@ -346,7 +343,7 @@ private:
     using batch_type = std::vector<deferred_flush>;
 
     struct thread_state {
-        cork* innermost = nullptr;
+        cork_batch* innermost = nullptr;
         batch_type deferred;
         // A small flushed batch's storage, reused; a large one's is freed, so that a room
         // of N members does not hold N flushes' worth for good after each broadcast.
@@ -360,66 +357,93 @@ private:
     /// Members written between two polls for I/O while a batch is flushed.
     static constexpr std::size_t flushes_per_turn = 16;
 
-    /// Posted by the outermost cork: the first run only goes to the back of the queue again,
-    /// behind the reads the next poll brings; later runs flush the batch a part at a time.
-    struct batch_handler {
-        batch_type batch;
-        asio::any_io_executor executor;
-        std::size_t next = 0; // the first member not yet flushed
-        bool polled = false;
-
-        void operator()() {
-            if (std::exchange(polled, true))
-                flush_some();
-            if (next < batch.size()) {
-                asio::any_io_executor to = executor;
-                asio::post(to, std::move(*this));
-            }
-        }
-
-        /// Flushes the next part of the batch (under a cork of its own, so flushes that
-        /// queue more frames, a closing member leaving its room, say, are batched again).
-        void flush_some() {
-            cork nested{executor};
-            struct on_exit {
-                batch_handler& handler;
-                bool part_done = false;
-                ~on_exit() {
-                    batch_type& batch = handler.batch;
-                    // A flush that threw (an application handler, on_close) must not strand
-                    // the rest: they go to the next batch, which `nested` posts.
-                    for (; !part_done && handler.next < batch.size(); ++handler.next)
-                        state().deferred.push_back(std::move(batch[handler.next]));
-                    if (handler.next == batch.size() && batch.capacity() <= kept_batch_capacity) {
-                        batch.clear();
-                        state().spare = std::move(batch);
-                    }
-                }
-            } progress{*this};
-            const std::size_t end = std::min(batch.size(), next + flushes_per_turn);
-            while (next < end) {
-                const deferred_flush& current = batch[next++];
-                current.flush(current.target);
-            }
-            progress.part_done = true;
-        }
-    };
-
     static thread_state& state() {
         thread_local thread_state here;
         return here;
     }
 
-    static batch_type take(batch_type& deferred) {
-        batch_type batch = std::move(deferred);
-        deferred = std::move(state().spare);
-        deferred.clear();
+    /// Ends this cork; the batch to post when it was the outermost and something was
+    /// deferred, else an empty one.
+    batch_type end() {
+        thread_state& here = state();
+        here.innermost = outer_;
+        if (outer_ || here.deferred.empty())
+            return {};
+        here.last_batch_size = here.deferred.size();
+        batch_type batch = std::move(here.deferred);
+        here.deferred = std::move(here.spare);
+        here.deferred.clear();
         return batch;
     }
 
-    cork* outer_;
-    asio::any_io_executor executor_;
+    /// Flushes the batch's members from `next`, `flushes_per_turn` of them, under a cork of
+    /// the caller's (so flushes that queue more frames, a closing member leaving its room,
+    /// say, are batched again).
+    static void flush_some(batch_type& batch, std::size_t& next) {
+        struct on_exit {
+            batch_type& batch;
+            std::size_t& next;
+            bool part_done = false;
+            ~on_exit() {
+                // A flush that threw (an application handler, on_close) must not strand the
+                // rest: they go to the next batch, which the caller's cork posts.
+                for (; !part_done && next < batch.size(); ++next)
+                    state().deferred.push_back(std::move(batch[next]));
+                if (next == batch.size() && batch.capacity() <= kept_batch_capacity) {
+                    batch.clear();
+                    state().spare = std::move(batch);
+                }
+            }
+        } progress{batch, next};
+        const std::size_t end = std::min(batch.size(), next + flushes_per_turn);
+        while (next < end) {
+            const deferred_flush& current = batch[next++];
+            current.flush(current.target);
+        }
+        progress.part_done = true;
+    }
+
+private:
+    cork_batch* outer_;
 };
+
+template <class Executor>
+class basic_cork : public cork_batch {
+public:
+    /// Starts a batch; the flushes will be posted to `executor` (the outermost cork's is
+    /// used when corks nest).
+    explicit basic_cork(Executor executor) : executor_(std::move(executor)) {}
+    ~basic_cork() {
+        if (batch_type batch = end(); !batch.empty())
+            asio::post(executor_, batch_handler{std::move(batch), executor_});
+    }
+
+private:
+    /// Posted by the outermost cork: the first run only goes to the back of the queue again,
+    /// behind the reads the next poll brings; later runs flush the batch a part at a time.
+    struct batch_handler {
+        batch_type batch;
+        Executor executor;
+        std::size_t next = 0; // the first member not yet flushed
+        bool polled = false;
+
+        void operator()() {
+            if (std::exchange(polled, true)) {
+                basic_cork nested{executor};
+                flush_some(batch, next);
+            }
+            if (next < batch.size()) {
+                Executor to = executor;
+                asio::post(to, std::move(*this));
+            }
+        }
+    };
+
+    Executor executor_;
+};
+
+/// The cork of an io_context's executor: `ws::cork batch{server.get_executor()};`.
+using cork = basic_cork<asio::io_context::executor_type>;
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/ws/cork.hpp ----
@@ -1937,7 +1961,7 @@ public:
     shared_frame& operator[](std::size_t i) noexcept { return begin()[i]; }
     const shared_frame& operator[](std::size_t i) const noexcept { return begin()[i]; }
 
-    void push_back(shared_frame frame) {
+    void push_back(shared_frame&& frame) {
         if (size_ == capacity_)
             grow();
         ::new (static_cast<void*>(end())) shared_frame(std::move(frame));
@@ -1967,7 +1991,9 @@ private:
         return std::launder(reinterpret_cast<const shared_frame*>(inline_));
     }
 
-    void grow() {
+    /// Doubles the storage. Cold: it runs a few times in a queue's life, and inlined it would
+    /// keep push_back's callers from being inlined on the path of every delivery.
+    [[gnu::cold]] void grow() {
         if (capacity_ > std::numeric_limits<std::uint32_t>::max() / 2)
             throw std::length_error("wschat: send queue of over 2^31 frames");
         const std::uint32_t capacity = capacity_ * 2;
@@ -2010,7 +2036,7 @@ WSCHAT_END_NAMESPACE
 #define WSCHAT_HAS_READINESS_SET 1
 
 #include <asio/io_context.hpp>
-#include <asio/posix/stream_descriptor.hpp>
+#include <asio/posix/basic_stream_descriptor.hpp>
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
 
@@ -2109,7 +2135,7 @@ private:
         if (watching_ || members_.load(std::memory_order_acquire) == 0)
             return;
         watching_ = true;
-        watch_.async_wait(asio::posix::stream_descriptor::wait_read,
+        watch_.async_wait(asio::posix::descriptor_base::wait_read,
                           [self = this->shared_from_this()](std::error_code ec) {
                               self->watching_ = false;
                               if (!ec)
@@ -2131,7 +2157,9 @@ private:
     }
 
     asio::strand<asio::io_context::executor_type> strand_;
-    asio::posix::stream_descriptor watch_; // owns the epoll descriptor
+    // Owns the epoll descriptor. On the strand's concrete type, not Asio's type-erased
+    // default (see steady_timer_on for why).
+    asio::posix::basic_stream_descriptor<asio::strand<asio::io_context::executor_type>> watch_;
     std::atomic<std::size_t> members_{0};
     bool watching_ = false; // an async_wait is pending (strand only)
 };
@@ -2922,31 +2950,27 @@ namespace detail {
 class send_queue {
 public:
     /// What push() did, for the caller to act on outside the lock.
+    /// Bit-fields, so that the result travels in one register: three separate flags went
+    /// through the stack, and reading them back stalled every delivery.
     struct pushed {
-        bool start_flush = false; ///< the queue was idle: schedule a flush
-        bool overflow = false;    ///< over the bound, to be closed (`overflow_action::close`)
-        bool dropped = false;     ///< over the bound, old frames dropped (a limit hit)
+        bool start_flush : 1; ///< the queue was idle: schedule a flush
+        bool overflow : 1;    ///< over the bound, to be closed (`overflow_action::close`)
+        bool dropped : 1;     ///< over the bound, old frames dropped (a limit hit)
     };
 
     /// Adds `frame`. `last` (a Close frame or an HTTP answer) closes the queue behind it and
     /// is exempt from the bound, so a close always goes out. Everything else counts, pongs
     /// included: a peer that floods pings and never reads must hit the bound too.
-    pushed push(shared_frame frame, bool last, const server_options& options) {
-        pushed result;
+    pushed push(shared_frame&& frame, bool last, const server_options& options) {
+        pushed result{false, false, false};
         std::lock_guard<spin_lock> lock{lock_};
         if (closed_)
             return result;
         queued_bytes_ += frame.size();
         frames_.push_back(std::move(frame));
         closed_ = last;
-        if (!last && queued_bytes_ > options.max_send_queue_bytes) {
-            if (options.slow_reader_action == server_options::overflow_action::drop_oldest) {
-                drop_oldest_untaken(options.max_send_queue_bytes);
-                result.dropped = true;
-            } else {
-                result.overflow = true;
-            }
-        }
+        if (!last && queued_bytes_ > options.max_send_queue_bytes)
+            exceed_bound(result, options);
         if (!flushing_)
             flushing_ = result.start_flush = true;
         return result;
@@ -3012,6 +3036,17 @@ public:
     }
 
 private:
+    /// Past the bound: drops the oldest frames or asks for the close. Kept out of push(), the
+    /// path of every delivery, so that push() stays small enough to be inlined.
+    [[gnu::cold]] void exceed_bound(pushed& result, const server_options& options) {
+        if (options.slow_reader_action == server_options::overflow_action::drop_oldest) {
+            drop_oldest_untaken(options.max_send_queue_bytes);
+            result.dropped = true;
+        } else {
+            result.overflow = true;
+        }
+    }
+
     /// Drops the oldest frames not yet taken until the queue fits `max_bytes` again. Called
     /// with the lock held.
     void drop_oldest_untaken(std::size_t max_bytes) {
@@ -5099,7 +5134,7 @@ private:
     void received(std::uint8_t* bytes, std::size_t size) {
         // Whatever the messages read here make the server send (a broadcast to every member,
         // a pong, a close) leaves when the parsing is done, not through the event loop.
-        cork corked{strand().get_inner_executor()};
+        basic_cork corked{strand().get_inner_executor()};
         times_.heard(now());
         if (state_ == state::handshake)
             consume_request(bytes, size);
@@ -5224,18 +5259,18 @@ private:
         if (current == state::closed)
             return;
         if (times_.due_at(now, current == state::open, options()) != detail::due::nothing)
-            return asio::post(strand(),
-                              [self = this->shared_from_this(), now] { self->expire(now); });
+            return asio::post(strand(), call{this->shared_from_this(), &connection::expire});
         if (ping && current == state::open)
             enqueue(ping);
     }
 
-    /// On the strand: ends the connection for what the sweep found due, if it still is.
-    void expire(clock::time_point now) {
+    /// On the strand: ends the connection for what the sweep found due, if it still is (the
+    /// clock is read again: what happened since the sweep counts).
+    void expire() {
         const state current = state_;
         if (current == state::closed)
             return;
-        switch (times_.due_at(now, current == state::open, options())) {
+        switch (times_.due_at(now(), current == state::open, options())) {
         case detail::due::nothing:
             return;
         case detail::due::deadline:
@@ -5440,7 +5475,8 @@ private:
         const detail::send_queue::pushed pushed = queue_.push(std::move(frame), last, options());
         if (pushed.dropped)
             owner_->limit_hit(error::send_queue_full);
-        if (pushed.start_flush && !cork::defer(this->shared_from_this(), &flush_when_uncorked))
+        if (pushed.start_flush &&
+            !cork_batch::defer(this->shared_from_this(), &flush_when_uncorked))
             asio::post(strand(), flush_handler{this->shared_from_this()});
         if (pushed.overflow)
             asio::post(strand(),
@@ -5531,7 +5567,7 @@ struct connection_access {
     /// The server stops: on its strand, the connection closes with 1001 (see go_away).
     template <class Connection>
     static void go_away(const std::shared_ptr<Connection>& conn) {
-        asio::post(conn->strand(), [conn] { conn->go_away(); });
+        asio::post(conn->strand(), typename Connection::call{conn, &Connection::go_away});
     }
     /// Ends the connection at once, from any thread (the server is gone or out of time).
     template <class Connection>
@@ -5586,6 +5622,32 @@ WSCHAT_END_NAMESPACE
 // wschat — a server's acceptor: listens, accepts one stream at a time on the server's strand,
 // backs off after an error, and closes.
 
+// ---- begin wschat/ws/detail/steady_timer_on.hpp ----
+// wschat — the timer type of the library's own deadlines, on a concrete executor.
+
+
+#include <asio/basic_waitable_timer.hpp>
+#include <asio/wait_traits.hpp>
+
+#include <chrono>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// A steady-clock timer whose waits complete on `Executor` (a strand, or the io_context's
+/// own executor). Asio's `steady_timer` holds the type-erased `any_io_executor` instead,
+/// whose machinery costs every program that includes the library some 20 KB of code and a
+/// share of its compile time; a concrete executor costs neither.
+template <class Executor>
+using steady_timer_on =
+    asio::basic_waitable_timer<std::chrono::steady_clock,
+                               asio::wait_traits<std::chrono::steady_clock>, Executor>;
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/steady_timer_on.hpp ----
 // ---- begin wschat/ws/detail/uncached_allocator.hpp ----
 // wschat — an allocator for Asio operations whose memory should not be recycled.
 
@@ -5981,7 +6043,6 @@ WSCHAT_END_NAMESPACE
 #include <asio/bind_allocator.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
 #include <chrono>
@@ -6043,7 +6104,7 @@ public:
 private:
     strand_type& strand_;
     acceptor_type acceptor_;
-    asio::steady_timer retry_timer_;
+    steady_timer_on<strand_type> retry_timer_;
 };
 
 } // namespace detail
@@ -6056,7 +6117,6 @@ WSCHAT_END_NAMESPACE
 
 
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
 #include <chrono>
@@ -6105,7 +6165,7 @@ public:
     void cancel() { deadline_.cancel(); }
 
 private:
-    asio::steady_timer deadline_;
+    steady_timer_on<Strand> deadline_;
     std::mutex mutex_; // of waiting_
     std::vector<std::function<void()>> waiting_;
 };
@@ -6356,7 +6416,6 @@ WSCHAT_END_NAMESPACE
 
 
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
 #include <chrono>
@@ -6408,7 +6467,7 @@ public:
 
 private:
     const server_options& options_;
-    asio::steady_timer timer_;
+    steady_timer_on<strand_type> timer_;
     heartbeat_schedule heartbeat_;
     const shared_frame ping_;
 };
@@ -7210,8 +7269,9 @@ private:
 WSCHAT_END_NAMESPACE
 // ---- end wschat/chat/detail/member_index.hpp ----
 
-#include <asio/any_io_executor.hpp>
-#include <asio/steady_timer.hpp>
+#include <asio/basic_waitable_timer.hpp>
+#include <asio/io_context.hpp>
+#include <asio/wait_traits.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -7392,7 +7452,7 @@ public:
 
     /// A room whose presence announcements are coalesced on timers of `executor` (for a
     /// room used without `attach`).
-    explicit room(const asio::any_io_executor& executor, Policy policy = {},
+    explicit room(const asio::io_context::executor_type& executor, Policy policy = {},
                   room_options options = {});
 
     /// Makes every connection of `server` that opens from now on a member for as long as it
@@ -7441,6 +7501,12 @@ public:
     const Policy& policy() const noexcept { return state_->policy; }
 
 private:
+    // On the io_context's own executor type, not Asio's type-erased default `steady_timer`,
+    // whose machinery would cost every program some 20 KB of code.
+    using timer_type = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                                  asio::wait_traits<std::chrono::steady_clock>,
+                                                  asio::io_context::executor_type>;
+
     struct state : std::enable_shared_from_this<state> {
         explicit state(Policy p) : policy(std::move(p)) {}
 
@@ -7546,7 +7612,7 @@ private:
             // The timer belongs to its own wait handler, not to the room: it goes when the
             // wait completes or when the io_context is destroyed with the handler, so a room
             // may outlive the io_context (as it does when declared before its server).
-            auto timer = std::make_shared<asio::steady_timer>(*executor, interval);
+            auto timer = std::make_shared<timer_type>(*executor, interval);
             timer->async_wait([weak = this->weak_from_this(), timer](std::error_code ec) {
                 if (auto self = weak.lock(); self && !ec)
                     self->window_closed();
@@ -7614,7 +7680,7 @@ private:
         detail::member_index index;    // into both
         std::uint64_t sequence = 0;    // of the last numbered message
         // Coalescing: on when the room has an executor (given, or the attached server's).
-        std::optional<asio::any_io_executor> executor;
+        std::optional<asio::io_context::executor_type> executor;
         std::chrono::milliseconds interval{0};
         bool window_open = false;
         bool changed_in_window = false;
@@ -7637,7 +7703,7 @@ room<Transport, Policy>::room(Policy policy, room_options options)
 }
 
 template <class Transport, class Policy>
-room<Transport, Policy>::room(const asio::any_io_executor& executor, Policy policy,
+room<Transport, Policy>::room(const asio::io_context::executor_type& executor, Policy policy,
                               room_options options)
     : state_(std::make_shared<state>(std::move(policy))) {
     state_->interval = options.presence_interval;

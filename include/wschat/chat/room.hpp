@@ -11,8 +11,9 @@
 #include <wschat/ws/shared_frame.hpp>
 #include <wschat/ws/transport.hpp>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/steady_timer.hpp>
+#include <asio/basic_waitable_timer.hpp>
+#include <asio/io_context.hpp>
+#include <asio/wait_traits.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -193,7 +194,7 @@ public:
 
     /// A room whose presence announcements are coalesced on timers of `executor` (for a
     /// room used without `attach`).
-    explicit room(const asio::any_io_executor& executor, Policy policy = {},
+    explicit room(const asio::io_context::executor_type& executor, Policy policy = {},
                   room_options options = {});
 
     /// Makes every connection of `server` that opens from now on a member for as long as it
@@ -242,6 +243,12 @@ public:
     const Policy& policy() const noexcept { return state_->policy; }
 
 private:
+    // On the io_context's own executor type, not Asio's type-erased default `steady_timer`,
+    // whose machinery would cost every program some 20 KB of code.
+    using timer_type = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                                  asio::wait_traits<std::chrono::steady_clock>,
+                                                  asio::io_context::executor_type>;
+
     struct state : std::enable_shared_from_this<state> {
         explicit state(Policy p) : policy(std::move(p)) {}
 
@@ -347,7 +354,7 @@ private:
             // The timer belongs to its own wait handler, not to the room: it goes when the
             // wait completes or when the io_context is destroyed with the handler, so a room
             // may outlive the io_context (as it does when declared before its server).
-            auto timer = std::make_shared<asio::steady_timer>(*executor, interval);
+            auto timer = std::make_shared<timer_type>(*executor, interval);
             timer->async_wait([weak = this->weak_from_this(), timer](std::error_code ec) {
                 if (auto self = weak.lock(); self && !ec)
                     self->window_closed();
@@ -415,7 +422,7 @@ private:
         detail::member_index index;    // into both
         std::uint64_t sequence = 0;    // of the last numbered message
         // Coalescing: on when the room has an executor (given, or the attached server's).
-        std::optional<asio::any_io_executor> executor;
+        std::optional<asio::io_context::executor_type> executor;
         std::chrono::milliseconds interval{0};
         bool window_open = false;
         bool changed_in_window = false;
@@ -438,7 +445,7 @@ room<Transport, Policy>::room(Policy policy, room_options options)
 }
 
 template <class Transport, class Policy>
-room<Transport, Policy>::room(const asio::any_io_executor& executor, Policy policy,
+room<Transport, Policy>::room(const asio::io_context::executor_type& executor, Policy policy,
                               room_options options)
     : state_(std::make_shared<state>(std::move(policy))) {
     state_->interval = options.presence_interval;

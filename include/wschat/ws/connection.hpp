@@ -250,7 +250,7 @@ private:
     void received(std::uint8_t* bytes, std::size_t size) {
         // Whatever the messages read here make the server send (a broadcast to every member,
         // a pong, a close) leaves when the parsing is done, not through the event loop.
-        cork corked{strand().get_inner_executor()};
+        basic_cork corked{strand().get_inner_executor()};
         times_.heard(now());
         if (state_ == state::handshake)
             consume_request(bytes, size);
@@ -375,18 +375,18 @@ private:
         if (current == state::closed)
             return;
         if (times_.due_at(now, current == state::open, options()) != detail::due::nothing)
-            return asio::post(strand(),
-                              [self = this->shared_from_this(), now] { self->expire(now); });
+            return asio::post(strand(), call{this->shared_from_this(), &connection::expire});
         if (ping && current == state::open)
             enqueue(ping);
     }
 
-    /// On the strand: ends the connection for what the sweep found due, if it still is.
-    void expire(clock::time_point now) {
+    /// On the strand: ends the connection for what the sweep found due, if it still is (the
+    /// clock is read again: what happened since the sweep counts).
+    void expire() {
         const state current = state_;
         if (current == state::closed)
             return;
-        switch (times_.due_at(now, current == state::open, options())) {
+        switch (times_.due_at(now(), current == state::open, options())) {
         case detail::due::nothing:
             return;
         case detail::due::deadline:
@@ -591,7 +591,8 @@ private:
         const detail::send_queue::pushed pushed = queue_.push(std::move(frame), last, options());
         if (pushed.dropped)
             owner_->limit_hit(error::send_queue_full);
-        if (pushed.start_flush && !cork::defer(this->shared_from_this(), &flush_when_uncorked))
+        if (pushed.start_flush &&
+            !cork_batch::defer(this->shared_from_this(), &flush_when_uncorked))
             asio::post(strand(), flush_handler{this->shared_from_this()});
         if (pushed.overflow)
             asio::post(strand(),
@@ -682,7 +683,7 @@ struct connection_access {
     /// The server stops: on its strand, the connection closes with 1001 (see go_away).
     template <class Connection>
     static void go_away(const std::shared_ptr<Connection>& conn) {
-        asio::post(conn->strand(), [conn] { conn->go_away(); });
+        asio::post(conn->strand(), typename Connection::call{conn, &Connection::go_away});
     }
     /// Ends the connection at once, from any thread (the server is gone or out of time).
     template <class Connection>

@@ -4,7 +4,7 @@
 
 #include <wschat/detail/config.hpp>
 
-#include <asio/any_io_executor.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
 #include <algorithm>
@@ -15,7 +15,7 @@
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
-/// Batches the flushes of the sends made while it lives on the calling thread.
+/// A cork batches the flushes of the sends made while it lives on the calling thread.
 ///
 /// While a `cork` lives on a thread, a connection that queues its first frame asks the
 /// cork to flush it, rather than posting a flush of its own to the event loop. When the
@@ -50,25 +50,17 @@ WSCHAT_BEGIN_NAMESPACE(ws)
 ///
 /// Thread safety: a cork belongs to the thread that made it and must end on that thread
 /// (make it a local variable); corks on different threads are independent.
-class cork {
+///
+/// `cork` posts to an io_context's executor (`io.get_executor()`, `server.get_executor()`);
+/// `basic_cork<Executor>` to any other (a user transport's), and corks of both kinds nest.
+template <class Executor>
+class basic_cork;
+
+/// What every cork shares, whatever its executor: the thread's batch of deferred flushes.
+class cork_batch {
 public:
     /// Flushes `target` (a connection, type-erased): what `defer` is given.
     using flush_function = void (*)(const std::shared_ptr<void>& target);
-
-    /// Starts a batch; the flushes will be posted to `executor` (the outermost cork's is
-    /// used when corks nest).
-    explicit cork(asio::any_io_executor executor)
-        : outer_(std::exchange(state().innermost, this)), executor_(std::move(executor)) {}
-    cork(const cork&) = delete;
-    cork& operator=(const cork&) = delete;
-    ~cork() {
-        thread_state& here = state();
-        here.innermost = outer_;
-        if (outer_ || here.deferred.empty())
-            return;
-        here.last_batch_size = here.deferred.size();
-        asio::post(executor_, batch_handler{take(here.deferred), executor_});
-    }
 
     /// Defers a flush to the end of the outermost cork on this thread; false when the
     /// thread has no cork (the caller then flushes some other way). Connections call it
@@ -83,7 +75,12 @@ public:
         return true;
     }
 
-private:
+protected:
+    cork_batch() : outer_(std::exchange(state().innermost, this)) {}
+    cork_batch(const cork_batch&) = delete;
+    cork_batch& operator=(const cork_batch&) = delete;
+    ~cork_batch() = default;
+
     struct deferred_flush {
         std::shared_ptr<void> target;
         flush_function flush;
@@ -91,7 +88,7 @@ private:
     using batch_type = std::vector<deferred_flush>;
 
     struct thread_state {
-        cork* innermost = nullptr;
+        cork_batch* innermost = nullptr;
         batch_type deferred;
         // A small flushed batch's storage, reused; a large one's is freed, so that a room
         // of N members does not hold N flushes' worth for good after each broadcast.
@@ -105,65 +102,92 @@ private:
     /// Members written between two polls for I/O while a batch is flushed.
     static constexpr std::size_t flushes_per_turn = 16;
 
-    /// Posted by the outermost cork: the first run only goes to the back of the queue again,
-    /// behind the reads the next poll brings; later runs flush the batch a part at a time.
-    struct batch_handler {
-        batch_type batch;
-        asio::any_io_executor executor;
-        std::size_t next = 0; // the first member not yet flushed
-        bool polled = false;
-
-        void operator()() {
-            if (std::exchange(polled, true))
-                flush_some();
-            if (next < batch.size()) {
-                asio::any_io_executor to = executor;
-                asio::post(to, std::move(*this));
-            }
-        }
-
-        /// Flushes the next part of the batch (under a cork of its own, so flushes that
-        /// queue more frames, a closing member leaving its room, say, are batched again).
-        void flush_some() {
-            cork nested{executor};
-            struct on_exit {
-                batch_handler& handler;
-                bool part_done = false;
-                ~on_exit() {
-                    batch_type& batch = handler.batch;
-                    // A flush that threw (an application handler, on_close) must not strand
-                    // the rest: they go to the next batch, which `nested` posts.
-                    for (; !part_done && handler.next < batch.size(); ++handler.next)
-                        state().deferred.push_back(std::move(batch[handler.next]));
-                    if (handler.next == batch.size() && batch.capacity() <= kept_batch_capacity) {
-                        batch.clear();
-                        state().spare = std::move(batch);
-                    }
-                }
-            } progress{*this};
-            const std::size_t end = std::min(batch.size(), next + flushes_per_turn);
-            while (next < end) {
-                const deferred_flush& current = batch[next++];
-                current.flush(current.target);
-            }
-            progress.part_done = true;
-        }
-    };
-
     static thread_state& state() {
         thread_local thread_state here;
         return here;
     }
 
-    static batch_type take(batch_type& deferred) {
-        batch_type batch = std::move(deferred);
-        deferred = std::move(state().spare);
-        deferred.clear();
+    /// Ends this cork; the batch to post when it was the outermost and something was
+    /// deferred, else an empty one.
+    batch_type end() {
+        thread_state& here = state();
+        here.innermost = outer_;
+        if (outer_ || here.deferred.empty())
+            return {};
+        here.last_batch_size = here.deferred.size();
+        batch_type batch = std::move(here.deferred);
+        here.deferred = std::move(here.spare);
+        here.deferred.clear();
         return batch;
     }
 
-    cork* outer_;
-    asio::any_io_executor executor_;
+    /// Flushes the batch's members from `next`, `flushes_per_turn` of them, under a cork of
+    /// the caller's (so flushes that queue more frames, a closing member leaving its room,
+    /// say, are batched again).
+    static void flush_some(batch_type& batch, std::size_t& next) {
+        struct on_exit {
+            batch_type& batch;
+            std::size_t& next;
+            bool part_done = false;
+            ~on_exit() {
+                // A flush that threw (an application handler, on_close) must not strand the
+                // rest: they go to the next batch, which the caller's cork posts.
+                for (; !part_done && next < batch.size(); ++next)
+                    state().deferred.push_back(std::move(batch[next]));
+                if (next == batch.size() && batch.capacity() <= kept_batch_capacity) {
+                    batch.clear();
+                    state().spare = std::move(batch);
+                }
+            }
+        } progress{batch, next};
+        const std::size_t end = std::min(batch.size(), next + flushes_per_turn);
+        while (next < end) {
+            const deferred_flush& current = batch[next++];
+            current.flush(current.target);
+        }
+        progress.part_done = true;
+    }
+
+private:
+    cork_batch* outer_;
 };
+
+template <class Executor>
+class basic_cork : public cork_batch {
+public:
+    /// Starts a batch; the flushes will be posted to `executor` (the outermost cork's is
+    /// used when corks nest).
+    explicit basic_cork(Executor executor) : executor_(std::move(executor)) {}
+    ~basic_cork() {
+        if (batch_type batch = end(); !batch.empty())
+            asio::post(executor_, batch_handler{std::move(batch), executor_});
+    }
+
+private:
+    /// Posted by the outermost cork: the first run only goes to the back of the queue again,
+    /// behind the reads the next poll brings; later runs flush the batch a part at a time.
+    struct batch_handler {
+        batch_type batch;
+        Executor executor;
+        std::size_t next = 0; // the first member not yet flushed
+        bool polled = false;
+
+        void operator()() {
+            if (std::exchange(polled, true)) {
+                basic_cork nested{executor};
+                flush_some(batch, next);
+            }
+            if (next < batch.size()) {
+                Executor to = executor;
+                asio::post(to, std::move(*this));
+            }
+        }
+    };
+
+    Executor executor_;
+};
+
+/// The cork of an io_context's executor: `ws::cork batch{server.get_executor()};`.
+using cork = basic_cork<asio::io_context::executor_type>;
 
 WSCHAT_END_NAMESPACE

@@ -4,13 +4,13 @@
 
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/detail/io/plain_socket.hpp>
+#include <wschat/ws/detail/steady_timer_on.hpp>
 #include <wschat/ws/detail/uncached_allocator.hpp>
 #include <wschat/ws/transport.hpp>
 
 #include <asio/bind_allocator.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
 #include <chrono>
@@ -72,7 +72,7 @@ public:
 private:
     strand_type& strand_;
     acceptor_type acceptor_;
-    asio::steady_timer retry_timer_;
+    steady_timer_on<strand_type> retry_timer_;
 };
 
 } // namespace detail

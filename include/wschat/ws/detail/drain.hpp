@@ -3,9 +3,9 @@
 #pragma once
 
 #include <wschat/detail/config.hpp>
+#include <wschat/ws/detail/steady_timer_on.hpp>
 
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
 #include <chrono>
@@ -54,7 +54,7 @@ public:
     void cancel() { deadline_.cancel(); }
 
 private:
-    asio::steady_timer deadline_;
+    steady_timer_on<Strand> deadline_;
     std::mutex mutex_; // of waiting_
     std::vector<std::function<void()>> waiting_;
 };

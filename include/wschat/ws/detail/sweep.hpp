@@ -6,13 +6,13 @@
 #include <wschat/ws/connection.hpp>
 #include <wschat/ws/cork.hpp>
 #include <wschat/ws/detail/registry.hpp>
+#include <wschat/ws/detail/steady_timer_on.hpp>
 #include <wschat/ws/detail/timekeeping.hpp>
 #include <wschat/ws/frame.hpp>
 #include <wschat/ws/options.hpp>
 #include <wschat/ws/shared_frame.hpp>
 
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
 #include <chrono>
@@ -64,7 +64,7 @@ public:
 
 private:
     const server_options& options_;
-    asio::steady_timer timer_;
+    steady_timer_on<strand_type> timer_;
     heartbeat_schedule heartbeat_;
     const shared_frame ping_;
 };

@@ -15,7 +15,7 @@ WSCHAT_END_NAMESPACE
 #define WSCHAT_HAS_READINESS_SET 1
 
 #include <asio/io_context.hpp>
-#include <asio/posix/stream_descriptor.hpp>
+#include <asio/posix/basic_stream_descriptor.hpp>
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
 
@@ -114,7 +114,7 @@ private:
         if (watching_ || members_.load(std::memory_order_acquire) == 0)
             return;
         watching_ = true;
-        watch_.async_wait(asio::posix::stream_descriptor::wait_read,
+        watch_.async_wait(asio::posix::descriptor_base::wait_read,
                           [self = this->shared_from_this()](std::error_code ec) {
                               self->watching_ = false;
                               if (!ec)
@@ -136,7 +136,9 @@ private:
     }
 
     asio::strand<asio::io_context::executor_type> strand_;
-    asio::posix::stream_descriptor watch_; // owns the epoll descriptor
+    // Owns the epoll descriptor. On the strand's concrete type, not Asio's type-erased
+    // default (see steady_timer_on for why).
+    asio::posix::basic_stream_descriptor<asio::strand<asio::io_context::executor_type>> watch_;
     std::atomic<std::size_t> members_{0};
     bool watching_ = false; // an async_wait is pending (strand only)
 };
