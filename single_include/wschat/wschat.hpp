@@ -4642,6 +4642,51 @@ WSCHAT_END_NAMESPACE
 // ---- begin wschat/ws/session.hpp ----
 // wschat — the WebSocket protocol of one open connection, for either end, without I/O.
 
+// ---- begin wschat/ws/detail/mask_keys.hpp ----
+// wschat — the masking keys of a client's frames, from the operating system's generator.
+
+
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <system_error>
+
+#include <sys/random.h>
+
+WSCHAT_BEGIN_NAMESPACE(ws)
+
+namespace detail {
+
+/// A fresh 32-bit masking key. RFC 6455 §10.3 asks that a script in a browser cannot predict
+/// the keys of the frames its client sends, lest it choose the bytes a proxy in between
+/// reads; the kernel's generator (getrandom) gives that, and drawing 64 keys per call keeps
+/// it off the path of most frames. Per thread: safe to call from any thread.
+inline std::uint32_t next_mask_key() {
+    struct pool {
+        std::array<std::uint32_t, 64> keys;
+        std::size_t next = 64; // all used: fill on the next call
+    };
+    thread_local pool here;
+    if (here.next == here.keys.size()) {
+        auto* bytes = reinterpret_cast<unsigned char*>(here.keys.data());
+        std::size_t filled = 0;
+        while (filled < sizeof here.keys) {
+            const ssize_t got = ::getrandom(bytes + filled, sizeof here.keys - filled, 0);
+            if (got < 0 && errno != EINTR)
+                throw std::system_error{errno, std::system_category(), "getrandom"};
+            if (got > 0)
+                filled += static_cast<std::size_t>(got);
+        }
+        here.next = 0;
+    }
+    return here.keys[here.next++];
+}
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/ws/detail/mask_keys.hpp ----
 // ---- begin wschat/ws/detail/rate_limiter.hpp ----
 // wschat — a message rate limit kept in one number.
 
@@ -4692,7 +4737,6 @@ WSCHAT_END_NAMESPACE
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -4886,8 +4930,7 @@ private:
         if constexpr (Role == role::server) {
             return make_frame(op, payload);
         } else {
-            thread_local std::mt19937 keys{std::random_device{}()};
-            const std::uint32_t bits = keys();
+            const std::uint32_t bits = detail::next_mask_key();
             const mask_key key{
                 static_cast<std::uint8_t>(bits >> 24), static_cast<std::uint8_t>(bits >> 16),
                 static_cast<std::uint8_t>(bits >> 8), static_cast<std::uint8_t>(bits)};
@@ -5703,12 +5746,17 @@ WSCHAT_END_NAMESPACE
 #include <asio/strand.hpp>
 
 #include <cstdint>
-
-#include <filesystem>
 #include <string>
 #include <system_error>
 #include <type_traits>
 #include <utility>
+
+#if defined(ASIO_HAS_LOCAL_SOCKETS)
+#include <cerrno>
+
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
@@ -5883,7 +5931,7 @@ struct asio_local : detail::socket_transport<asio::local::stream_protocol> {
         const bool bound = acceptor.is_open() && acceptor.local_endpoint(ec).path() == path && !ec;
         acceptor.close(ec);
         if (bound)
-            std::filesystem::remove(path, ec);
+            ::unlink(path.c_str());
     }
 
     /// Always "unix": a Unix socket's peer has no address of its own.
@@ -5893,11 +5941,9 @@ private:
     /// A socket file nobody accepts on (left by a process that died) would make bind fail
     /// with "address in use": remove it. One with a live listener is left alone.
     void remove_stale_socket(asio::io_context& io, std::error_code& ec) const {
-        namespace fs = std::filesystem;
-        if (fs::status(path, ec).type() != fs::file_type::socket) {
-            ec.clear(); // absent, or not a socket: bind reports what is wrong, if anything
-            return;
-        }
+        struct ::stat file {};
+        if (::stat(path.c_str(), &file) != 0 || !S_ISSOCK(file.st_mode))
+            return; // absent, or not a socket: bind reports what is wrong, if anything
         stream_type probe{io};
         std::error_code refused;
         probe.connect(asio::local::stream_protocol::endpoint{path}, refused);
@@ -5905,7 +5951,8 @@ private:
             ec = asio::error::address_in_use;
             return;
         }
-        fs::remove(path, ec);
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+            ec.assign(errno, std::system_category());
     }
 };
 #endif

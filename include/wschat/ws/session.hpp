@@ -4,6 +4,7 @@
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/close_code.hpp>
 #include <wschat/ws/compression.hpp>
+#include <wschat/ws/detail/mask_keys.hpp>
 #include <wschat/ws/detail/rate_limiter.hpp>
 #include <wschat/ws/error.hpp>
 #include <wschat/ws/frame.hpp>
@@ -15,7 +16,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -209,8 +209,7 @@ private:
         if constexpr (Role == role::server) {
             return make_frame(op, payload);
         } else {
-            thread_local std::mt19937 keys{std::random_device{}()};
-            const std::uint32_t bits = keys();
+            const std::uint32_t bits = detail::next_mask_key();
             const mask_key key{
                 static_cast<std::uint8_t>(bits >> 24), static_cast<std::uint8_t>(bits >> 16),
                 static_cast<std::uint8_t>(bits >> 8), static_cast<std::uint8_t>(bits)};

@@ -9,12 +9,17 @@
 #include <asio/strand.hpp>
 
 #include <cstdint>
-
-#include <filesystem>
 #include <string>
 #include <system_error>
 #include <type_traits>
 #include <utility>
+
+#if defined(ASIO_HAS_LOCAL_SOCKETS)
+#include <cerrno>
+
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
@@ -189,7 +194,7 @@ struct asio_local : detail::socket_transport<asio::local::stream_protocol> {
         const bool bound = acceptor.is_open() && acceptor.local_endpoint(ec).path() == path && !ec;
         acceptor.close(ec);
         if (bound)
-            std::filesystem::remove(path, ec);
+            ::unlink(path.c_str());
     }
 
     /// Always "unix": a Unix socket's peer has no address of its own.
@@ -199,11 +204,9 @@ private:
     /// A socket file nobody accepts on (left by a process that died) would make bind fail
     /// with "address in use": remove it. One with a live listener is left alone.
     void remove_stale_socket(asio::io_context& io, std::error_code& ec) const {
-        namespace fs = std::filesystem;
-        if (fs::status(path, ec).type() != fs::file_type::socket) {
-            ec.clear(); // absent, or not a socket: bind reports what is wrong, if anything
-            return;
-        }
+        struct ::stat file {};
+        if (::stat(path.c_str(), &file) != 0 || !S_ISSOCK(file.st_mode))
+            return; // absent, or not a socket: bind reports what is wrong, if anything
         stream_type probe{io};
         std::error_code refused;
         probe.connect(asio::local::stream_protocol::endpoint{path}, refused);
@@ -211,7 +214,8 @@ private:
             ec = asio::error::address_in_use;
             return;
         }
-        fs::remove(path, ec);
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+            ec.assign(errno, std::system_category());
     }
 };
 #endif
