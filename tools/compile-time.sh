@@ -6,13 +6,13 @@
 #                   the library (src/wschat.cpp) built beforehand and only linked
 #   bare Asio       tools/compile_time/bare_asio.cpp: an Asio TCP echo server, the yardstick
 # Each is one `$CXX -O2` compile-and-link, timed in CPU seconds (user + system, the median of
-# --runs, default 3: wall time is noisy on a shared machine). Prints the times, the ratios to
+# --runs, default 5: wall time is noisy on a shared machine). Prints the times, the ratios to
 # bare Asio and the stripped size of the snippet. Informational: it fails only when a build does.
 #
 #     bash tools/compile-time.sh [--runs N]        (CXX=clang++-14 to time another compiler)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-runs=3
+runs=5
 while [ $# -gt 0 ]; do
     case "$1" in
     --runs) runs="$2"; shift 2 ;;
