@@ -1,0 +1,896 @@
+// wschat — a lobby: many named rooms on one server, with history, acknowledgements and resume
+// after a reconnect, spoken in JSON envelopes.
+//
+// Not in the umbrella header: it needs nlohmann/json (Debian: nlohmann-json3-dev).
+#pragma once
+
+#include <wschat/chat/history.hpp>
+#include <wschat/chat/json_policy.hpp>
+#include <wschat/detail/config.hpp>
+#include <wschat/ws/close_code.hpp>
+#include <wschat/ws/connection.hpp>
+#include <wschat/ws/cork.hpp>
+#include <wschat/ws/message.hpp>
+#include <wschat/ws/server.hpp>
+#include <wschat/ws/shared_frame.hpp>
+#include <wschat/ws/transport.hpp>
+
+#include <asio/basic_waitable_timer.hpp>
+#include <asio/io_context.hpp>
+#include <asio/wait_traits.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+WSCHAT_BEGIN_NAMESPACE(chat)
+
+/// The limits and settings of a lobby. Every limit is on by default: each keeps one client
+/// from growing the server's memory or work without bound, and each is answered with an
+/// `error` envelope naming it.
+struct lobby_options {
+    /// Rooms that may exist at once; a join that would create one more gets `too_many_rooms`.
+    std::size_t max_rooms = 10000;
+    /// Members of one room; one more gets `room_full`.
+    std::size_t max_members_per_room = 10000;
+    /// Rooms one member may be in at once; one more gets `too_many_joined`.
+    std::size_t max_rooms_per_member = 32;
+    /// Longest room name, in bytes. Names are 1 to this many of `A-Z a-z 0-9 . _ -`, so they
+    /// are safe in URLs, logs and metric labels; others get `bad_room_name`.
+    std::size_t max_room_name_length = 64;
+    /// Most messages a join may ask for (`history`); more gets `history_too_large`.
+    std::size_t max_history_request = 200;
+    /// Most messages one resume replays per room; a longer gap is answered `too_many`, and the
+    /// client reloads instead (a day-old tab should not stream thousands of frames).
+    std::size_t max_replay = 1000;
+    /// Names per `roster` page (the joiner's first page, and each page asked for).
+    std::size_t roster_page = 200;
+    /// Client message ids remembered per member, to drop a retried message once delivered.
+    std::size_t remembered_client_ids = 256;
+    /// Longest client message id, in bytes; longer gets `bad_id`.
+    std::size_t max_client_id_length = 64;
+    /// Each room's history (count, bytes, age). A room that empties is removed once its
+    /// history has expired, so a page reloaded within `history.max_age` still finds it.
+    history_options history;
+    /// Presence changes of a room are coalesced: the first is announced at once, later ones
+    /// at most once per interval with everyone who came and went meanwhile; zero announces
+    /// each at once. A join storm then costs each member O(storm / interval) frames.
+    std::chrono::milliseconds presence_interval{50};
+    /// How long a member who disconnected may resume: its name stays reserved and its rooms
+    /// remembered for this long.
+    std::chrono::seconds resume_window{120};
+    /// Disconnected members kept for resume at once; beyond it the oldest is forgotten.
+    std::size_t max_resumable = 10000;
+    /// URL path prefix that joins a room on connect: `/rooms/general` joins `general`.
+    std::string room_path_prefix = "/rooms/";
+};
+
+/// Whether `name` is a valid room name under `options` (see `max_room_name_length`).
+inline bool is_valid_room_name(std::string_view name, const lobby_options& options) {
+    if (name.empty() || name.size() > options.max_room_name_length)
+        return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '_' || c == '-';
+    });
+}
+
+/// Many named rooms on one server, for the browser chat and its kin: rooms created on first
+/// join and removed when empty (once their history expires), per-room presence, history with
+/// sequence numbers and an epoch, acknowledgements of client message ids, and resume after a
+/// reconnect without loss or duplicates. The protocol is JSON envelopes (`json_policy`'s
+/// names and text rules); the README lists them.
+///
+/// ```cpp
+/// ws::server<> server{io, opts};
+/// chat::lobby<> lobby;
+/// lobby.attach(server);   // ws://host/rooms/general joins "general"; envelopes do the rest
+/// ```
+///
+/// Thread safety: every member function may be called from any thread; the lobby's state is
+/// under one mutex, and sends only queue frames under it.
+template <class Transport = ws::asio_tcp>
+class lobby {
+public:
+    /// A member's connection, as the server's handlers hand it over.
+    using connection_ptr = std::shared_ptr<ws::connection<Transport>>;
+
+    /// A lobby with `options`; names and text follow `policy` (json_policy's settings).
+    explicit lobby(lobby_options options = {}, json_policy policy = {})
+        : state_(std::make_shared<state>(std::move(options), std::move(policy))) {}
+
+    /// Makes every connection of `server` that opens from now on a lobby member. May be called
+    /// from any thread, also while the io_context runs; a second attach to the same server
+    /// does nothing.
+    void attach(ws::server<Transport>& server) {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        if (!state_->executor)
+            state_->executor = server.get_executor();
+        if (state_->attached.count(&server))
+            return;
+        std::weak_ptr<state> weak = state_;
+        state_->attached[&server] = server.add_handlers({
+            [weak](const connection_ptr& conn) {
+                if (auto s = weak.lock())
+                    s->opened(conn);
+            },
+            [weak](const connection_ptr& conn, const ws::message& msg) {
+                if (auto s = weak.lock())
+                    s->received(conn, msg);
+            },
+            [weak](const connection_ptr& conn, const ws::close_info&) {
+                if (auto s = weak.lock())
+                    s->closed(conn);
+            },
+        });
+    }
+
+    /// Stops hearing `server`; its connections stay open but leave every room.
+    void detach(ws::server<Transport>& server) {
+        std::vector<connection_ptr> leaving;
+        {
+            std::lock_guard<std::mutex> lock{state_->mutex};
+            const auto at = state_->attached.find(&server);
+            if (at == state_->attached.end())
+                return;
+            server.remove_handlers(at->second);
+            state_->attached.erase(at);
+            for (const auto& entry : state_->by_connection)
+                if (const connection_ptr& conn = entry.second->conn; conn && server.serves(*conn))
+                    leaving.push_back(conn);
+        }
+        for (const connection_ptr& conn : leaving)
+            state_->closed(conn);
+    }
+
+    /// Sends `text` to room `room` as from `from` (a system announcement, a bot): numbered,
+    /// stored and delivered like a member's message. False when the room does not exist.
+    bool publish(std::string_view room, std::string_view from, std::string_view text) {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        room_state* r = state_->find_room(room);
+        if (!r)
+            return false;
+        state_->publish(*r, from, text, nullptr);
+        return true;
+    }
+
+    /// Removes member `name` from `room`, telling it why (`kicked`); it may join again.
+    /// False when no such member is in the room.
+    bool kick(std::string_view room, std::string_view name, std::string_view reason = {}) {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        return state_->kick(room, name, reason);
+    }
+
+    /// Kicks member `name` from `room` and refuses its joins there (`banned`) for `duration`.
+    /// The ban holds also when no such member is present now.
+    void ban(std::string_view room, std::string_view name, std::chrono::seconds duration,
+             std::string_view reason = {}) {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        state_->bans[{std::string{room}, std::string{name}}] =
+            std::chrono::steady_clock::now() + duration;
+        state_->kick(room, name, reason);
+    }
+
+    /// Rooms that exist now (with members, or empty with history held).
+    std::size_t room_count() const {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        return state_->rooms.size();
+    }
+
+    /// Members of `room` now (0 when it does not exist).
+    std::size_t member_count(std::string_view room) const {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        const room_state* r = state_->find_room(room);
+        return r ? r->members.size() : 0;
+    }
+
+    /// The names in `room` now, in join order.
+    std::vector<std::string> member_names(std::string_view room) const {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        std::vector<std::string> names;
+        if (const room_state* r = state_->find_room(room))
+            for (const member* m : r->members)
+                names.push_back(m->name);
+        return names;
+    }
+
+    /// Where `room`'s message stream is (epoch and last sequence number), if it exists.
+    std::optional<stream_position> position(std::string_view room) const {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        const room_state* r = state_->find_room(room);
+        return r ? std::optional<stream_position>{r->messages.position()} : std::nullopt;
+    }
+
+    /// The name member `conn` has now, if it is a member.
+    std::optional<std::string> name_of(const connection_ptr& conn) const {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        const auto at = state_->by_connection.find(conn.get());
+        return at == state_->by_connection.end() ? std::nullopt
+                                                 : std::optional<std::string>{at->second->name};
+    }
+
+private:
+    using clock = std::chrono::steady_clock;
+    using json = nlohmann::ordered_json;
+    // On the io_context's concrete executor (see room.hpp).
+    using timer_type = asio::basic_waitable_timer<clock, asio::wait_traits<clock>,
+                                                  asio::io_context::executor_type>;
+    struct room_state;
+
+    /// One participant: its identity outlives a connection, for resume.
+    struct member {
+        std::string name;               // unique in the lobby while the member exists
+        std::string id;                 // public: others may see it
+        std::string token;              // secret: resumes this member; new at every resume
+        connection_ptr conn;            // while connected
+        std::vector<std::string> rooms; // joined, in join order
+        // Client message ids already delivered: (room, id) -> sequence, oldest first.
+        std::deque<std::pair<std::pair<std::string, std::string>, std::uint64_t>> delivered;
+        clock::time_point left_at{}; // when its connection closed (resumable until + window)
+    };
+
+    struct room_state {
+        room_state(std::string n, const history_options& h) : name(std::move(n)), messages(h) {}
+        std::string name;
+        history messages;
+        std::vector<member*> members; // in join order
+        // Coalesced presence: who came and went since the last announcement.
+        std::vector<std::string> joined, left;
+        bool window_open = false;
+        bool changed_in_window = false;
+    };
+
+    struct state : std::enable_shared_from_this<state> {
+        state(lobby_options o, json_policy p) : options(std::move(o)), policy(std::move(p)) {}
+
+        // --- connections --------------------------------------------------------------
+
+        void opened(const connection_ptr& conn) {
+            std::lock_guard<std::mutex> lock{mutex};
+            forget_expired(clock::now());
+            const std::string* chosen = conn->template user_data_as<std::string>();
+            auto who = std::make_shared<member>();
+            who->name = unique_name(
+                policy.clean_name(chosen ? *chosen : json_policy::requested_name(conn->request())));
+            who->id = random_hex(8);
+            who->token = random_hex(16);
+            who->conn = conn;
+            names[who->name] = who.get();
+            by_token[who->token] = who;
+            by_connection[conn.get()] = who;
+            conn->send(welcome(*who, false));
+            const std::string_view path = conn->request().path();
+            const std::string_view prefix = options.room_path_prefix;
+            if (!prefix.empty() && path.substr(0, prefix.size()) == prefix)
+                join(*conn, *who, std::string{path.substr(prefix.size())}, 0);
+        }
+
+        void closed(const connection_ptr& conn) {
+            std::lock_guard<std::mutex> lock{mutex};
+            const auto at = by_connection.find(conn.get());
+            if (at == by_connection.end())
+                return;
+            const std::shared_ptr<member> who = at->second;
+            by_connection.erase(at);
+            for (const std::string& room : who->rooms)
+                if (room_state* r = find_room(room))
+                    remove_member(*r, *who);
+            // Its rooms stay listed: a resume rejoins them.
+            who->conn = nullptr;
+            who->left_at = clock::now();
+            resumable.push_back(who);
+            while (resumable.size() > options.max_resumable)
+                forget(resumable.front());
+        }
+
+        void received(const connection_ptr& conn, const ws::message& msg) {
+            std::lock_guard<std::mutex> lock{mutex};
+            const auto at = by_connection.find(conn.get());
+            if (at == by_connection.end())
+                return;
+            member& who = *at->second;
+            if (!msg.is_text())
+                return conn->send(error("not_text", "envelopes are JSON text frames"));
+            const json envelope = json::parse(msg.data, nullptr, false);
+            if (envelope.is_discarded() || !envelope.is_object())
+                return conn->send(error("bad_json", "not a JSON object"));
+            const std::string type = string_field(envelope, "type");
+            if (type == "message")
+                return say(*conn, who, envelope);
+            if (type == "join")
+                return join_request(*conn, who, envelope);
+            if (type == "leave")
+                return leave_request(*conn, who, envelope);
+            if (type == "resume")
+                return resume(conn, at->second, envelope);
+            if (type == "roster")
+                return roster_request(*conn, who, envelope);
+            if (type == "typing")
+                return typing(*conn, who, envelope);
+            if (type == "direct")
+                return direct(*conn, who, envelope);
+            if (type == "ping")
+                return conn->send(frame({{"type", "pong"}, {"time", detail::now_ms()}}));
+            conn->send(error(type.empty() ? "bad_json" : "unknown_type",
+                             type.empty() ? "no \"type\"" : "unknown type"));
+        }
+
+        // --- the envelopes ------------------------------------------------------------
+
+        void say(ws::connection<Transport>& conn, member& who, const json& envelope) {
+            const std::optional<std::string> client_id = optional_string(envelope, "id");
+            if (client_id &&
+                (client_id->empty() || client_id->size() > options.max_client_id_length))
+                return conn.send(error("bad_id", "an id is 1 to " +
+                                                     std::to_string(options.max_client_id_length) +
+                                                     " bytes"));
+            room_state* r = room_of_message(conn, who, envelope, client_id);
+            if (!r)
+                return;
+            const auto text = envelope.find("text");
+            if (text == envelope.end() || !text->is_string())
+                return conn.send(error("bad_json", "a message needs a \"text\" string", client_id));
+            const auto& words = text->get_ref<const std::string&>();
+            if (words.find_first_not_of(" \t\r\n") == std::string::npos)
+                return conn.send(error("empty_text", "nothing to send", client_id));
+            if (detail::code_points(words) > policy.max_text_length)
+                return conn.send(
+                    error("text_too_long",
+                          "at most " + std::to_string(policy.max_text_length) + " characters",
+                          client_id));
+            if (client_id)
+                if (const std::optional<std::uint64_t> seq = delivered(who, r->name, *client_id))
+                    return conn.send(ack(r->name, *client_id, *seq, true));
+            const std::uint64_t seq =
+                publish(*r, who.name, words, client_id ? &*client_id : nullptr);
+            if (client_id) {
+                remember(who, r->name, *client_id, seq);
+                conn.send(ack(r->name, *client_id, seq, false));
+            }
+        }
+
+        /// The room a message names; without `room`, the only room its sender is in (the
+        /// envelope of a one-room page). Answers the sender and returns null when none fits.
+        room_state* room_of_message(ws::connection<Transport>& conn, member& who,
+                                    const json& envelope,
+                                    const std::optional<std::string>& client_id) {
+            std::optional<std::string> name = optional_string(envelope, "room");
+            if (!name && who.rooms.size() == 1)
+                name = who.rooms.front();
+            if (!name) {
+                conn.send(error("no_room", "say which room (\"room\")", client_id));
+                return nullptr;
+            }
+            room_state* r = find_room(*name);
+            if (!r || !is_member(*r, who)) {
+                conn.send(error("not_member", "join the room first", client_id, *name));
+                return nullptr;
+            }
+            return r;
+        }
+
+        void join_request(ws::connection<Transport>& conn, member& who, const json& envelope) {
+            const std::string room = string_field(envelope, "room");
+            std::size_t wanted = 0;
+            if (const auto h = envelope.find("history"); h != envelope.end()) {
+                if (!h->is_number_unsigned())
+                    return conn.send(error("bad_json", "\"history\" is a count", {}, room));
+                wanted = h->get<std::size_t>();
+            }
+            if (wanted > options.max_history_request)
+                return conn.send(
+                    error("history_too_large",
+                          "at most " + std::to_string(options.max_history_request) + " messages",
+                          {}, room));
+            join(conn, who, room, wanted);
+        }
+
+        /// Joins `who` to `room` (created when new) and answers `joined` with the room's
+        /// position, the first roster page and the last `history` messages; or an error.
+        bool join(ws::connection<Transport>& conn, member& who, const std::string& room,
+                  std::size_t history) {
+            if (!is_valid_room_name(room, options)) {
+                conn.send(error("bad_room_name",
+                                "1 to " + std::to_string(options.max_room_name_length) +
+                                    " of A-Z a-z 0-9 . _ -",
+                                {}, room));
+                return false;
+            }
+            if (banned(room, who.name)) {
+                conn.send(error("banned", "banned from this room", {}, room));
+                return false;
+            }
+            room_state* r = find_room(room);
+            if (r && is_member(*r, who)) {
+                send_joined(conn, *r, history);
+                return true;
+            }
+            if (who.rooms.size() >= options.max_rooms_per_member) {
+                conn.send(error("too_many_joined",
+                                "at most " + std::to_string(options.max_rooms_per_member) +
+                                    " rooms at once",
+                                {}, room));
+                return false;
+            }
+            if (!r && rooms.size() >= options.max_rooms)
+                remove_expired_rooms(clock::now());
+            if (!r && rooms.size() >= options.max_rooms) {
+                conn.send(error("too_many_rooms", "the server holds no more rooms", {}, room));
+                return false;
+            }
+            if (r && r->members.size() >= options.max_members_per_room) {
+                conn.send(error("room_full", "the room is full", {}, room));
+                return false;
+            }
+            if (!r)
+                r = &rooms.try_emplace(room, room, options.history).first->second;
+            add_member(*r, who);
+            who.rooms.push_back(room);
+            send_joined(conn, *r, history);
+            presence_changed(*r); // after `joined`: the joiner's own delta comes second
+            return true;
+        }
+
+        void leave_request(ws::connection<Transport>& conn, member& who, const json& envelope) {
+            const std::string room = string_field(envelope, "room");
+            room_state* r = find_room(room);
+            if (!r || !is_member(*r, who))
+                return conn.send(error("not_member", "not in this room", {}, room));
+            remove_member(*r, who);
+            who.rooms.erase(std::find(who.rooms.begin(), who.rooms.end(), room));
+            conn.send(frame({{"type", "left"}, {"room", room}}));
+        }
+
+        void roster_request(ws::connection<Transport>& conn, member& who, const json& envelope) {
+            const std::string room = string_field(envelope, "room");
+            room_state* r = find_room(room);
+            if (!r || !is_member(*r, who))
+                return conn.send(error("not_member", "not in this room", {}, room));
+            std::size_t offset = 0;
+            if (const auto o = envelope.find("offset"); o != envelope.end()) {
+                if (!o->is_number_unsigned())
+                    return conn.send(error("bad_json", "\"offset\" is a count", {}, room));
+                offset = o->get<std::size_t>();
+            }
+            conn.send(roster(*r, offset));
+        }
+
+        void typing(ws::connection<Transport>& conn, member& who, const json& envelope) {
+            room_state* r = room_of_message(conn, who, envelope, std::nullopt);
+            if (!r)
+                return;
+            // Ephemeral: never stored, never numbered, not sent back to the typist.
+            const ws::shared_frame note =
+                frame({{"type", "typing"}, {"room", r->name}, {"from", who.name}});
+            for (member* m : r->members)
+                if (m != &who)
+                    send_to(*m, note);
+        }
+
+        void direct(ws::connection<Transport>& conn, member& who, const json& envelope) {
+            const std::optional<std::string> client_id = optional_string(envelope, "id");
+            const std::string to = string_field(envelope, "to");
+            const auto text = envelope.find("text");
+            if (text == envelope.end() || !text->is_string())
+                return conn.send(
+                    error("bad_json", "a direct message needs a \"text\" string", client_id));
+            const auto& words = text->get_ref<const std::string&>();
+            if (words.find_first_not_of(" \t\r\n") == std::string::npos)
+                return conn.send(error("empty_text", "nothing to send", client_id));
+            if (detail::code_points(words) > policy.max_text_length)
+                return conn.send(error("text_too_long", "too long", client_id));
+            const auto target = names.find(to);
+            if (target == names.end() || !target->second->conn)
+                return conn.send(error("no_such_member", "nobody of that name is here", client_id));
+            json envelope_out = {{"type", "direct"},
+                                 {"from", who.name},
+                                 {"to", to},
+                                 {"text", words},
+                                 {"time", detail::now_ms()}};
+            if (client_id)
+                envelope_out["id"] = *client_id;
+            const ws::shared_frame note = frame(envelope_out);
+            send_to(*target->second, note);
+            if (target->second != &who)
+                conn.send(note); // the sender's copy, for its other views of the conversation
+        }
+
+        /// `{"type":"resume","token":T,"rooms":[{"room":R,"epoch":E,"seq":S}, …]}`: this
+        /// connection becomes the member the token names (closing its old connection, if
+        /// still open), rejoins its rooms, and gets what it missed in each, or why not.
+        void resume(const connection_ptr& conn, std::shared_ptr<member> current,
+                    const json& envelope) {
+            const auto found = by_token.find(string_field(envelope, "token"));
+            if (found == by_token.end())
+                return conn->send(error("bad_token", "unknown or expired resume token"));
+            const std::shared_ptr<member> who = found->second;
+            if (who == current)
+                return conn->send(error("bad_token", "this connection is that member already"));
+            std::vector<std::pair<std::string, std::optional<stream_position>>> asked;
+            if (const auto list = envelope.find("rooms"); list != envelope.end()) {
+                if (!list->is_array() || list->size() > options.max_rooms_per_member)
+                    return conn->send(error("bad_json", "\"rooms\" is a short list"));
+                for (const json& item : *list) {
+                    if (!item.is_object())
+                        return conn->send(error("bad_json", "each room is an object"));
+                    std::optional<stream_position> seen;
+                    const auto seq = item.find("seq");
+                    if (seq != item.end() && seq->is_number_unsigned())
+                        seen =
+                            stream_position{string_field(item, "epoch"), seq->get<std::uint64_t>()};
+                    asked.emplace_back(string_field(item, "room"), std::move(seen));
+                }
+            }
+            // The provisional member this connection was until now goes, unseen if it joined
+            // nothing.
+            for (const std::string& room : current->rooms)
+                if (room_state* r = find_room(room))
+                    remove_member(*r, *current);
+            forget(current);
+            // The old connection, if any, hands its rooms over without a leave and a join.
+            if (const connection_ptr old = who->conn) {
+                by_connection.erase(old.get());
+                old->close(static_cast<ws::close_code>(replaced_code),
+                           "resumed on another connection");
+            } else {
+                const auto waiting = std::find(resumable.begin(), resumable.end(), who);
+                if (waiting != resumable.end())
+                    resumable.erase(waiting);
+                for (const std::string& room : who->rooms) {
+                    room_state* r = find_room(room);
+                    if (!r)
+                        r = &rooms.try_emplace(room, room, options.history).first->second;
+                    add_member(*r, *who);
+                    presence_changed(*r);
+                }
+            }
+            by_token.erase(found);
+            who->token = random_hex(16);
+            by_token[who->token] = who;
+            who->conn = conn;
+            by_connection[conn.get()] = who;
+            conn->send(welcome(*who, true));
+            for (const auto& [room, seen] : asked) {
+                room_state* r = find_room(room);
+                if (!r || !is_member(*r, *who)) {
+                    conn->send(error("not_member", "this member was not in that room", {}, room));
+                    continue;
+                }
+                recovery got =
+                    seen ? r->messages.since(*seen, options.max_replay, clock::now())
+                         : recovery{recovery_outcome::unknown_position, {}, r->messages.position()};
+                json reply = {{"type", "resumed"},
+                              {"room", room},
+                              {"recovered", got.result == recovery_outcome::recovered},
+                              {"epoch", got.position.epoch},
+                              {"seq", got.position.sequence}};
+                if (got.result != recovery_outcome::recovered)
+                    reply["reason"] = std::string{to_string(got.result)};
+                else
+                    reply["missed"] = got.frames.size();
+                conn->send(frame(reply));
+                for (const ws::shared_frame& missed : got.frames)
+                    conn->send(missed);
+            }
+        }
+
+        // --- rooms --------------------------------------------------------------------
+
+        std::uint64_t publish(room_state& r, std::string_view from, std::string_view text,
+                              const std::string* client_id) {
+            const std::uint64_t seq = r.messages.next_sequence();
+            json envelope = {
+                {"type", "message"}, {"room", r.name}, {"epoch", r.messages.epoch()}, {"seq", seq},
+                {"from", from},      {"text", text},   {"time", detail::now_ms()}};
+            if (client_id)
+                envelope["id"] = *client_id;
+            const ws::shared_frame message = frame(envelope);
+            r.messages.append(message, clock::now());
+            send_to_all(r, message);
+            return seq;
+        }
+
+        void add_member(room_state& r, member& who) {
+            if (r.members.empty())
+                empty_rooms.erase(r.name);
+            r.members.push_back(&who);
+            r.joined.push_back(who.name); // announced by the caller's presence_changed()
+        }
+
+        void remove_member(room_state& r, member& who) {
+            const auto at = std::find(r.members.begin(), r.members.end(), &who);
+            if (at == r.members.end())
+                return;
+            r.members.erase(at);
+            if (r.members.empty())
+                empty_rooms.insert(r.name);
+            r.left.push_back(who.name);
+            presence_changed(r);
+        }
+
+        bool kick(std::string_view room, std::string_view name, std::string_view reason) {
+            room_state* r = find_room(room);
+            const auto target = names.find(std::string{name});
+            if (!r || target == names.end() || !is_member(*r, *target->second))
+                return false;
+            member& who = *target->second;
+            remove_member(*r, who);
+            who.rooms.erase(std::find(who.rooms.begin(), who.rooms.end(), r->name));
+            send_to(who, frame({{"type", "kicked"}, {"room", r->name}, {"reason", reason}}));
+            return true;
+        }
+
+        bool banned(const std::string& room, const std::string& name) {
+            const auto at = bans.find({room, name});
+            if (at == bans.end())
+                return false;
+            if (at->second > clock::now())
+                return true;
+            bans.erase(at);
+            return false;
+        }
+
+        // --- presence, coalesced per room (with the mutex held) ------------------------
+
+        void presence_changed(room_state& r) {
+            if (r.window_open) {
+                r.changed_in_window = true;
+                return;
+            }
+            announce_presence(r);
+            open_window(r);
+        }
+
+        void open_window(room_state& r) {
+            if (!executor || options.presence_interval.count() <= 0)
+                return;
+            r.window_open = true;
+            auto timer = std::make_shared<timer_type>(*executor, options.presence_interval);
+            timer->async_wait(
+                [weak = this->weak_from_this(), name = r.name, timer](std::error_code ec) {
+                    if (auto self = weak.lock(); self && !ec)
+                        self->window_closed(name);
+                });
+        }
+
+        void window_closed(const std::string& name) {
+            ws::cork corked{*executor};
+            std::lock_guard<std::mutex> lock{mutex};
+            room_state* r = find_room(name);
+            if (!r)
+                return;
+            r->window_open = false;
+            if (!std::exchange(r->changed_in_window, false))
+                return;
+            announce_presence(*r);
+            open_window(*r);
+        }
+
+        /// A `presence` delta to every member: who joined and who left since the last one,
+        /// and the count. Never the whole roster: a joiner gets that in `joined`.
+        void announce_presence(room_state& r) {
+            if (r.joined.empty() && r.left.empty())
+                return;
+            const auto listed = [this](std::vector<std::string>& names) {
+                if (names.size() > options.roster_page)
+                    names.resize(options.roster_page);
+                return std::move(names);
+            };
+            send_to_all(r, frame({{"type", "presence"},
+                                  {"room", r.name},
+                                  {"online", r.members.size()},
+                                  {"joined", listed(r.joined)},
+                                  {"left", listed(r.left)},
+                                  {"time", detail::now_ms()}}));
+            r.joined.clear();
+            r.left.clear();
+        }
+
+        // --- frames ---------------------------------------------------------------------
+
+        ws::shared_frame welcome(const member& who, bool resumed) const {
+            return frame({{"type", "welcome"},
+                          {"name", who.name},
+                          {"id", who.id},
+                          {"token", who.token},
+                          {"resumed", resumed},
+                          {"time", detail::now_ms()}});
+        }
+
+        /// `joined`: the room's position, the first roster page and how many of its last
+        /// messages follow, then those messages as they were delivered.
+        void send_joined(ws::connection<Transport>& conn, room_state& r, std::size_t history) {
+            const std::vector<ws::shared_frame> past = r.messages.recent(history, clock::now());
+            json reply = roster_envelope(r, 0);
+            reply["type"] = "joined";
+            reply["epoch"] = r.messages.epoch();
+            reply["seq"] = r.messages.last_sequence();
+            reply["history"] = past.size();
+            conn.send(frame(reply));
+            for (const ws::shared_frame& message : past)
+                conn.send(message);
+        }
+
+        ws::shared_frame roster(const room_state& r, std::size_t offset) const {
+            return frame(roster_envelope(r, offset));
+        }
+
+        json roster_envelope(const room_state& r, std::size_t offset) const {
+            std::vector<std::string> page;
+            for (std::size_t i = offset; i < r.members.size() && page.size() < options.roster_page;
+                 ++i)
+                page.push_back(r.members[i]->name);
+            const bool more = offset + page.size() < r.members.size();
+            return {{"type", "roster"}, {"room", r.name},  {"online", r.members.size()},
+                    {"offset", offset}, {"members", page}, {"more", more}};
+        }
+
+        static ws::shared_frame ack(const std::string& room, const std::string& id,
+                                    std::uint64_t seq, bool duplicate) {
+            return frame({{"type", "ack"},
+                          {"room", room},
+                          {"id", id},
+                          {"seq", seq},
+                          {"duplicate", duplicate}});
+        }
+
+        static ws::shared_frame error(std::string_view code, std::string_view why,
+                                      const std::optional<std::string>& client_id = {},
+                                      std::string_view room = {}) {
+            json envelope = {{"type", "error"}, {"code", code}, {"message", why}};
+            if (!room.empty())
+                envelope["room"] = room;
+            if (client_id)
+                envelope["id"] = *client_id;
+            return frame(envelope);
+        }
+
+        static ws::shared_frame frame(const json& envelope) {
+            return ws::make_frame(
+                ws::opcode::text,
+                envelope.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        }
+
+        // --- bookkeeping ----------------------------------------------------------------
+
+        room_state* find_room(std::string_view name) {
+            const auto at = rooms.find(name);
+            return at == rooms.end() ? nullptr : &at->second;
+        }
+        const room_state* find_room(std::string_view name) const {
+            const auto at = rooms.find(name);
+            return at == rooms.end() ? nullptr : &at->second;
+        }
+
+        /// A member's own list of rooms is short; the room's may be long.
+        static bool is_member(const room_state& r, const member& who) {
+            return std::find(who.rooms.begin(), who.rooms.end(), r.name) != who.rooms.end();
+        }
+
+        static void send_to(const member& who, const ws::shared_frame& f) {
+            if (who.conn)
+                who.conn->send(f);
+        }
+
+        void send_to_all(room_state& r, const ws::shared_frame& f) {
+            for (member* m : r.members)
+                send_to(*m, f);
+        }
+
+        std::optional<std::uint64_t> delivered(const member& who, const std::string& room,
+                                               const std::string& id) const {
+            for (const auto& [key, seq] : who.delivered)
+                if (key.first == room && key.second == id)
+                    return seq;
+            return std::nullopt;
+        }
+
+        void remember(member& who, const std::string& room, const std::string& id,
+                      std::uint64_t seq) {
+            who.delivered.push_back({{room, id}, seq});
+            if (who.delivered.size() > options.remembered_client_ids)
+                who.delivered.pop_front();
+        }
+
+        /// `wanted`, or "wanted (2)", "wanted (3)" … while the name is taken.
+        std::string unique_name(const std::string& wanted) const {
+            std::string name = wanted;
+            for (int n = 2; names.count(name); ++n)
+                name = wanted + " (" + std::to_string(n) + ")";
+            return name;
+        }
+
+        /// Drops `who` for good: its name and token become free.
+        void forget(const std::shared_ptr<member>& who) {
+            names.erase(who->name);
+            by_token.erase(who->token);
+            const auto at = std::find(resumable.begin(), resumable.end(), who);
+            if (at != resumable.end())
+                resumable.erase(at);
+        }
+
+        void forget_expired(clock::time_point now) {
+            while (!resumable.empty() && resumable.front()->left_at + options.resume_window <= now)
+                forget(resumable.front());
+            remove_expired_rooms(now);
+        }
+
+        /// Removes the rooms nobody is in whose history has expired. A disconnected member
+        /// that resumes into a removed room finds a new one, whose new epoch tells its client
+        /// to reload.
+        void remove_expired_rooms(clock::time_point now) {
+            for (auto name = empty_rooms.begin(); name != empty_rooms.end();) {
+                const auto r = rooms.find(*name);
+                r->second.messages.expire(now);
+                if (r->second.messages.size() == 0) {
+                    rooms.erase(r);
+                    name = empty_rooms.erase(name);
+                } else {
+                    ++name;
+                }
+            }
+        }
+
+        static std::string random_hex(std::size_t bytes) {
+            thread_local std::mt19937_64 engine{[] {
+                std::random_device device;
+                std::seed_seq seed{device(), device(), device(), device()};
+                return std::mt19937_64{seed};
+            }()};
+            static constexpr char digits[] = "0123456789abcdef";
+            std::string out;
+            for (std::size_t i = 0; i < bytes; ++i) {
+                const auto b = static_cast<unsigned>(engine() & 0xFF);
+                out += digits[b >> 4];
+                out += digits[b & 0xF];
+            }
+            return out;
+        }
+
+        static std::string string_field(const json& envelope, const char* key) {
+            const auto at = envelope.find(key);
+            return at != envelope.end() && at->is_string() ? at->get<std::string>() : std::string{};
+        }
+
+        static std::optional<std::string> optional_string(const json& envelope, const char* key) {
+            const auto at = envelope.find(key);
+            if (at == envelope.end() || !at->is_string())
+                return std::nullopt;
+            return at->get<std::string>();
+        }
+
+        /// The close code of a connection another one resumed (private use range).
+        static constexpr std::uint16_t replaced_code = 4001;
+
+        const lobby_options options;
+        const json_policy policy;
+        mutable std::mutex mutex;
+        std::optional<asio::io_context::executor_type> executor;
+        std::map<const ws::server<Transport>*, ws::handler_id> attached;
+        std::map<std::string, room_state, std::less<>> rooms;
+        std::set<std::string> empty_rooms; // rooms nobody is in, removed once history expires
+        std::unordered_map<std::string, member*> names;
+        std::unordered_map<std::string, std::shared_ptr<member>> by_token;
+        std::unordered_map<const void*, std::shared_ptr<member>> by_connection;
+        std::deque<std::shared_ptr<member>> resumable; // disconnected, oldest first
+        std::map<std::pair<std::string, std::string>, clock::time_point> bans;
+    };
+
+    std::shared_ptr<state> state_;
+};
+
+WSCHAT_END_NAMESPACE
