@@ -845,18 +845,19 @@ private:
             }
         }
 
+        /// `bytes` random bytes in hex, straight from std::random_device (the kernel's
+        /// generator): a token must not be predictable from the ids and tokens an attacker
+        /// collects, as the output of a seeded engine such as mt19937 would be.
         static std::string random_hex(std::size_t bytes) {
-            thread_local std::mt19937_64 engine{[] {
-                std::random_device device;
-                std::seed_seq seed{device(), device(), device(), device()};
-                return std::mt19937_64{seed};
-            }()};
+            thread_local std::random_device device;
             static constexpr char digits[] = "0123456789abcdef";
             std::string out;
-            for (std::size_t i = 0; i < bytes; ++i) {
-                const auto b = static_cast<unsigned>(engine() & 0xFF);
-                out += digits[b >> 4];
-                out += digits[b & 0xF];
+            while (out.size() < 2 * bytes) {
+                auto word = static_cast<std::uint32_t>(device());
+                for (int i = 0; i < 4 && out.size() < 2 * bytes; ++i, word >>= 8) {
+                    out += digits[(word >> 4) & 0xF];
+                    out += digits[word & 0xF];
+                }
             }
             return out;
         }
