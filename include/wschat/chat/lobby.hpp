@@ -11,6 +11,7 @@
 #include <wschat/ws/connection.hpp>
 #include <wschat/ws/cork.hpp>
 #include <wschat/ws/message.hpp>
+#include <wschat/ws/random.hpp>
 #include <wschat/ws/server.hpp>
 #include <wschat/ws/shared_frame.hpp>
 #include <wschat/ws/transport.hpp>
@@ -29,7 +30,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <set>
 #include <string>
 #include <string_view>
@@ -266,8 +266,8 @@ private:
             auto who = std::make_shared<member>();
             who->name = unique_name(
                 policy.clean_name(chosen ? *chosen : json_policy::requested_name(conn->request())));
-            who->id = random_hex(8);
-            who->token = random_hex(16);
+            who->id = ws::random_hex(8);
+            who->token = ws::random_hex(16);
             who->conn = conn;
             names[who->name] = who.get();
             by_token[who->token] = who;
@@ -559,7 +559,7 @@ private:
                 }
             }
             by_token.erase(found);
-            who->token = random_hex(16);
+            who->token = ws::random_hex(16);
             by_token[who->token] = who;
             who->conn = conn;
             by_connection[conn.get()] = who;
@@ -843,23 +843,6 @@ private:
                     ++name;
                 }
             }
-        }
-
-        /// `bytes` random bytes in hex, straight from std::random_device (the kernel's
-        /// generator): a token must not be predictable from the ids and tokens an attacker
-        /// collects, as the output of a seeded engine such as mt19937 would be.
-        static std::string random_hex(std::size_t bytes) {
-            thread_local std::random_device device;
-            static constexpr char digits[] = "0123456789abcdef";
-            std::string out;
-            while (out.size() < 2 * bytes) {
-                auto word = static_cast<std::uint32_t>(device());
-                for (int i = 0; i < 4 && out.size() < 2 * bytes; ++i, word >>= 8) {
-                    out += digits[(word >> 4) & 0xF];
-                    out += digits[word & 0xF];
-                }
-            }
-            return out;
         }
 
         static std::string string_field(const json& envelope, const char* key) {

@@ -2,14 +2,11 @@
 #pragma once
 
 #include <wschat/detail/config.hpp>
+#include <wschat/ws/random.hpp>
 
 #include <array>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <system_error>
-
-#include <sys/random.h>
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
@@ -17,7 +14,7 @@ namespace detail {
 
 /// A fresh 32-bit masking key. RFC 6455 §10.3 asks that a script in a browser cannot predict
 /// the keys of the frames its client sends, lest it choose the bytes a proxy in between
-/// reads; the kernel's generator (getrandom) gives that, and drawing 64 keys per call keeps
+/// reads; the kernel's generator (ws::random_bytes) gives that, and drawing 64 keys per call keeps
 /// it off the path of most frames. Per thread: safe to call from any thread.
 inline std::uint32_t next_mask_key() {
     struct pool {
@@ -26,15 +23,7 @@ inline std::uint32_t next_mask_key() {
     };
     thread_local pool here;
     if (here.next == here.keys.size()) {
-        auto* bytes = reinterpret_cast<unsigned char*>(here.keys.data());
-        std::size_t filled = 0;
-        while (filled < sizeof here.keys) {
-            const ssize_t got = ::getrandom(bytes + filled, sizeof here.keys - filled, 0);
-            if (got < 0 && errno != EINTR)
-                throw std::system_error{errno, std::system_category(), "getrandom"};
-            if (got > 0)
-                filled += static_cast<std::size_t>(got);
-        }
+        random_bytes(here.keys.data(), sizeof here.keys);
         here.next = 0;
     }
     return here.keys[here.next++];
