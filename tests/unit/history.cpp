@@ -157,6 +157,16 @@ TEST_CASE("history: bounded by age", "[unit][history]") {
     }
 }
 
+TEST_CASE("history: seconds::max() means no bound by age", "[unit][history]") {
+    chat::history_options opts;
+    opts.max_age = std::chrono::seconds::max();
+    chat::history h{opts};
+    append_n(h, 2);
+    const time_point much_later = t0 + std::chrono::hours{24 * 365 * 100};
+    h.expire(much_later);
+    CHECK(texts(h.recent(10, much_later)) == names(1, 2));
+}
+
 TEST_CASE("history: any bound 0 keeps nothing but still numbers", "[unit][history]") {
     for (int which = 0; which < 3; ++which) {
         CAPTURE(which);

@@ -33,7 +33,7 @@ struct history_options {
     std::size_t max_bytes = std::size_t{1} << 20;
     /// How long a message is held. 10 minutes: a client away longer than that reloads the
     /// room rather than replays it, and a quiet room's memory is freed (see
-    /// `history::expire`).
+    /// `history::expire`). `std::chrono::seconds::max()`: no bound by age.
     std::chrono::seconds max_age{600};
 };
 
@@ -213,8 +213,7 @@ public:
         std::size_t bytes = bytes_;
         const auto must_go = [&](const entry& oldest) {
             return count_ - dropped >= options_.max_messages ||
-                   bytes + frame.size() > options_.max_bytes ||
-                   now - oldest.time >= options_.max_age;
+                   bytes + frame.size() > options_.max_bytes || aged(oldest, now);
         };
         while (dropped < count_ && must_go(at(dropped)))
             bytes -= at(dropped++).frame.size();
@@ -230,7 +229,7 @@ public:
     /// used. Appending does this too; call it on a timer for rooms that fall quiet.
     void expire(clock::time_point now) {
         std::size_t dropped = 0;
-        while (dropped < count_ && now - at(dropped).time >= options_.max_age)
+        while (dropped < count_ && aged(at(dropped), now))
             ++dropped;
         drop_oldest(dropped);
     }
@@ -297,6 +296,13 @@ private:
         return options_.max_messages > 0 && options_.max_bytes > 0 && options_.max_age.count() > 0;
     }
 
+    /// True when `e` is `max_age` old at `now`. Compared in whole seconds, the unit of
+    /// `max_age`, so that a huge `max_age` (seconds::max() for "no age bound") cannot
+    /// overflow a conversion to the clock's nanoseconds.
+    bool aged(const entry& e, clock::time_point now) const noexcept {
+        return std::chrono::duration_cast<std::chrono::seconds>(now - e.time) >= options_.max_age;
+    }
+
     /// The i-th oldest entry held; the ring's size is a power of two.
     entry& at(std::size_t i) noexcept { return ring_[(head_ + i) & (ring_.size() - 1)]; }
     const entry& at(std::size_t i) const noexcept {
@@ -311,7 +317,7 @@ private:
         std::size_t high = count_;
         while (low < high) {
             const std::size_t middle = low + (high - low) / 2;
-            if (now - at(middle).time >= options_.max_age)
+            if (aged(at(middle), now))
                 low = middle + 1;
             else
                 high = middle;
