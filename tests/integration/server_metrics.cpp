@@ -23,10 +23,7 @@ std::uint64_t closed_with(const chat::server_stats& s, std::uint16_t code) {
 std::uint16_t close_code_from(test::ws_client& client) {
     while (const auto f = client.read_frame(5s))
         if (f->opcode == test::op_close)
-            return f->payload.size() >= 2 ? static_cast<std::uint16_t>(
-                                                (static_cast<unsigned char>(f->payload[0]) << 8) |
-                                                static_cast<unsigned char>(f->payload[1]))
-                                          : 0;
+            return f->close_code();
     return 0;
 }
 
