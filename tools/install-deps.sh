@@ -8,7 +8,8 @@
 #                                   runtimes), clang-format, OpenSSL, Python websockets, Chromium
 #                                   and fonts for the browser tests, nginx, nss_wrapper (the
 #                                   tests' ::1-first `localhost`), doxygen (the API reference),
-#                                   Node (when missing) and `npm ci`: tools/run-tests.sh,
+#                                   Prometheus' promtool (the /metrics test), Node (when
+#                                   missing) and `npm ci`: tools/run-tests.sh,
 #                                   tools/build-docs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ case "$mode" in
 --tests)
     packages+=(catch2 meson python3 python3-websockets clang clang-format libclang-rt-14-dev
         libssl-dev openssl chromium fonts-noto-cjk fonts-noto-color-emoji nginx doxygen
-        libnss-wrapper)
+        libnss-wrapper prometheus)
     ;;
 --bench)
     # Boost.Beast for the Beast peer, gnuplot for the chart, taskset (util-linux) for

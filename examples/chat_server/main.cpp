@@ -12,6 +12,7 @@
 #include "static_files.hpp"
 
 #include <wschat/chat/json_policy.hpp>
+#include <wschat/chat/prometheus.hpp>
 
 #include <chrono>
 #include <iostream>
@@ -97,10 +98,21 @@ int main(int argc, char** argv) try {
             std::cout << "leave " << (name ? *name : "?") << " from " << conn->remote_address()
                       << " (" << info.code << ')' << std::endl;
         });
-        server.on_http(
-            [dir = flags.static_dir](const ws::http_request& request, ws::http_response& response) {
-                chat_server::serve_file(dir, request, response);
-            });
+        // GET /metrics: the server's counts and the room's size, for Prometheus; the rest of
+        // HTTP is the page. The handlers hold the metrics' counters, on_http the object.
+        auto metrics = std::make_shared<chat::server_metrics>();
+        metrics->attach(server);
+        server.on_http([dir = flags.static_dir, metrics, room = room.get(),
+                        &server](const ws::http_request& request, ws::http_response& response) {
+            if (request.method != "GET" || request.path() != "/metrics")
+                return chat_server::serve_file(dir, request, response);
+            chat::prometheus_text page;
+            chat::append_server(page, metrics->snapshot(server));
+            chat::append_room_members(page, "main", room->size());
+            response.set_header("Content-Type", chat::prometheus_text::content_type);
+            response.set_header("Cache-Control", "no-store");
+            response.body = page.str();
+        });
         return room; // lives as long as the server
     });
 } catch (const std::exception& e) {
