@@ -43,8 +43,26 @@ for p in "${packages[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     $sudo apt-get update
+    # nginx and prometheus ship daemons that Debian starts as soon as they are installed
+    # (prometheus on every interface, port 9090); the tests start their own on 127.0.0.1 and
+    # need only the binaries. Debian's policy-rc.d hook refuses those starts while we install.
+    refuse_starts=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+        $sudo chmod +x /usr/sbin/policy-rc.d
+        refuse_starts=1
+        trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     $sudo env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y --no-install-recommends "${missing[@]}"
+    if [ -n "$refuse_starts" ]; then
+        $sudo rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
+    # Nor should a Prometheus server we installed for its promtool start at the next boot.
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
+        $sudo systemctl disable prometheus >/dev/null 2>&1 || true
+    fi
 fi
 
 if [ -n "$mode" ] && [ -f package.json ]; then

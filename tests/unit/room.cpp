@@ -84,3 +84,24 @@ TEST_CASE("room: a member that stops reading is closed with 1008; the others hea
     CHECK(room.size() == 1);
     CHECK(texts(talker) == strings{"Online users: 1"});
 }
+
+TEST_CASE("room: with history on, a joiner receives the last messages after its welcome",
+          "[unit][memory][room]") {
+    chat::room_options options{std::chrono::milliseconds{0}};
+    options.history.max_messages = 3;
+    options.replay_on_join = 2;
+    chat::room<ws::memory_transport> room{chat::text_policy{}, options};
+    memory_server s;
+    room.attach(s.server);
+    auto alice = memory_client::opened(s);
+    for (const char* line : {"one", "two", "three", "four"})
+        alice.send_text(line);
+    texts(alice);
+
+    auto bob = memory_client::opened(s);
+    // The welcome, the last two of the messages kept, then the count with bob in it.
+    CHECK(texts(bob) == strings{"Welcome to the chat room!", "three", "four", "Online users: 2"});
+    // Presence and welcomes are not room messages: nothing more is kept for the next joiner.
+    auto carol = memory_client::opened(s);
+    CHECK(texts(carol) == strings{"Welcome to the chat room!", "three", "four", "Online users: 3"});
+}

@@ -2,14 +2,13 @@
 #pragma once
 
 #include <wschat/detail/config.hpp>
+#include <wschat/ws/random.hpp>
 #include <wschat/ws/shared_frame.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -95,33 +94,6 @@ struct recovery {
     explicit operator bool() const noexcept { return result == recovery_outcome::recovered; }
 };
 
-namespace detail {
-
-/// A 64-bit mixing function (SplitMix64's finaliser): a bijection that spreads every input
-/// bit over the output.
-constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-/// A fresh epoch: 64 bits from std::random_device, mixed with a process-wide counter, so
-/// that two epochs of one process differ even where random_device is deterministic (the
-/// mix is a bijection of the counter for equal random bits), and epochs of different
-/// processes differ by chance (2^-64).
-inline std::string make_epoch() {
-    static std::atomic<std::uint64_t> made{0};
-    std::random_device device;
-    const std::uint64_t random = (std::uint64_t{device()} << 32) ^ device();
-    const std::uint64_t value = mix64(random ^ mix64(made.fetch_add(1, std::memory_order_relaxed)));
-    std::string text(16, '0');
-    for (std::size_t i = 0; i < 16; ++i)
-        text[i] = "0123456789abcdef"[(value >> (60 - 4 * i)) & 0xF];
-    return text;
-}
-
-} // namespace detail
-
 /// A room's history: the frames it broadcast, each numbered (1, 2, 3 … in broadcast order),
 /// kept within `history_options`' bounds, so that a member who joins can be shown the recent
 /// past (`recent`) and a member who reconnects can be sent exactly what it missed (`since`).
@@ -162,9 +134,8 @@ public:
     using clock = std::chrono::steady_clock;
 
     /// An empty history with a new epoch and the given bounds. Throws what
-    /// `std::random_device` throws when the system has no source of randomness.
-    explicit history(history_options options = {})
-        : options_(options), epoch_(detail::make_epoch()) {}
+    /// `ws::random_bytes` throws when the kernel gives no random bytes.
+    explicit history(history_options options = {}) : options_(options), epoch_(ws::random_hex(8)) {}
 
     /// Not copyable: two histories never share an epoch.
     history(const history&) = delete;
@@ -278,7 +249,7 @@ public:
     /// The history is lost: a new epoch, numbering from 1 again, nothing held (the memory is
     /// freed). Clients that resume with a position of the old epoch get `epoch_changed`.
     void reset() {
-        epoch_ = detail::make_epoch();
+        epoch_ = ws::random_hex(8);
         last_ = 0;
         clear();
     }

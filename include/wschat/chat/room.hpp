@@ -2,6 +2,7 @@
 #pragma once
 
 #include <wschat/chat/detail/member_index.hpp>
+#include <wschat/chat/history.hpp>
 #include <wschat/chat/policy.hpp>
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/connection.hpp>
@@ -158,6 +159,16 @@ struct room_options {
     /// attached (or on the executor given to the constructor); zero announces every change
     /// at once.
     std::chrono::milliseconds presence_interval{50};
+    /// The room's recent messages, kept as the frames its members received (no copy, no
+    /// re-encoding). Keeps none by default: the three-line chat starts a newcomer with an
+    /// empty page, as the classic Node `ws` chat does. `chat::lobby` rooms keep history by
+    /// default, with positions for resume. Only `max_messages` is 0 here: setting it turns
+    /// history on with the byte and age bounds of `history_options`.
+    history_options history{0, history_options{}.max_bytes, history_options{}.max_age};
+    /// Of the messages kept, how many a joiner receives right after its welcome, oldest
+    /// first (Asio's chat example replays its last 100): a reloaded page shows the recent
+    /// conversation.
+    std::size_t replay_on_join = 0;
 };
 
 /// A set of connections that hear each other.
@@ -250,7 +261,13 @@ private:
                                                   asio::io_context::executor_type>;
 
     struct state : std::enable_shared_from_this<state> {
-        explicit state(Policy p) : policy(std::move(p)) {}
+        state(Policy p, const room_options& options)
+            : policy(std::move(p)), messages(options.history),
+              keeps_history(options.history.max_messages > 0 && options.history.max_bytes > 0 &&
+                            options.history.max_age.count() > 0),
+              replay_on_join(options.replay_on_join), interval(options.presence_interval) {}
+
+        using clock = std::chrono::steady_clock;
 
         void join(const connection_ptr& conn) {
             std::lock_guard<std::mutex> lock{mutex};
@@ -271,6 +288,9 @@ private:
             } else if (ws::shared_frame hello = policy.welcome(members.size())) {
                 conn->send(std::move(hello));
             }
+            if (replay_on_join > 0)
+                for (const ws::shared_frame& past : messages.recent(replay_on_join, clock::now()))
+                    conn->send(past);
             presence_changed();
         }
 
@@ -324,7 +344,7 @@ private:
             if constexpr (detail::has_sequenced_encode<Policy>::value) {
                 // Numbered and encoded under the lock: numbers follow delivery order.
                 std::lock_guard<std::mutex> lock{mutex};
-                send_to_all(policy.encode(msg, ++sequence));
+                deliver(policy.encode(msg, ++sequence));
             } else {
                 broadcast(policy.encode(msg));
             }
@@ -332,6 +352,14 @@ private:
 
         void broadcast(const ws::shared_frame& frame) {
             std::lock_guard<std::mutex> lock{mutex};
+            deliver(frame);
+        }
+
+        /// A room message to everyone, kept in the history when the room keeps one (called
+        /// with the mutex held).
+        void deliver(const ws::shared_frame& frame) {
+            if (keeps_history && frame)
+                messages.append(frame, clock::now());
             send_to_all(frame);
         }
 
@@ -421,6 +449,9 @@ private:
         std::vector<member_type> data; // data[i] belongs to members[i]
         detail::member_index index;    // into both
         std::uint64_t sequence = 0;    // of the last numbered message
+        history messages;              // recent room messages (room_options::history)
+        bool keeps_history = false;
+        std::size_t replay_on_join = 0;
         // Coalescing: on when the room has an executor (given, or the attached server's).
         std::optional<asio::io_context::executor_type> executor;
         std::chrono::milliseconds interval{0};
@@ -440,15 +471,13 @@ private:
 
 template <class Transport, class Policy>
 room<Transport, Policy>::room(Policy policy, room_options options)
-    : state_(std::make_shared<state>(std::move(policy))) {
-    state_->interval = options.presence_interval;
+    : state_(std::make_shared<state>(std::move(policy), options)) {
 }
 
 template <class Transport, class Policy>
 room<Transport, Policy>::room(const asio::io_context::executor_type& executor, Policy policy,
                               room_options options)
-    : state_(std::make_shared<state>(std::move(policy))) {
-    state_->interval = options.presence_interval;
+    : state_(std::make_shared<state>(std::move(policy), options)) {
     state_->executor = executor;
 }
 
