@@ -45,7 +45,7 @@ const stateOf = (page) => page.evaluate(() => ({
   })),
   notices: [...document.querySelectorAll('#messages .notice')].map((li) => li.textContent),
   stale: document.getElementById('people').classList.contains('stale'),
-  peopleStatus: document.getElementById('people-status').hidden ? '' : document.getElementById('people-status').textContent,
+  peopleStatus: document.querySelector('#people-status:not([hidden])')?.textContent ?? '',
   membersOpacity: Number(getComputedStyle(document.getElementById('members')).opacity),
 }));
 
