@@ -24,6 +24,7 @@
 
 #include <asio/signal_set.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -219,18 +220,23 @@ inline void print_usage(std::ostream& out, std::string_view argv0, const program
     out << "usage: " << argv0 << " [FLAG VALUE]...\n";
     if (!about.about.empty())
         out << about.about << '\n';
-    const auto list = [&out](const char* heading, const std::vector<flag>& flags) {
+    std::size_t width = std::string_view{"-h, --help"}.size();
+    for (const std::vector<flag>* flags : {&common, &about.own_flags})
+        for (const flag& f : *flags)
+            width = std::max(width, f.name.size() + 1 + f.value.size());
+    const auto line = [&out, width](const std::string& left, const std::string& help) {
+        out << "  " << left << std::string(width + 2 - left.size(), ' ') << help << '\n';
+    };
+    const auto list = [&](const char* heading, const std::vector<flag>& flags) {
         out << '\n' << heading << '\n';
-        for (const flag& f : flags) {
-            const std::string left = f.name + ' ' + f.value;
-            out << "  " << left << std::string(left.size() < 32 ? 32 - left.size() : 1, ' ')
-                << f.help << '\n';
-        }
+        for (const flag& f : flags)
+            line(f.name + ' ' + f.value, f.help);
     };
     list("common flags:", common);
     if (!about.own_flags.empty())
         list("flags of its own:", about.own_flags);
-    out << "\n  -h, --help" << std::string(22, ' ') << "print this help and exit\n";
+    out << '\n';
+    line("-h, --help", "print this help and exit");
 }
 
 /// Reads the command line into `opts` (the common flags) and through `about`'s own flags.
