@@ -18,7 +18,6 @@
 #include <iostream>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -34,36 +33,24 @@ struct chat_flags {
     std::chrono::milliseconds presence_interval{50};
 };
 
-/// Takes this example's own flags out of argv; the rest goes to examples::parse_options.
-bool take_chat_flags(int& argc, char** argv, chat_flags& flags) {
-    int kept = 1;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view flag = argv[i];
-        const bool ours =
-            flag == "--static-dir" || flag == "--trusted-proxy" || flag == "--presence-ms";
-        if (!ours) {
-            argv[kept++] = argv[i];
-            continue;
-        }
-        if (i + 1 >= argc) {
-            std::cerr << argv[0] << ": " << flag << " needs a value\n";
-            return false;
-        }
-        const std::string value = argv[++i];
-        if (flag == "--static-dir")
-            flags.static_dir = value;
-        else if (flag == "--trusted-proxy")
-            flags.trusted_proxies.push_back(value);
-        else
-            try {
-                flags.presence_interval = std::chrono::milliseconds{std::stoul(value)};
-            } catch (const std::exception&) {
-                std::cerr << argv[0] << ": --presence-ms needs a number\n";
-                return false;
-            }
-    }
-    argc = kept;
-    return true;
+/// chat_server's own flags, stored into `flags`.
+std::vector<examples::flag> own_flags(chat_flags& flags) {
+    return {
+        {"--static-dir", "DIR", "where the page lives (default " + flags.static_dir + ")",
+         [&flags](const std::string& dir) {
+             flags.static_dir = dir;
+             return std::string{};
+         }},
+        {"--trusted-proxy", "ADDR", "believe X-Real-IP / X-Forwarded-For from ADDR (repeatable)",
+         [&flags](const std::string& address) {
+             flags.trusted_proxies.push_back(address);
+             return std::string{};
+         }},
+        {"--presence-ms", "N",
+         "coalesce presence announcements over N ms (default " +
+             std::to_string(flags.presence_interval.count()) + ")",
+         examples::store_milliseconds(flags.presence_interval)},
+    };
 }
 
 } // namespace
@@ -71,8 +58,16 @@ bool take_chat_flags(int& argc, char** argv, chat_flags& flags) {
 int main(int argc, char** argv) try {
     chat_flags flags;
     examples::listen_options opts;
-    if (!take_chat_flags(argc, argv, flags) || !examples::parse_options(argc, argv, opts))
+    const examples::program about{"the browser chat: the page and its JSON WebSocket on one port",
+                                  own_flags(flags)};
+    if (const auto exit_status = examples::parse_options(argc, argv, opts, about))
+        return *exit_status;
+    // A page that is not there would only show as 404s in the browser: say so now.
+    if (const std::string problem = chat_server::check_static_dir(flags.static_dir);
+        !problem.empty()) {
+        std::cerr << argv[0] << ": --static-dir " << flags.static_dir << ": " << problem << '\n';
         return 2;
+    }
     opts.server.trusted_proxies = flags.trusted_proxies;
 
     return examples::serve(opts, [&flags](auto& server) {

@@ -4,6 +4,7 @@
 #include <wschat/ws/handshake.hpp>
 
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -39,6 +40,20 @@ inline bool safe_path(std::string_view path) {
               c == '/'))
             return false;
     return true;
+}
+
+/// What keeps `dir` from serving the page: it is missing, not a folder, or has no
+/// index.html; empty when it can.
+inline std::string check_static_dir(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::exists(dir, ec))
+        return "no such directory";
+    if (!fs::is_directory(dir, ec))
+        return "not a directory";
+    if (!fs::is_regular_file(fs::path{dir} / "index.html", ec))
+        return "no index.html in it";
+    return {};
 }
 
 /// Answers GET for `/` (index.html) and the files of `dir`; 404 for anything else.

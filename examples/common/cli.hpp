@@ -4,8 +4,8 @@
 // An example describes its server once, for any transport:
 //
 //     examples::listen_options opts;
-//     if (!examples::parse_options(argc, argv, opts))
-//         return 2;
+//     if (const auto exit_status = examples::parse_options(argc, argv, opts, {"what it is", {}}))
+//         return *exit_status;                          // --help: 0; a bad flag: 2
 //     return examples::serve(opts, [](auto& server) {   // ws::server<T> for the chosen T
 //         server.on_message(...);
 //     });
@@ -24,12 +24,17 @@
 
 #include <asio/signal_set.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <memory>
+#include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -75,89 +80,209 @@ inline bool use_deflate(std::string_view mode, ws::server_options& server) {
 #endif
 }
 
-/// Reads the flags every example takes into `opts`; prints usage and returns false on a
-/// bad or unknown flag.
-///
-///   --address A            listen address (default 127.0.0.1; 0.0.0.0 for all interfaces)
-///   --port P               TCP port (default 8080; 0 picks a free one)
-///   --tls-cert FILE        serve wss:// (and https://) with this PEM certificate chain...
-///   --tls-key FILE         ...and this PEM private key (both or neither; SIGHUP reloads them)
-///   --unix PATH            listen on a Unix domain socket instead (e.g. behind nginx)
-///   --heartbeat-ms N       ping interval in milliseconds (0 disables)
-///   --max-message-size N   largest accepted message in bytes
-///   --max-connections N, --max-connections-per-address N, --max-messages-per-second R
-///                          the server's limits (R = 0: unlimited), e.g. for load tests
-///   --threads N            run the io_context on N threads (default 1)
-///   --deflate MODE         permessage-deflate: off (default), shared (a broadcast compressed
-///                          once, no context kept) or per-connection (context takeover)
-inline bool parse_options(int argc, char** argv, listen_options& opts) {
-    const auto usage = [&](std::string_view problem = {}) {
-        if (!problem.empty())
-            std::cerr << argv[0] << ": " << problem << '\n';
-        std::cerr << "usage: " << argv[0]
-                  << " [--address A] [--port P] [--tls-cert FILE --tls-key FILE] [--unix PATH]"
-                     " [--heartbeat-ms N] [--max-message-size N] [--max-connections N]"
-                     " [--max-connections-per-address N] [--max-messages-per-second R]"
-                     " [--threads N] [--deflate off|shared|per-connection]\n";
-        return false;
+/// A flag of the command line: its name, what value it takes, one line of help, and what
+/// to do with the value.
+struct flag {
+    std::string name;  ///< "--static-dir"
+    std::string value; ///< what it takes, for the usage: "DIR"
+    std::string help;  ///< what it does, one line
+    /// Takes the value; returns what is wrong with it, or an empty string.
+    std::function<std::string(const std::string& value)> take;
+};
+
+/// What an example tells parse_options about itself: one line saying what it is, for
+/// --help, and the flags it takes besides the common ones.
+struct program {
+    std::string about;
+    std::vector<flag> own_flags;
+};
+
+/// `value` as a number from 0 to `max`: digits only, no sign, nothing after them.
+inline std::optional<unsigned long long> to_number(const std::string& value,
+                                                   unsigned long long max) {
+    if (value.empty() || value.size() > 20 ||
+        value.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+    try {
+        const unsigned long long n = std::stoull(value);
+        return n <= max ? std::optional<unsigned long long>{n} : std::nullopt;
+    } catch (const std::out_of_range&) {
+        return std::nullopt;
+    }
+}
+
+/// A flag's `take` that stores a number from 0 to `max` into `into`.
+template <class Number>
+std::function<std::string(const std::string&)> store_number(Number& into, unsigned long long max) {
+    return [&into, max](const std::string& value) -> std::string {
+        const auto n = to_number(value, max);
+        if (!n)
+            return "expected a whole number from 0 to " + std::to_string(max) + ", got '" + value +
+                   "'";
+        into = static_cast<Number>(*n);
+        return {};
     };
+}
+
+/// A flag's `take` that stores milliseconds (at most a day) into `into`.
+inline std::function<std::string(const std::string&)>
+store_milliseconds(std::chrono::milliseconds& into) {
+    return [&into](const std::string& value) {
+        std::chrono::milliseconds::rep ms = 0;
+        std::string problem = store_number(ms, 24 * 60 * 60 * 1000)(value);
+        if (problem.empty())
+            into = std::chrono::milliseconds{ms};
+        return problem;
+    };
+}
+
+/// The flags every example takes, storing into `opts`. Their help shows the defaults `opts`
+/// holds when this is called, so an example's own defaults (echo_server's larger messages)
+/// are the ones listed.
+inline std::vector<flag> common_flags(listen_options& opts) {
     ws::server_options& server = opts.server;
+    const auto text = [](std::string& into) {
+        return [&into](const std::string& value) {
+            into = value;
+            return std::string{};
+        };
+    };
+    return {
+        {"--address", "A",
+         "listen address (default " + server.address + "; 0.0.0.0 for all interfaces)",
+         text(server.address)},
+        {"--port", "P",
+         "TCP port (default " + std::to_string(server.port) + "; 0 picks a free one)",
+         store_number(server.port, 65535)},
+        {"--tls-cert", "FILE",
+         "serve wss:// (and the page over https://) with this PEM certificate chain...",
+         text(opts.tls_cert)},
+        {"--tls-key", "FILE", "...and this PEM private key (both or neither; SIGHUP reloads them)",
+         text(opts.tls_key)},
+        {"--unix", "PATH", "listen on this Unix domain socket instead of TCP (e.g. behind nginx)",
+         text(opts.unix_socket)},
+        {"--heartbeat-ms", "N",
+         "ping every N ms, close a peer silent for 2 N ms (default " +
+             std::to_string(server.heartbeat_interval.count()) + "; 0 disables)",
+         [&server](const std::string& value) {
+             std::string problem = store_milliseconds(server.heartbeat_interval)(value);
+             if (problem.empty())
+                 server.heartbeat_timeout = 2 * server.heartbeat_interval;
+             return problem;
+         }},
+        {"--max-message-size", "N",
+         "largest accepted message in bytes (default " + std::to_string(server.max_message_size) +
+             ")",
+         store_number(server.max_message_size, std::numeric_limits<std::uint32_t>::max())},
+        {"--max-connections", "N",
+         "connections served at once (default " + std::to_string(server.max_connections) + ")",
+         store_number(server.max_connections, std::numeric_limits<std::uint32_t>::max())},
+        {"--max-connections-per-address", "N",
+         "connections from one address (default " +
+             std::to_string(server.max_connections_per_address) + ")",
+         store_number(server.max_connections_per_address,
+                      std::numeric_limits<std::uint32_t>::max())},
+        {"--max-messages-per-second", "R",
+         "messages a connection may send per second, 0 for no limit (default " +
+             std::to_string(static_cast<unsigned long long>(server.max_messages_per_second)) + ")",
+         [&server](const std::string& value) -> std::string {
+             char* end = nullptr;
+             const double rate = std::strtod(value.c_str(), &end);
+             if (value.empty() || *end != '\0' || !(rate >= 0) || rate > 1e9)
+                 return "expected a rate from 0 to 1e9, got '" + value + "'";
+             server.max_messages_per_second = rate;
+             return {};
+         }},
+        {"--threads", "N",
+         "run the io_context on N threads (default " + std::to_string(opts.threads) + ")",
+         [&opts](const std::string& value) {
+             std::string problem = store_number(opts.threads, 1024)(value);
+             if (problem.empty() && opts.threads == 0)
+                 problem = "needs at least 1";
+             return problem;
+         }},
+        {"--deflate", "MODE",
+         "permessage-deflate: off (default), shared (a broadcast compressed once) or "
+         "per-connection (context takeover)",
+         [&server](const std::string& value) -> std::string {
+             if (use_deflate(value, server))
+                 return {};
+             if (value == "shared" || value == "per-connection")
+                 return "this build has no permessage-deflate (install zlib1g-dev and rebuild)";
+             return "takes off, shared or per-connection, got '" + value + "'";
+         }},
+    };
+}
+
+/// Writes the usage: what the program is, then every flag it takes, the common ones first.
+inline void print_usage(std::ostream& out, std::string_view argv0, const program& about,
+                        const std::vector<flag>& common) {
+    out << "usage: " << argv0 << " [FLAG VALUE]...\n";
+    if (!about.about.empty())
+        out << about.about << '\n';
+    std::size_t width = std::string_view{"-h, --help"}.size();
+    for (const std::vector<flag>* flags : {&common, &about.own_flags})
+        for (const flag& f : *flags)
+            width = std::max(width, f.name.size() + 1 + f.value.size());
+    const auto line = [&out, width](const std::string& left, const std::string& help) {
+        out << "  " << left << std::string(width + 2 - left.size(), ' ') << help << '\n';
+    };
+    const auto list = [&](const char* heading, const std::vector<flag>& flags) {
+        out << '\n' << heading << '\n';
+        for (const flag& f : flags)
+            line(f.name + ' ' + f.value, f.help);
+    };
+    list("common flags:", common);
+    if (!about.own_flags.empty())
+        list("flags of its own:", about.own_flags);
+    out << '\n';
+    line("-h, --help", "print this help and exit");
+}
+
+/// Reads the command line into `opts` (the common flags) and through `about`'s own flags.
+/// Returns the status the program should exit with now: 0 after printing the usage for
+/// `--help` or `-h` (to stdout), 2 after a missing, unknown or bad flag (the problem and the
+/// usage to stderr); nothing when it should go on and serve. Flags are read in order, and
+/// the first problem ends the reading.
+inline std::optional<int> parse_options(int argc, char** argv, listen_options& opts,
+                                        const program& about = {}) {
+    const std::vector<flag> common = common_flags(opts);
+    const auto bad = [&](const std::string& problem) {
+        std::cerr << argv[0] << ": " << problem << "\n\n";
+        print_usage(std::cerr, argv[0], about, common);
+        return 2;
+    };
+    const auto find = [&](std::string_view name) -> const flag* {
+        for (const std::vector<flag>* flags : {&common, &about.own_flags})
+            for (const flag& f : *flags)
+                if (f.name == name)
+                    return &f;
+        return nullptr;
+    };
     for (int i = 1; i < argc; ++i) {
-        const std::string_view flag = argv[i];
-        if (i + 1 >= argc)
-            return usage();
-        const std::string value = argv[++i];
-        try {
-            if (flag == "--address") {
-                server.address = value;
-            } else if (flag == "--port") {
-                const unsigned long port = std::stoul(value);
-                if (port > 65535)
-                    return usage();
-                server.port = static_cast<std::uint16_t>(port);
-            } else if (flag == "--tls-cert") {
-                opts.tls_cert = value;
-            } else if (flag == "--tls-key") {
-                opts.tls_key = value;
-            } else if (flag == "--unix") {
-                opts.unix_socket = value;
-            } else if (flag == "--heartbeat-ms") {
-                server.heartbeat_interval = std::chrono::milliseconds{std::stoul(value)};
-                server.heartbeat_timeout = 2 * server.heartbeat_interval;
-            } else if (flag == "--max-message-size") {
-                server.max_message_size = std::stoul(value);
-            } else if (flag == "--max-connections") {
-                server.max_connections = std::stoul(value);
-            } else if (flag == "--max-connections-per-address") {
-                server.max_connections_per_address = std::stoul(value);
-            } else if (flag == "--max-messages-per-second") {
-                server.max_messages_per_second = std::stod(value);
-            } else if (flag == "--deflate") {
-                if (!use_deflate(value, server))
-                    return usage(value == "off" || value == "shared" || value == "per-connection"
-                                     ? "this build has no permessage-deflate (install zlib1g-dev "
-                                       "and rebuild)"
-                                     : "--deflate takes off, shared or per-connection");
-            } else if (flag == "--threads") {
-                opts.threads = static_cast<unsigned>(std::stoul(value));
-                if (opts.threads == 0)
-                    return usage("--threads needs at least 1");
-            } else {
-                return usage();
-            }
-        } catch (const std::exception&) {
-            return usage();
+        const std::string name = argv[i];
+        if (name == "--help" || name == "-h") {
+            print_usage(std::cout, argv[0], about, common);
+            return 0;
         }
+        const flag* f = find(name);
+        if (!f)
+            return bad("unknown flag '" + name + "'");
+        if (i + 1 >= argc)
+            return bad(name + " needs a value: " + name + ' ' + f->value);
+        const std::string problem = f->take(argv[++i]);
+        if (!problem.empty())
+            return bad(name + ": " + problem);
     }
     if (opts.tls_cert.empty() != opts.tls_key.empty())
-        return usage("--tls-cert and --tls-key go together");
+        return bad("--tls-cert and --tls-key go together");
     if (!opts.tls_cert.empty() && !opts.unix_socket.empty())
-        return usage("--unix serves plain WebSocket: terminate TLS in the proxy in front");
+        return bad("--unix serves plain WebSocket: terminate TLS in the proxy in front");
 #if !defined(WSCHAT_EXAMPLES_TLS)
     if (!opts.tls_cert.empty())
-        return usage("this build has no TLS support (install libssl-dev and rebuild)");
+        return bad("this build has no TLS support (install libssl-dev and rebuild)");
 #endif
-    return true;
+    return std::nullopt;
 }
 
 namespace detail {

@@ -10,8 +10,10 @@ int main(int argc, char** argv) try {
     opts.server.max_message_size = 16 * 1024 * 1024; // room for conformance suites' large cases
     opts.server.max_send_queue_bytes = 64 * 1024 * 1024;
     opts.server.max_messages_per_second = 0; // throughput suites send as fast as they can
-    if (!examples::parse_options(argc, argv, opts))
-        return 2;
+    const examples::program about{
+        "sends every message back with its opcode: the target for conformance suites", {}};
+    if (const auto exit_status = examples::parse_options(argc, argv, opts, about))
+        return *exit_status;
     return examples::serve(opts, [](auto& server) {
         server.on_message([](const auto& conn, const ws::message& msg) {
             conn->send(ws::make_frame(msg.type, msg.data));

@@ -11,8 +11,10 @@
 
 int main(int argc, char** argv) try {
     examples::listen_options opts;
-    if (!examples::parse_options(argc, argv, opts))
-        return 2;
+    const examples::program about{
+        "the three-line chat room and the classic chat page, served on one port", {}};
+    if (const auto exit_status = examples::parse_options(argc, argv, opts, about))
+        return *exit_status;
     return examples::serve(opts, [](auto& server) {
         using transport = typename std::decay_t<decltype(server)>::transport_type;
         auto room = std::make_unique<chat::room<transport>>(); // plain text, like Node `ws` chat

@@ -308,6 +308,23 @@ async function ownPage() {
           throw new StepFailed(`${label}: ${short(state)}`);
       }
     });
+    await step('A sends "Online users: 999": B\'s count stays 2, A is told why, both chat on', async () => {
+      const forged = 'Online users: 999';
+      const after = 'after the forgery 之后';
+      await a.fill('#message', forged);
+      await a.click('#send');
+      await a.fill('#message', after);
+      await a.click('#send');
+      // The room relays in order: once B has the next line, the forged one would have come.
+      const [la, lb] = await until('the next line on A and B', async () => [await listTexts(a), await listTexts(b)],
+        (st) => st[0].includes(after) && st[1].includes(after));
+      const counts = [await textOf(a, '#online'), await textOf(b, '#online')];
+      if (counts[0] !== 'Online users: 2' || counts[1] !== 'Online users: 2') throw new StepFailed(`counts ${short(counts)}`);
+      if (lb.some((t) => t.includes('999'))) throw new StepFailed(`B heard it: ${short(lb, 400)}`);
+      const told = la.filter((t) => t.startsWith('Not sent: ') && t.includes('"Online users: "'));
+      if (told.length !== 1) throw new StepFailed(`A's list: ${short(la, 400)}`);
+      if (await textOf(a, '#status') !== 'connected') throw new StepFailed('A was disconnected');
+    });
     await step('each page shows the welcome line once and no "Online users:" line in the list', async () => {
       for (const [label, p] of [['A', a], ['B', b]]) {
         const l = await listTexts(p);
@@ -388,6 +405,16 @@ async function seedPage() {
       for (const [label, l] of [['1', l1], ['2', l2]])
         if (count(l, m1) !== 1 || count(l, m2) !== 1 || count(l, WELCOME) !== 1)
           throw new StepFailed(`page ${label}: ${short(l, 400)}`);
+    });
+    await step('page 1 sends "Online users: 999": page 2 never shows it, page 1 is told why', async () => {
+      for (const text of ['Online users: 999', 'and then this 然后']) {
+        await p1.fill('#message', text);
+        await p1.click('button');
+      }
+      const [l1, l2] = await until('the next line on both', async () => [await listTexts(p1), await listTexts(p2)],
+        (st) => st[0].includes('and then this 然后') && st[1].includes('and then this 然后'));
+      if (l1.includes('Online users: 999') || l2.includes('Online users: 999')) throw new StepFailed(`relayed: ${short(l2, 400)}`);
+      if (!l1.some((t) => t.startsWith('Not sent: '))) throw new StepFailed(`page 1 not told: ${short(l1, 400)}`);
     });
     await step('no uncaught errors on the seed pages', async () => {
       if (errors.length) throw new StepFailed(short(errors, 400));

@@ -8,7 +8,9 @@
 // follow pages opening and closing; the nickname prompt; `<script>` shown as text; the
 // server killed and restarted (retry banner, reconnection, a message typed while offline
 // sent after reconnecting); the back-off schedule; a frozen server noticed by the page's
-// heartbeat; with --deflate, the chat compressed (permessage-deflate negotiated by Chromium).
+// heartbeat; a phone-sized window (the count and member list visible, the message box
+// labelled, stale marks while offline); with --deflate, the chat compressed
+// (permessage-deflate negotiated by Chromium).
 // Screenshots go to --artifacts; --readme-shot copies the two-page one there
 // (the README's picture: examples/chat_server/screenshot.png).
 
@@ -42,7 +44,16 @@ const stateOf = (page) => page.evaluate(() => ({
     pending: li.classList.contains('pending'),
   })),
   notices: [...document.querySelectorAll('#messages .notice')].map((li) => li.textContent),
+  stale: document.getElementById('people').classList.contains('stale'),
+  peopleStatus: document.querySelector('#people-status:not([hidden])')?.textContent ?? '',
+  membersOpacity: Number(getComputedStyle(document.getElementById('members')).opacity),
 }));
+
+const count = (list, x) => list.filter((y) => y === x).length;
+/// The count and list as live: no stale mark, no status, full opacity.
+const live = (s) => !s.stale && s.peopleStatus === '' && s.membersOpacity === 1;
+/// The count and list marked stale: "—", dimmed, "reconnecting…" shown.
+const stale = (s) => s.stale && s.online === '—' && s.peopleStatus === 'reconnecting…' && s.membersOpacity < 1;
 
 async function open(context, port, name, extra = '') {
   const page = await context.newPage();
@@ -175,10 +186,15 @@ await scenario('3 server killed and restarted: retry banner, reconnection, offli
   const b = await open(context, port, 'bob');
   const offlineText = 'typed while offline 离线 📴';
 
-  await step('SIGKILL: both pages show "offline — retrying in N s"', async () => {
+  await step('both pages see 2 online, live', async () => {
+    for (const page of [a, b])
+      await until('2 online, live', () => stateOf(page), (s) => s.online === '2' && live(s));
+  });
+  await step('SIGKILL: both pages show "offline — retrying in N s", the count "—" and the list dimmed, "reconnecting…"', async () => {
     await server.kill9();
     for (const page of [a, b])
-      await until('retry banner', () => stateOf(page), (s) => /^offline — retrying in \d+ s$/.test(s.banner));
+      await until('retry banner, stale presence', () => stateOf(page),
+        (s) => /^offline — retrying in \d+ s$/.test(s.banner) && stale(s) && short(s.members) === short(['alice', 'bob']));
   });
   await step('the input stays usable offline: a message typed now waits as a pending bubble', async () => {
     await say(a, offlineText);
@@ -189,6 +205,18 @@ await scenario('3 server killed and restarted: retry banner, reconnection, offli
     server = await startChatServer(args.chatServer, port);
     for (const page of [a, b])
       await until('connected again', () => stateOf(page), (s) => s.banner === 'connected', 10000);
+  });
+  await step('the count and list are live again; each page says "Reconnected" once and replays no join', async () => {
+    for (const page of [a, b])
+      await until('2 online, live', () => stateOf(page), (s) => s.online === '2' && live(s));
+    const [sa, sb] = [await stateOf(a), await stateOf(b)];
+    // alice saw bob arrive once, before the restart; bob found alice there.
+    const expected = [[sa, 'alice', 1, 'bob'], [sb, 'bob', 0, 'alice']];
+    for (const [s, me, othersJoins, other] of expected) {
+      if (count(s.notices, `You joined as ${me}`) !== 1 || count(s.notices, 'Reconnected') !== 1 ||
+          count(s.notices, `${other} joined`) !== othersJoins || s.notices.some((n) => n.startsWith('You joined as') && n !== `You joined as ${me}`))
+        throw new StepFailed(`${me}'s notices: ${short(s.notices)}`);
+    }
   });
   await step('the offline message is sent after the reconnection: the room echoes it back', async () => {
     // The pending bubble gives way to the room's own copy (name and server time). Bob may
@@ -269,5 +297,63 @@ if (args.deflate) {
     });
   });
 }
+
+await scenario('6 a phone-sized window (375×667): who is online stays visible, the message box is labelled', async (cleanups) => {
+  let server = await startChatServer(args.chatServer);
+  const port = server.port;
+  cleanups.push(() => server.stop());
+  const context = await launchBrowser(chromium, args.chromium, cleanups);
+  const phone = await context.newPage();
+  phone.errors = [];
+  phone.on('pageerror', (e) => phone.errors.push(e.message));
+  await phone.setViewportSize({ width: 375, height: 667 });
+  await phone.goto(`http://127.0.0.1:${port}/?name=alice`);
+  await until('alice connected', () => stateOf(phone), (s) => s.banner === 'connected');
+  const desk = await open(context, port, 'bob');
+  const inView = async (selector) => {
+    const locator = phone.locator(selector).first();
+    const box = await locator.boundingBox();
+    return { visible: await locator.isVisible(), box };
+  };
+  const within = ({ visible, box }) =>
+    visible && box && box.width > 0 && box.height > 0 && box.x >= 0 && box.y >= 0 && box.x + box.width <= 375 && box.y + box.height <= 667;
+
+  await step('the online count and the member list are visible inside the 375 px viewport', async () => {
+    await until('2 online on the phone', () => stateOf(phone), (s) => s.online === '2' && short(s.members) === short(['alice', 'bob']));
+    const seen = { count: await inView('#online'), list: await inView('#members'), first: await inView('#members li') };
+    if (!within(seen.count) || !within(seen.list) || !within(seen.first)) throw new StepFailed(short(seen));
+    const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+    if (width > 375) throw new StepFailed(`the page is ${width} px wide: it scrolls sideways`);
+  });
+  await screenshot(phone, args.artifacts, 'chat_server_6_phone');
+  await step('the message box is found by its label, and sends', async () => {
+    const box = phone.getByLabel('Message', { exact: true });
+    if (!(await box.isVisible())) throw new StepFailed('the box labelled "Message" is not visible');
+    await box.fill('from a phone 📱');
+    await box.press('Enter');
+    await until('on bob\'s page', () => stateOf(desk), (s) => hasBubble(s, 'alice', 'from a phone 📱', false));
+    const labelled = await phone.evaluate(() => document.getElementById('text').labels.length);
+    if (labelled !== 1) throw new StepFailed(`#text has ${labelled} <label>s`);
+  });
+  await step('server stopped: the phone shows "reconnecting…", the count "—", the list dimmed but still visible', async () => {
+    await server.stop();
+    const s = await until('stale presence', () => stateOf(phone), (st) => st.banner.startsWith('offline') && stale(st));
+    if (!within(await inView('#people-status')) || !within(await inView('#online')) || !within(await inView('#members')))
+      throw new StepFailed('the offline marks are not all in view');
+    return `banner ${short(s.banner)}`;
+  });
+  await screenshot(phone, args.artifacts, 'chat_server_6_phone_offline');
+  await step('server restarted: live again, 2 online, one "Reconnected"', async () => {
+    server = await startChatServer(args.chatServer, port);
+    const s = await until('live again', () => stateOf(phone),
+      (st) => st.banner === 'connected' && st.online === '2' && live(st) && short(st.members) === short(['alice', 'bob']), 10000);
+    if (count(s.notices, 'Reconnected') !== 1 || count(s.notices, 'You joined as alice') !== 1)
+      throw new StepFailed(`notices ${short(s.notices)}`);
+  });
+  await step('no uncaught errors on the pages', async () => {
+    const errors = [...phone.errors, ...desk.errors];
+    if (errors.length) throw new StepFailed(short(errors));
+  });
+});
 
 finish();

@@ -1,14 +1,22 @@
 // wschat page: a nickname prompt, bubbles, the member list and the connection banner.
 // Every text from the network goes in with textContent: never as HTML.
+// While the socket is down, the count and the member list are marked stale; after a
+// reconnection the page says so once instead of announcing everyone as newly joined.
 import { ChatClient } from './chat-client.js';
 
 const $ = (id) => document.getElementById(id);
 const messages = $('messages');
 const banner = $('banner');
 const input = $('text');
+const people = $('people');
+const peopleStatus = $('people-status');
 const params = new URLSearchParams(location.search);
 let myName = '';
 let client = null;
+let members = [];                  // the list as the server last sent it
+let returning = new Set();         // who was there when the connection was lost
+let returningUntil = 0;            // their joins until then are reconnections, not news
+const RETURN_WINDOW_MS = 60000;    // longer than the longest back-off (30 s + 20 %)
 
 function scrollDown() { messages.scrollTop = messages.scrollHeight; }
 
@@ -41,25 +49,46 @@ function addBubble({ from, text, time, mine, pending }) {
 
 const pending = []; // bubbles of texts typed while offline, replaced when they come back
 
-function showPresence({ online, members }) {
+function showPresence({ online, members: names }) {
+  members = names;
   $('online').textContent = String(online);
   const list = $('members');
-  list.replaceChildren(...members.map((name) => {
+  list.replaceChildren(...names.map((name) => {
     const li = document.createElement('li');
     li.textContent = name;
     if (name === myName) li.className = 'me';
     return li;
   }));
   const more = $('more-members');
-  more.hidden = online <= members.length;
-  more.textContent = `and ${online - members.length} more`;
+  more.hidden = online <= names.length;
+  more.textContent = `and ${online - names.length} more`;
+  people.classList.remove('stale');
+  peopleStatus.hidden = true;
+}
+
+// The connection is down: what the list shows is only what was true when it was up.
+function markStale() {
+  if (people.classList.contains('stale')) return;
+  people.classList.add('stale');
+  $('online').textContent = '—';
+  returning = new Set(members);
+  if (myName) {
+    peopleStatus.textContent = 'reconnecting…';
+    peopleStatus.hidden = false;
+  }
 }
 
 function onEnvelope(e) {
   switch (e.type) {
     case 'welcome':
+      if (!myName) {
+        addNotice(`You joined as ${e.name}`);
+      } else {
+        addNotice(e.name === myName ? 'Reconnected' : `Reconnected as ${e.name}`);
+        returningUntil = Date.now() + RETURN_WINDOW_MS;
+      }
       myName = e.name;
-      addNotice(`You joined as ${e.name}`);
+      $('online').textContent = String(e.online);
       break;
     case 'message': {
       const mine = e.from === myName;
@@ -68,7 +97,11 @@ function onEnvelope(e) {
       break;
     }
     case 'join':
-      for (const name of e.names) if (name !== myName) addNotice(`${name} joined`);
+      for (const name of e.names) {
+        if (name === myName) continue;
+        if (Date.now() < returningUntil && returning.delete(name)) continue; // back, not new
+        addNotice(`${name} joined`);
+      }
       break;
     case 'leave':
       for (const name of e.names) addNotice(`${name} left`);
@@ -83,6 +116,7 @@ function onEnvelope(e) {
 }
 
 function onState({ state, retryIn }) {
+  if (state !== 'connected') markStale();
   banner.className = 'banner ' + state;
   banner.textContent = state === 'offline' ? `offline — retrying in ${retryIn} s`
                      : state === 'connected' ? 'connected' : 'connecting…';

@@ -103,6 +103,12 @@ struct presence_update {
 /// The classic Node.js `ws` chat: text relayed to every member, sender included; a welcome
 /// line for whoever joins; the online count announced on every join and leave.
 ///
+/// Members cannot speak for the server: a text that starts with `presence_prefix`, or is
+/// exactly `welcome_text`, is not relayed, since a page that reads the count from lines
+/// starting with "Online users: " would believe anyone who sent `Online users: 999`. Its
+/// sender gets one line saying why (see `reserved`) and stays connected. An empty
+/// `presence_prefix` or `welcome_text` reserves nothing.
+///
 /// The default policy of `chat::room<>`. Its members only read its settings, so it is safe
 /// on any number of threads (see \ref policy_concept).
 ///
@@ -121,13 +127,28 @@ struct text_policy {
     /// Presence announcement, followed by the count: "Online users: 3".
     std::string presence_prefix = "Online users: ";
 
-    /// Text is relayed as is; binary is refused with 1003 (unsupported data).
+    /// Text is relayed as is, unless it would pass for one of the server's own lines: then
+    /// only its sender hears, in one line, why it was not sent. Binary is refused with 1003
+    /// (unsupported data).
     template <class Connection>
     decode_result<message_type> decode(const Connection&, const ws::message& in) const {
         if (!in.is_text())
             return decode_result<message_type>::refuse(ws::close_code::unsupported_data,
                                                        "this room relays text only");
+        const std::string why = reserved(in.data);
+        if (!why.empty())
+            return decode_result<message_type>::answer(ws::make_frame(ws::opcode::text, why));
         return decode_result<message_type>::accept(in.data);
+    }
+    /// Why `text` may not be relayed — it starts with `presence_prefix`, or it is
+    /// `welcome_text` — as the line its sender hears; empty when it may.
+    std::string reserved(std::string_view text) const {
+        if (!presence_prefix.empty() && text.substr(0, presence_prefix.size()) == presence_prefix)
+            return "Not sent: a line starting with \"" + presence_prefix +
+                   "\" would pass for the server's online count";
+        if (!welcome_text.empty() && text == welcome_text)
+            return "Not sent: \"" + welcome_text + "\" would pass for the server's welcome";
+        return {};
     }
     /// One text frame holding the text as received.
     ws::shared_frame encode(message_type text) const {

@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""The examples' command lines as a user meets them, on the real binaries.
+
+    python3 tests/cli/example_flags.py --minimal-chat PATH --echo-server PATH
+        [--chat-server PATH] [--tls yes|no|untested] [--deflate yes|no]
+
+--tls / --deflate say whether the build linked OpenSSL / zlib into the examples (then
+--tls-cert / --deflate shared must serve; otherwise they must be refused with a reason);
+--tls untested: it did, but there is no openssl here to make a certificate with.
+
+For every example:
+- `--help` and `-h` print the complete usage to stdout (every common flag and the example's
+  own), nothing to stderr, and exit 0, also after other flags;
+- an unknown flag, a missing value or a bad one: the problem and the usage on stderr, exit 2,
+  nothing served;
+- every flag documented (the example's header comment, its --help, README.md) is accepted:
+  the example starts with it, prints its `listening on` line and exits 0 on SIGTERM.
+For chat_server: a --static-dir that is missing, a file, or a folder without index.html is
+refused at startup (a message naming it, exit 2); a folder with an index.html is served.
+
+Python 3 standard library only. One PASS/FAIL line per check; exit status 1 on any failure.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+import processes  # noqa: E402
+
+TIMEOUT = 10
+FLAG_RE = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+# Flags README.md shows for other programs (cmake, ctest, curl, bench/run.py).
+NOT_EXAMPLE_FLAGS = {"--cacert", "--install", "--preset", "--reps", "--servers", "--workflow",
+                     "--workloads"}
+COMMON = ["--address", "--port", "--tls-cert", "--tls-key", "--unix", "--heartbeat-ms",
+          "--max-message-size", "--max-connections", "--max-connections-per-address",
+          "--max-messages-per-second", "--threads", "--deflate"]
+OWN = {"minimal_chat": [], "echo_server": [],
+       "chat_server": ["--static-dir", "--trusted-proxy", "--presence-ms"]}
+failures = 0
+
+
+def check(ok, name, detail=""):
+    global failures
+    print(("PASS " if ok else "FAIL ") + name + ("" if ok else f": {detail}"), flush=True)
+    failures += 0 if ok else 1
+    return ok
+
+
+def short(text, limit=400):
+    text = text.strip()
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def run(path, argv):
+    """Runs the example to its end (it must not serve): (status, stdout, stderr)."""
+    proc = processes.track(subprocess.Popen([path] + argv, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True))
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return None, out, err
+    return proc.returncode, out, err
+
+
+def serve(path, argv, ready, fetch=None):
+    """Starts the example, waits for a `listening on` line matching `ready`, optionally GETs
+    `fetch` from it, then stops it with SIGTERM. Returns a problem, or None when all went well."""
+    proc = processes.track(subprocess.Popen([path] + argv, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True))
+    lines = processes.LineReader(proc.stdout)
+    try:
+        line = lines.next(TIMEOUT)
+        m = ready.match(line or "")
+        if not m:
+            processes.stop(proc)
+            return f"first stdout line {line!r}; stderr {short(proc.stderr.read())}"
+        if fetch:
+            url = f"http://127.0.0.1:{m.group(1)}{fetch[0]}"
+            with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+                body = response.read().decode()
+            if body != fetch[1]:
+                processes.stop(proc)
+                return f"GET {url} answered {short(body)}"
+        status = processes.stop(proc)
+        if status != 0:
+            return f"exit status {status} after SIGTERM; stderr {short(proc.stderr.read())}"
+        return None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def documented_in_header(name):
+    """The flags named in the example's leading comment block."""
+    flags = set()
+    with open(os.path.join(ROOT, "examples", name, "main.cpp"), encoding="utf-8") as f:
+        for line in f:
+            if not line.startswith("//"):
+                break
+            flags.update(FLAG_RE.findall(line))
+    return flags
+
+
+def documented_in_readme():
+    """The flags README.md shows that take a value (--help is checked on its own)."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        return set(FLAG_RE.findall(f.read())) - NOT_EXAMPLE_FLAGS - {"--help"}
+
+
+def help_flags(text):
+    """The flags a usage text lists, one per line."""
+    return {m.group(1) for m in re.finditer(r"^\s+(--[a-z][a-z0-9-]*)", text, re.M)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--minimal-chat", required=True)
+    ap.add_argument("--echo-server", required=True)
+    ap.add_argument("--chat-server")
+    ap.add_argument("--tls", choices=["yes", "no", "untested"], default="no")
+    ap.add_argument("--deflate", choices=["yes", "no"], default="no")
+    args = ap.parse_args()
+    processes.deadline(150, "example_flags.py")
+
+    examples = {"minimal_chat": args.minimal_chat, "echo_server": args.echo_server}
+    if args.chat_server:
+        examples["chat_server"] = args.chat_server
+    tmp = tempfile.mkdtemp(prefix="wschat-flags-")
+    try:
+        cert = key = None
+        if args.tls == "yes":
+            subprocess.run(["bash", os.path.join(ROOT, "tools", "dev-cert.sh"), tmp, "1"],
+                           check=True, capture_output=True, timeout=60)
+            cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+        listed = {}
+        for name, path in examples.items():
+            listed[name] = check_help(name, path)
+            check_bad_flags(name, path)
+            check_flags_serve(name, path, listed[name], tmp, args.tls, cert, key,
+                              args.deflate == "yes")
+        if args.chat_server:
+            check_static_dir(args.chat_server, tmp)
+        every = set().union(*listed.values())
+        if args.chat_server:
+            missing = sorted(documented_in_readme() - every)
+            check(not missing, "every flag README.md shows for the examples is in an example's "
+                  "--help (and so started above)", f"not taken by any example: {missing}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{'all passed' if failures == 0 else f'{failures} failed'}")
+    return 1 if failures else 0
+
+
+def check_help(name, path):
+    """--help and -h; returns the flags the usage lists."""
+    status, out, err = run(path, ["--help"])
+    expected = set(COMMON) | set(OWN[name]) | documented_in_header(name)
+    listed = help_flags(out)
+    check(status == 0 and "usage:" in out and not err,
+          f"{name} --help: the usage on stdout, nothing on stderr, exit 0",
+          f"status {status}, stdout {short(out)}, stderr {short(err)}")
+    check(expected <= listed, f"{name} --help lists every common flag, its own and those its "
+          "header comment documents", f"missing {sorted(expected - listed)}; usage {short(out)}")
+    status_h, out_h, err_h = run(path, ["-h"])
+    check(status_h == 0 and out_h == out and not err_h, f"{name} -h: the same as --help",
+          f"status {status_h}, stdout {short(out_h)}, stderr {short(err_h)}")
+    status_l, out_l, _ = run(path, ["--port", "0", "--help"])
+    check(status_l == 0 and out_l == out, f"{name} --port 0 --help: the usage too, exit 0",
+          f"status {status_l}, stdout {short(out_l)}")
+    return listed
+
+
+def check_bad_flags(name, path):
+    cases = [
+        (["--no-such-flag", "1"], "unknown flag"),
+        (["--port"], "needs a value"),
+        (["--port", "http"], "--port"),
+        (["--port", "65536"], "--port"),
+        (["--port", "-1"], "--port"),
+        (["--heartbeat-ms", "10s"], "--heartbeat-ms"),
+        (["--max-message-size", "1e6"], "--max-message-size"),
+        (["--max-messages-per-second", "fast"], "--max-messages-per-second"),
+        (["--threads", "0"], "--threads"),
+        (["--deflate", "max"], "--deflate"),
+        (["--tls-cert", "cert.pem"], "--tls-key"),
+    ]
+    if name == "chat_server":
+        cases += [(["--presence-ms", "soon"], "--presence-ms"),
+                  (["--trusted-proxy"], "needs a value")]
+    for argv, says in cases:
+        # On a free port, should a regression serve instead of refusing.
+        status, out, err = run(path, ["--address", "127.0.0.1", "--port", "0"] + argv)
+        first = err.splitlines()[0] if err else ""
+        check(status == 2 and not out and says in first and "usage:" in err,
+              f"{name} {' '.join(argv)}: refused on stderr ('{says}', then the usage), exit 2",
+              f"status {status}, stdout {short(out)}, stderr {short(err)}")
+
+
+def check_flags_serve(name, path, listed, tmp, tls, cert, key, deflate):
+    """Starts the example once per flag its usage lists, with a sensible value."""
+    ws_ready = re.compile(r"^listening on ws://127\.0\.0\.1:(\d+)/$")
+    socket_path = os.path.join(tmp, f"{name}.sock")
+    samples = {
+        "--address": [["--address", "127.0.0.1"]],
+        "--port": [["--port", "0"]],
+        "--heartbeat-ms": [["--heartbeat-ms", "1000"], ["--heartbeat-ms", "0"]],
+        "--max-message-size": [["--max-message-size", "65536"]],
+        "--max-connections": [["--max-connections", "100"]],
+        "--max-connections-per-address": [["--max-connections-per-address", "10"]],
+        "--max-messages-per-second": [["--max-messages-per-second", "2.5"],
+                                      ["--max-messages-per-second", "0"]],
+        "--threads": [["--threads", "2"]],
+        "--deflate": [["--deflate", "off"]] +
+                     ([["--deflate", "shared"], ["--deflate", "per-connection"]] if deflate else []),
+        "--static-dir": [["--static-dir", os.path.join(ROOT, "examples", "chat_server", "web")]],
+        "--trusted-proxy": [["--trusted-proxy", "127.0.0.1", "--trusted-proxy", "::1"]],
+        "--presence-ms": [["--presence-ms", "200"]],
+    }
+    for flag in sorted(listed):
+        if flag == "--tls-key":
+            continue  # goes with --tls-cert
+        if flag == "--tls-cert":
+            if tls == "untested":
+                print(f"SKIP {name} --tls-cert/--tls-key: no openssl to make a certificate with")
+                continue
+            if tls == "no":
+                status, out, err = run(path, ["--tls-cert", "c.pem", "--tls-key", "k.pem"])
+                check(status == 2 and "no TLS support" in err,
+                      f"{name} --tls-cert/--tls-key in a build without TLS: refused, exit 2",
+                      f"status {status}, stderr {short(err)}")
+                continue
+            problem = serve(path, ["--address", "127.0.0.1", "--port", "0", "--tls-cert", cert,
+                                   "--tls-key", key],
+                            re.compile(r"^listening on wss://127\.0\.0\.1:(\d+)/$"))
+            check(problem is None, f"{name} --tls-cert FILE --tls-key FILE: serves wss://",
+                  problem)
+            continue
+        if flag == "--unix":
+            problem = serve(path, ["--unix", socket_path],
+                            re.compile(r"^listening on unix:" + re.escape(socket_path) + "$"))
+            check(problem is None, f"{name} --unix PATH: listens on the socket", problem)
+            continue
+        if flag not in samples:
+            check(False, f"{name} {flag}: a sample value in this test",
+                  "its --help lists a flag this test does not know: add a sample")
+            continue
+        for argv in samples[flag]:
+            problem = serve(path, ["--address", "127.0.0.1", "--port", "0"] + argv, ws_ready)
+            check(problem is None, f"{name} {' '.join(argv)}: starts and stops cleanly", problem)
+    if not deflate:
+        status, _, err = run(path, ["--deflate", "shared"])
+        check(status == 2 and "no permessage-deflate" in err,
+              f"{name} --deflate shared in a build without zlib: refused, exit 2",
+              f"status {status}, stderr {short(err)}")
+
+
+def check_static_dir(path, tmp):
+    empty = os.path.join(tmp, "empty")
+    os.mkdir(empty)
+    a_file = os.path.join(tmp, "a-file")
+    with open(a_file, "w", encoding="utf-8") as f:
+        f.write("not a folder\n")
+    missing = os.path.join(tmp, "nonexistent")
+    for where, says in ((missing, "no such directory"), (a_file, "not a directory"),
+                        (empty, "no index.html")):
+        status, out, err = run(path, ["--address", "127.0.0.1", "--port", "0",
+                                      "--static-dir", where])
+        check(status == 2 and not out and where in err and says in err,
+              f"chat_server --static-dir {os.path.basename(where)}: refused at startup "
+              f"('{says}'), exit 2", f"status {status}, stdout {short(out)}, stderr {short(err)}")
+    page = os.path.join(tmp, "page")
+    os.mkdir(page)
+    with open(os.path.join(page, "index.html"), "w", encoding="utf-8") as f:
+        f.write("<!DOCTYPE html><title>another page</title>\n")
+    problem = serve(path, ["--address", "127.0.0.1", "--port", "0", "--static-dir", page],
+                    re.compile(r"^listening on ws://127\.0\.0\.1:(\d+)/$"),
+                    fetch=("/", "<!DOCTYPE html><title>another page</title>\n"))
+    check(problem is None, "chat_server --static-dir DIR with an index.html: serves it at /",
+          problem)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
