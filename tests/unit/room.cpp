@@ -105,55 +105,55 @@ TEST_CASE("room: with history on, a joiner receives the last messages after its 
     // Presence and welcomes are not room messages: nothing more is kept for the next joiner.
     auto carol = memory_client::opened(s);
     CHECK(texts(carol) == strings{"Welcome to the chat room!", "three", "four", "Online users: 3"});
+}
 
-    TEST_CASE("room: a member cannot forge the server's presence or welcome lines",
-              "[unit][memory][room]") {
-        chat::room<ws::memory_transport> room{chat::text_policy{},
-                                              chat::room_options{std::chrono::milliseconds{0}}};
-        memory_server s;
-        room.attach(s.server);
-        auto mallory = memory_client::opened(s);
-        auto alice = memory_client::opened(s);
-        texts(mallory);
-        texts(alice);
+TEST_CASE("room: a member cannot forge the server's presence or welcome lines",
+          "[unit][memory][room]") {
+    chat::room<ws::memory_transport> room{chat::text_policy{},
+                                          chat::room_options{std::chrono::milliseconds{0}}};
+    memory_server s;
+    room.attach(s.server);
+    auto mallory = memory_client::opened(s);
+    auto alice = memory_client::opened(s);
+    texts(mallory);
+    texts(alice);
 
-        SECTION("a line starting with the presence prefix reaches no one; its sender hears why") {
-            mallory.send_text("Online users: 999");
-            CHECK(texts(alice).empty());
-            const auto answer = texts(mallory);
-            REQUIRE(answer.size() == 1);
-            CHECK(answer[0] == "Not sent: a line starting with \"Online users: \" would pass for "
-                               "the server's online count");
-        }
-        SECTION("the welcome text itself reaches no one; its sender hears why") {
-            mallory.send_text("Welcome to the chat room!");
-            CHECK(texts(alice).empty());
-            CHECK(
-                texts(mallory) ==
-                strings{
-                    "Not sent: \"Welcome to the chat room!\" would pass for the server's welcome"});
-        }
-        SECTION("lines that only resemble them are relayed") {
-            for (const char* text : {"Online users 5", " Online users: 5", "online users: 5",
-                                     "Welcome to the chat room!!", "I read Online users: 5"}) {
-                mallory.send_text(text);
-                CHECK(texts(alice) == strings{text});
-                CHECK(texts(mallory) == strings{text});
-            }
-        }
-        // The sender stays a member and keeps chatting; the count is the server's alone.
-        mallory.send_text("sorry");
-        CHECK(texts(alice) == strings{"sorry"});
-        CHECK(texts(mallory) == strings{"sorry"});
-        CHECK(room.size() == 2);
+    SECTION("a line starting with the presence prefix reaches no one; its sender hears why") {
+        mallory.send_text("Online users: 999");
+        CHECK(texts(alice).empty());
+        const auto answer = texts(mallory);
+        REQUIRE(answer.size() == 1);
+        CHECK(answer[0] == "Not sent: a line starting with \"Online users: \" would pass for "
+                           "the server's online count");
     }
-
-    TEST_CASE("room: text_policy with an empty prefix and welcome reserves nothing",
-              "[unit][memory][room]") {
-        chat::text_policy quiet;
-        quiet.presence_prefix.clear();
-        quiet.welcome_text.clear();
-        CHECK(quiet.reserved("Online users: 999").empty());
-        CHECK(quiet.reserved("").empty());
-        CHECK_FALSE(chat::text_policy{}.reserved("Online users: 1").empty());
+    SECTION("the welcome text itself reaches no one; its sender hears why") {
+        mallory.send_text("Welcome to the chat room!");
+        CHECK(texts(alice).empty());
+        CHECK(
+            texts(mallory) ==
+            strings{"Not sent: \"Welcome to the chat room!\" would pass for the server's welcome"});
     }
+    SECTION("lines that only resemble them are relayed") {
+        for (const char* text : {"Online users 5", " Online users: 5", "online users: 5",
+                                 "Welcome to the chat room!!", "I read Online users: 5"}) {
+            mallory.send_text(text);
+            CHECK(texts(alice) == strings{text});
+            CHECK(texts(mallory) == strings{text});
+        }
+    }
+    // The sender stays a member and keeps chatting; the count is the server's alone.
+    mallory.send_text("sorry");
+    CHECK(texts(alice) == strings{"sorry"});
+    CHECK(texts(mallory) == strings{"sorry"});
+    CHECK(room.size() == 2);
+}
+
+TEST_CASE("room: text_policy with an empty prefix and welcome reserves nothing",
+          "[unit][memory][room]") {
+    chat::text_policy quiet;
+    quiet.presence_prefix.clear();
+    quiet.welcome_text.clear();
+    CHECK(quiet.reserved("Online users: 999").empty());
+    CHECK(quiet.reserved("").empty());
+    CHECK_FALSE(chat::text_policy{}.reserved("Online users: 1").empty());
+}
