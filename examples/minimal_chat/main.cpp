@@ -3,21 +3,35 @@
 //     minimal_chat --port 8080      then open http://127.0.0.1:8080/ in two browser tabs
 //     minimal_chat --port 8443 --tls-cert cert.pem --tls-key key.pem   then https://localhost:8443/
 //     minimal_chat --unix /tmp/chat.sock                               behind a local nginx
+//     minimal_chat --history 50      a newcomer (or a reloaded page) sees the last 50 messages
 #include "../common/cli.hpp"
 #include "page.hpp"
 
+#include <cstddef>
 #include <memory>
+#include <string>
 #include <type_traits>
 
 int main(int argc, char** argv) try {
     examples::listen_options opts;
+    chat::room_options room_options;
     const examples::program about{
-        "the three-line chat room and the classic chat page, served on one port", {}};
+        "the three-line chat room and the classic chat page, served on one port",
+        {{"--history", "N",
+          "keep the last N messages and send them to whoever joins (default 0: none)",
+          [&room_options](const std::string& value) {
+              std::size_t n = 0;
+              std::string problem = examples::store_number(n, 100000)(value);
+              room_options.history.max_messages = n;
+              room_options.replay_on_join = n;
+              return problem;
+          }}}};
     if (const auto exit_status = examples::parse_options(argc, argv, opts, about))
         return *exit_status;
-    return examples::serve(opts, [](auto& server) {
+    return examples::serve(opts, [&room_options](auto& server) {
         using transport = typename std::decay_t<decltype(server)>::transport_type;
-        auto room = std::make_unique<chat::room<transport>>(); // plain text, like Node `ws` chat
+        // Plain text, like the Node `ws` chat.
+        auto room = std::make_unique<chat::room<transport>>(chat::text_policy{}, room_options);
         room->attach(server); // every connection joins, messages are broadcast, presence counted
 
         server.on_http([](const ws::http_request& request, ws::http_response& response) {
