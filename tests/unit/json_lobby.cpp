@@ -316,3 +316,44 @@ TEST_CASE("lobby: kick and ban through the C++ API; typing and direct messages",
     CHECK(of_type(envelopes(bob), "error").at(0).at("code") == "banned");
     CHECK_FALSE(lobby.kick("r", "bob"));
 }
+
+TEST_CASE("lobby: rooms and the lobby count joins, messages, deliveries, refusals and resumes",
+          "[unit][memory][lobby]") {
+    lobby_type lobby{prompt_options()};
+    memory_server s;
+    lobby.attach(s.server);
+    json hello;
+    std::optional<memory_client> alice{member(s, "/rooms/a?name=alice", &hello)};
+    auto bob = member(s, "/rooms/a?name=bob");
+    say(*alice, {{"type", "message"}, {"text", "12345"}});                // delivered to 2
+    say(*alice, {{"type", "message"}, {"text", std::string(2001, 'x')}}); // too long
+    say(bob, {{"type", "message"}, {"room", "b"}, {"text", "hi"}});       // not a member of b
+    say(bob, {{"type", "nonsense"}});                                     // no room named
+    envelopes(*alice);
+    envelopes(bob);
+
+    alice.reset();
+    test::settle(s.io);
+    auto back = member(s, "/?name=alice");
+    say(back, {{"type", "resume"},
+               {"token", hello.at("token")},
+               {"rooms", {{{"room", "a"}, {"epoch", lobby.position("a")->epoch}, {"seq", 0}}}}});
+
+    const auto rooms = lobby.rooms_stats();
+    REQUIRE(rooms.size() == 1);
+    const auto& a = rooms[0];
+    CHECK(a.name == "a");
+    CHECK(a.members == 2);
+    CHECK(a.history_messages == 1);
+    CHECK(a.counts.joins == 3); // alice, bob, alice again on resume
+    CHECK(a.counts.leaves == 1);
+    CHECK(a.counts.messages_in == 2);
+    CHECK(a.counts.bytes_in == 5 + 2001);
+    CHECK(a.counts.refused[static_cast<std::size_t>(chat::refusal_reason::too_long)] == 1);
+    CHECK(a.counts.resumes[static_cast<std::size_t>(chat::recovery_outcome::recovered)] == 1);
+    const chat::room_stats all = lobby.totals();
+    CHECK(all.refused[static_cast<std::size_t>(chat::refusal_reason::not_member)] == 1);
+    CHECK(all.refused[static_cast<std::size_t>(chat::refusal_reason::bad_message)] == 1);
+    CHECK(all.messages_out >= a.counts.messages_out);
+    CHECK(a.counts.messages_out >= 2 + 1); // the broadcast to two, the replay to one
+}

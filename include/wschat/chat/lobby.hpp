@@ -6,6 +6,7 @@
 
 #include <wschat/chat/history.hpp>
 #include <wschat/chat/json_policy.hpp>
+#include <wschat/chat/metrics.hpp>
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/close_code.hpp>
 #include <wschat/ws/connection.hpp>
@@ -215,6 +216,31 @@ public:
         return r ? std::optional<stream_position>{r->messages.position()} : std::nullopt;
     }
 
+    /// One room's figures, as `rooms_stats()` reads them.
+    struct room_figures {
+        std::string name;                 ///< the room's name
+        std::size_t members = 0;          ///< members now
+        std::size_t history_messages = 0; ///< messages its history holds now
+        std::size_t history_bytes = 0;    ///< bytes of those frames
+        room_stats counts;                ///< what it did since it was created
+    };
+
+    /// The figures of every room that exists now, in name order (for a metrics endpoint:
+    /// `chat::append_room` and `append_room_members` write them in Prometheus' format).
+    std::vector<room_figures> rooms_stats() const {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        std::vector<room_figures> all;
+        for (const auto& [name, r] : state_->rooms)
+            all.push_back({name, r.members.size(), r.messages.size(), r.messages.bytes(),
+                           r.counts.snapshot()});
+        return all;
+    }
+
+    /// What every room did together since the lobby was made, rooms removed since included,
+    /// and the envelopes turned away before they named a room (bad JSON, an unknown type, a
+    /// bad token: `refused`).
+    room_stats totals() const { return state_->totals.snapshot(); }
+
     /// The name member `conn` has now, if it is a member.
     std::optional<std::string> name_of(const connection_ptr& conn) const {
         std::lock_guard<std::mutex> lock{state_->mutex};
@@ -252,6 +278,7 @@ private:
         std::vector<std::string> joined, left;
         bool window_open = false;
         bool changed_in_window = false;
+        room_counters counts; // the lobby's totals are counted beside (see count())
     };
 
     struct state : std::enable_shared_from_this<state> {
@@ -304,10 +331,12 @@ private:
                 return;
             member& who = *at->second;
             if (!msg.is_text())
-                return conn->send(error("not_text", "envelopes are JSON text frames"));
+                return refuse(*conn, nullptr, refusal_reason::bad_message,
+                              error("not_text", "envelopes are JSON text frames"));
             const json envelope = json::parse(msg.data, nullptr, false);
             if (envelope.is_discarded() || !envelope.is_object())
-                return conn->send(error("bad_json", "not a JSON object"));
+                return refuse(*conn, nullptr, refusal_reason::bad_message,
+                              error("bad_json", "not a JSON object"));
             const std::string type = string_field(envelope, "type");
             if (type == "message")
                 return say(*conn, who, envelope);
@@ -325,8 +354,9 @@ private:
                 return direct(*conn, who, envelope);
             if (type == "ping")
                 return conn->send(frame({{"type", "pong"}, {"time", detail::now_ms()}}));
-            conn->send(error(type.empty() ? "bad_json" : "unknown_type",
-                             type.empty() ? "no \"type\"" : "unknown type"));
+            refuse(*conn, nullptr, refusal_reason::bad_message,
+                   error(type.empty() ? "bad_json" : "unknown_type",
+                         type.empty() ? "no \"type\"" : "unknown type"));
         }
 
         // --- the envelopes ------------------------------------------------------------
@@ -343,12 +373,16 @@ private:
                 return;
             const auto text = envelope.find("text");
             if (text == envelope.end() || !text->is_string())
-                return conn.send(error("bad_json", "a message needs a \"text\" string", client_id));
+                return refuse(conn, r, refusal_reason::bad_message,
+                              error("bad_json", "a message needs a \"text\" string", client_id));
             const auto& words = text->get_ref<const std::string&>();
+            count(r, [&](room_counters& c) { c.count_message_in(words.size()); });
             if (words.find_first_not_of(" \t\r\n") == std::string::npos)
-                return conn.send(error("empty_text", "nothing to send", client_id));
+                return refuse(conn, r, refusal_reason::bad_message,
+                              error("empty_text", "nothing to send", client_id));
             if (detail::code_points(words) > policy.max_text_length)
-                return conn.send(
+                return refuse(
+                    conn, r, refusal_reason::too_long,
                     error("text_too_long",
                           "at most " + std::to_string(policy.max_text_length) + " characters",
                           client_id));
@@ -377,7 +411,8 @@ private:
             }
             room_state* r = find_room(*name);
             if (!r || !is_member(*r, who)) {
-                conn.send(error("not_member", "join the room first", client_id, *name));
+                refuse(conn, r, refusal_reason::not_member,
+                       error("not_member", "join the room first", client_id, *name));
                 return nullptr;
             }
             return r;
@@ -516,7 +551,8 @@ private:
                     const json& envelope) {
             const auto found = by_token.find(string_field(envelope, "token"));
             if (found == by_token.end())
-                return conn->send(error("bad_token", "unknown or expired resume token"));
+                return refuse(*conn, nullptr, refusal_reason::other,
+                              error("bad_token", "unknown or expired resume token"));
             const std::shared_ptr<member> who = found->second;
             if (who == current)
                 return conn->send(error("bad_token", "this connection is that member already"));
@@ -582,6 +618,11 @@ private:
                     reply["reason"] = std::string{to_string(got.result)};
                 else
                     reply["missed"] = got.frames.size();
+                count(r, [&](room_counters& c) {
+                    c.count_resume(got.result);
+                    for (const ws::shared_frame& missed : got.frames)
+                        c.count_sent(1, missed.size());
+                });
                 conn->send(frame(reply));
                 for (const ws::shared_frame& missed : got.frames)
                     conn->send(missed);
@@ -609,6 +650,7 @@ private:
                 empty_rooms.erase(r.name);
             r.members.push_back(&who);
             r.joined.push_back(who.name); // announced by the caller's presence_changed()
+            count(&r, [](room_counters& c) { c.count_join(); });
         }
 
         void remove_member(room_state& r, member& who) {
@@ -619,6 +661,7 @@ private:
             if (r.members.empty())
                 empty_rooms.insert(r.name);
             r.left.push_back(who.name);
+            count(&r, [](room_counters& c) { c.count_leave(); });
             presence_changed(r);
         }
 
@@ -723,6 +766,10 @@ private:
             conn.send(frame(reply));
             for (const ws::shared_frame& message : past)
                 conn.send(message);
+            count(&r, [&](room_counters& c) {
+                for (const ws::shared_frame& message : past)
+                    c.count_sent(1, message.size());
+            });
         }
 
         ws::shared_frame roster(const room_state& r, std::size_t offset) const {
@@ -765,6 +812,21 @@ private:
                 envelope.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         }
 
+        // --- counting: each event in its room's counters and in the lobby's totals ------
+
+        template <class Count>
+        void count(room_state* r, Count&& bump) {
+            if (r)
+                bump(r->counts);
+            bump(totals);
+        }
+
+        void refuse(ws::connection<Transport>& conn, room_state* r, refusal_reason why,
+                    ws::shared_frame answer) {
+            count(r, [why](room_counters& c) { c.count_refusal(why); });
+            conn.send(std::move(answer));
+        }
+
         // --- bookkeeping ----------------------------------------------------------------
 
         room_state* find_room(std::string_view name) {
@@ -789,6 +851,7 @@ private:
         void send_to_all(room_state& r, const ws::shared_frame& f) {
             for (member* m : r.members)
                 send_to(*m, f);
+            count(&r, [&](room_counters& c) { c.count_sent(r.members.size(), f.size()); });
         }
 
         std::optional<std::uint64_t> delivered(const member& who, const std::string& room,
@@ -862,6 +925,7 @@ private:
 
         const lobby_options options;
         const json_policy policy;
+        room_counters totals;
         mutable std::mutex mutex;
         std::optional<asio::io_context::executor_type> executor;
         std::map<const ws::server<Transport>*, ws::handler_id> attached;
