@@ -45,7 +45,8 @@ WSCHAT_BEGIN_NAMESPACE(chat)
 /// `error` envelope naming it.
 struct lobby_options {
     /// Rooms that may exist at once; a join that would create one more gets `too_many_rooms`.
-    std::size_t max_rooms = 10000;
+    /// With `history`'s bounds it caps what histories hold: 1000 × 128 KiB = 128 MiB at most.
+    std::size_t max_rooms = 1000;
     /// Members of one room; one more gets `room_full`.
     std::size_t max_members_per_room = 10000;
     /// Rooms one member may be in at once; one more gets `too_many_joined`.
@@ -66,7 +67,8 @@ struct lobby_options {
     std::size_t max_client_id_length = 64;
     /// Each room's history (count, bytes, age). A room that empties is removed once its
     /// history has expired, so a page reloaded within `history.max_age` still finds it.
-    history_options history;
+    /// Smaller than a lone history's defaults, since there are up to `max_rooms` of them.
+    history_options history{500, 128 * 1024, std::chrono::seconds{600}};
     /// Presence changes of a room are coalesced: the first is announced at once, later ones
     /// at most once per interval with everyone who came and went meanwhile; zero announces
     /// each at once. A join storm then costs each member O(storm / interval) frames.
