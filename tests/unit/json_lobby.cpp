@@ -357,3 +357,29 @@ TEST_CASE("lobby: rooms and the lobby count joins, messages, deliveries, refusal
     CHECK(all.messages_out >= a.counts.messages_out);
     CHECK(a.counts.messages_out >= 2 + 1); // the broadcast to two, the replay to one
 }
+
+TEST_CASE("lobby: on_join and on_leave hear every membership change, outside the lock",
+          "[unit][memory][lobby]") {
+    lobby_type lobby{prompt_options()};
+    std::vector<std::string> told;
+    // Calling back into the lobby from a handler must not deadlock.
+    lobby.on_join([&](const std::string& room, const std::string& name) {
+        told.push_back("+" + room + ":" + name + "/" + std::to_string(lobby.member_count(room)));
+    });
+    lobby.on_leave([&](const std::string& room, const std::string& name) {
+        told.push_back("-" + room + ":" + name);
+    });
+    memory_server s;
+    lobby.attach(s.server);
+    json hello;
+    std::optional<memory_client> alice{member(s, "/rooms/a?name=alice", &hello)};
+    say(*alice, {{"type", "join"}, {"room", "b"}});
+    auto bob = member(s, "/rooms/a?name=bob");
+    lobby.kick("b", "alice");
+    alice.reset();
+    test::settle(s.io);
+    auto back = member(s, "/?name=alice");
+    say(back, {{"type", "resume"}, {"token", hello.at("token")}});
+    CHECK(told == std::vector<std::string>{"+a:alice/1", "+b:alice/1", "+a:bob/2", "-b:alice",
+                                           "-a:alice", "+a:alice/2"});
+}

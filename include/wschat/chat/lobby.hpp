@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -171,21 +172,42 @@ public:
         return true;
     }
 
+    /// What on_join and on_leave are given: the room's name and the member's.
+    using membership_handler =
+        std::function<void(const std::string& room, const std::string& name)>;
+
+    /// Calls `handler` after a member joined a room (by URL path, envelope, or a resume
+    /// that brought it back), outside the lobby's lock, on the thread that made the change
+    /// (a connection's strand, or the caller of kick()). Replaces the previous handler; may
+    /// be called from any thread at any time.
+    void on_join(membership_handler handler) {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        state_->on_join = std::move(handler);
+    }
+    /// Calls `handler` after a member left a room (by envelope, kick, ban, or its connection
+    /// closing), as on_join. A connection replaced by a resume does not leave.
+    void on_leave(membership_handler handler) {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        state_->on_leave = std::move(handler);
+    }
+
     /// Removes member `name` from `room`, telling it why (`kicked`); it may join again.
     /// False when no such member is in the room.
     bool kick(std::string_view room, std::string_view name, std::string_view reason = {}) {
-        std::lock_guard<std::mutex> lock{state_->mutex};
-        return state_->kick(room, name, reason);
+        bool kicked = false;
+        state_->locked([&] { kicked = state_->kick(room, name, reason); });
+        return kicked;
     }
 
     /// Kicks member `name` from `room` and refuses its joins there (`banned`) for `duration`.
     /// The ban holds also when no such member is present now.
     void ban(std::string_view room, std::string_view name, std::chrono::seconds duration,
              std::string_view reason = {}) {
-        std::lock_guard<std::mutex> lock{state_->mutex};
-        state_->bans[{std::string{room}, std::string{name}}] =
-            std::chrono::steady_clock::now() + duration;
-        state_->kick(room, name, reason);
+        state_->locked([&] {
+            state_->bans[{std::string{room}, std::string{name}}] =
+                std::chrono::steady_clock::now() + duration;
+            state_->kick(room, name, reason);
+        });
     }
 
     /// Rooms that exist now (with members, or empty with history held).
@@ -259,6 +281,13 @@ private:
                                                   asio::io_context::executor_type>;
     struct room_state;
 
+    /// A join or a leave, for the application's handlers.
+    struct membership_change {
+        bool joined;
+        std::string room;
+        std::string name;
+    };
+
     /// One participant: its identity outlives a connection, for resume.
     struct member {
         std::string name;               // unique in the lobby while the member exists
@@ -289,7 +318,36 @@ private:
         // --- connections --------------------------------------------------------------
 
         void opened(const connection_ptr& conn) {
-            std::lock_guard<std::mutex> lock{mutex};
+            locked([&] { admit(conn); });
+        }
+        void closed(const connection_ptr& conn) {
+            locked([&] { release(conn); });
+        }
+        void received(const connection_ptr& conn, const ws::message& msg) {
+            locked([&] { handle(conn, msg); });
+        }
+
+        /// Runs `work` under the lobby's lock, then tells the application's on_join and
+        /// on_leave what changed, outside it (a handler may call back into the lobby).
+        template <class Work>
+        void locked(Work&& work) {
+            std::vector<membership_change> told;
+            membership_handler join_handler, leave_handler;
+            {
+                std::lock_guard<std::mutex> lock{mutex};
+                work();
+                if (changes.empty())
+                    return;
+                told.swap(changes);
+                join_handler = on_join;
+                leave_handler = on_leave;
+            }
+            for (const membership_change& change : told)
+                if (const membership_handler& tell = change.joined ? join_handler : leave_handler)
+                    tell(change.room, change.name);
+        }
+
+        void admit(const connection_ptr& conn) {
             forget_expired(clock::now());
             const std::string* chosen = conn->template user_data_as<std::string>();
             auto who = std::make_shared<member>();
@@ -308,8 +366,7 @@ private:
                 join(*conn, *who, std::string{path.substr(prefix.size())}, 0);
         }
 
-        void closed(const connection_ptr& conn) {
-            std::lock_guard<std::mutex> lock{mutex};
+        void release(const connection_ptr& conn) {
             const auto at = by_connection.find(conn.get());
             if (at == by_connection.end())
                 return;
@@ -326,8 +383,7 @@ private:
                 forget(resumable.front());
         }
 
-        void received(const connection_ptr& conn, const ws::message& msg) {
-            std::lock_guard<std::mutex> lock{mutex};
+        void handle(const connection_ptr& conn, const ws::message& msg) {
             const auto at = by_connection.find(conn.get());
             if (at == by_connection.end())
                 return;
@@ -653,6 +709,8 @@ private:
             r.members.push_back(&who);
             r.joined.push_back(who.name); // announced by the caller's presence_changed()
             count(&r, [](room_counters& c) { c.count_join(); });
+            if (on_join)
+                changes.push_back({true, r.name, who.name});
         }
 
         void remove_member(room_state& r, member& who) {
@@ -664,6 +722,8 @@ private:
                 empty_rooms.insert(r.name);
             r.left.push_back(who.name);
             count(&r, [](room_counters& c) { c.count_leave(); });
+            if (on_leave)
+                changes.push_back({false, r.name, who.name});
             presence_changed(r);
         }
 
@@ -928,6 +988,8 @@ private:
         const lobby_options options;
         const json_policy policy;
         room_counters totals;
+        membership_handler on_join, on_leave;   // the application's (under the mutex)
+        std::vector<membership_change> changes; // for them, told once the mutex is released
         mutable std::mutex mutex;
         std::optional<asio::io_context::executor_type> executor;
         std::map<const ws::server<Transport>*, ws::handler_id> attached;
