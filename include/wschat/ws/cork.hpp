@@ -75,7 +75,10 @@ public:
         return true;
     }
 
-protected:
+private:
+    template <class Executor>
+    friend class basic_cork;
+
     cork_batch() : outer_(std::exchange(state().innermost, this)) {}
     cork_batch(const cork_batch&) = delete;
     cork_batch& operator=(const cork_batch&) = delete;
@@ -148,7 +151,6 @@ protected:
         progress.part_done = true;
     }
 
-private:
     cork_batch* outer_;
 };
 
