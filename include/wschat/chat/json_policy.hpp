@@ -41,6 +41,14 @@ inline std::string_view first_code_points(std::string_view utf8, std::size_t lim
     return utf8;
 }
 
+/// One JSON envelope as a text frame. ordered_json keeps "type" first, for whoever reads
+/// frames in a browser's devtools; `replace`: names and texts are valid UTF-8 by
+/// construction, but encoding must never throw.
+inline ws::shared_frame json_frame(const nlohmann::ordered_json& envelope) {
+    return ws::make_frame(ws::opcode::text,
+                          envelope.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
 inline std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -241,11 +249,7 @@ struct json_policy {
 
 private:
     static ws::shared_frame frame(const nlohmann::ordered_json& envelope) {
-        // ordered_json keeps "type" first, for whoever reads frames in a browser's devtools.
-        // `replace`: a name or text is valid UTF-8 by construction, but never throw here.
-        return ws::make_frame(
-            ws::opcode::text,
-            envelope.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        return detail::json_frame(envelope);
     }
     static ws::shared_frame error(std::string_view code, std::string_view why) {
         return frame({{"type", "error"}, {"code", code}, {"message", why}});

@@ -868,11 +868,7 @@ private:
             return frame(envelope);
         }
 
-        static ws::shared_frame frame(const json& envelope) {
-            return ws::make_frame(
-                ws::opcode::text,
-                envelope.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-        }
+        static ws::shared_frame frame(const json& envelope) { return detail::json_frame(envelope); }
 
         // --- counting: each event in its room's counters and in the lobby's totals ------
 
