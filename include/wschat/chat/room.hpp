@@ -153,11 +153,22 @@ constexpr bool check_policy() {
 struct room_options {
     /// Presence announcements are coalesced: the first change after a quiet period is
     /// announced at once (a lone join sees its count promptly), further changes at most once
-    /// per interval with the latest state. A mass join of N members then costs O(N) frames
-    /// instead of O(N²). The timer runs on the server's io_context once the room is
-    /// attached (or on the executor given to the constructor); zero announces every change
-    /// at once.
+    /// per window with the latest state, instead of one announcement to everyone per join.
+    /// The timer runs on the server's io_context once the room is attached (or on the
+    /// executor given to the constructor); zero announces every change at once.
     std::chrono::milliseconds presence_interval{50};
+    /// How many presence frames per second a room sends at most while its members keep
+    /// coming and going, so that presence cannot eat the server in a large room. Each frame
+    /// is a write to one member, a system call: at a fixed interval, a join storm of N
+    /// members lasting T would cost every member T / interval announcements, O(N) frames
+    /// per interval, however slowly the storm goes. So while changes keep coming, every
+    /// window is twice as long as the one before, up to N / presence_frames_per_second
+    /// seconds after an announcement to N members (and never below `presence_interval`):
+    /// a storm then costs each member about two announcements at most, and long churn this
+    /// many frames per second. A quiet window starts over at `presence_interval`; rooms of
+    /// up to presence_frames_per_second * presence_interval members (100 by default) keep
+    /// the plain interval. Zero: every window is `presence_interval`.
+    std::size_t presence_frames_per_second = 2000;
 };
 
 /// A set of connections that hear each other.
@@ -337,32 +348,44 @@ private:
 
         // --- coalesced presence (called with the mutex held) ---------------------------
 
-        /// Leading edge at once; within the interval only remember that something changed.
+        /// Leading edge at once; within the window only remember that something changed.
         void presence_changed() {
             if (window_open) {
                 changed_in_window = true;
                 return;
             }
-            announce_presence();
-            open_window();
+            window = timer_type::duration::zero(); // a quiet room: the shortest window
+            open_window(announce_presence());
         }
 
-        void open_window() {
-            if (!executor || interval.count() <= 0)
+        /// Opens the window after an announcement of `sent` frames: twice the last one
+        /// while the room stays busy, within [interval, sent / presence_frames_per_second].
+        void open_window(std::size_t sent) {
+            if (!executor || options.presence_interval.count() <= 0)
                 return;
             window_open = true;
+            const timer_type::duration interval = options.presence_interval;
+            if (const std::size_t rate = options.presence_frames_per_second; rate > 0) {
+                // The longest window spreads this announcement's frames at `rate`.
+                const std::chrono::microseconds spread{
+                    static_cast<std::int64_t>(sent * 1'000'000 / rate)};
+                window = std::clamp(2 * window, interval,
+                                    std::max<timer_type::duration>(interval, spread));
+            } else {
+                window = interval;
+            }
             // The timer belongs to its own wait handler, not to the room: it goes when the
             // wait completes or when the io_context is destroyed with the handler, so a room
             // may outlive the io_context (as it does when declared before its server).
-            auto timer = std::make_shared<timer_type>(*executor, interval);
+            auto timer = std::make_shared<timer_type>(*executor, window);
             timer->async_wait([weak = this->weak_from_this(), timer](std::error_code ec) {
                 if (auto self = weak.lock(); self && !ec)
                     self->window_closed();
             });
         }
 
-        /// Trailing edge: what changed during the interval is announced, and another
-        /// interval begins; a quiet interval ends the coalescing.
+        /// Trailing edge: what changed during the window is announced, and a longer window
+        /// begins; a quiet window ends the coalescing.
         void window_closed() {
             ws::cork corked{*executor}; // the announcement leaves in one batch
             std::lock_guard<std::mutex> lock{mutex};
@@ -370,27 +393,31 @@ private:
             if (!changed_in_window)
                 return;
             changed_in_window = false;
-            announce_presence();
-            open_window();
+            open_window(announce_presence());
         }
 
-        void announce_presence() {
+        /// Sends the presence frames to everyone; returns how many frames were sent.
+        std::size_t announce_presence() {
+            std::size_t sent = 0;
             if constexpr (has_members) {
                 const presence_update<member_type> update{members.size(), data, joined, left};
                 for (const ws::shared_frame& frame : policy.presence(update))
-                    send_to_all(frame);
+                    sent += send_to_all(frame);
                 joined.clear();
                 left.clear();
             } else if (ws::shared_frame count = policy.presence(members.size())) {
-                send_to_all(count);
+                sent += send_to_all(count);
             }
+            return sent;
         }
 
-        void send_to_all(const ws::shared_frame& frame) {
+        /// Sends `frame` to every member; returns how many it went to.
+        std::size_t send_to_all(const ws::shared_frame& frame) {
             if (!frame)
-                return;
+                return 0;
             for (const connection_ptr& member : members)
                 member->send(frame);
+            return members.size();
         }
 
         // --- the member list and its index (called with the mutex held) -----------------
@@ -423,9 +450,10 @@ private:
         std::uint64_t sequence = 0;    // of the last numbered message
         // Coalescing: on when the room has an executor (given, or the attached server's).
         std::optional<asio::io_context::executor_type> executor;
-        std::chrono::milliseconds interval{0};
+        room_options options;
         bool window_open = false;
         bool changed_in_window = false;
+        timer_type::duration window{};   // the length of the current (or last) window
         std::vector<member_type> joined; // since the last announcement (member policies)
         std::vector<member_type> left;
     };
@@ -441,14 +469,14 @@ private:
 template <class Transport, class Policy>
 room<Transport, Policy>::room(Policy policy, room_options options)
     : state_(std::make_shared<state>(std::move(policy))) {
-    state_->interval = options.presence_interval;
+    state_->options = options;
 }
 
 template <class Transport, class Policy>
 room<Transport, Policy>::room(const asio::io_context::executor_type& executor, Policy policy,
                               room_options options)
     : state_(std::make_shared<state>(std::move(policy))) {
-    state_->interval = options.presence_interval;
+    state_->options = options;
     state_->executor = executor;
 }
 
