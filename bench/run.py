@@ -176,12 +176,15 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     results, failures = {}, []
     for workload in (w for w in chosen if w != "micro"):
-        for server in wanted:
-            if server in DEFLATE_SERVERS and workload not in workloads.DEFLATE_WORKLOADS:
-                continue  # its messages stay uncompressed: it would measure plain wschat
-            if server == "wschat-noroom" and workload not in NOROOM_WORKLOADS:
-                continue
-            for rep in range(args.reps):
+        # Repetitions go round the servers (rep 1 of each, then rep 2, ...): on a machine
+        # shared with other work, load that comes and goes then falls on every server alike
+        # instead of on whichever ran its repetitions at the time.
+        for rep in range(args.reps):
+            for server in wanted:
+                if server in DEFLATE_SERVERS and workload not in workloads.DEFLATE_WORKLOADS:
+                    continue  # its messages stay uncompressed: it would measure plain wschat
+                if server == "wschat-noroom" and workload not in NOROOM_WORKLOADS:
+                    continue
                 try:
                     r = workloads.run_once(workload, commands[server], loadgen, cores,
                                            args.quick, ROOT, deflate=server in DEFLATE_SERVERS)

@@ -24,7 +24,9 @@ WORKLOADS = {
     # reconnect wave), and stay, reading the welcome and every presence announcement. W5's
     # loops leave the room at a few members; here it grows to 5000, so what presence costs
     # the server while members join shows in joins/s.
-    "w5-storm": ("storm", {"members": 5000, "connect-batch": 256, "grace": 3}),
+    # `grace`: how long the count may take to converge after the last join (a room spreads
+    # its announcements: 5000 members / 2000 frames per second).
+    "w5-storm": ("storm", {"members": 5000, "connect-batch": 256, "grace": 5}),
     # W1's fan-out with chat JSON envelopes (150-250 bytes of varied text): what
     # permessage-deflate is measured on. The members stay open for `hold` s after the run, so
     # the memory per connection is taken after they have received compressed traffic.
@@ -66,7 +68,8 @@ METRICS = {
                   False),
                  ("total_frames_per_member", "W5 storm: frames per member until settled",
                   "frames", False),
-                 ("server_cpu_storm", "W5 storm: server CPU while joining", "cores", False)],
+                 ("server_cpu_storm", "W5 storm: server CPU while joining", "cores", False),
+                 ("server_us_per_join", "W5 storm: server CPU per join", "us", False)],
     "w1-json": [("deliveries_per_s", "W1 JSON envelopes: deliveries/s", "/s", True),
                 ("wire_bytes_per_delivery", "W1 JSON: bytes on the wire per delivery", "B",
                  False),
@@ -127,6 +130,10 @@ def run_once(name, server_command, loadgen, cores, quick, cwd, deflate=False):
             result.get("deliveries_per_s"):
         result["server_ns_per_delivery"] = 1e9 * result["server_cpu_window"] / \
             result["deliveries_per_s"]
+    if "error" not in result and result.get("server_cpu_storm") is not None and \
+            result.get("joins_per_s"):
+        # What a join costs the server, whatever share of its core other processes left it.
+        result["server_us_per_join"] = 1e6 * result["server_cpu_storm"] / result["joins_per_s"]
     return result
 
 

@@ -5,8 +5,9 @@
 // Reports joins/s: members divided by the time from the first connect() to the last 101
 // received. Every frame and byte (WebSocket header and payload, not the 101's head) each
 // member receives is counted, during the storm (up to the last 101) and until the room has
-// settled: every member has seen "Online users: N" with the full count, or nothing arrived
-// for `settle_quiet_ns` (a server without presence sends nothing), within `grace` seconds.
+// settled: every member has seen "Online users: N" with the full count (a server coalescing
+// its presence may take a while), or, when no presence came at all (a server without a
+// room), nothing arrived for `settle_quiet_ns`; within `grace` seconds.
 // A member that never sees the full count is reported (`unconverged`): the count a member
 // sees must converge to the true one, however announcements are batched.
 // With --server-pid, the server's CPU during the storm (cores' worth).
@@ -56,11 +57,9 @@ public:
         const std::uint64_t storm_frames = frames_, storm_bytes = bytes_;
         settle();
         const auto n = static_cast<double>(members_.size());
-        std::uint64_t unconverged = 0, saw_presence = 0;
-        for (const member& m : members_) {
-            saw_presence += m.online > 0 ? 1 : 0;
+        std::uint64_t unconverged = 0;
+        for (const member& m : members_)
             unconverged += m.online > 0 && m.online != members_.size() ? 1 : 0;
-        }
         out.add("storm_s", storm_s)
             .add("joins_per_s", n / storm_s)
             .add("frames_per_member", static_cast<double>(storm_frames) / n)
@@ -68,7 +67,7 @@ public:
             .add("settle_s", static_cast<double>(settled_ - last_open_) / 1e9)
             .add("total_frames_per_member", static_cast<double>(frames_) / n)
             .add("total_bytes_per_member", static_cast<double>(bytes_) / n)
-            .add("members_with_presence", saw_presence)
+            .add("members_with_presence", with_presence_)
             .add("unconverged", unconverged)
             .add("still_open", std::uint64_t{open_})
             .add("loadgen_cpu", loadgen_cpu / storm_s);
@@ -99,6 +98,7 @@ private:
             std::uint64_t count = 0;
             for (const char c : payload.substr(presence.size()))
                 count = count * 10 + static_cast<std::uint64_t>(c - '0');
+            load.with_presence_ += m.online == 0 ? 1 : 0;
             m.online = count;
         }
         void on_ping(std::string_view payload) {
@@ -149,7 +149,8 @@ private:
         last_frame_ = now_ns();
         for (;;) {
             const std::uint64_t now = now_ns();
-            if (converged() || now >= deadline || now - last_frame_ >= settle_quiet_ns)
+            const bool silent = with_presence_ == 0 && now - last_frame_ >= settle_quiet_ns;
+            if (converged() || now >= deadline || silent)
                 break;
             poll(now + 10'000'000);
         }
@@ -218,6 +219,7 @@ private:
     std::uint64_t failed_ = 0;
     std::uint64_t refused_ = 0;
     std::uint64_t errors_ = 0;
+    std::uint64_t with_presence_ = 0; ///< members that have heard a count
     std::uint64_t frames_ = 0;
     std::uint64_t bytes_ = 0;
     std::uint64_t first_connect_ = 0;
