@@ -1,6 +1,6 @@
 // Presence coalescing over real loopback sockets: a mass join costs O(N) frames, a lone
-// join still sees its count at once, a busy room's windows grow, and a room may go away
-// with its timer pending.
+// join still sees its count at once, a large busy room spreads its announcements, and a
+// room may go away with its timer pending.
 #include "support/running_server.hpp"
 #include "support/test_client.hpp"
 
@@ -60,7 +60,7 @@ TEST_CASE("a mass join costs each member a few presence frames, the last with th
         t.join();
     REQUIRE(test::eventually([&] { return room.size() == members; }));
     const auto joining = std::chrono::steady_clock::now() - started;
-    // The trailing count comes within the longest window, 500 members / 2000 frames/s.
+    // The trailing count comes within the longest window: 500 members / 2000 frames/s.
     std::this_thread::sleep_for(250ms + 300ms);
 
     // Read concurrently: a client left unread for a minute would miss its heartbeat.
@@ -138,13 +138,12 @@ TEST_CASE("coalesced presence: leading edge at once, trailing edge after the int
     CHECK(std::chrono::steady_clock::now() - started < interval / 2);
 }
 
-TEST_CASE("while a room stays busy its presence windows double, up to N / "
-          "presence_frames_per_second",
+TEST_CASE("a busy room waits N / presence_frames_per_second after announcing to N members",
           "[room][presence]") {
     constexpr auto interval = 20ms;
     constexpr std::size_t members = 10;
     chat::room_options options{interval};
-    options.presence_frames_per_second = 50; // 10-11 members: windows of up to 200-220 ms
+    options.presence_frames_per_second = 50; // 10-11 members: windows of 200-220 ms
     test::running_server s;
     chat::room<> room{s.io.get_executor(), {}, options};
     room.attach(s.server);
@@ -170,28 +169,21 @@ TEST_CASE("while a room stays busy its presence windows double, up to N / "
     std::vector<std::chrono::steady_clock::time_point> heard;
     std::string last;
     while (auto text = a.read_text(600ms)) {
-        REQUIRE(is_presence(*text));
+        CHECK(is_presence(*text)); // (no REQUIRE while the churn thread runs)
         heard.push_back(std::chrono::steady_clock::now());
         last = *text;
     }
     churn.join();
     CHECK(last == presence_prefix + std::to_string(members)); // the count converged
 
-    // The windows doubled from 20 ms to 200 ms (10 members / 50 per second): 900 ms of
-    // churn brought about 9 announcements, where a fixed 20 ms would have brought some 45.
-    // The bound allows a churn thread stalled for a whole window (a quiet window starts the
-    // doubling over) once.
-    REQUIRE(heard.size() >= 4);
-    const auto churned = heard.back() - heard.front();
-    INFO(heard.size() << " announcements in "
-                      << std::chrono::duration_cast<std::chrono::milliseconds>(churned).count()
-                      << " ms");
-    CHECK(heard.size() <= static_cast<std::size_t>(churned / 200ms) + 2 * 4 + 1);
-    auto longest = 0ms;
-    for (std::size_t i = 1; i < heard.size(); ++i)
-        longest = std::max(longest, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        heard[i] - heard[i - 1]));
-    CHECK(longest >= 150ms);
+    // A timer never fires early: each announcement to 10 or 11 members came at least
+    // 200 ms after the one before (less some slack for delivering the earlier one late),
+    // where the 20 ms interval alone would have brought some 45 in 900 ms of churn.
+    REQUIRE(heard.size() >= 3);
+    for (std::size_t i = 1; i < heard.size(); ++i) {
+        INFO("announcement " << i + 1 << " of " << heard.size());
+        CHECK(heard[i] - heard[i - 1] >= 200ms - 20ms);
+    }
 }
 
 TEST_CASE("a room destroyed while its presence timer is pending is safe", "[room][presence]") {

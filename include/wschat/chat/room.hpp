@@ -157,17 +157,18 @@ struct room_options {
     /// The timer runs on the server's io_context once the room is attached (or on the
     /// executor given to the constructor); zero announces every change at once.
     std::chrono::milliseconds presence_interval{50};
-    /// How many presence frames per second a room sends at most while its members keep
-    /// coming and going, so that presence cannot eat the server in a large room. Each frame
-    /// is a write to one member, a system call: at a fixed interval, a join storm of N
+    /// How many presence frames per second a room sends at most, on average, while its
+    /// members keep coming and going, so that presence cannot eat the server in a large
+    /// room: after an announcement to N members the next waits N / presence_frames_per_second
+    /// seconds (at least `presence_interval`). Each frame is a write to one member, a system
+    /// call costing about a third of a handshake: at a fixed interval, a join storm of N
     /// members lasting T would cost every member T / interval announcements, O(N) frames
-    /// per interval, however slowly the storm goes. So while changes keep coming, every
-    /// window is twice as long as the one before, up to N / presence_frames_per_second
-    /// seconds after an announcement to N members (and never below `presence_interval`):
-    /// a storm then costs each member about two announcements at most, and long churn this
-    /// many frames per second. A quiet window starts over at `presence_interval`; rooms of
-    /// up to presence_frames_per_second * presence_interval members (100 by default) keep
-    /// the plain interval. Zero: every window is `presence_interval`.
+    /// per interval, and the slower the storm went the more. With the bound, churn costs
+    /// the room at most about this many frames per second, and a storm the fewer
+    /// announcements per member the faster it comes (fewer than one from some 3500 joins per
+    /// second); the count still converges, within N / presence_frames_per_second of the
+    /// last change. Rooms of up to presence_frames_per_second * presence_interval members
+    /// (100 by default) keep the plain interval. Zero: every window is `presence_interval`.
     std::size_t presence_frames_per_second = 2000;
 };
 
@@ -354,26 +355,20 @@ private:
                 changed_in_window = true;
                 return;
             }
-            window = timer_type::duration::zero(); // a quiet room: the shortest window
             open_window(announce_presence());
         }
 
-        /// Opens the window after an announcement of `sent` frames: twice the last one
-        /// while the room stays busy, within [interval, sent / presence_frames_per_second].
+        /// Opens the window after an announcement of `sent` frames: the interval, or as long
+        /// as spreading them at the room's rate takes.
         void open_window(std::size_t sent) {
             if (!executor || options.presence_interval.count() <= 0)
                 return;
             window_open = true;
-            const timer_type::duration interval = options.presence_interval;
-            if (const std::size_t rate = options.presence_frames_per_second; rate > 0) {
-                // The longest window spreads this announcement's frames at `rate`.
-                const std::chrono::microseconds spread{
-                    static_cast<std::int64_t>(sent * 1'000'000 / rate)};
-                window = std::clamp(2 * window, interval,
-                                    std::max<timer_type::duration>(interval, spread));
-            } else {
-                window = interval;
-            }
+            timer_type::duration window = options.presence_interval;
+            if (const std::size_t rate = options.presence_frames_per_second; rate > 0)
+                window = std::max<timer_type::duration>(
+                    window,
+                    std::chrono::microseconds{static_cast<std::int64_t>(sent * 1'000'000 / rate)});
             // The timer belongs to its own wait handler, not to the room: it goes when the
             // wait completes or when the io_context is destroyed with the handler, so a room
             // may outlive the io_context (as it does when declared before its server).
@@ -384,7 +379,7 @@ private:
             });
         }
 
-        /// Trailing edge: what changed during the window is announced, and a longer window
+        /// Trailing edge: what changed during the window is announced, and another window
         /// begins; a quiet window ends the coalescing.
         void window_closed() {
             ws::cork corked{*executor}; // the announcement leaves in one batch
