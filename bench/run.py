@@ -10,6 +10,8 @@ of medians with wschat's ratios to the peers; writes results.json, table.md and 
     /usr/bin/python3 bench/run.py --servers wschat,beast --workloads w1,w5 --reps 3
     /usr/bin/python3 bench/run.py --servers wschat,wschat-deflate-shared,wschat-deflate-conn \
         --workloads w1-json                            # deflate off / shared / per-connection
+    /usr/bin/python3 bench/run.py --servers wschat,wschat-noroom --workloads w5-storm
+                                                       # a join storm, with and without a room
 
 It builds nothing: bash bench/run.sh builds the release preset and runs this. Every process it
 starts is stopped by pid at exit, on Ctrl-C and on errors. Python 3 standard library only.
@@ -34,11 +36,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # workloads in workloads.DEFLATE_WORKLOADS.
 DEFLATE_SERVERS = {"wschat-deflate-shared": "shared", "wschat-deflate-conn": "per-connection"}
 DEFAULT_SERVERS = ["wschat", "wschat-2t", "beast", "node"] + list(DEFLATE_SERVERS)
+# "wschat-noroom" is minimal_chat with `--room off`: the same binary, options and event loop,
+# the page served, connections accepted, but no room (no welcome, relay or presence). Beside
+# plain wschat it shows what the room costs; it runs only the workloads in NOROOM_WORKLOADS
+# (elsewhere there is no room traffic to compare).
+NOROOM_WORKLOADS = {"w5", "w5-storm"}
 # "ceiling" (bench/servers/ceiling_server.cpp) is a calibration, run only when asked for: a
 # bare epoll broadcaster that shows how far the load generator can go.
 # "baseline" is minimal_chat from another build (--baseline-server), e.g. the previous main,
 # run only when asked for: a change's before/after figures from one run.
-ALL_SERVERS = DEFAULT_SERVERS + ["ceiling", "baseline"]
+ALL_SERVERS = DEFAULT_SERVERS + ["wschat-noroom", "ceiling", "baseline"]
 # examples/minimal_chat with the limits a load test needs lifted (the benchmark opens up to
 # 1000 connections from one address and sends as fast as the room delivers).
 WSCHAT_FLAGS = ["--max-connections", "100000", "--max-connections-per-address", "100000",
@@ -101,6 +108,7 @@ def server_commands(args):
         base = [minimal, "--port", "0"] + WSCHAT_FLAGS
         commands["wschat"] = base + ["--threads", "1"]
         commands["wschat-2t"] = base + ["--threads", "2"]
+        commands["wschat-noroom"] = base + ["--threads", "1", "--room", "off"]
         deflate = built_with_deflate(minimal)
         for name, mode in DEFLATE_SERVERS.items():
             if deflate:
@@ -108,7 +116,7 @@ def server_commands(args):
             else:
                 missing[name] = "minimal_chat built without zlib (zlib1g-dev)"
     else:
-        for name in ["wschat", "wschat-2t"] + list(DEFLATE_SERVERS):
+        for name in ["wschat", "wschat-2t", "wschat-noroom"] + list(DEFLATE_SERVERS):
             missing[name] = "no minimal_chat in " + args.build_dir
     if args.baseline_server:
         commands["baseline"] = [args.baseline_server, "--port", "0"] + WSCHAT_FLAGS + \
@@ -170,10 +178,15 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     results, failures = {}, []
     for workload in (w for w in chosen if w != "micro"):
-        for server in wanted:
-            if server in DEFLATE_SERVERS and workload not in workloads.DEFLATE_WORKLOADS:
-                continue  # its messages stay uncompressed: it would measure plain wschat
-            for rep in range(args.reps):
+        # Repetitions go round the servers (rep 1 of each, then rep 2, ...): on a machine
+        # shared with other work, load that comes and goes then falls on every server alike
+        # instead of on whichever ran its repetitions at the time.
+        for rep in range(args.reps):
+            for server in wanted:
+                if server in DEFLATE_SERVERS and workload not in workloads.DEFLATE_WORKLOADS:
+                    continue  # its messages stay uncompressed: it would measure plain wschat
+                if server == "wschat-noroom" and workload not in NOROOM_WORKLOADS:
+                    continue
                 try:
                     r = workloads.run_once(workload, commands[server], loadgen, cores,
                                            args.quick, ROOT, deflate=server in DEFLATE_SERVERS)

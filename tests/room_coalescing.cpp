@@ -1,5 +1,6 @@
 // Presence coalescing over real loopback sockets: a mass join costs O(N) frames, a lone
-// join still sees its count at once, and a room may go away with its timer pending.
+// join still sees its count at once, a large busy room spreads its announcements, and a
+// room may go away with its timer pending.
 #include "support/running_server.hpp"
 #include "support/test_client.hpp"
 
@@ -59,8 +60,8 @@ TEST_CASE("a mass join costs each member a few presence frames, the last with th
         t.join();
     REQUIRE(test::eventually([&] { return room.size() == members; }));
     const auto joining = std::chrono::steady_clock::now() - started;
-    // By then every frame is on its way: one more interval lets the trailing count out.
-    std::this_thread::sleep_for(300ms);
+    // The trailing count comes within the longest window: 500 members / 2000 frames/s.
+    std::this_thread::sleep_for(250ms + 300ms);
 
     // Read concurrently: a client left unread for a minute would miss its heartbeat.
     std::vector<std::vector<std::string>> received(members);
@@ -135,6 +136,54 @@ TEST_CASE("coalesced presence: leading edge at once, trailing edge after the int
     REQUIRE(c.send_close(1000));
     CHECK(a.read_text(interval / 2) == presence_prefix + "2");
     CHECK(std::chrono::steady_clock::now() - started < interval / 2);
+}
+
+TEST_CASE("a busy room waits N / presence_frames_per_second after announcing to N members",
+          "[room][presence]") {
+    constexpr auto interval = 20ms;
+    constexpr std::size_t members = 10;
+    chat::room_options options{interval};
+    options.presence_frames_per_second = 50; // 10-11 members: windows of 200-220 ms
+    test::running_server s;
+    chat::room<> room{s.io.get_executor(), {}, options};
+    room.attach(s.server);
+    s.start();
+    std::vector<std::unique_ptr<ws_client>> clients;
+    for (std::size_t i = 0; i < members; ++i)
+        clients.push_back(std::make_unique<ws_client>(s.port()));
+    ws_client& a = *clients.front();
+    REQUIRE(test::eventually([&] { return room.size() == members; }));
+    drain(a, 400ms); // welcome and counts, until a quiet window ends the coalescing
+
+    // One more member comes and goes every few milliseconds for a while.
+    std::thread churn{[&] {
+        const auto until = std::chrono::steady_clock::now() + 900ms;
+        while (std::chrono::steady_clock::now() < until) {
+            ws_client x{s.port()};
+            std::this_thread::sleep_for(3ms);
+            x.send_close(1000);
+            x.socket().wait_for_eof(1s);
+            std::this_thread::sleep_for(3ms);
+        }
+    }};
+    std::vector<std::chrono::steady_clock::time_point> heard;
+    std::string last;
+    while (auto text = a.read_text(600ms)) {
+        CHECK(is_presence(*text)); // (no REQUIRE while the churn thread runs)
+        heard.push_back(std::chrono::steady_clock::now());
+        last = *text;
+    }
+    churn.join();
+    CHECK(last == presence_prefix + std::to_string(members)); // the count converged
+
+    // A timer never fires early: each announcement to 10 or 11 members came at least
+    // 200 ms after the one before (less some slack for delivering the earlier one late),
+    // where the 20 ms interval alone would have brought some 45 in 900 ms of churn.
+    REQUIRE(heard.size() >= 3);
+    for (std::size_t i = 1; i < heard.size(); ++i) {
+        INFO("announcement " << i + 1 << " of " << heard.size());
+        CHECK(heard[i] - heard[i - 1] >= 200ms - 20ms);
+    }
 }
 
 TEST_CASE("a room destroyed while its presence timer is pending is safe", "[room][presence]") {

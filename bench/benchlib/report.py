@@ -10,10 +10,12 @@ from .workloads import METRICS
 
 SERVER_LABELS = {"wschat": "wschat", "wschat-2t": "wschat 2 threads", "beast": "Beast",
                  "node": "Node ws", "ceiling": "ceiling (bare epoll)",
-                 "baseline": "baseline wschat", "wschat-deflate-shared": "wschat deflate shared",
+                 "baseline": "baseline wschat", "wschat-noroom": "wschat without a room",
+                 "wschat-deflate-shared": "wschat deflate shared",
                  "wschat-deflate-conn": "wschat deflate per-connection"}
 # Shorter, for the chart's bars: five long labels under a panel run into each other.
 CHART_LABELS = dict(SERVER_LABELS, **{"wschat-2t": "wschat 2t", "ceiling": "bare epoll",
+                                      "wschat-noroom": "no room",
                                       "wschat-deflate-shared": "defl shared",
                                       "wschat-deflate-conn": "defl conn"})
 # The variants compared with plain wschat (their figure divided by its).
@@ -92,6 +94,10 @@ def targets(med, micro):
     check("W4 <= 450 B per idle connection", fmt(mem, "B"), mem <= 450 if mem is not None else None)
     r = _ratio(w.get(("w5", "handshakes_per_s")), beast.get(("w5", "handshakes_per_s")))
     check("W5 >= Beast", "%.2fx" % r if r else "-", r >= 1 if r else None)
+    r = _ratio(w.get(("w5-storm", "joins_per_s")),
+               med.get("wschat-noroom", {}).get(("w5-storm", "joins_per_s")))
+    check("W5 storm with presence >= 0.8x without a room", "%.2fx" % r if r else "-",
+          r >= 0.8 if r else None)
     shared = med.get("wschat-deflate-shared", {})
     r = _ratio(shared.get(("w1-json", "deliveries_per_s")), w.get(("w1-json", "deliveries_per_s")))
     check("shared deflate fan-out >= 0.75x deflate off (W1 JSON)", "%.2fx" % r if r else "-",
@@ -109,7 +115,8 @@ def table(results, micro, servers):
     med = medians(results)
     cols = [s for s in servers if s in results]
     head = ["workload"] + [SERVER_LABELS[s] for s in cols]
-    ratio_peers = [p for p in ("beast", "node", "baseline") if p in cols and "wschat" in cols]
+    ratio_peers = [p for p in ("beast", "node", "baseline", "wschat-noroom")
+                   if p in cols and "wschat" in cols]
     head += ["wschat / %s" % SERVER_LABELS[p] for p in ratio_peers]
     variants = [v for v in DEFLATE_VARIANTS if v in cols and "wschat" in cols]
     head += ["%s / wschat" % SERVER_LABELS[v] for v in variants]

@@ -20,6 +20,13 @@ WORKLOADS = {
     # heap keeps of a join storm's transient allocations.
     "w4-burst": ("w4", {"members": 1000, "hold": 1, "connect-batch": 1000}),
     "w5": ("w5", {"concurrency": 32, "duration": 5}),
+    # A join storm: 5000 members connect at once, 256 in their handshake at a time (a proxy's
+    # reconnect wave), and stay, reading the welcome and every presence announcement. W5's
+    # loops leave the room at a few members; here it grows to 5000, so what presence costs
+    # the server while members join shows in joins/s.
+    # `grace`: how long the count may take to converge after the last join (a room spreads
+    # its announcements: 5000 members / 2000 frames per second).
+    "w5-storm": ("storm", {"members": 5000, "connect-batch": 256, "grace": 5}),
     # W1's fan-out with chat JSON envelopes (150-250 bytes of varied text): what
     # permessage-deflate is measured on. The members stay open for `hold` s after the run, so
     # the memory per connection is taken after they have received compressed traffic.
@@ -37,6 +44,7 @@ QUICK_ARGS = {
     "w4": {"members": 200, "hold": 0.3},
     "w4-burst": {"members": 200, "hold": 0.3, "connect-batch": 200},
     "w5": {"concurrency": 8, "duration": 1},
+    "w5-storm": {"members": 1000},
     "w1-json": {"members": 200, "warmup": 0.2, "duration": 1, "grace": 1, "hold": 0.8},
 }
 
@@ -53,6 +61,15 @@ METRICS = {
     "w4-burst": [("bytes_per_conn", "W4, all joining at once: memory per idle connection", "B",
                   False)],
     "w5": [("handshakes_per_s", "W5 handshakes/s", "/s", True)],
+    "w5-storm": [("joins_per_s", "W5 storm, 5000 joining at once: joins/s", "/s", True),
+                 ("frames_per_member", "W5 storm: frames received per member while joining",
+                  "frames", False),
+                 ("bytes_per_member", "W5 storm: bytes received per member while joining", "B",
+                  False),
+                 ("total_frames_per_member", "W5 storm: frames per member until settled",
+                  "frames", False),
+                 ("server_cpu_storm", "W5 storm: server CPU while joining", "cores", False),
+                 ("server_us_per_join", "W5 storm: server CPU per join", "us", False)],
     "w1-json": [("deliveries_per_s", "W1 JSON envelopes: deliveries/s", "/s", True),
                 ("wire_bytes_per_delivery", "W1 JSON: bytes on the wire per delivery", "B",
                  False),
@@ -113,6 +130,10 @@ def run_once(name, server_command, loadgen, cores, quick, cwd, deflate=False):
             result.get("deliveries_per_s"):
         result["server_ns_per_delivery"] = 1e9 * result["server_cpu_window"] / \
             result["deliveries_per_s"]
+    if "error" not in result and result.get("server_cpu_storm") is not None and \
+            result.get("joins_per_s"):
+        # What a join costs the server, whatever share of its core other processes left it.
+        result["server_us_per_join"] = 1e6 * result["server_cpu_storm"] / result["joins_per_s"]
     return result
 
 

@@ -9,9 +9,11 @@
 //     loadgen w1 --port 8080 --members 1000 --payload json --deflate on --hold 1
 //     loadgen w2 --port 8080 --members 1000 --senders 100 --rate 10
 //     loadgen w5 --port 8080 --concurrency 32 --duration 5
+//     loadgen storm --port 8080 --members 5000 --connect-batch 256
 #include "handshake_load.hpp"
 #include "options.hpp"
 #include "room_load.hpp"
+#include "storm_load.hpp"
 
 #include <csignal>
 #include <cstdio>
@@ -29,6 +31,8 @@ int main(int argc, char** argv) try {
     std::signal(SIGPIPE, SIG_IGN);
     if (opts.mode == "w5")
         return loadgen::handshake_load{opts}.run();
+    if (opts.mode == "storm")
+        return loadgen::storm_load{opts}.run();
     return loadgen::room_load{opts}.run();
 } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "loadgen: %s\n%s", e.what(), loadgen::usage_text());

@@ -11,20 +11,20 @@
 namespace loadgen {
 
 struct options {
-    std::string mode;               ///< w1, w2, w3, w4 or w5
+    std::string mode;               ///< w1, w2, w3, w4, w5 or storm
     std::string host = "127.0.0.1"; ///< server address (IPv4)
     std::uint16_t port = 8080;      ///< server port
-    std::size_t members = 1000;     ///< room members (w1-w4)
+    std::size_t members = 1000;     ///< room members (w1-w4, storm)
     std::size_t senders = 1;        ///< members that send (w2/w3; w1 always has one)
     std::size_t in_flight = 16;     ///< w1: the sender's messages outstanding at once
     double rate = 10;               ///< w2/w3: messages per second per sender
     double warmup = 1;              ///< seconds before the measured window
     double duration = 5;            ///< seconds of the measured window (w5: of the run)
-    double grace = 2;               ///< seconds to wait for late deliveries after sending
+    double grace = 2;               ///< seconds to wait for late deliveries (storm: to settle)
     double hold = -1; ///< seconds the members stay open after the run (w4: 2, else 0 by default)
     std::size_t concurrency = 32;       ///< w5: connect-upgrade-close loops at once
     std::size_t connect_batch = 128;    ///< connections in their handshake at once
-    std::size_t source_addresses = 250; ///< w5: loopback addresses to connect from (127.0.0.2+)
+    std::size_t source_addresses = 250; ///< w5, storm: loopback addresses (127.0.0.2+)
     double join_timeout = 60;           ///< seconds for every member to join
     std::string payload = "fixed";      ///< w1-w3: "fixed" (64 bytes) or "json" (chat envelopes)
     bool deflate = false;               ///< offer permessage-deflate as a browser does
@@ -34,6 +34,7 @@ struct options {
 inline const char* usage_text() {
     return "usage: loadgen MODE --port P [options]\n"
            "  MODE: w1 (fan-out, closed loop) | w2 | w3 (open loop) | w4 (idle) | w5 (handshakes)\n"
+           "        | storm (N members joining at once and staying)\n"
            "  --host A --port P --members N --senders S --in-flight K --rate R\n"
            "  --warmup S --duration S --grace S --hold S --concurrency C --connect-batch B\n"
            "  --join-timeout S --source-addresses N --payload fixed|json --deflate on|off\n"
@@ -46,7 +47,8 @@ inline options parse_options(int argc, char** argv) {
         throw std::invalid_argument("missing MODE");
     options o;
     o.mode = argv[1];
-    if (o.mode != "w1" && o.mode != "w2" && o.mode != "w3" && o.mode != "w4" && o.mode != "w5")
+    if (o.mode != "w1" && o.mode != "w2" && o.mode != "w3" && o.mode != "w4" && o.mode != "w5" &&
+        o.mode != "storm")
         throw std::invalid_argument("unknown mode " + o.mode);
     for (int i = 2; i < argc; i += 2) {
         const std::string_view flag = argv[i];

@@ -4,9 +4,19 @@
 //     minimal_chat --port 8443 --tls-cert cert.pem --tls-key key.pem   then https://localhost:8443/
 //     minimal_chat --unix /tmp/chat.sock                               behind a local nginx
 //     minimal_chat --history 50      a newcomer (or a reloaded page) sees the last 50 messages
+//
+// Besides the flags every example takes (examples/common/cli.hpp):
+//
+//     --history N       keep the last N messages and send them to whoever joins (default 0)
+//     --presence-ms N   coalesce presence announcements over N ms (default 50; 0: each at once)
+//     --room off        serve the page and accept WebSocket connections without a room: the
+//                       same server, options and event loop with no welcome, relay or
+//                       presence; the baseline a room's cost is measured against (bench/'s
+//                       W5 storm)
 #include "../common/cli.hpp"
 #include "page.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -15,6 +25,7 @@
 int main(int argc, char** argv) try {
     examples::listen_options opts;
     chat::room_options room_options;
+    bool with_room = true;
     const examples::program about{
         "the three-line chat room and the classic chat page, served on one port",
         {{"--history", "N",
@@ -25,14 +36,28 @@ int main(int argc, char** argv) try {
               room_options.history.max_messages = n;
               room_options.replay_on_join = n;
               return problem;
+          }},
+         {"--presence-ms", "N",
+          "coalesce presence announcements over N ms (default " +
+              std::to_string(room_options.presence_interval.count()) + "; 0: each at once)",
+          examples::store_milliseconds(room_options.presence_interval)},
+         {"--room", "on|off",
+          "off: no room, the same server without welcome, relay or presence (default on)",
+          [&with_room](const std::string& value) {
+              if (value != "on" && value != "off")
+                  return "expected on or off, got '" + value + "'";
+              with_room = value == "on";
+              return std::string{};
           }}}};
     if (const auto exit_status = examples::parse_options(argc, argv, opts, about))
         return *exit_status;
-    return examples::serve(opts, [&room_options](auto& server) {
+    return examples::serve(opts, [&room_options, with_room](auto& server) {
         using transport = typename std::decay_t<decltype(server)>::transport_type;
         // Plain text, like the Node `ws` chat.
         auto room = std::make_unique<chat::room<transport>>(chat::text_policy{}, room_options);
-        room->attach(server); // every connection joins, messages are broadcast, presence counted
+        // Every connection joins, messages are broadcast, presence counted.
+        if (with_room)
+            room->attach(server);
 
         server.on_http([](const ws::http_request& request, ws::http_response& response) {
             if (request.path() != "/" && request.path() != "/index.html") {
