@@ -43,7 +43,7 @@ NOT_EXAMPLE_FLAGS = {"--cacert", "--install", "--preset", "--reps", "--servers",
 COMMON = ["--address", "--port", "--tls-cert", "--tls-key", "--unix", "--heartbeat-ms",
           "--max-message-size", "--max-connections", "--max-connections-per-address",
           "--max-messages-per-second", "--threads", "--deflate"]
-OWN = {"minimal_chat": ["--history"], "echo_server": [],
+OWN = {"minimal_chat": ["--history", "--presence-ms", "--room"], "echo_server": [],
        "chat_server": ["--static-dir", "--trusted-proxy", "--presence-ms"]}
 failures = 0
 
@@ -197,7 +197,8 @@ def check_bad_flags(name, path):
         (["--tls-cert", "cert.pem"], "--tls-key"),
     ]
     if name == "minimal_chat":
-        cases += [(["--history", "many"], "--history"), (["--history", "100001"], "--history")]
+        cases += [(["--history", "many"], "--history"), (["--history", "100001"], "--history"),
+                  (["--room", "maybe"], "--room"), (["--presence-ms", "soon"], "--presence-ms")]
     if name == "chat_server":
         cases += [(["--presence-ms", "soon"], "--presence-ms"),
                   (["--trusted-proxy"], "needs a value")]
@@ -230,6 +231,7 @@ def check_flags_serve(name, path, listed, tmp, tls, cert, key, deflate):
         "--trusted-proxy": [["--trusted-proxy", "127.0.0.1", "--trusted-proxy", "::1"]],
         "--presence-ms": [["--presence-ms", "200"]],
         "--history": [["--history", "50"], ["--history", "0"]],
+        "--room": [["--room", "off"], ["--room", "on"]],
     }
     for flag in sorted(listed):
         if flag == "--tls-key":
