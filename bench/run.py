@@ -33,7 +33,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # stream per connection), the load generator offering it as a browser does. They run only the
 # workloads in workloads.DEFLATE_WORKLOADS.
 DEFLATE_SERVERS = {"wschat-deflate-shared": "shared", "wschat-deflate-conn": "per-connection"}
-DEFAULT_SERVERS = ["wschat", "wschat-2t", "beast", "node"] + list(DEFLATE_SERVERS)
+# wschat-history is minimal_chat keeping its last 1000 messages (`--history 1000`), run only on
+# the workloads in HISTORY_WORKLOADS: the cost of history on the fan-out.
+HISTORY_SERVERS = {"wschat-history": 1000}
+HISTORY_WORKLOADS = {"w1", "w1-64"}
+# "lobby" (bench/servers/lobby_server.cpp) is chat::lobby: it speaks JSON envelopes, so it runs
+# the workloads in workloads.LOBBY_WORKLOADS, and they run only on it.
+LOBBY_SERVERS = {"lobby"}
+DEFAULT_SERVERS = ["wschat", "wschat-2t", "beast", "node"] + list(DEFLATE_SERVERS) + \
+    list(HISTORY_SERVERS) + list(LOBBY_SERVERS)
 # "ceiling" (bench/servers/ceiling_server.cpp) is a calibration, run only when asked for: a
 # bare epoll broadcaster that shows how far the load generator can go.
 # "baseline" is minimal_chat from another build (--baseline-server), e.g. the previous main,
@@ -63,7 +71,7 @@ def parse_args(argv):
     p.add_argument("--skip-missing", action="store_true",
                    help="leave out servers whose binary or runtime is missing instead of failing")
     for name in ("loadgen", "wschat-server", "beast-server", "ceiling-server", "parser-bench",
-                 "loopback-bench"):
+                 "loopback-bench", "lobby-server"):
         p.add_argument("--" + name, help="path of the %s binary" % name)
     p.add_argument("--baseline-server",
                    help="minimal_chat built from other sources (e.g. the previous commit), run "
@@ -107,9 +115,16 @@ def server_commands(args):
                 commands[name] = base + ["--threads", "1", "--deflate", mode]
             else:
                 missing[name] = "minimal_chat built without zlib (zlib1g-dev)"
+        for name, messages in HISTORY_SERVERS.items():
+            commands[name] = base + ["--threads", "1", "--history", str(messages)]
     else:
-        for name in ["wschat", "wschat-2t"] + list(DEFLATE_SERVERS):
+        for name in ["wschat", "wschat-2t"] + list(DEFLATE_SERVERS) + list(HISTORY_SERVERS):
             missing[name] = "no minimal_chat in " + args.build_dir
+    lobby = find(args, "lobby-server", ["lobby_server"])
+    if lobby:
+        commands["lobby"] = [lobby, "--port", "0"] + WSCHAT_FLAGS + ["--threads", "1"]
+    else:
+        missing["lobby"] = "lobby_server not built (needs nlohmann-json3-dev)"
     if args.baseline_server:
         commands["baseline"] = [args.baseline_server, "--port", "0"] + WSCHAT_FLAGS + \
             ["--threads", "1"]
@@ -132,6 +147,14 @@ def server_commands(args):
     else:
         missing["node"] = "node or node_modules/ws missing (npm ci)"
     return commands, missing
+
+
+def runs_on(server, workload):
+    """Whether `server` runs `workload`: the history variant only the fan-outs it is compared
+    on, the lobby only the workloads in its envelopes, and they only on it."""
+    if server in HISTORY_SERVERS:
+        return workload in HISTORY_WORKLOADS
+    return (server in LOBBY_SERVERS) == (workload in workloads.LOBBY_WORKLOADS)
 
 
 def machine():
@@ -173,6 +196,8 @@ def main(argv=None):
         for server in wanted:
             if server in DEFLATE_SERVERS and workload not in workloads.DEFLATE_WORKLOADS:
                 continue  # its messages stay uncompressed: it would measure plain wschat
+            if not runs_on(server, workload):
+                continue
             for rep in range(args.reps):
                 try:
                     r = workloads.run_once(workload, commands[server], loadgen, cores,
@@ -221,8 +246,8 @@ def main(argv=None):
     info = machine()
     header = ("Machine: %s, %s cores, %s GiB, Linux %s; server pinned to core %s, load generator "
               "to core %s; medians of %d repetition(s)%s. Ratios: wschat's figure divided by "
-              "the peer's; for the deflate variants, theirs divided by plain wschat's. W4 "
-              "counts the %s; W1 JSON the same after the fan-out." %
+              "the peer's; for the deflate and history variants, theirs divided by plain "
+              "wschat's. W4 counts the %s; W1 JSON the same after the fan-out." %
               (info["cpu"] or "unknown CPU", info["cores"], info["memory_gib"], info["kernel"],
                cores[0], cores[1], args.reps, " (--quick: small rooms, short runs)"
                if args.quick else "", workloads.MEMORY_METHOD))

@@ -9,7 +9,9 @@
 //     loadgen w1 --port 8080 --members 1000 --payload json --deflate on --hold 1
 //     loadgen w2 --port 8080 --members 1000 --senders 100 --rate 10
 //     loadgen w5 --port 8080 --concurrency 32 --duration 5
+//     loadgen rooms --port 8080 --rooms 100 --members 10 --in-flight 16 --hold 1
 #include "handshake_load.hpp"
+#include "lobby_load.hpp"
 #include "options.hpp"
 #include "room_load.hpp"
 
@@ -29,6 +31,8 @@ int main(int argc, char** argv) try {
     std::signal(SIGPIPE, SIG_IGN);
     if (opts.mode == "w5")
         return loadgen::handshake_load{opts}.run();
+    if (opts.mode == "rooms")
+        return loadgen::lobby_load{opts}.run();
     return loadgen::room_load{opts}.run();
 } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "loadgen: %s\n%s", e.what(), loadgen::usage_text());
