@@ -115,6 +115,10 @@ def history_targets(med):
         r = _ratio(hist.get((workload, "deliveries_per_s")), w.get((workload, "deliveries_per_s")))
         out.append(("%s with history >= 0.95x without" % workload.upper(),
                     "%.3fx" % r if r else "-", r >= 0.95 if r else None))
+    key = ("w1", "server_ns_per_delivery")
+    r = _ratio(hist.get(key), w.get(key))
+    out.append(("W1 server CPU per delivery with history <= 1.05x without",
+                "%.3fx" % r if r else "-", r <= 1.05 if r else None))
     rate = lobby.get(("rooms", "deliveries_per_s"))
     if rate is not None:
         out.append(("lobby 100 rooms x 10 reports deliveries/s and memory per room",

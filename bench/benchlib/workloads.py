@@ -91,8 +91,11 @@ METRICS.update({
                      ("bytes_per_room_after", "Lobby 1 x 1000: memory of the room after the run",
                       "B", False)],
 })
-# W1's server memory when the run is over: what a room's history adds (wschat-history).
+# What a room's history costs W1 (wschat-history against wschat): the server's CPU per
+# delivery, which other load on the machine disturbs less than the rate, and its memory when
+# the run is over.
 METRICS["w1"] = METRICS["w1"] + [
+    ("server_ns_per_delivery", "W1: server CPU per delivery", "ns", False),
     ("server_rss_anon_end", "W1: server memory (RssAnon) after the run", "B", False)]
 
 MEMORY_METHOD = ("increase of the server's resident anonymous memory (RssAnon in "
