@@ -89,7 +89,9 @@ METRICS.update({
     "rooms-1x1000": [("deliveries_per_s", "Lobby 1 room x 1000, 16 in flight: deliveries/s",
                       "/s", True),
                      ("bytes_per_room_after", "Lobby 1 x 1000: memory of the room after the run",
-                      "B", False)],
+                      "B", False),
+                     ("server_ns_per_delivery", "Lobby 1 x 1000: server CPU per delivery", "ns",
+                      False)],
 })
 # What a room's history costs W1 (wschat-history against wschat): the server's CPU per
 # delivery, which other load on the machine disturbs less than the rate, and its memory when
