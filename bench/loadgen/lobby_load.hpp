@@ -137,7 +137,8 @@ private:
             }
             poll(now_ns() + 10'000'000);
             if (failed_ > 0 || errors_ > 0)
-                return fail(out, errors_ > 0    ? "error envelope or protocol error on join"
+                return fail(out, errors_ > 0
+                                     ? "not a lobby envelope, an error envelope or a protocol error"
                                  : refused_ > 0 ? "upgrade refused (connection limit?)"
                                                 : "connection failed during setup");
         }
