@@ -10,6 +10,8 @@ of medians with wschat's ratios to the peers; writes results.json, table.md and 
     /usr/bin/python3 bench/run.py --servers wschat,beast --workloads w1,w5 --reps 3
     /usr/bin/python3 bench/run.py --servers wschat,wschat-deflate-shared,wschat-deflate-conn \
         --workloads w1-json                            # deflate off / shared / per-connection
+    /usr/bin/python3 bench/run.py --servers wschat,wschat-history,lobby \
+        --workloads w1,w1-64,rooms,rooms-1x1000        # history on/off; the lobby's rooms
 
 It builds nothing: bash bench/run.sh builds the release preset and runs this. Every process it
 starts is stopped by pid at exit, on Ctrl-C and on errors. Python 3 standard library only.
