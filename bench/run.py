@@ -12,6 +12,8 @@ of medians with wschat's ratios to the peers; writes results.json, table.md and 
         --workloads w1-json                            # deflate off / shared / per-connection
     /usr/bin/python3 bench/run.py --servers wschat,wschat-noroom --workloads w5-storm
                                                        # a join storm, with and without a room
+    /usr/bin/python3 bench/run.py --servers wschat,wschat-history,lobby \
+        --workloads w1,w1-64,rooms,rooms-1x1000        # history on/off; the lobby's rooms
 
 It builds nothing: bash bench/run.sh builds the release preset and runs this. Every process it
 starts is stopped by pid at exit, on Ctrl-C and on errors. Python 3 standard library only.
@@ -35,7 +37,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # stream per connection), the load generator offering it as a browser does. They run only the
 # workloads in workloads.DEFLATE_WORKLOADS.
 DEFLATE_SERVERS = {"wschat-deflate-shared": "shared", "wschat-deflate-conn": "per-connection"}
-DEFAULT_SERVERS = ["wschat", "wschat-2t", "beast", "node"] + list(DEFLATE_SERVERS)
+# wschat-history is minimal_chat keeping its last 1000 messages (`--history 1000`), run only on
+# the workloads in HISTORY_WORKLOADS: the cost of history on the fan-out.
+HISTORY_SERVERS = {"wschat-history": 1000}
+HISTORY_WORKLOADS = {"w1", "w1-64"}
+# "lobby" (bench/servers/lobby_server.cpp) is chat::lobby: it speaks JSON envelopes, so it runs
+# the workloads in workloads.LOBBY_WORKLOADS, and they run only on it.
+LOBBY_SERVERS = {"lobby"}
+DEFAULT_SERVERS = ["wschat", "wschat-2t", "beast", "node"] + list(DEFLATE_SERVERS) + \
+    list(HISTORY_SERVERS) + list(LOBBY_SERVERS)
 # "wschat-noroom" is minimal_chat with `--room off`: the same binary, options and event loop,
 # the page served, connections accepted, but no room (no welcome, relay or presence). Beside
 # plain wschat it shows what the room costs; it runs only the workloads in NOROOM_WORKLOADS
@@ -70,7 +80,7 @@ def parse_args(argv):
     p.add_argument("--skip-missing", action="store_true",
                    help="leave out servers whose binary or runtime is missing instead of failing")
     for name in ("loadgen", "wschat-server", "beast-server", "ceiling-server", "parser-bench",
-                 "loopback-bench"):
+                 "loopback-bench", "lobby-server"):
         p.add_argument("--" + name, help="path of the %s binary" % name)
     p.add_argument("--baseline-server",
                    help="minimal_chat built from other sources (e.g. the previous commit), run "
@@ -115,9 +125,17 @@ def server_commands(args):
                 commands[name] = base + ["--threads", "1", "--deflate", mode]
             else:
                 missing[name] = "minimal_chat built without zlib (zlib1g-dev)"
+        for name, messages in HISTORY_SERVERS.items():
+            commands[name] = base + ["--threads", "1", "--history", str(messages)]
     else:
-        for name in ["wschat", "wschat-2t", "wschat-noroom"] + list(DEFLATE_SERVERS):
+        for name in ["wschat", "wschat-2t", "wschat-noroom"] + list(DEFLATE_SERVERS) + \
+                list(HISTORY_SERVERS):
             missing[name] = "no minimal_chat in " + args.build_dir
+    lobby = find(args, "lobby-server", ["lobby_server"])
+    if lobby:
+        commands["lobby"] = [lobby, "--port", "0"] + WSCHAT_FLAGS + ["--threads", "1"]
+    else:
+        missing["lobby"] = "lobby_server not built (needs nlohmann-json3-dev)"
     if args.baseline_server:
         commands["baseline"] = [args.baseline_server, "--port", "0"] + WSCHAT_FLAGS + \
             ["--threads", "1"]
@@ -140,6 +158,16 @@ def server_commands(args):
     else:
         missing["node"] = "node or node_modules/ws missing (npm ci)"
     return commands, missing
+
+
+def runs_on(server, workload):
+    """Whether `server` runs `workload`: the history variant only the fan-outs it is compared
+    on, the room-less variant only the joins, the lobby only the workloads in its envelopes, and they only on it."""
+    if server in HISTORY_SERVERS:
+        return workload in HISTORY_WORKLOADS
+    if server == "wschat-noroom":
+        return workload in NOROOM_WORKLOADS
+    return (server in LOBBY_SERVERS) == (workload in workloads.LOBBY_WORKLOADS)
 
 
 def machine():
@@ -185,7 +213,7 @@ def main(argv=None):
             for server in wanted:
                 if server in DEFLATE_SERVERS and workload not in workloads.DEFLATE_WORKLOADS:
                     continue  # its messages stay uncompressed: it would measure plain wschat
-                if server == "wschat-noroom" and workload not in NOROOM_WORKLOADS:
+                if not runs_on(server, workload):
                     continue
                 try:
                     r = workloads.run_once(workload, commands[server], loadgen, cores,
@@ -234,8 +262,8 @@ def main(argv=None):
     info = machine()
     header = ("Machine: %s, %s cores, %s GiB, Linux %s; server pinned to core %s, load generator "
               "to core %s; medians of %d repetition(s)%s. Ratios: wschat's figure divided by "
-              "the peer's; for the deflate variants, theirs divided by plain wschat's. W4 "
-              "counts the %s; W1 JSON the same after the fan-out." %
+              "the peer's; for the deflate and history variants, theirs divided by plain "
+              "wschat's. W4 counts the %s; W1 JSON the same after the fan-out." %
               (info["cpu"] or "unknown CPU", info["cores"], info["memory_gib"], info["kernel"],
                cores[0], cores[1], args.reps, " (--quick: small rooms, short runs)"
                if args.quick else "", workloads.MEMORY_METHOD))

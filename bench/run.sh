@@ -16,5 +16,5 @@ bash tools/install-deps.sh --bench
 
 cmake --preset release -B "$build_dir" >/dev/null
 cmake --build "$build_dir" --target loadgen minimal_chat beast_server parser_bench loopback_bench \
-    ceiling_server
+    ceiling_server lobby_server
 exec /usr/bin/python3 bench/run.py --build-dir "$build_dir" "$@"

@@ -18,8 +18,11 @@ CHART_LABELS = dict(SERVER_LABELS, **{"wschat-2t": "wschat 2t", "ceiling": "bare
                                       "wschat-noroom": "no room",
                                       "wschat-deflate-shared": "defl shared",
                                       "wschat-deflate-conn": "defl conn"})
+SERVER_LABELS.update({"wschat-history": "wschat history 1000", "lobby": "lobby"})
+CHART_LABELS.update({"wschat-history": "history 1000", "lobby": "lobby"})
 # The variants compared with plain wschat (their figure divided by its).
 DEFLATE_VARIANTS = ("wschat-deflate-shared", "wschat-deflate-conn")
+HISTORY_VARIANTS = ("wschat-history",)
 
 
 def medians(results):
@@ -102,10 +105,32 @@ def targets(med, micro):
     r = _ratio(shared.get(("w1-json", "deliveries_per_s")), w.get(("w1-json", "deliveries_per_s")))
     check("shared deflate fan-out >= 0.75x deflate off (W1 JSON)", "%.2fx" % r if r else "-",
           r >= 0.75 if r else None)
+    out += history_targets(med)
     big = (micro or {}).get("64 KiB masked text, ASCII")
     if big:
         share = big["parse_vs_memcpy"]
         check("parse 64 KiB text >= 50 % of memcpy", "%.0f %%" % (100 * share), share >= 0.5)
+    return out
+
+
+def history_targets(med):
+    """Issue 17's targets: history costs W1 at most 5 % (one run), and the lobby's figures."""
+    w, hist, lobby = med.get("wschat", {}), med.get("wschat-history", {}), med.get("lobby", {})
+    out = []
+    for workload in ("w1", "w1-64"):
+        r = _ratio(hist.get((workload, "deliveries_per_s")), w.get((workload, "deliveries_per_s")))
+        out.append(("%s with history >= 0.95x without" % workload.upper(),
+                    "%.3fx" % r if r else "-", r >= 0.95 if r else None))
+    key = ("w1", "server_ns_per_delivery")
+    r = _ratio(hist.get(key), w.get(key))
+    out.append(("W1 server CPU per delivery with history <= 1.05x without",
+                "%.3fx" % r if r else "-", r <= 1.05 if r else None))
+    rate = lobby.get(("rooms", "deliveries_per_s"))
+    if rate is not None:
+        out.append(("lobby 100 rooms x 10 reports deliveries/s and memory per room",
+                    "%s, %s per room joined, %s after the run" % (
+                        fmt(rate, "/s"), fmt(lobby.get(("rooms", "bytes_per_room_joined")), "B"),
+                        fmt(lobby.get(("rooms", "bytes_per_room_after")), "B")), None))
     return out
 
 
@@ -118,7 +143,7 @@ def table(results, micro, servers):
     ratio_peers = [p for p in ("beast", "node", "baseline", "wschat-noroom")
                    if p in cols and "wschat" in cols]
     head += ["wschat / %s" % SERVER_LABELS[p] for p in ratio_peers]
-    variants = [v for v in DEFLATE_VARIANTS if v in cols and "wschat" in cols]
+    variants = [v for v in DEFLATE_VARIANTS + HISTORY_VARIANTS if v in cols and "wschat" in cols]
     head += ["%s / wschat" % SERVER_LABELS[v] for v in variants]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for workload, metrics in METRICS.items():

@@ -33,6 +33,19 @@ WORKLOADS = {
     "w1-json": ("w1", {"members": 1000, "in-flight": 16, "warmup": 1, "duration": 5, "grace": 2,
                        "payload": "json", "hold": 1}),
 }
+# Rooms of a chat::lobby (bench/servers/lobby_server.cpp, loadgen mode `rooms`): R rooms of M
+# members joined by URL, one sender per room in a closed loop, every member checking each
+# message of its room (seq, text). The members idle `hold` s after joining and after the run,
+# while the server's memory is taken (memory per room).
+WORKLOADS.update({
+    "rooms": ("rooms", {"rooms": 100, "members": 10, "in-flight": 16, "warmup": 1,
+                        "duration": 5, "grace": 2, "hold": 1}),
+    # One room of 1000: the lobby on W1's shape (JSON envelopes, seq, history), to compare.
+    "rooms-1x1000": ("rooms", {"rooms": 1, "members": 1000, "in-flight": 16, "warmup": 1,
+                               "duration": 5, "grace": 2, "hold": 1}),
+})
+# The workloads the lobby server runs, and the only ones it runs (it speaks envelopes).
+LOBBY_WORKLOADS = {"rooms", "rooms-1x1000"}
 # The workloads whose messages a deflate server compresses (it leaves messages under 128 bytes
 # as they are): the only ones its variants run, elsewhere they would measure plain wschat.
 DEFLATE_WORKLOADS = {"w1-json"}
@@ -47,6 +60,11 @@ QUICK_ARGS = {
     "w5-storm": {"members": 1000},
     "w1-json": {"members": 200, "warmup": 0.2, "duration": 1, "grace": 1, "hold": 0.8},
 }
+# `hold` outlasts the driver's 0.5 s wait after a ready line, or it measures the run's start.
+QUICK_ARGS.update({
+    "rooms": {"rooms": 20, "members": 10, "warmup": 0.2, "duration": 1, "grace": 1, "hold": 0.8},
+    "rooms-1x1000": {"members": 200, "warmup": 0.2, "duration": 1, "grace": 1, "hold": 0.8},
+})
 
 # The figures each workload yields, in table order: (key, label, unit, higher_is_better).
 METRICS = {
@@ -79,6 +97,27 @@ METRICS = {
                  False)],
 }
 
+METRICS.update({
+    "rooms": [("deliveries_per_s", "Lobby 100 rooms x 10, 16 in flight each: deliveries/s", "/s",
+               True),
+              ("bytes_per_room_joined", "Lobby 100 x 10: memory per room, joined", "B", False),
+              ("bytes_per_room_after", "Lobby 100 x 10: memory per room after the run", "B",
+               False),
+              ("server_ns_per_delivery", "Lobby 100 x 10: server CPU per delivery", "ns", False)],
+    "rooms-1x1000": [("deliveries_per_s", "Lobby 1 room x 1000, 16 in flight: deliveries/s",
+                      "/s", True),
+                     ("bytes_per_room_after", "Lobby 1 x 1000: memory of the room after the run",
+                      "B", False),
+                     ("server_ns_per_delivery", "Lobby 1 x 1000: server CPU per delivery", "ns",
+                      False)],
+})
+# What a room's history costs W1 (wschat-history against wschat): the server's CPU per
+# delivery, which other load on the machine disturbs less than the rate, and its memory when
+# the run is over.
+METRICS["w1"] = METRICS["w1"] + [
+    ("server_ns_per_delivery", "W1: server CPU per delivery", "ns", False),
+    ("server_rss_anon_end", "W1: server memory (RssAnon) after the run", "B", False)]
+
 MEMORY_METHOD = ("increase of the server's resident anonymous memory (RssAnon in "
                  "/proc/PID/status: heap, stacks, anonymous mmaps; not kernel socket buffers) "
                  "from before the first connection to after every member has joined and the "
@@ -110,7 +149,9 @@ def run_once(name, server_command, loadgen, cores, quick, cwd, deflate=False):
         timeout = 90 + sum(float(values.get(k, 0)) for k in ("warmup", "duration", "grace", "hold"))
         cpu_before, wall_before = servers.cpu_seconds(proc.pid), time.monotonic()
         busy_before = servers.machine_busy_seconds()
-        if "hold" in values:
+        if WORKLOADS[name][0] == "rooms":
+            result = _memory_per_room(proc, command, cores[1], timeout, values["rooms"])
+        elif "hold" in values:
             result = _memory_when_ready(proc, command, cores[1], timeout, values["members"])
         else:
             result = servers.run_loadgen(command, cores[1], timeout)
@@ -122,6 +163,7 @@ def run_once(name, server_command, loadgen, cores, quick, cwd, deflate=False):
             # Cores' worth of CPU the whole machine was busy with during the run: well above
             # server + load generator means other processes competed for the cores.
             result["machine_cpu"] = (servers.machine_busy_seconds() - busy_before) / wall
+            result["server_rss_anon_end"] = servers.memory_kib(proc.pid)["RssAnon"] * 1024.0
     finally:
         servers.stop(proc)
     if "error" not in result and name in ("w2",):
@@ -157,6 +199,32 @@ def _memory_when_ready(proc, command, core, timeout, members):
         result["rss_anon_kib_after"] = after["RssAnon"]
     elif "error" not in result:
         result["error"] = "loadgen never reported ready"
+    return result
+
+
+def _memory_per_room(proc, command, core, timeout, rooms):
+    """Runs the lobby workload and takes the server's memory at its two ready lines (every
+    member joined; the run over and its messages in the rooms' histories), against before the
+    first connection, per room."""
+    time.sleep(0.3)  # let the server finish starting up
+    before = servers.memory_kib(proc.pid)
+    at = {}
+
+    def on_line(obj):
+        if obj.get("event") == "ready":
+            time.sleep(0.5)  # the last presence frames leave the queues
+            at[obj.get("phase")] = servers.memory_kib(proc.pid)
+
+    result = servers.run_loadgen(command, core, timeout, on_line)
+    if "error" in result:
+        return result
+    if set(at) != {"joined", "after"}:
+        result["error"] = "loadgen did not report both ready phases"
+        return result
+    for phase, kib in at.items():
+        result["bytes_per_room_" + phase] = (kib["RssAnon"] - before["RssAnon"]) * 1024.0 / rooms
+        result["rss_anon_kib_" + phase] = kib["RssAnon"]
+    result["rss_anon_kib_before"] = before["RssAnon"]
     return result
 
 

@@ -24,6 +24,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <utility>
 
 namespace loadgen {
 
@@ -51,6 +52,11 @@ public:
         return deflate_.get();
     }
 #endif
+
+    /// The request target of the next start()'s upgrade ("/" unless set): a lobby's room path.
+    void set_target(std::string target) {
+        target_ = std::move(target);
+    }
 
     /// Starts a non-blocking connect, from `from` when it is not INADDR_ANY; epoll reports
     /// it under `token`. False on failure.
@@ -237,7 +243,7 @@ private:
             nonce[i] = static_cast<std::uint8_t>((rng_ >> (i % 8 * 8)) + i * 37);
         key_ = ws::detail::base64_encode(nonce, sizeof nonce);
         std::string request =
-            "GET / HTTP/1.1\r\nHost: " + host_header +
+            "GET " + target_ + " HTTP/1.1\r\nHost: " + host_header +
             "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key_ +
             "\r\nSec-WebSocket-Version: 13\r\n";
 #if defined(WSCHAT_BENCH_DEFLATE)
@@ -337,6 +343,7 @@ private:
     phase phase_ = phase::idle;
     bool want_out_ = false;
     bool refused_ = false;
+    std::string target_ = "/";
     std::string request_;
     std::string key_;
     std::string head_;

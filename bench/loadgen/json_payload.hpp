@@ -98,8 +98,10 @@ private:
         out += "\"}";
     }
 
+public:
     /// A chat line of 50 to 150 bytes: words picked by a generator seeded with sender and
-    /// sequence, a capital first letter, punctuation now and then.
+    /// sequence, a capital first letter, punctuation now and then. No quote or backslash, so
+    /// it goes into a JSON string as it is.
     static void append_text(const stamp& s, std::string& out) {
         static constexpr std::array<std::string_view, 96> words = {
             "the",     "a",       "to",       "and",    "I",       "you",      "it",
@@ -137,6 +139,7 @@ private:
         out += ends[next() % ends.size()];
     }
 
+private:
     /// The decimal number at `at` (up to 20 digits), `at` moved past it.
     static std::uint64_t number(std::string_view text, std::size_t& at, bool& ok) {
         std::uint64_t value = 0;

@@ -10,7 +10,9 @@
 //     loadgen w2 --port 8080 --members 1000 --senders 100 --rate 10
 //     loadgen w5 --port 8080 --concurrency 32 --duration 5
 //     loadgen storm --port 8080 --members 5000 --connect-batch 256
+//     loadgen rooms --port 8080 --rooms 100 --members 10 --in-flight 16 --hold 1
 #include "handshake_load.hpp"
+#include "lobby_load.hpp"
 #include "options.hpp"
 #include "room_load.hpp"
 #include "storm_load.hpp"
@@ -33,6 +35,8 @@ int main(int argc, char** argv) try {
         return loadgen::handshake_load{opts}.run();
     if (opts.mode == "storm")
         return loadgen::storm_load{opts}.run();
+    if (opts.mode == "rooms")
+        return loadgen::lobby_load{opts}.run();
     return loadgen::room_load{opts}.run();
 } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "loadgen: %s\n%s", e.what(), loadgen::usage_text());

@@ -11,12 +11,13 @@
 namespace loadgen {
 
 struct options {
-    std::string mode;               ///< w1, w2, w3, w4, w5 or storm
+    std::string mode;               ///< w1, w2, w3, w4, w5, storm or rooms
     std::string host = "127.0.0.1"; ///< server address (IPv4)
     std::uint16_t port = 8080;      ///< server port
-    std::size_t members = 1000;     ///< room members (w1-w4, storm)
+    std::size_t members = 1000;     ///< room members (w1-w4, storm; rooms: per room)
+    std::size_t rooms = 100;        ///< rooms: lobby rooms, one sender each
     std::size_t senders = 1;        ///< members that send (w2/w3; w1 always has one)
-    std::size_t in_flight = 16;     ///< w1: the sender's messages outstanding at once
+    std::size_t in_flight = 16;     ///< w1, rooms: a sender's messages outstanding at once
     double rate = 10;               ///< w2/w3: messages per second per sender
     double warmup = 1;              ///< seconds before the measured window
     double duration = 5;            ///< seconds of the measured window (w5: of the run)
@@ -35,7 +36,8 @@ inline const char* usage_text() {
     return "usage: loadgen MODE --port P [options]\n"
            "  MODE: w1 (fan-out, closed loop) | w2 | w3 (open loop) | w4 (idle) | w5 (handshakes)\n"
            "        | storm (N members joining at once and staying)\n"
-           "  --host A --port P --members N --senders S --in-flight K --rate R\n"
+           "        | rooms (a chat::lobby: R rooms x M members, closed loop per room)\n"
+           "  --host A --port P --rooms R --members N --senders S --in-flight K --rate R\n"
            "  --warmup S --duration S --grace S --hold S --concurrency C --connect-batch B\n"
            "  --join-timeout S --source-addresses N --payload fixed|json --deflate on|off\n"
            "  --server-pid PID\n";
@@ -48,7 +50,7 @@ inline options parse_options(int argc, char** argv) {
     options o;
     o.mode = argv[1];
     if (o.mode != "w1" && o.mode != "w2" && o.mode != "w3" && o.mode != "w4" && o.mode != "w5" &&
-        o.mode != "storm")
+        o.mode != "storm" && o.mode != "rooms")
         throw std::invalid_argument("unknown mode " + o.mode);
     for (int i = 2; i < argc; i += 2) {
         const std::string_view flag = argv[i];
@@ -62,6 +64,8 @@ inline options parse_options(int argc, char** argv) {
             o.port = static_cast<std::uint16_t>(std::stoul(value));
         else if (flag == "--members")
             o.members = count();
+        else if (flag == "--rooms")
+            o.rooms = count();
         else if (flag == "--senders")
             o.senders = count();
         else if (flag == "--in-flight")
@@ -94,8 +98,10 @@ inline options parse_options(int argc, char** argv) {
             throw std::invalid_argument("unknown flag or bad value: " + std::string{flag} + ' ' +
                                         value);
     }
-    if (o.mode == "w1")
+    if (o.mode == "w1" || o.mode == "rooms")
         o.senders = 1;
+    if (o.rooms == 0 || o.rooms > 100000)
+        throw std::invalid_argument("--rooms must be 1 to 100000");
     if (o.hold < 0)
         o.hold = o.mode == "w4" ? 2 : 0;
     if (o.payload != "fixed" && o.payload != "json")
