@@ -7374,6 +7374,36 @@ private:
 
 WSCHAT_END_NAMESPACE
 // ---- end wschat/chat/detail/member_index.hpp ----
+// ---- begin wschat/chat/detail/presence_window.hpp ----
+// wschat — how long a room waits between presence announcements.
+
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+WSCHAT_BEGIN_NAMESPACE(chat)
+
+namespace detail {
+
+/// The window after an announcement of `sent` frames (one per member told): `interval`, or
+/// as long as sending them at `frames_per_second` takes, whichever is longer (0 frames per
+/// second: `interval` alone). Each frame is a write to one member; bounding their rate keeps
+/// a join storm in a large room from spending the server on counts nobody reads.
+inline std::chrono::microseconds presence_window(std::chrono::milliseconds interval,
+                                                 std::size_t frames_per_second, std::size_t sent) {
+    const std::chrono::microseconds plain = interval;
+    if (frames_per_second == 0)
+        return plain;
+    return std::max(plain, std::chrono::microseconds{
+                               static_cast<std::int64_t>(sent * 1'000'000 / frames_per_second)});
+}
+
+} // namespace detail
+
+WSCHAT_END_NAMESPACE
+// ---- end wschat/chat/detail/presence_window.hpp ----
 // ---- begin wschat/chat/history.hpp ----
 // wschat — a room's recent messages, numbered, for replay and for resuming after a reconnect.
 
@@ -7871,10 +7901,9 @@ constexpr bool check_policy() {
 struct room_options {
     /// Presence announcements are coalesced: the first change after a quiet period is
     /// announced at once (a lone join sees its count promptly), further changes at most once
-    /// per interval with the latest state. A mass join of N members then costs O(N) frames
-    /// instead of O(N²). The timer runs on the server's io_context once the room is
-    /// attached (or on the executor given to the constructor); zero announces every change
-    /// at once.
+    /// per window with the latest state, instead of one announcement to everyone per join.
+    /// The timer runs on the server's io_context once the room is attached (or on the
+    /// executor given to the constructor); zero announces every change at once.
     std::chrono::milliseconds presence_interval{50};
     /// The room's recent messages, kept as the frames its members received (no copy, no
     /// re-encoding). Keeps none by default: the three-line chat starts a newcomer with an
@@ -7886,6 +7915,19 @@ struct room_options {
     /// first (Asio's chat example replays its last 100): a reloaded page shows the recent
     /// conversation.
     std::size_t replay_on_join = 0;
+    /// How many presence frames per second a room sends at most, on average, while its
+    /// members keep coming and going, so that presence cannot eat the server in a large
+    /// room: after an announcement to N members the next waits N / presence_frames_per_second
+    /// seconds (at least `presence_interval`). Each frame is a write to one member, a system
+    /// call costing about a third of a handshake: at a fixed interval, a join storm of N
+    /// members lasting T would cost every member T / interval announcements, O(N) frames
+    /// per interval, and the slower the storm went the more. With the bound, churn costs
+    /// the room at most about this many frames per second, and a storm the fewer
+    /// announcements per member the faster it comes (fewer than one from some 3500 joins per
+    /// second); the count still converges, within N / presence_frames_per_second of the
+    /// last change. Rooms of up to presence_frames_per_second * presence_interval members
+    /// (100 by default) keep the plain interval. Zero: every window is `presence_interval`.
+    std::size_t presence_frames_per_second = 2000;
 };
 
 /// A set of connections that hear each other.
@@ -7982,7 +8024,7 @@ private:
             : policy(std::move(p)), messages(options.history),
               keeps_history(options.history.max_messages > 0 && options.history.max_bytes > 0 &&
                             options.history.max_age.count() > 0),
-              replay_on_join(options.replay_on_join), interval(options.presence_interval) {}
+              options(options) {}
 
         using clock = std::chrono::steady_clock;
 
@@ -8005,8 +8047,9 @@ private:
             } else if (ws::shared_frame hello = policy.welcome(members.size())) {
                 conn->send(std::move(hello));
             }
-            if (replay_on_join > 0)
-                for (const ws::shared_frame& past : messages.recent(replay_on_join, clock::now()))
+            if (options.replay_on_join > 0)
+                for (const ws::shared_frame& past :
+                     messages.recent(options.replay_on_join, clock::now()))
                     conn->send(past);
             presence_changed();
         }
@@ -8082,32 +8125,35 @@ private:
 
         // --- coalesced presence (called with the mutex held) ---------------------------
 
-        /// Leading edge at once; within the interval only remember that something changed.
+        /// Leading edge at once; within the window only remember that something changed.
         void presence_changed() {
             if (window_open) {
                 changed_in_window = true;
                 return;
             }
-            announce_presence();
-            open_window();
+            open_window(announce_presence());
         }
 
-        void open_window() {
-            if (!executor || interval.count() <= 0)
+        /// Opens the window after an announcement of `sent` frames: the interval, or as long
+        /// as spreading them at the room's rate takes.
+        void open_window(std::size_t sent) {
+            if (!executor || options.presence_interval.count() <= 0)
                 return;
             window_open = true;
+            const auto window = detail::presence_window(options.presence_interval,
+                                                        options.presence_frames_per_second, sent);
             // The timer belongs to its own wait handler, not to the room: it goes when the
             // wait completes or when the io_context is destroyed with the handler, so a room
             // may outlive the io_context (as it does when declared before its server).
-            auto timer = std::make_shared<timer_type>(*executor, interval);
+            auto timer = std::make_shared<timer_type>(*executor, window);
             timer->async_wait([weak = this->weak_from_this(), timer](std::error_code ec) {
                 if (auto self = weak.lock(); self && !ec)
                     self->window_closed();
             });
         }
 
-        /// Trailing edge: what changed during the interval is announced, and another
-        /// interval begins; a quiet interval ends the coalescing.
+        /// Trailing edge: what changed during the window is announced, and another window
+        /// begins; a quiet window ends the coalescing.
         void window_closed() {
             ws::cork corked{*executor}; // the announcement leaves in one batch
             std::lock_guard<std::mutex> lock{mutex};
@@ -8115,27 +8161,31 @@ private:
             if (!changed_in_window)
                 return;
             changed_in_window = false;
-            announce_presence();
-            open_window();
+            open_window(announce_presence());
         }
 
-        void announce_presence() {
+        /// Sends the presence frames to everyone; returns how many frames were sent.
+        std::size_t announce_presence() {
+            std::size_t sent = 0;
             if constexpr (has_members) {
                 const presence_update<member_type> update{members.size(), data, joined, left};
                 for (const ws::shared_frame& frame : policy.presence(update))
-                    send_to_all(frame);
+                    sent += send_to_all(frame);
                 joined.clear();
                 left.clear();
             } else if (ws::shared_frame count = policy.presence(members.size())) {
-                send_to_all(count);
+                sent += send_to_all(count);
             }
+            return sent;
         }
 
-        void send_to_all(const ws::shared_frame& frame) {
+        /// Sends `frame` to every member; returns how many it went to.
+        std::size_t send_to_all(const ws::shared_frame& frame) {
             if (!frame)
-                return;
+                return 0;
             for (const connection_ptr& member : members)
                 member->send(frame);
+            return members.size();
         }
 
         // --- the member list and its index (called with the mutex held) -----------------
@@ -8168,10 +8218,9 @@ private:
         std::uint64_t sequence = 0;    // of the last numbered message
         history messages;              // recent room messages (room_options::history)
         bool keeps_history = false;
-        std::size_t replay_on_join = 0;
         // Coalescing: on when the room has an executor (given, or the attached server's).
         std::optional<asio::io_context::executor_type> executor;
-        std::chrono::milliseconds interval{0};
+        room_options options;
         bool window_open = false;
         bool changed_in_window = false;
         std::vector<member_type> joined; // since the last announcement (member policies)

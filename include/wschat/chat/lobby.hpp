@@ -4,6 +4,7 @@
 // Not in the umbrella header: it needs nlohmann/json (Debian: nlohmann-json3-dev).
 #pragma once
 
+#include <wschat/chat/detail/presence_window.hpp>
 #include <wschat/chat/history.hpp>
 #include <wschat/chat/json_policy.hpp>
 #include <wschat/chat/metrics.hpp>
@@ -46,7 +47,7 @@ WSCHAT_BEGIN_NAMESPACE(chat)
 /// `error` envelope naming it.
 struct lobby_options {
     /// Rooms that may exist at once; a join that would create one more gets `too_many_rooms`.
-    /// With `history`'s bounds it caps what histories hold: 1000 × 128 KiB = 128 MiB at most.
+    /// With `history`'s bounds it caps the frames histories hold: 1000 × 128 KiB = 128 MiB.
     std::size_t max_rooms = 1000;
     /// Members of one room; one more gets `room_full`.
     std::size_t max_members_per_room = 10000;
@@ -74,6 +75,11 @@ struct lobby_options {
     /// at most once per interval with everyone who came and went meanwhile; zero announces
     /// each at once. A join storm then costs each member O(storm / interval) frames.
     std::chrono::milliseconds presence_interval{50};
+    /// And at most this many presence frames per second per room, on average, while members
+    /// keep coming and going (as `room_options::presence_frames_per_second`): after a delta to
+    /// N members the next waits N / this many seconds if that is longer than the interval.
+    /// Zero: the interval alone.
+    std::size_t presence_frames_per_second = 2000;
     /// How long a member who disconnected may resume: its name stays reserved and its rooms
     /// remembered for this long.
     std::chrono::seconds resume_window{120};
@@ -756,15 +762,17 @@ private:
                 r.changed_in_window = true;
                 return;
             }
-            announce_presence(r);
-            open_window(r);
+            open_window(r, announce_presence(r));
         }
 
-        void open_window(room_state& r) {
+        /// Opens the room's window after a delta of `sent` frames (see presence_window).
+        void open_window(room_state& r, std::size_t sent) {
             if (!executor || options.presence_interval.count() <= 0)
                 return;
             r.window_open = true;
-            auto timer = std::make_shared<timer_type>(*executor, options.presence_interval);
+            auto timer = std::make_shared<timer_type>(
+                *executor, detail::presence_window(options.presence_interval,
+                                                   options.presence_frames_per_second, sent));
             timer->async_wait(
                 [weak = this->weak_from_this(), name = r.name, timer](std::error_code ec) {
                     if (auto self = weak.lock(); self && !ec)
@@ -781,15 +789,15 @@ private:
             r->window_open = false;
             if (!std::exchange(r->changed_in_window, false))
                 return;
-            announce_presence(*r);
-            open_window(*r);
+            open_window(*r, announce_presence(*r));
         }
 
         /// A `presence` delta to every member: who joined and who left since the last one,
-        /// and the count. Never the whole roster: a joiner gets that in `joined`.
-        void announce_presence(room_state& r) {
+        /// and the count; returns how many members it went to. Never the whole roster: a
+        /// joiner gets that in `joined`.
+        std::size_t announce_presence(room_state& r) {
             if (r.joined.empty() && r.left.empty())
-                return;
+                return 0;
             const auto listed = [this](std::vector<std::string>& names) {
                 if (names.size() > options.roster_page)
                     names.resize(options.roster_page);
@@ -803,6 +811,7 @@ private:
                                   {"time", detail::now_ms()}}));
             r.joined.clear();
             r.left.clear();
+            return r.members.size();
         }
 
         // --- frames ---------------------------------------------------------------------

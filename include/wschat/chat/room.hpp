@@ -2,6 +2,7 @@
 #pragma once
 
 #include <wschat/chat/detail/member_index.hpp>
+#include <wschat/chat/detail/presence_window.hpp>
 #include <wschat/chat/history.hpp>
 #include <wschat/chat/policy.hpp>
 #include <wschat/detail/config.hpp>
@@ -393,11 +394,8 @@ private:
             if (!executor || options.presence_interval.count() <= 0)
                 return;
             window_open = true;
-            timer_type::duration window = options.presence_interval;
-            if (const std::size_t rate = options.presence_frames_per_second; rate > 0)
-                window = std::max<timer_type::duration>(
-                    window,
-                    std::chrono::microseconds{static_cast<std::int64_t>(sent * 1'000'000 / rate)});
+            const auto window = detail::presence_window(options.presence_interval,
+                                                        options.presence_frames_per_second, sent);
             // The timer belongs to its own wait handler, not to the room: it goes when the
             // wait completes or when the io_context is destroyed with the handler, so a room
             // may outlive the io_context (as it does when declared before its server).
@@ -479,7 +477,6 @@ private:
         room_options options;
         bool window_open = false;
         bool changed_in_window = false;
-        timer_type::duration window{};   // the length of the current (or last) window
         std::vector<member_type> joined; // since the last announcement (member policies)
         std::vector<member_type> left;
     };
