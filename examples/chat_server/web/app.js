@@ -258,7 +258,8 @@ function renderPeople() {
     return;
   }
   $('online').textContent = String(room.online);
-  list.replaceChildren(...room.members.map(memberItem));
+  // Sorted for the eye; the server lists them in join order.
+  list.replaceChildren(...[...room.members].sort((x, y) => x.localeCompare(y)).map(memberItem));
   const more = $('more-members');
   more.hidden = room.online <= room.members.length;
   more.textContent = `and ${room.online - room.members.length} more`;
