@@ -9,7 +9,8 @@
 // message exactly once and in order, keeps its name, and the online count stays right; what
 // it typed meanwhile is delivered once; (b) a reloaded page shows the recent history under
 // the same name; (c) a server restart (history lost) is shown, not hidden; (d) the room list:
-// join, switch, unread counts, leave; (e) the typing indicator.
+// join, switch, unread counts, leave; (e) the typing indicator; (f) a room left while offline
+// is left on the server once back.
 //
 // The network drop: Playwright's context.setOffline(true) does not close an open WebSocket
 // in headless Chromium (checked: the page stays "connected" and keeps receiving). So page B
@@ -194,6 +195,12 @@ await scenario('a, b: offline for 10 s, then every missed message once and in or
     expected.push('after', 'after too');
     for (const page of [a, b]) await until('both', () => stateOf(page), (s) => same(s.texts, expected));
   });
+  await step('the history sent again (a second join of #general) is not shown twice', async () => {
+    await b.evaluate(() => window.chat.send({ type: 'join', room: 'general', history: 50 }));
+    await sleep(700);
+    const s = await stateOf(b);
+    if (!same(s.texts, expected) || s.rooms[0].unread !== 0) throw new StepFailed(`B shows ${short(s.texts, 2000)}`);
+  });
   await screenshot(b, args.artifacts, 'chat_rooms_a_resumed');
   await step('b: bob reloads: the recent history is shown again, once, under his name', async () => {
     await b.reload();
@@ -293,6 +300,41 @@ await scenario('d, e: rooms (join, switch, unread, leave) and the typing indicat
   await step('d: a bad room name is refused on the page with a reason', async () => {
     await joinRoom(b, 'no spaces!');
     await until('a notice', () => stateOf(b), (s) => s.notices.some((n) => n.includes('is not a room name')));
+  });
+  await step('no uncaught errors on the pages', () => noErrors(a, b));
+});
+
+
+await scenario('f: a room left while offline is left on the server after the reconnection', async (cleanups) => {
+  const server = await startChatServer(args.chatServer);
+  cleanups.push(() => server.stop());
+  const relay = await new Relay(server.port).start();
+  cleanups.push(() => relay.close());
+  const context = await launchBrowser(chromium, args.chromium, cleanups);
+  const a = await open(context, server.port, 'alice');
+  const b = await open(context, relay.port, 'bob');
+  const joinRoom = async (page, name) => {
+    await page.getByLabel('Room to join').fill(name);
+    await page.getByLabel('Room to join').press('Enter');
+  };
+  await step('both in #side, 2 online', async () => {
+    await joinRoom(a, 'side');
+    await joinRoom(b, 'side');
+    await until('2 in #side on A', () => stateOf(a), (s) => s.title === '#side' && s.online === '2');
+  });
+  await step('bob, offline, leaves #side: gone from his page at once', async () => {
+    relay.cut();
+    await until('B offline', () => stateOf(b), (s) => s.banner.startsWith('offline'));
+    await b.getByRole('button', { name: 'Leave side' }).click();
+    await until('left on B', () => stateOf(b), (s) => same(s.rooms.map((r) => r.name), ['#general']));
+  });
+  await step('back online, the next message to #side makes the page leave it on the server too', async () => {
+    relay.restore();
+    await until('B connected', () => stateOf(b), (s) => s.banner === 'connected' && !s.stale, 15000);
+    await say(a, 'anyone in side?');
+    await until('"bob left" on A, 1 online', () => stateOf(a), (s) => s.notices.includes('bob left') && s.online === '1');
+    const s = await stateOf(b);
+    if (!same(s.rooms.map((r) => r.name), ['#general']) || s.rooms[0].unread !== 0) throw new StepFailed(short(s));
   });
   await step('no uncaught errors on the pages', () => noErrors(a, b));
 });

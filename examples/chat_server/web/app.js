@@ -152,7 +152,9 @@ function joinRoom(name) {
   }
   if (!rooms.has(name)) {
     makeRoom(name);
-    if (client && client.state === 'connected' && !resuming) client.send({ type: 'join', room: name, history: HISTORY });
+    // While a resume is under way this goes after it; if the resume is refused, the page
+    // joins every room again anyway and the history is shown once.
+    if (client && client.state === 'connected') client.send({ type: 'join', room: name, history: HISTORY });
   }
   show(name);
 }
@@ -438,7 +440,17 @@ function onError(e) {
   addNotice(room, `Error: ${e.message}`);
 }
 
+/// A room the server still has this member in, though the page left it (while offline, when
+/// the `leave` could not be sent): leave it now, once per connection.
+const strays = new Set();
+function stray(name) {
+  if (typeof name !== 'string' || rooms.has(name) || strays.has(name)) return;
+  strays.add(name);
+  client.send({ type: 'leave', room: name });
+}
+
 function onEnvelope(e) {
+  if (['message', 'presence', 'typing', 'roster', 'resumed'].includes(e.type)) stray(e.room);
   switch (e.type) {
     case 'welcome': return onWelcome(e);
     case 'joined': return onJoined(e);
@@ -475,6 +487,7 @@ function onState({ state, retryIn }) {
                      : state === 'replaced' ? 'opened in another tab or window'
                      : 'connecting…';
   if (state !== 'connected') return;
+  strays.clear();
   // Sent before anything else on the new socket: the server handles envelopes in order.
   if (token) {
     resuming = true;
