@@ -43,7 +43,7 @@ NOT_EXAMPLE_FLAGS = {"--cacert", "--install", "--preset", "--reps", "--servers",
 COMMON = ["--address", "--port", "--tls-cert", "--tls-key", "--unix", "--heartbeat-ms",
           "--max-message-size", "--max-connections", "--max-connections-per-address",
           "--max-messages-per-second", "--threads", "--deflate"]
-OWN = {"minimal_chat": [], "echo_server": [],
+OWN = {"minimal_chat": ["--history"], "echo_server": [],
        "chat_server": ["--static-dir", "--trusted-proxy", "--presence-ms"]}
 failures = 0
 
@@ -227,6 +227,7 @@ def check_flags_serve(name, path, listed, tmp, tls, cert, key, deflate):
         "--static-dir": [["--static-dir", os.path.join(ROOT, "examples", "chat_server", "web")]],
         "--trusted-proxy": [["--trusted-proxy", "127.0.0.1", "--trusted-proxy", "::1"]],
         "--presence-ms": [["--presence-ms", "200"]],
+        "--history": [["--history", "50"], ["--history", "0"]],
     }
     for flag in sorted(listed):
         if flag == "--tls-key":
