@@ -184,12 +184,14 @@ function addNotice(room, text, kind = '') {
   if (room === active) scrollDown();
 }
 
+/// A message's bubble; `pending` is 'sending' or 'waiting' for one not yet back from the room.
 function bubble({ from, text, time, mine, pending }) {
   const li = document.createElement('li');
   li.className = 'bubble' + (mine ? ' mine' : '') + (pending ? ' pending' : '');
   const meta = document.createElement('span');
   meta.className = 'meta';
-  meta.textContent = pending ? `${from} · waiting to send` : `${from} · ${timeOf(time)}`;
+  meta.textContent = pending === 'waiting' ? `${from} · waiting to send`
+                   : pending ? `${from} · sending…` : `${from} · ${timeOf(time)}`;
   const body = document.createElement('span');
   body.className = 'text';
   body.textContent = text;
@@ -225,13 +227,12 @@ function onMessage(e) {
 function sendMessage(text) {
   if (!active) return;
   const id = `${idPrefix}-${nextId++}`;
-  const entry = { room: active.name, text, bubble: null };
+  const sent = active.ready && client.send({ type: 'message', room: active.name, text, id });
+  // Shown at once, greyed, until the room's own copy takes its place.
+  const entry = { room: active.name, text, bubble: bubble({ from: myName || 'me', text, mine: true, pending: sent ? 'sending' : 'waiting' }) };
   outbox.set(id, entry);
-  if (!(active.ready && client.send({ type: 'message', room: active.name, text, id }))) {
-    entry.bubble = bubble({ from: myName || 'me', text, mine: true, pending: true });
-    active.log.appendChild(entry.bubble);
-    scrollDown();
-  }
+  active.log.appendChild(entry.bubble);
+  scrollDown();
 }
 
 /// Resends what `room` has not acknowledged, in the order it was typed, with the same ids.
@@ -286,17 +287,22 @@ function onRoster(room, e) {
   if (e.more) client.send({ type: 'roster', room: room.name, offset: e.offset + e.members.length });
 }
 
+/// A coalesced delta. A name in both lists came and went (or went and came back) within one
+/// interval, in an order the envelope does not give: it gets no notice, and it stays listed
+/// only if the count says so.
 function onPresence(e) {
   const room = rooms.get(e.room);
   if (!room) return;
+  const both = e.joined.filter((n) => e.left.includes(n));
   room.members = room.members.filter((n) => !e.left.includes(n));
+  for (const name of e.joined) if (!room.members.includes(name)) room.members.push(name);
+  if (room.members.length > e.online) room.members = room.members.filter((n) => !both.includes(n));
   for (const name of e.joined) {
-    if (!room.members.includes(name)) room.members.push(name);
-    if (name === myName) continue;
+    if (name === myName || both.includes(name)) continue;
     if (Date.now() < room.returningUntil && room.returning.delete(name)) continue; // back, not new
     addNotice(room, `${name} joined`);
   }
-  for (const name of e.left) if (name !== myName) addNotice(room, `${name} left`);
+  for (const name of e.left) if (name !== myName && !both.includes(name)) addNotice(room, `${name} left`);
   room.online = e.online;
   if (room === active) renderPeople();
 }
@@ -389,7 +395,7 @@ function onJoined(e) {
   const room = rooms.get(e.room);
   if (!room) return client.send({ type: 'leave', room: e.room }); // left meanwhile
   if (room.epoch && room.epoch !== e.epoch)
-    addNotice(room, 'The server restarted: its history of this room was lost. Messages from before may be missing.', 'warning');
+    addNotice(room, 'The server restarted or made this room anew: its history was lost, so messages from before may be missing.', 'warning');
   room.epoch = e.epoch;
   room.seq = e.seq; // the history that follows is at or before it
   room.historyLeft = e.history;
@@ -432,10 +438,8 @@ function onError(e) {
   if (room && e.code === 'not_member') return client.send({ type: 'join', room: room.name, history: HISTORY });
   const joining = ['bad_room_name', 'too_many_joined', 'too_many_rooms', 'room_full', 'banned', 'history_too_large'];
   if (room && e.room !== undefined && joining.includes(e.code)) {
-    addNotice(active === room ? null : active, `Cannot join #${room.name}: ${e.message}`);
-    addNotice(room, `Cannot join: ${e.message}`);
-    room.ready = false;
-    return;
+    dropRoom(room);
+    return addNotice(active, `Cannot join #${room.name}: ${e.message}`);
   }
   addNotice(room, `Error: ${e.message}`);
 }
