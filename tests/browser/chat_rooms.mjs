@@ -8,7 +8,7 @@
 // Scenarios: (a) a page whose network drops for 10 s while the other chats gets every missed
 // message exactly once and in order, keeps its name, and the online count stays right; what
 // it typed meanwhile is delivered once; (b) a reloaded page shows the recent history under
-// the same name; (c) a server restart (history lost) is shown, not hidden; (d) the room list:
+// the same name, and sends what was typed offline before the reload, once; (c) a server restart (history lost) is shown, not hidden; (d) the room list:
 // join, switch, unread counts, leave; (e) the typing indicator; (f) a room left while offline
 // is left on the server once back.
 //
@@ -210,6 +210,20 @@ await scenario('a, b: offline for 10 s, then every missed message once and in or
     const [sa, sb] = [await stateOf(a), await stateOf(b)];
     if (!same(sb.texts, expected) || !sb.notices.includes('Welcome back, bob')) throw new StepFailed(short(sb));
     if (sa.online !== '2' || !same(sa.members, ['alice', 'bob'])) throw new StepFailed(`A: ${short(sa)}`);
+  });
+  await step('b: a message typed offline survives a reload and is delivered once', async () => {
+    relay.cut();
+    await until('B offline', () => stateOf(b), (s) => s.banner.startsWith('offline'));
+    await say(b, 'typed, then reloaded');
+    await until('pending on B', () => stateOf(b), (s) => same(s.pending, ['typed, then reloaded']));
+    relay.restore();
+    await b.reload(); // before the page's own next try
+    expected.push('typed, then reloaded');
+    for (const page of [b, a])
+      await until('delivered once', () => stateOf(page), (s) => same(s.texts, expected) && !s.pending.length, 10000);
+    await sleep(500);
+    const [sa, sb] = [await stateOf(a), await stateOf(b)];
+    if (!same(sa.texts, expected) || !same(sb.texts, expected)) throw new StepFailed(`A ${short(sa.texts, 2000)}, B ${short(sb.texts, 2000)}`);
   });
   await step('no uncaught errors on the pages', () => noErrors(a, b));
 });

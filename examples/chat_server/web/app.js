@@ -54,7 +54,9 @@ function load() {
 
 function save() {
   const list = [...rooms.values()].map((r) => ({ room: r.name, epoch: r.epoch, seq: r.seq }));
-  sessionStorage.setItem(STORE, JSON.stringify({ token, name: myName, rooms: list, active: active?.name }));
+  // Unacknowledged messages too: a reload sends them again, with the same ids.
+  const unsent = [...outbox].map(([id, e]) => ({ id, room: e.room, text: e.text }));
+  sessionStorage.setItem(STORE, JSON.stringify({ token, name: myName, rooms: list, active: active?.name, outbox: unsent }));
 }
 
 // --- rooms ---------------------------------------------------------------------------------
@@ -233,6 +235,7 @@ function sendMessage(text) {
   outbox.set(id, entry);
   active.log.appendChild(entry.bubble);
   scrollDown();
+  save();
 }
 
 /// Resends what `room` has not acknowledged, in the order it was typed, with the same ids.
@@ -248,6 +251,7 @@ function onAck(e) {
   const room = rooms.get(e.room);
   const shown = room && room.log.querySelector(`.bubble[data-seq="${CSS.escape(`${room.epoch}:${e.seq}`)}"]`);
   if (shown) shown.classList.add('delivered');
+  save();
 }
 
 // --- who is online, who is typing ----------------------------------------------------------
@@ -518,6 +522,13 @@ function start(name) {
     token = stored.token;
     myName = stored.name;
     for (const r of stored.rooms || []) if (ROOM_NAME.test(r.room) && !rooms.has(r.room)) makeRoom(r.room, r.epoch || '', 0);
+    for (const m of stored.outbox || []) {
+      const room = rooms.get(m.room);
+      if (!room || typeof m.id !== 'string' || typeof m.text !== 'string') continue;
+      const entry = { room: m.room, text: m.text, bubble: bubble({ from: myName, text: m.text, mine: true, pending: 'waiting' }) };
+      outbox.set(m.id, entry);
+      room.log.appendChild(entry.bubble);
+    }
   }
   if (rooms.size === 0) makeRoom(DEFAULT_ROOM);
   show(stored && rooms.has(stored.active) ? stored.active : rooms.keys().next().value);
