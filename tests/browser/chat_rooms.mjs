@@ -103,7 +103,7 @@ const stateOf = (page) => page.evaluate(() => {
     notices: log ? [...log.querySelectorAll('.notice')].map((li) => li.textContent) : [],
     rooms: [...document.querySelectorAll('#room-list li')].map((li) => ({
       name: li.querySelector('.room-name').textContent,
-      unread: li.querySelector('.unread').hidden ? 0 : Number(li.querySelector('.unread').textContent),
+      unread: li.querySelector('.unread').hidden ? 0 : Number.parseInt(li.querySelector('.unread').textContent, 10),
       active: li.classList.contains('active'),
     })),
     typing: document.getElementById('typing').textContent,

@@ -61,7 +61,8 @@ function save() {
 
 // --- rooms ---------------------------------------------------------------------------------
 
-function makeRoom(name, epoch = '', seq = 0) {
+/// A room of the list (its log, its entry), not yet joined: `epoch` is the one last shown.
+function makeRoom(name, epoch = '') {
   const log = document.createElement('ol');
   log.className = 'room-log';
   log.dataset.room = name;
@@ -88,7 +89,7 @@ function makeRoom(name, epoch = '', seq = 0) {
   li.append(open, leave);
   $('room-list').appendChild(li);
   const room = {
-    name, epoch, seq, log, li, unreadBadge: unread, unread: 0,
+    name, epoch, seq: 0, log, li, unreadBadge: unread, unread: 0,
     members: [], online: 0, known: false, // known: a roster came on this connection
     ready: false,                         // joined or resumed on this connection
     seen: new Set(),                      // "epoch:seq" shown
@@ -136,8 +137,10 @@ function show(name) {
 function setUnread(room, n) {
   room.unread = n;
   room.unreadBadge.hidden = n === 0;
-  room.unreadBadge.textContent = String(n);
-  room.unreadBadge.setAttribute('aria-label', `${n} unread`);
+  const said = document.createElement('span');
+  said.className = 'visually-hidden';
+  said.textContent = ' unread';
+  room.unreadBadge.replaceChildren(String(n), said);
 }
 
 /// The title, who is online and who is typing, for the room shown.
@@ -521,7 +524,7 @@ function start(name) {
   if (stored && stored.name === name && stored.token) {
     token = stored.token;
     myName = stored.name;
-    for (const r of stored.rooms || []) if (ROOM_NAME.test(r.room) && !rooms.has(r.room)) makeRoom(r.room, r.epoch || '', 0);
+    for (const r of stored.rooms || []) if (ROOM_NAME.test(r.room) && !rooms.has(r.room)) makeRoom(r.room, r.epoch || '');
     for (const m of stored.outbox || []) {
       const room = rooms.get(m.room);
       if (!room || typeof m.id !== 'string' || typeof m.text !== 'string') continue;
