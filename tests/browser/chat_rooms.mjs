@@ -188,6 +188,10 @@ await scenario('a, b: offline for 10 s, then every missed message once and in or
     if (!same(sa.texts, expected)) throw new StepFailed(`A shows ${short(sa.texts, 2000)}`);
     if (!sb.delivered.includes('typed by bob while away 离线')) throw new StepFailed(`not marked delivered on B: ${short(sb.delivered)}`);
     await until('the server logged the resume', async () => server.lines, (l) => l.includes('resume bob from 127.0.0.1'));
+    // The old connection, still open on the server, was replaced (closed with 4001), not
+    // left to linger as a second bob.
+    await until('the old connection closed', async () => server.lines, (l) => l.includes('leave bob from 127.0.0.1 (4001)'), 10000);
+    return short(server.lines.filter((l) => / bob( \(\d\))? from /.test(l)));
   });
   await step('the conversation goes on both ways', async () => {
     await say(a, 'after');
