@@ -172,7 +172,8 @@ await scenario('a, b: offline for 10 s, then every missed message once and in or
     relay.restore();
     expected.push('typed by bob while away 离线');
     const s = await until('B reconnected with the missed messages', () => stateOf(b),
-      (st) => st.banner === 'connected' && st.texts.length >= expected.length, 25000);
+      // The back-off may have just missed the restore: its next try is up to 19 s away.
+      (st) => st.banner === 'connected' && st.texts.length >= expected.length, 40000);
     await sleep(500); // a duplicate would come right after
     const t = await stateOf(b);
     if (!same(t.texts, expected) || t.pending.length) throw new StepFailed(`B shows ${short(t.texts, 2000)}, pending ${short(t.pending)}`);
