@@ -170,6 +170,7 @@ await scenario('a, b: offline for 10 s, then every missed message once and in or
   });
   await step('back online: bob shows every missed message exactly once, in order, then his own', async () => {
     relay.restore();
+    const restored = Date.now();
     expected.push('typed by bob while away 离线');
     const s = await until('B reconnected with the missed messages', () => stateOf(b),
       // The back-off may have just missed the restore: its next try is up to 19 s away.
@@ -177,7 +178,7 @@ await scenario('a, b: offline for 10 s, then every missed message once and in or
     await sleep(500); // a duplicate would come right after
     const t = await stateOf(b);
     if (!same(t.texts, expected) || t.pending.length) throw new StepFailed(`B shows ${short(t.texts, 2000)}, pending ${short(t.pending)}`);
-    return `notices ${short(s.notices)}`;
+    return `${Date.now() - restored} ms after the network came back; notices ${short(s.notices)}`;
   });
   await step('bob kept his name: no "bob (2)", 2 online on both pages, one "Reconnected", no second "You joined"', async () => {
     for (const page of [a, b])
