@@ -10,7 +10,7 @@
 // it typed meanwhile is delivered once; (b) a reloaded page shows the recent history under
 // the same name, and sends what was typed offline before the reload, once; (c) a server restart (history lost) is shown, not hidden; (d) the room list:
 // join, switch, unread counts, leave; (e) the typing indicator; (f) a room left while offline
-// is left on the server once back.
+// is left on the server once back; a page retries at once when the browser is online again.
 //
 // The network drop: Playwright's context.setOffline(true) does not close an open WebSocket
 // in headless Chromium (checked: the page stays "connected" and keeps receiving). So page B
@@ -355,6 +355,17 @@ await scenario('f: a room left while offline is left on the server after the rec
     await until('"bob left" on A, 1 online', () => stateOf(a), (s) => s.notices.includes('bob left') && s.online === '1');
     const s = await stateOf(b);
     if (!same(s.rooms.map((r) => r.name), ['#general']) || s.rooms[0].unread !== 0) throw new StepFailed(short(s));
+  });
+  await step('the browser back online: the page tries at once, not at the end of its back-off', async () => {
+    relay.cut();
+    await context.setOffline(true); // navigator.onLine false; the relay does the cutting
+    const before = await until('a back-off of 5 s or more', () => stateOf(b),
+      (s) => Number(/^offline — retrying in (\d+) s$/.exec(s.banner)?.[1]) >= 5, 20000);
+    relay.restore();
+    const back = Date.now();
+    await context.setOffline(false); // fires 'online'
+    await until('B connected', () => stateOf(b), (s) => s.banner === 'connected' && !s.stale, 3000);
+    return `connected ${Date.now() - back} ms after 'online', where the banner said ${short(before.banner)}`;
   });
   await step('no uncaught errors on the pages', () => noErrors(a, b));
 });

@@ -2,6 +2,7 @@
 //
 // - reconnects with exponential back-off: 1 s, 2 s, 4 s … capped at 30 s, with ±20 % jitter,
 //   reset by a successful open; never after close() (a deliberate close);
+// - tries again at once when the browser says it is back online;
 // - sends {"type":"ping"} every `pingEvery` ms (10 s) and treats a server silent for
 //   `deadAfter` ms (35 s) as dead: it closes the socket and reconnects;
 // - knows nothing of rooms or resume: the page (app.js) sends `resume` and `join` when the
@@ -29,6 +30,14 @@ export class ChatClient extends EventTarget {
     this.pingTimer = null;
     this.lastHeard = 0;
     this.state = 'connecting';
+    // The device is back on a network (a phone out of a tunnel, a laptop woken up): try now
+    // rather than at the end of a back-off that may be 30 s long.
+    this.onOnline = () => {
+      if (this.closed || this.socket) return;
+      clearTimeout(this.retryTimer);
+      this.connect();
+    };
+    window.addEventListener('online', this.onOnline);
   }
 
   connect() {
@@ -75,6 +84,7 @@ export class ChatClient extends EventTarget {
   /// A deliberate close: no reconnect.
   close() {
     this.closed = true;
+    window.removeEventListener('online', this.onOnline);
     clearTimeout(this.retryTimer);
     this.stopHeartbeat();
     if (this.socket) this.socket.close(1000, 'bye');
