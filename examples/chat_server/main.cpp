@@ -1,4 +1,5 @@
-// chat_server — the browser chat: the page and its JSON WebSocket on one port.
+// chat_server — the browser chat: the page and its JSON WebSocket on one port, a lobby of
+// named rooms with history and resume (chat::lobby).
 //
 //     chat_server --port 8080      then open http://127.0.0.1:8080/ in two browser tabs
 //     chat_server --port 8080 --trusted-proxy 127.0.0.1      behind nginx (examples/nginx/)
@@ -11,7 +12,7 @@
 #include "../common/cli.hpp"
 #include "static_files.hpp"
 
-#include <wschat/chat/json_policy.hpp>
+#include <wschat/chat/lobby.hpp>
 #include <wschat/chat/prometheus.hpp>
 
 #include <chrono>
@@ -26,6 +27,9 @@
 #endif
 
 namespace {
+
+/// The room the page joins first, and the one /metrics counts.
+constexpr const char* default_room = "general";
 
 struct chat_flags {
     std::string static_dir = WSCHAT_CHAT_WEB_DIR;
@@ -72,43 +76,61 @@ int main(int argc, char** argv) try {
 
     return examples::serve(opts, [&flags](auto& server) {
         using transport = typename std::decay_t<decltype(server)>::transport_type;
-        using json_room = chat::room<transport, chat::json_policy>;
-        auto room = std::make_unique<json_room>(chat::json_policy{},
-                                                chat::room_options{flags.presence_interval});
-        room->attach(server);
+        chat::lobby_options options;
+        options.presence_interval = flags.presence_interval;
+        auto lobby = std::make_unique<chat::lobby<transport>>(options);
+        using connection_ptr = typename chat::lobby<transport>::connection_ptr;
 
-        // The name a member asks for travels from the upgrade request to the room's policy.
+        // Added before attach(), so the lobby still knows the member when this runs: a
+        // resumed connection leaves under the name it resumed, not its provisional one.
+        server.on_close(
+            [lobby = lobby.get()](const connection_ptr& conn, const ws::close_info& info) {
+                const auto name = lobby->name_of(conn);
+                const std::string* opened = conn->template user_data_as<std::string>();
+                std::cout << "leave "
+                          << (name     ? *name
+                              : opened ? *opened
+                                       : "?")
+                          << " from " << conn->remote_address() << " (" << info.code << ')'
+                          << std::endl;
+            });
+        lobby->attach(server);
+
+        // The name a member asks for travels from the upgrade request to the lobby.
         server.on_upgrade([](const ws::http_request& request, ws::upgrade_decision& decision) {
             decision.user_data = chat::json_policy::requested_name(request);
         });
-        // Added after attach(): the room has admitted the member and assigned its name.
-        server.on_open([room = room.get()](const auto& conn) {
-            const auto member = room->member(conn);
-            const std::string name = member ? member->name : "?";
+        // Added after attach(): the lobby has admitted the member and assigned its name.
+        server.on_open([lobby = lobby.get()](const connection_ptr& conn) {
+            const std::string name = lobby->name_of(conn).value_or("?");
             std::cout << "join " << name << " from " << conn->remote_address() << std::endl;
-            conn->user_data() = name; // for the leave line: the room forgets it first
+            conn->user_data() = name;
         });
-        server.on_close([](const auto& conn, const ws::close_info& info) {
-            const std::string* name = conn->template user_data_as<std::string>();
-            std::cout << "leave " << (name ? *name : "?") << " from " << conn->remote_address()
-                      << " (" << info.code << ')' << std::endl;
+        // A `resume` turns the connection into the member it was before: say so once.
+        server.on_message([lobby = lobby.get()](const connection_ptr& conn, const ws::message&) {
+            std::string* logged = conn->template user_data_as<std::string>();
+            const auto name = lobby->name_of(conn);
+            if (logged && name && *name != *logged) {
+                std::cout << "resume " << *name << " from " << conn->remote_address() << std::endl;
+                *logged = *name;
+            }
         });
-        // GET /metrics: the server's counts and the room's size, for Prometheus; the rest of
-        // HTTP is the page. The handlers hold the metrics' counters, on_http the object.
+        // GET /metrics: the server's counts and the default room's size, for Prometheus; the
+        // rest of HTTP is the page. The handlers hold the metrics' counters, on_http the object.
         auto metrics = std::make_shared<chat::server_metrics>();
         metrics->attach(server);
-        server.on_http([dir = flags.static_dir, metrics, room = room.get(),
+        server.on_http([dir = flags.static_dir, metrics, lobby = lobby.get(),
                         &server](const ws::http_request& request, ws::http_response& response) {
             if (request.method != "GET" || request.path() != "/metrics")
                 return chat_server::serve_file(dir, request, response);
             chat::prometheus_text page;
             chat::append_server(page, metrics->snapshot(server));
-            chat::append_room_members(page, "main", room->size());
+            chat::append_room_members(page, default_room, lobby->member_count(default_room));
             response.set_header("Content-Type", chat::prometheus_text::content_type);
             response.set_header("Cache-Control", "no-store");
             response.body = page.str();
         });
-        return room; // lives as long as the server
+        return lobby; // lives as long as the server
     });
 } catch (const std::exception& e) {
     std::cerr << "chat_server: " << e.what() << '\n';

@@ -8,9 +8,9 @@
 // follow pages opening and closing; the nickname prompt; `<script>` shown as text; the
 // server killed and restarted (retry banner, reconnection, a message typed while offline
 // sent after reconnecting); the back-off schedule; a frozen server noticed by the page's
-// heartbeat; a phone-sized window (the count and member list visible, the message box
+// heartbeat; a phone-sized window (the room strip, the count and member list visible, the message box
 // labelled, stale marks while offline); with --deflate, the chat compressed
-// (permessage-deflate negotiated by Chromium).
+// (permessage-deflate negotiated by Chromium). Rooms, history and resume: chat_rooms.mjs.
 // Screenshots go to --artifacts; --readme-shot copies the two-page one there
 // (the README's picture: examples/chat_server/screenshot.png).
 
@@ -298,7 +298,7 @@ if (args.deflate) {
   });
 }
 
-await scenario('6 a phone-sized window (375×667): who is online stays visible, the message box is labelled', async (cleanups) => {
+await scenario('6 a phone-sized window (375×667): rooms and who is online stay visible, the message box is labelled', async (cleanups) => {
   let server = await startChatServer(args.chatServer);
   const port = server.port;
   cleanups.push(() => server.stop());
@@ -318,10 +318,13 @@ await scenario('6 a phone-sized window (375×667): who is online stays visible, 
   const within = ({ visible, box }) =>
     visible && box && box.width > 0 && box.height > 0 && box.x >= 0 && box.y >= 0 && box.x + box.width <= 375 && box.y + box.height <= 667;
 
-  await step('the online count and the member list are visible inside the 375 px viewport', async () => {
+  await step('the room strip (room, leave, join), the online count and the member list are inside the 375 px viewport', async () => {
     await until('2 online on the phone', () => stateOf(phone), (s) => s.online === '2' && short(s.members) === short(['alice', 'bob']));
-    const seen = { count: await inView('#online'), list: await inView('#members'), first: await inView('#members li') };
-    if (!within(seen.count) || !within(seen.list) || !within(seen.first)) throw new StepFailed(short(seen));
+    const seen = {
+      count: await inView('#online'), list: await inView('#members'), first: await inView('#members li'),
+      room: await inView('#room-list .room-open'), leave: await inView('#room-list .room-leave'), join: await inView('#join-room button'),
+    };
+    if (!Object.values(seen).every(within)) throw new StepFailed(short(seen));
     const width = await phone.evaluate(() => document.documentElement.scrollWidth);
     if (width > 375) throw new StepFailed(`the page is ${width} px wide: it scrolls sideways`);
   });

@@ -103,7 +103,7 @@ async def envelope(ws, kind):
 
 
 async def scenario(port, scraper):
-    url = f"ws://127.0.0.1:{port}/chat"
+    url = f"ws://127.0.0.1:{port}/rooms/general"
     kw = dict(open_timeout=TIMEOUT, close_timeout=TIMEOUT, ping_interval=None)
     alice = await websockets.connect(f"{url}?name=alice", **kw)
     bob = await websockets.connect(f"{url}?name=bob", **kw)
@@ -124,8 +124,8 @@ async def scenario(port, scraper):
                                 "three connections open")
         check(samples.get("wschat_connections_opened_total") == 3, "three connections opened",
               samples.get("wschat_connections_opened_total"))
-        check(samples.get('wschat_room_members{room="main"}') == 3, "three members in the room",
-              samples.get('wschat_room_members{room="main"}'))
+        check(samples.get('wschat_room_members{room="general"}') == 3, "three members in the room",
+              samples.get('wschat_room_members{room="general"}'))
         check(samples.get("wschat_messages_received_total") == len(sent),
               f"{len(sent)} messages received", samples.get("wschat_messages_received_total"))
         check(samples.get("wschat_received_bytes_total") == received_bytes,
@@ -157,8 +157,8 @@ async def scenario(port, scraper):
     check(samples.get("wschat_messages_received_total") == len(sent),
           "the refused message was not counted as received",
           samples.get("wschat_messages_received_total"))
-    check(samples.get('wschat_room_members{room="main"}') == 0, "nobody left in the room",
-          samples.get('wschat_room_members{room="main"}'))
+    check(samples.get('wschat_room_members{room="general"}') == 0, "nobody left in the room",
+          samples.get('wschat_room_members{room="general"}'))
 
 
 def main():
@@ -184,7 +184,7 @@ def main():
         samples = scraper.scrape()
         check(samples.get("wschat_connections_opened_total") == 0
               and samples.get("wschat_connections_open") == 0
-              and samples.get('wschat_room_members{room="main"}') == 0,
+              and samples.get('wschat_room_members{room="general"}') == 0,
               "a fresh server's page counts nothing", repr(samples))
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=TIMEOUT) as page:
             check(page.status == 200 and b"app.js" in page.read(), "the chat page is still served")

@@ -132,9 +132,9 @@ async def envelope(ws, type_, timeout=5):
 
 async def chat_through(url):
     """alice (from 127.0.0.2, forging X-Forwarded-For) and bob (from 127.0.0.3) chat."""
-    alice = await websockets.connect(f"{url}chat?name=alice", local_addr=("127.0.0.2", 0),
+    alice = await websockets.connect(f"{url}rooms/general?name=alice", local_addr=("127.0.0.2", 0),
                                      extra_headers={"X-Forwarded-For": FORGED})
-    bob = await websockets.connect(f"{url}chat?name=bob", local_addr=("127.0.0.3", 0))
+    bob = await websockets.connect(f"{url}rooms/general?name=bob", local_addr=("127.0.0.3", 0))
     try:
         check((await envelope(alice, "welcome"))["name"] == "alice", "alice is welcomed through nginx")
         check((await envelope(bob, "welcome"))["name"] == "bob", "bob is welcomed through nginx")

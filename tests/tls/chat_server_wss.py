@@ -62,7 +62,7 @@ async def envelope(ws, kind):
 
 
 async def chat(port, context):
-    url = f"wss://localhost:{port}/chat"
+    url = f"wss://localhost:{port}/rooms/general"
     kw = dict(ssl=context, open_timeout=TIMEOUT, close_timeout=TIMEOUT)
     async with websockets.connect(f"{url}?name=alice", **kw) as alice, \
             websockets.connect(f"{url}?name=bob", **kw) as bob:

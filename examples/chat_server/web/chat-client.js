@@ -2,12 +2,19 @@
 //
 // - reconnects with exponential back-off: 1 s, 2 s, 4 s … capped at 30 s, with ±20 % jitter,
 //   reset by a successful open; never after close() (a deliberate close);
+// - tries again at once when the browser says it is back online;
 // - sends {"type":"ping"} every `pingEvery` ms (10 s) and treats a server silent for
 //   `deadAfter` ms (35 s) as dead: it closes the socket and reconnects;
-// - queues messages typed while offline and sends them, in order, once connected again.
+// - knows nothing of rooms or resume: the page (app.js) sends `resume` and `join` when the
+//   state becomes 'connected' (dispatched before any envelope of the new socket), and keeps
+//   its own outbox of unacknowledged messages, resent once their room is back.
 //
 // Events (listen with addEventListener): 'state' {detail: {state, retryIn}}, 'envelope'
-// {detail: envelope object}. States: 'connecting', 'connected', 'offline'.
+// {detail: envelope object}. States: 'connecting', 'connected', 'offline', and 'replaced'
+// (closed by the server with 4001 because the member resumed elsewhere: no reconnect).
+
+/// The close code of a connection whose member resumed on another one (chat::lobby).
+const REPLACED = 4001;
 
 export class ChatClient extends EventTarget {
   constructor(url, { pingEvery = 10000, deadAfter = 35000, maxDelay = 30000 } = {}) {
@@ -16,7 +23,6 @@ export class ChatClient extends EventTarget {
     this.pingEvery = pingEvery;
     this.deadAfter = deadAfter;
     this.maxDelay = maxDelay;
-    this.queue = [];       // texts typed while offline
     this.attempts = 0;     // failed opens since the last successful one
     this.closed = false;   // close() was called: no reconnect
     this.socket = null;
@@ -24,6 +30,14 @@ export class ChatClient extends EventTarget {
     this.pingTimer = null;
     this.lastHeard = 0;
     this.state = 'connecting';
+    // The device is back on a network (a phone out of a tunnel, a laptop woken up): try now
+    // rather than at the end of a back-off that may be 30 s long.
+    this.onOnline = () => {
+      if (this.closed || this.socket) return;
+      clearTimeout(this.retryTimer);
+      this.connect();
+    };
+    window.addEventListener('online', this.onOnline);
   }
 
   connect() {
@@ -36,7 +50,6 @@ export class ChatClient extends EventTarget {
       this.lastHeard = Date.now();
       this.setState('connected');
       this.startHeartbeat();
-      this.flushQueue();
     };
     socket.onmessage = (event) => {
       this.lastHeard = Date.now();
@@ -46,27 +59,32 @@ export class ChatClient extends EventTarget {
         this.dispatchEvent(new CustomEvent('envelope', { detail: envelope }));
     };
     socket.onerror = () => {}; // a close event always follows; it decides what to do
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       if (this.socket !== socket) return; // an old socket we already gave up on
       this.stopHeartbeat();
       this.socket = null;
+      if (event.code === REPLACED) {
+        // This member resumed on another connection (another tab took it over): coming
+        // back would only take it away again.
+        this.closed = true;
+        this.setState('replaced');
+        return;
+      }
       if (!this.closed) this.scheduleReconnect();
     };
   }
 
-  /// Sends a chat line now, or when connected again.
-  send(text) {
-    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
-      this.socket.send(JSON.stringify({ type: 'message', text }));
-      return true;
-    }
-    this.queue.push(text);
-    return false;
+  /// Sends one envelope (an object) now; false when not connected (nothing is queued).
+  send(envelope) {
+    if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(JSON.stringify(envelope));
+    return true;
   }
 
   /// A deliberate close: no reconnect.
   close() {
     this.closed = true;
+    window.removeEventListener('online', this.onOnline);
     clearTimeout(this.retryTimer);
     this.stopHeartbeat();
     if (this.socket) this.socket.close(1000, 'bye');
@@ -125,11 +143,6 @@ export class ChatClient extends EventTarget {
   stopHeartbeat() {
     clearInterval(this.pingTimer);
     this.pingTimer = null;
-  }
-
-  flushQueue() {
-    while (this.queue.length && this.socket && this.socket.readyState === WebSocket.OPEN)
-      this.socket.send(JSON.stringify({ type: 'message', text: this.queue.shift() }));
   }
 
   setState(state, retryIn = 0) {
