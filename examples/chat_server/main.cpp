@@ -28,9 +28,6 @@
 
 namespace {
 
-/// The room the page joins first, and the one /metrics counts.
-constexpr const char* default_room = "general";
-
 struct chat_flags {
     std::string static_dir = WSCHAT_CHAT_WEB_DIR;
     std::vector<std::string> trusted_proxies;
@@ -115,8 +112,8 @@ int main(int argc, char** argv) try {
                 *logged = *name;
             }
         });
-        // GET /metrics: the server's counts and the default room's size, for Prometheus; the
-        // rest of HTTP is the page. The handlers hold the metrics' counters, on_http the object.
+        // GET /metrics: the server's counts and every room's, for Prometheus; the rest of HTTP
+        // is the page. The handlers hold the metrics' counters, on_http the object.
         auto metrics = std::make_shared<chat::server_metrics>();
         metrics->attach(server);
         server.on_http([dir = flags.static_dir, metrics, lobby = lobby.get(),
@@ -125,7 +122,10 @@ int main(int argc, char** argv) try {
                 return chat_server::serve_file(dir, request, response);
             chat::prometheus_text page;
             chat::append_server(page, metrics->snapshot(server));
-            chat::append_room_members(page, default_room, lobby->member_count(default_room));
+            for (const auto& room : lobby->rooms_stats()) {
+                chat::append_room_members(page, room.name, room.members);
+                chat::append_room(page, room.name, room.counts);
+            }
             response.set_header("Content-Type", chat::prometheus_text::content_type);
             response.set_header("Cache-Control", "no-store");
             response.body = page.str();

@@ -130,6 +130,16 @@ async def scenario(port, scraper):
               f"{len(sent)} messages received", samples.get("wschat_messages_received_total"))
         check(samples.get("wschat_received_bytes_total") == received_bytes,
               f"{received_bytes} bytes received", samples.get("wschat_received_bytes_total"))
+        room = '{room="general"}'
+        check(samples.get("wschat_room_messages_received_total" + room) == len(sent),
+              f"the room counted {len(sent)} messages",
+              samples.get("wschat_room_messages_received_total" + room))
+        check(samples.get("wschat_room_joins_total" + room) == 3, "the room counted three joins",
+              samples.get("wschat_room_joins_total" + room))
+        # Each message went to three members, besides the presence deltas and the replies.
+        check((samples.get("wschat_room_messages_sent_total" + room) or 0) >= 3 * len(sent),
+              "the room counted every delivery",
+              samples.get("wschat_room_messages_sent_total" + room))
 
         await carol.close(code=4001, reason="going home")
         await bob.close(code=1000)
@@ -184,8 +194,8 @@ def main():
         samples = scraper.scrape()
         check(samples.get("wschat_connections_opened_total") == 0
               and samples.get("wschat_connections_open") == 0
-              and samples.get('wschat_room_members{room="general"}') == 0,
-              "a fresh server's page counts nothing", repr(samples))
+              and not any(name.startswith("wschat_room_") for name in samples),
+              "a fresh server's page counts nothing and lists no room", repr(samples))
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=TIMEOUT) as page:
             check(page.status == 200 and b"app.js" in page.read(), "the chat page is still served")
 
