@@ -383,3 +383,33 @@ TEST_CASE("lobby: on_join and on_leave hear every membership change, outside the
     CHECK(told == std::vector<std::string>{"+a:alice/1", "+b:alice/1", "+a:bob/2", "-b:alice",
                                            "-a:alice", "+a:alice/2"});
 }
+
+TEST_CASE("lobby: a member that comes and goes within one presence window is not announced, "
+          "and ?resume=1 keeps a room path from joining a provisional member",
+          "[unit][memory][lobby]") {
+    auto options = prompt_options();
+    options.presence_interval = std::chrono::hours{1}; // one window for the whole test
+    lobby_type lobby{options};
+    memory_server s;
+    lobby.attach(s.server);
+    json hello;
+    auto old_phone = member(s, "/rooms/r?name=carol", &hello); // opens the window at once
+    auto bob = member(s, "/rooms/r?name=bob");
+    envelopes(old_phone);
+    {
+        auto passer_by = member(s, "/rooms/r?name=dave");
+    } // gone within the window: its join and leave cancel out
+    test::settle(s.io);
+
+    auto new_phone = member(s, "/rooms/r?name=carol&resume=1");
+    CHECK(lobby.member_count("r") == 2); // no provisional "carol (2)"
+    say(new_phone, {{"type", "resume"}, {"token", hello.at("token")}});
+    CHECK(envelopes(new_phone).at(0).at("name") == "carol");
+    CHECK(lobby.member_count("r") == 2);
+    CHECK(lobby.member_names("r") == std::vector<std::string>{"carol", "bob"});
+    // Bob has heard nothing since his own joined: the pending delta holds only bob himself.
+    for (const json& e : of_type(envelopes(bob), "presence")) {
+        CHECK(e.at("left").empty());
+        CHECK(e.at("joined") == json::array({"bob"}));
+    }
+}

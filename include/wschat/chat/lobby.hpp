@@ -368,7 +368,10 @@ private:
             conn->send(welcome(*who, false));
             const std::string_view path = conn->request().path();
             const std::string_view prefix = options.room_path_prefix;
-            if (!prefix.empty() && path.substr(0, prefix.size()) == prefix)
+            // `?resume=1` says a resume follows: joining now would show the room a provisional
+            // member that the resume then takes away again.
+            if (!prefix.empty() && path.substr(0, prefix.size()) == prefix &&
+                !conn->request().query_param("resume"))
                 join(*conn, *who, std::string{path.substr(prefix.size())}, 0);
         }
 
@@ -713,10 +716,22 @@ private:
             if (r.members.empty())
                 empty_rooms.erase(r.name);
             r.members.push_back(&who);
-            r.joined.push_back(who.name); // announced by the caller's presence_changed()
+            note(r.joined, r.left, who.name); // announced by the caller's presence_changed()
             count(&r, [](room_counters& c) { c.count_join(); });
             if (on_join)
                 changes.push_back({true, r.name, who.name});
+        }
+
+        /// Notes a join (or a leave) of `name` for the next delta: a name whose leave (or
+        /// join) is still unannounced cancels out instead, so that a delta never lists one
+        /// member as both joined and left, which would leave clients guessing the order.
+        static void note(std::vector<std::string>& happened, std::vector<std::string>& undone,
+                         const std::string& name) {
+            const auto pending = std::find(undone.begin(), undone.end(), name);
+            if (pending != undone.end())
+                undone.erase(pending);
+            else
+                happened.push_back(name);
         }
 
         void remove_member(room_state& r, member& who) {
@@ -726,7 +741,7 @@ private:
             r.members.erase(at);
             if (r.members.empty())
                 empty_rooms.insert(r.name);
-            r.left.push_back(who.name);
+            note(r.left, r.joined, who.name);
             count(&r, [](room_counters& c) { c.count_leave(); });
             if (on_leave)
                 changes.push_back({false, r.name, who.name});
