@@ -54,6 +54,46 @@ inline double process_cpu_seconds(long pid) {
     return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+/// The CPU seconds of this process and of the server (its pid, when given) at the two edges
+/// of a run's measured window, each taken the first time the run passes that edge.
+class cpu_window {
+public:
+    explicit cpu_window(long server_pid) : server_pid_(server_pid) {}
+
+    /// At time `now`, with the window [start, end): takes the readings now due.
+    void note(std::uint64_t now, std::uint64_t start, std::uint64_t end) {
+        if (now >= start && loadgen_at_start_ < 0)
+            read(loadgen_at_start_, server_at_start_);
+        if (now >= end && loadgen_at_end_ < 0)
+            read(loadgen_at_end_, server_at_end_);
+    }
+
+    /// This process's share of a core over the window's `seconds`.
+    double loadgen_share(double seconds) const {
+        return (loadgen_at_end_ - loadgen_at_start_) / seconds;
+    }
+
+    /// The server's share of a core over the window, when it could be read.
+    std::optional<double> server_share(double seconds) const {
+        if (server_pid_ <= 0 || server_at_start_ < 0 || server_at_end_ < 0)
+            return std::nullopt;
+        return (server_at_end_ - server_at_start_) / seconds;
+    }
+
+private:
+    void read(double& loadgen, double& server) const {
+        loadgen = cpu_seconds();
+        if (server_pid_ > 0)
+            server = process_cpu_seconds(server_pid_);
+    }
+
+    long server_pid_;
+    double loadgen_at_start_ = -1;
+    double loadgen_at_end_ = -1;
+    double server_at_start_ = -1;
+    double server_at_end_ = -1;
+};
+
 inline std::uint64_t to_ns(double seconds) noexcept {
     return static_cast<std::uint64_t>(seconds * 1e9);
 }

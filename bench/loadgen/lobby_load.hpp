@@ -180,7 +180,7 @@ private:
         while (now_ns() < window_end_)
             poll(window_end_);
         sending_ = false;
-        note_cpu(now_ns());
+        cpu_.note(now_ns(), window_start_, window_end_);
         // Waits up to `grace` seconds for every member to receive every message sent.
         for (const room& r : rooms_)
             expected_ += r.sent * opts_.members;
@@ -215,9 +215,9 @@ private:
             .add("undelivered", expected_ > delivered_ ? expected_ - delivered_ : 0)
             .add("window_deliveries", window_deliveries_)
             .add("deliveries_per_s", static_cast<double>(window_deliveries_) / seconds)
-            .add("loadgen_cpu", (cpu_at_end_ - cpu_at_start_) / seconds);
-        if (opts_.server_pid > 0 && server_cpu_at_start_ >= 0 && server_cpu_at_end_ >= 0)
-            out.add("server_cpu_window", (server_cpu_at_end_ - server_cpu_at_start_) / seconds);
+            .add("loadgen_cpu", cpu_.loadgen_share(seconds));
+        if (const std::optional<double> server = cpu_.server_share(seconds))
+            out.add("server_cpu_window", *server);
         add_counters(out);
     }
 
@@ -337,23 +337,10 @@ private:
     // --- the event loop ---------------------------------------------------------------------
 
     /// Notes this process's and the server's CPU time when the window opens and closes.
-    void note_cpu(std::uint64_t now) {
-        if (now >= window_start_ && cpu_at_start_ < 0) {
-            cpu_at_start_ = cpu_seconds();
-            if (opts_.server_pid > 0)
-                server_cpu_at_start_ = process_cpu_seconds(opts_.server_pid);
-        }
-        if (now >= window_end_ && cpu_at_end_ < 0) {
-            cpu_at_end_ = cpu_seconds();
-            if (opts_.server_pid > 0)
-                server_cpu_at_end_ = process_cpu_seconds(opts_.server_pid);
-        }
-    }
-
     /// One epoll_wait (until `deadline_ns` at the latest) and its events.
     void poll(std::uint64_t deadline_ns) {
         const std::uint64_t now = now_ns();
-        note_cpu(now);
+        cpu_.note(now, window_start_, window_end_);
         const int timeout_ms =
             deadline_ns > now ? static_cast<int>((deadline_ns - now + 999'999) / 1'000'000) : 0;
         epoll_event events[256];
@@ -419,10 +406,7 @@ private:
     std::uint64_t window_start_ = ~std::uint64_t{0};
     std::uint64_t window_end_ = ~std::uint64_t{0};
     std::uint64_t read_time_ = 0;
-    double cpu_at_start_ = -1;
-    double cpu_at_end_ = -1;
-    double server_cpu_at_start_ = -1;
-    double server_cpu_at_end_ = -1;
+    cpu_window cpu_{opts_.server_pid}; // readings at the window's edges
 
     std::uint64_t expected_ = 0;
     std::uint64_t delivered_ = 0;

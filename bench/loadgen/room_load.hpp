@@ -170,7 +170,7 @@ private:
         while (now_ns() < window_end_)
             poll(window_end_);
         sending_ = false;
-        note_cpu(now_ns());
+        cpu_.note(now_ns(), window_start_, window_end_);
         drain();
         if (opts_.hold > 0)
             linger(out);
@@ -192,7 +192,7 @@ private:
         while (now_ns() < window_end_)
             poll(window_end_);
         sending_ = false;
-        note_cpu(now_ns());
+        cpu_.note(now_ns(), window_start_, window_end_);
         drain();
         if (opts_.hold > 0)
             linger(out);
@@ -294,14 +294,14 @@ private:
             .add("p50_us", micros(latency_.quantile(0.50, window_sent_ * members_.size())))
             .add("p99_us", micros(latency_.quantile(0.99, window_sent_ * members_.size())))
             .add("max_us", static_cast<double>(latency_.max()) / 1e3)
-            .add("loadgen_cpu", (cpu_at_end_ - cpu_at_start_) / seconds)
+            .add("loadgen_cpu", cpu_.loadgen_share(seconds))
             .add("window_wire_bytes", window_wire_bytes_)
             .add("wire_bytes_per_delivery", window_deliveries_ == 0
                                                 ? 0.0
                                                 : static_cast<double>(window_wire_bytes_) /
                                                       static_cast<double>(window_deliveries_));
-        if (opts_.server_pid > 0 && server_cpu_at_start_ >= 0 && server_cpu_at_end_ >= 0)
-            out.add("server_cpu_window", (server_cpu_at_end_ - server_cpu_at_start_) / seconds);
+        if (const std::optional<double> server = cpu_.server_share(seconds))
+            out.add("server_cpu_window", *server);
 #if defined(WSCHAT_BENCH_DEFLATE)
         if (opts_.deflate)
             out.add("shared_inflates", shared_inflater_.inflated());
@@ -386,23 +386,10 @@ private:
     }
 
     /// Notes this process's CPU time when the measured window opens and closes.
-    void note_cpu(std::uint64_t now) {
-        if (now >= window_start_ && cpu_at_start_ < 0) {
-            cpu_at_start_ = cpu_seconds();
-            if (opts_.server_pid > 0)
-                server_cpu_at_start_ = process_cpu_seconds(opts_.server_pid);
-        }
-        if (now >= window_end_ && cpu_at_end_ < 0) {
-            cpu_at_end_ = cpu_seconds();
-            if (opts_.server_pid > 0)
-                server_cpu_at_end_ = process_cpu_seconds(opts_.server_pid);
-        }
-    }
-
     /// One epoll_wait (until `deadline_ns` at the latest) and its events.
     void poll(std::uint64_t deadline_ns) {
         const std::uint64_t now = now_ns();
-        note_cpu(now);
+        cpu_.note(now, window_start_, window_end_);
         const int timeout_ms =
             deadline_ns > now ? static_cast<int>((deadline_ns - now + 999'999) / 1'000'000) : 0;
         epoll_event events[256];
@@ -487,10 +474,7 @@ private:
     std::uint64_t window_start_ = ~std::uint64_t{0};
     std::uint64_t window_end_ = ~std::uint64_t{0};
     std::uint64_t read_time_ = 0;
-    double cpu_at_start_ = -1; ///< this process's CPU seconds when the window opened
-    double cpu_at_end_ = -1;
-    double server_cpu_at_start_ = -1; ///< the server's CPU seconds (--server-pid) likewise
-    double server_cpu_at_end_ = -1;
+    cpu_window cpu_{opts_.server_pid};          // readings at the window's edges
     std::uint64_t window_wire_bytes_ = 0;       ///< read off the members' sockets in the window
     std::unique_ptr<json_envelopes> envelopes_; ///< --payload json
 #if defined(WSCHAT_BENCH_DEFLATE)
