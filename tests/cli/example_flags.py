@@ -34,6 +34,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 import processes  # noqa: E402
+from checks import check, summary  # noqa: E402
 
 TIMEOUT = 10
 FLAG_RE = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
@@ -45,14 +46,6 @@ COMMON = ["--address", "--port", "--tls-cert", "--tls-key", "--unix", "--heartbe
           "--max-messages-per-second", "--threads", "--deflate"]
 OWN = {"minimal_chat": ["--history", "--presence-ms", "--room"], "echo_server": [],
        "chat_server": ["--static-dir", "--trusted-proxy", "--presence-ms"]}
-failures = 0
-
-
-def check(ok, name, detail=""):
-    global failures
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else f": {detail}"), flush=True)
-    failures += 0 if ok else 1
-    return ok
 
 
 def short(text, limit=400):
@@ -159,8 +152,7 @@ def main():
                   "--help (and so started above)", f"not taken by any example: {missing}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{'all passed' if failures == 0 else f'{failures} failed'}")
-    return 1 if failures else 0
+    return summary()
 
 
 def check_help(name, path):

@@ -22,6 +22,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 import processes  # noqa: E402
+from checks import check, summary  # noqa: E402
 
 try:
     import websockets
@@ -32,14 +33,6 @@ TIMEOUT = 10
 MAX_MESSAGE = 4096  # chat_server --max-message-size: a larger message is closed with 1009
 LISTEN_RE = re.compile(r"^listening on ws://127\.0\.0\.1:(\d+)/$")
 SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{.*\})?) (\S+)$")
-failures = 0
-
-
-def check(ok, name, detail=""):
-    global failures
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else f": {detail}"), flush=True)
-    failures += 0 if ok else 1
-    return ok
 
 
 class Scraper:
@@ -206,8 +199,7 @@ def main():
         check(False, "scenario", f"{type(e).__name__}: {e}")
     finally:
         processes.stop(server)
-    print(f"{'FAILED' if failures else 'OK'}: {failures} failure(s)")
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":

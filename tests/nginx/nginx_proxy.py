@@ -31,19 +31,12 @@ import websockets
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 import processes  # noqa: E402
+from checks import check, summary  # noqa: E402
 
 TIMEOUT = 10
 TEMPLATE = os.path.join(ROOT, "examples", "nginx", "nginx.conf")
 FORGED = "203.0.113.7"  # what a client claims in its own X-Forwarded-For
 
-failures = 0
-
-
-def check(ok, name, detail=""):
-    global failures
-    print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + detail if detail and not ok else ''}", flush=True)
-    failures += 0 if ok else 1
-    return ok
 
 
 def free_port():
@@ -207,8 +200,7 @@ def main():
             server.stop()
         if nginx:
             nginx.stop()
-    print(f"{'all passed' if failures == 0 else f'{failures} failed'}")
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":

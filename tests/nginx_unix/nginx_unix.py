@@ -21,6 +21,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
 import processes  # noqa: E402
+from checks import check, summary  # noqa: E402
 
 try:
     import websockets
@@ -28,7 +29,6 @@ except ImportError:
     sys.exit("nginx_unix.py: needs python3-websockets: run it with /usr/bin/python3")
 
 TIMEOUT = 10
-failures = 0
 
 CONF = """
 {user}
@@ -57,12 +57,6 @@ http {{
     }}
 }}
 """
-
-
-def check(ok, name, detail=""):
-    global failures
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else f": {detail}"), flush=True)
-    failures += 0 if ok else 1
 
 
 def free_port():
@@ -136,8 +130,7 @@ def main():
             status = processes.stop(chat_proc)
         check(status == 0, "minimal_chat exits 0 after SIGTERM", f"status {status}")
         check(not os.path.exists(sock), "the socket file is removed on stop")
-    print(f"{'FAILED' if failures else 'OK'}: {failures} failure(s)")
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 import processes  # noqa: E402
+from checks import check, summary  # noqa: E402
 
 try:
     import websockets
@@ -34,14 +35,6 @@ except ImportError:
 
 TIMEOUT = 10
 LISTEN_RE = re.compile(r"^listening on wss://(\[[0-9a-f:.]+\]|[0-9.]+):(\d+)/$")
-failures = 0
-
-
-def check(ok, name, detail=""):
-    global failures
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else f": {detail}"), flush=True)
-    failures += 0 if ok else 1
-    return ok
 
 
 def localhost_address():
@@ -120,8 +113,7 @@ def main():
             check(False, "scenario", f"{type(e).__name__}: {e}")
         finally:
             processes.stop(server)
-    print(f"{'FAILED' if failures else 'OK'}: {failures} failure(s)")
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -30,16 +30,10 @@ except ImportError:
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 import processes  # noqa: E402
+from checks import check, summary  # noqa: E402
 
 LISTEN_RE = re.compile(r"^listening on wss://(\[[0-9a-f:.]+\]|[0-9.]+):(\d+)/$")
 TIMEOUT = 10
-failures = 0
-
-
-def check(ok, name, detail=""):
-    global failures
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else f": {detail}"), flush=True)
-    failures += 0 if ok else 1
 
 
 def dev_cert(directory):
@@ -163,8 +157,7 @@ async def main():
         cert, key = dev_cert(directory)
         await echo(args.echo_server, cert, key)
         await chat(args.minimal_chat, cert, key, directory)
-    print(f"{'FAILED' if failures else 'OK'}: {failures} failure(s)")
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":
