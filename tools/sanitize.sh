@@ -4,8 +4,10 @@
 #   tools/sanitize.sh thread  tests/threads.cpp tests/room_presence.cpp
 #   tools/sanitize.sh address tests/abuse.cpp tests/limits.cpp
 #
-# "address" means ASan + UBSan. The files are compiled two at a time (g++, -O1 -g), linked
-# with tests/main.cpp, and run with the examples' paths from build/dev (for the tests that
+# "address" means ASan + UBSan. The files are split into two batches compiled side by side
+# (g++, -O1 -g), each one translation unit that includes its files (a unity build, as the
+# test suite's own build does: shared templates are instantiated once per batch), linked with
+# tests/main.cpp, and run with the examples' paths from build/dev (for the tests that
 # start echo_server or minimal_chat). Any sanitizer report fails the run. The full suite
 # under a sanitizer is `cmake --workflow --preset asan` (or tsan): CI runs these focused
 # builds because a whole sanitized build of every test takes longer than CI may.
@@ -31,11 +33,20 @@ out="build/sanitize-${kind}"
 mkdir -p "$out"
 cxxflags=(-std=c++17 -O1 -g -fno-omit-frame-pointer "${flags[@]}" -DASIO_STANDALONE
     -DASIO_NO_DEPRECATED -Iinclude -Itests)
+batches=("$out/batch_0.cpp" "$out/batch_1.cpp")
+: >"${batches[0]}"
+: >"${batches[1]}"
+i=0
+for f in "$@"; do
+    printf '#include "%s"\n' "$PWD/$f" >>"${batches[$((i % 2))]}"
+    i=$((i + 1))
+done
+[ -s "${batches[1]}" ] || batches=("${batches[0]}")
 export cxxflags_joined="${cxxflags[*]}" out
-printf '%s\n' tests/main.cpp "$@" | xargs -P 2 -I{} sh -c \
+printf '%s\n' tests/main.cpp "${batches[@]}" | xargs -P 2 -I{} sh -c \
     'g++ $cxxflags_joined -c "$1" -o "$out/$(basename "$1" .cpp).o"' _ {}
-objects=()
-for f in tests/main.cpp "$@"; do
+objects=("$out/main.o")
+for f in "${batches[@]}"; do
     objects+=("$out/$(basename "$f" .cpp).o")
 done
 libs=() # the test client speaks TLS when OpenSSL's headers are there
