@@ -42,6 +42,8 @@ std::optional<std::string> match_name(std::string_view path) {
 
 int main(int argc, char** argv) try {
     examples::listen_options opts;
+    // An input is 16 bytes: no player needs the server to buffer a megabyte for it.
+    opts.server.max_message_size = 1024;
     game::match_options match_options;
     std::size_t max_matches = 64;
     const examples::program about{
