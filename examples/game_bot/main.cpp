@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <iomanip>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -257,7 +258,8 @@ int main(int argc, char** argv) try {
         const double p50 = quantile(latencies_ms, 0.50);
         const double p99 = quantile(latencies_ms, 0.99);
         std::cout << "latency input -> snapshot over " << latencies_ms.size() << " inputs: p50 "
-                  << p50 << " ms, p99 " << p99 << " ms, max " << latencies_ms.back() << " ms\n";
+                  << std::fixed << std::setprecision(2) << p50 << " ms, p99 " << p99 << " ms, max "
+                  << latencies_ms.back() << " ms\n";
     }
     std::cout << (all_ok ? "all bots ok" : "FAILED") << std::endl;
     return all_ok ? 0 : 1;
