@@ -1,8 +1,8 @@
 // game_server — an authoritative game loop: matches as rooms, binary inputs in, a snapshot of
 // every player out on each tick of a fixed-rate timer on the server's io_context.
 //
-//     game_server --port 9000 --tick-hz 30      then  game_bot --url ws://127.0.0.1:9000/match/a
-//     --bots 8
+//     game_server --port 9000 --tick-hz 30    then point examples/game_bot at
+//                                             ws://127.0.0.1:9000/match/a
 //
 // A player connects to /match/NAME (NAME: 1-32 of A-Z a-z 0-9 _ -) and receives a welcome
 // (its player id and the current tick), then a snapshot per tick listing every player of the

@@ -1,10 +1,10 @@
 // iot_gateway — devices publish binary telemetry into a room of their own; dashboards (the page
 // the gateway serves) subscribe to the devices they choose and show the latest values.
 //
-//     iot_gateway --unix /tmp/iot.sock     behind nginx (examples/nginx/iot_gateway.conf), then
-//                                          iot_devices --url ws://127.0.0.1:8082/ --devices 200
-//                                          and open http://127.0.0.1:8082/
-//     iot_gateway --port 8082              the same over TCP, without nginx
+//     iot_gateway --unix /tmp/wschat-iot/gateway.sock   behind nginx: examples/nginx/
+//                        iot_gateway.conf says how; then point examples/iot_devices at
+//                        ws://127.0.0.1:8082/ and open http://127.0.0.1:8082/
+//     iot_gateway --port 8082        the same over TCP, without nginx
 //
 // Paths: /device/ID (ID: 1-64 of A-Z a-z 0-9 _ -) for a device, /dashboard for a dashboard's
 // WebSocket, / for the page, /devices for the known devices as JSON. The wire format is in
