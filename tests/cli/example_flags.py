@@ -44,8 +44,8 @@ from checks import check, summary  # noqa: E402
 TIMEOUT = 10
 FLAG_RE = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 # Flags README.md shows for other programs (cmake, ctest, curl, bench/run.py).
-NOT_EXAMPLE_FLAGS = {"--cacert", "--install", "--preset", "--reps", "--servers", "--workflow",
-                     "--workloads"}
+NOT_EXAMPLE_FLAGS = {"--build", "--cacert", "--install", "--preset", "--reps", "--servers",
+                     "--target", "--workflow", "--workloads"}
 COMMON = ["--address", "--port", "--tls-cert", "--tls-key", "--unix", "--heartbeat-ms",
           "--max-message-size", "--max-connections", "--max-connections-per-address",
           "--max-messages-per-second", "--threads", "--deflate"]
