@@ -74,7 +74,7 @@ public:
            std::function<void()> on_connected, std::function<void()> on_stopped)
         : index_(index), id_(device_id(options.prefix, index)), options_(options),
           client_(io, make_options(options, id_)), timer_(io) {
-        client_.on_open([this, on_connected = std::move(on_connected)](const ws::client_open& o) {
+        client_.on_open([on_connected = std::move(on_connected)](const ws::client_open& o) {
             if (!o.reconnected)
                 on_connected();
         });
