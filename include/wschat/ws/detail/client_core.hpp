@@ -70,9 +70,8 @@ public:
     /// Where the client stands.
     enum class state : std::uint8_t { idle, connecting, open, closing, waiting, stopped };
 
-    client_core(asio::io_context& io, client_options options, Transport transport)
-        : options_(std::move(options)), transport_(std::move(transport)),
-          strand_(asio::make_strand(io)), time_(options_.clock),
+    client_core(asio::io_context& io, client_options options)
+        : options_(std::move(options)), strand_(asio::make_strand(io)), time_(options_.clock),
           backoff_(options_.reconnect.initial_delay, options_.reconnect.max_delay,
                    options_.random ? options_.random : std::function<double()>{random_unit}),
           timer_(strand_), limits_{options_.max_message_size, 0, 1, false}, io_(io) {
@@ -368,7 +367,6 @@ private:
     }
 
     const client_options options_;
-    const Transport transport_;
     asio::strand<asio::io_context::executor_type> strand_;
     time_source time_;
     backoff backoff_;
