@@ -299,8 +299,7 @@ TEST_CASE("client: the offline queue", "[integration][client]") {
         CHECK(client.send_text("first: resume") == ws::send_status::sent);
     });
     REQUIRE(test::run_until(io, [&] { return record.messages.size() == 4; }));
-    CHECK(record.messages ==
-          std::vector<std::string>{"first: resume", "one", "bin:two", "three"});
+    CHECK(record.messages == std::vector<std::string>{"first: resume", "one", "bin:two", "three"});
     CHECK(client.offline_count() == 0);
 }
 
@@ -322,8 +321,9 @@ TEST_CASE("client: a server killed and restarted on the same port", "[integratio
     REQUIRE(client.send_text("before") == ws::send_status::sent);
     REQUIRE(test::run_until(io, [&] { return record.messages.size() == 1; }));
 
-    first.reset(); // the server stops: its peers get 1001, then the port is closed
+    first->server.stop(); // its peers get 1001, then the port is closed
     REQUIRE(test::run_until(io, [&] { return !record.closes.empty(); }));
+    first.reset();
     CHECK(record.closes[0].code == 1001);
     CHECK(record.closes[0].will_retry);
     // While it is down, attempts fail (refused) and are retried; messages wait offline.
@@ -344,7 +344,8 @@ TEST_CASE("client: a server killed and restarted on the same port", "[integratio
     CHECK(record.opens[1].reconnected);
     CHECK(record.attempts.back() >= 2);
     client.close();
-    REQUIRE(test::run_until(io, [&] { return !client.is_open() && record.closes.back().code == 1000; }));
+    REQUIRE(test::run_until(
+        io, [&] { return !client.is_open() && record.closes.back().code == 1000; }));
 }
 
 #if defined(ASIO_HAS_LOCAL_SOCKETS)
@@ -352,7 +353,8 @@ TEST_CASE("client: over a Unix socket", "[integration][client]") {
     const std::string path = "/tmp/wschat-client-test-" + std::to_string(::getpid()) + ".sock";
     ws::server_options sopts = test::loopback_options();
     test::basic_running_server<ws::asio_local> s{sopts, 1, ws::asio_local{path}};
-    s.server.on_open([](const auto& conn) { conn->send_text("at " + std::string{conn->request().target}); });
+    s.server.on_open(
+        [](const auto& conn) { conn->send_text("at " + std::string{conn->request().target}); });
     test::echo(s.server);
     s.start();
 

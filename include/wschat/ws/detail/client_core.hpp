@@ -150,18 +150,17 @@ public:
     std::size_t offline_count() const noexcept { return offline_.size(); }
     std::size_t queued_bytes() const { return link_ ? link_->queued_bytes() : 0; }
 
-    /// The client object is gone: no handler runs any more and the connection is cut.
+    /// The client object is gone: no handler runs any more and the connection is cut now
+    /// (from the io_context's thread, as every call), so that the server sees it go.
     void detach() {
         handlers = client_handlers{};
         user_closed_ = true;
         state_ = state::stopped;
-        asio::post(strand_, [self = this->shared_from_this()] {
-            if (self->link_) {
-                const std::shared_ptr<link_type> link = self->link_;
-                link->abort(asio::error::operation_aborted);
-            }
-            self->timer_.cancel();
-        });
+        if (link_) {
+            const std::shared_ptr<link_type> link = link_;
+            link->abort(asio::error::operation_aborted);
+        }
+        timer_.cancel();
     }
 
 private:
