@@ -139,7 +139,7 @@ TEST_CASE("client: what it refuses and what it limits", "[integration][client]")
         CHECK(client.send_text("3") == ws::send_status::sent);
         CHECK(client.send_text("4") == ws::send_status::rate_limited);
         REQUIRE(test::run_until(io, [&] { return record.messages.size() == 3; }));
-        io.run_for(50ms);
+        test::run_for(io, 50ms);
         CHECK(record.messages == std::vector<std::string>{"1", "2", "3"});
     }
     SECTION("the send queue is bounded") {
@@ -207,7 +207,7 @@ TEST_CASE("client: refusals at the handshake, and close codes, decide whether it
         record.watch(client);
         client.connect();
         REQUIRE(test::run_until(io, [&] { return !record.closes.empty(); }));
-        io.run_for(100ms);
+        test::run_for(io, 100ms);
         REQUIRE(record.closes.size() == 1);
         CHECK(record.closes[0].http_status == 403);
         CHECK(record.closes[0].error == ws::error::unexpected_status);
@@ -222,7 +222,7 @@ TEST_CASE("client: refusals at the handshake, and close codes, decide whether it
         record.watch(client);
         client.connect();
         REQUIRE(test::run_until(io, [&] { return record.closes.size() == 3; }));
-        io.run_for(100ms);
+        test::run_for(io, 100ms);
         REQUIRE(record.closes.size() == 3);
         CHECK(record.closes[0].http_status == 503);
         CHECK(record.closes[0].will_retry);
@@ -239,7 +239,7 @@ TEST_CASE("client: refusals at the handshake, and close codes, decide whether it
         record.watch(client);
         client.connect();
         REQUIRE(test::run_until(io, [&] { return !record.closes.empty(); }));
-        io.run_for(100ms);
+        test::run_for(io, 100ms);
         REQUIRE(record.closes.size() == 1);
         CHECK(record.closes[0].code == 1008);
         CHECK(record.closes[0].reason == "banned");

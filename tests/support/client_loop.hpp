@@ -29,6 +29,13 @@ inline bool run_until(asio::io_context& io, const std::function<bool()>& conditi
     return true;
 }
 
+/// Runs `io` for `duration`, also while it has nothing to do (a client waiting on a manual
+/// clock): what a test uses to show that something does NOT happen.
+inline void run_for(asio::io_context& io, std::chrono::milliseconds duration) {
+    run_until(
+        io, [] { return false; }, duration);
+}
+
 /// Everything a client reported, in order.
 struct client_record {
     std::vector<unsigned> attempts;
