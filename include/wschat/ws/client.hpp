@@ -79,9 +79,8 @@ public:
     };
 
     /// A client with `options`; nothing happens until connect().
-    explicit client(asio::io_context& io, client_options options = {}, Transport transport = {})
-        : core_(std::make_shared<detail::client_core<Transport>>(io, std::move(options),
-                                                                 std::move(transport))) {}
+    explicit client(asio::io_context& io, client_options options = {})
+        : core_(std::make_shared<detail::client_core<Transport>>(io, std::move(options))) {}
 
     client(const client&) = delete;
     client& operator=(const client&) = delete;

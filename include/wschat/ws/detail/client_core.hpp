@@ -70,9 +70,8 @@ public:
     /// Where the client stands.
     enum class state : std::uint8_t { idle, connecting, open, closing, waiting, stopped };
 
-    client_core(asio::io_context& io, client_options options, Transport transport)
-        : options_(std::move(options)), transport_(std::move(transport)),
-          strand_(asio::make_strand(io)), time_(options_.clock),
+    client_core(asio::io_context& io, client_options options)
+        : options_(std::move(options)), strand_(asio::make_strand(io)), time_(options_.clock),
           backoff_(options_.reconnect.initial_delay, options_.reconnect.max_delay,
                    options_.random ? options_.random : std::function<double()>{random_unit}),
           timer_(strand_), limits_{options_.max_message_size, 0, 1, false}, io_(io) {
@@ -151,18 +150,17 @@ public:
     std::size_t offline_count() const noexcept { return offline_.size(); }
     std::size_t queued_bytes() const { return link_ ? link_->queued_bytes() : 0; }
 
-    /// The client object is gone: no handler runs any more and the connection is cut.
+    /// The client object is gone: no handler runs any more and the connection is cut now
+    /// (from the io_context's thread, as every call), so that the server sees it go.
     void detach() {
         handlers = client_handlers{};
         user_closed_ = true;
         state_ = state::stopped;
-        asio::post(strand_, [self = this->shared_from_this()] {
-            if (self->link_) {
-                const std::shared_ptr<link_type> link = self->link_;
-                link->abort(asio::error::operation_aborted);
-            }
-            self->timer_.cancel();
-        });
+        if (link_) {
+            const std::shared_ptr<link_type> link = link_;
+            link->abort(asio::error::operation_aborted);
+        }
+        timer_.cancel();
     }
 
 private:
@@ -368,7 +366,6 @@ private:
     }
 
     const client_options options_;
-    const Transport transport_;
     asio::strand<asio::io_context::executor_type> strand_;
     time_source time_;
     backoff backoff_;

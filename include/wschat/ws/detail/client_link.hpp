@@ -79,7 +79,7 @@ protected:
 };
 
 /// One attempt. Lives in a shared_ptr (its asynchronous operations hold it); everything runs
-/// on the client's strand. It keeps its owner alive until it has reported its end.
+/// on the client's strand. It keeps its owner alive.
 template <class Transport>
 class client_link : public std::enable_shared_from_this<client_link<Transport>> {
 public:
@@ -446,11 +446,13 @@ private:
             socket_->close(ignored);
         io_.close(*this);
         queue_.close();
-        const std::shared_ptr<link_owner> owner = std::move(owner_);
-        owner->link_finished(end_);
+        owner_->link_finished(end_);
     }
 
-    std::shared_ptr<link_owner> owner_; // until the end is reported
+    // Held for the link's whole life, not only until its end is reported: a completion
+    // already queued when the link finished may still read the shared state the owner keeps.
+    // The owner drops its own reference to the link when told it finished, so no cycle stays.
+    std::shared_ptr<link_owner> owner_;
     const shared& with_;
     client_handshake handshake_;
     response_parser response_;
