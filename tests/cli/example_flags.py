@@ -3,7 +3,8 @@
 
     python3 tests/cli/example_flags.py --minimal-chat PATH --echo-server PATH
         [--chat-server PATH] [--game-server PATH --game-bot PATH]
-        [--iot-gateway PATH --iot-devices PATH] [--tls yes|no|untested] [--deflate yes|no]
+        [--iot-gateway PATH --iot-devices PATH] [--ws-cat PATH] [--tls yes|no|untested]
+        [--deflate yes|no]
 
 --tls / --deflate say whether the build linked OpenSSL / zlib into the examples (then
 --tls-cert / --deflate shared must serve; otherwise they must be refused with a reason);
@@ -137,6 +138,7 @@ def main():
     ap.add_argument("--game-bot")
     ap.add_argument("--iot-gateway")
     ap.add_argument("--iot-devices")
+    ap.add_argument("--ws-cat")
     ap.add_argument("--tls", choices=["yes", "no", "untested"], default="no")
     ap.add_argument("--deflate", choices=["yes", "no"], default="no")
     args = ap.parse_args()
@@ -167,11 +169,18 @@ def main():
             check_game_bot_flags(clients["game_bot"], args.game_server, listed["game_bot"])
         if "iot_devices" in clients:
             check_iot_devices_flags(clients["iot_devices"], listed["iot_devices"])
+        if args.ws_cat:
+            # ws_cat has a usage line of its own (its tests are the client's).
+            status, out, err = run(args.ws_cat, ["--help"])
+            check(status == 0 and out.startswith("usage:") and not err,
+                  "ws_cat --help: the usage on stdout, exit 0", f"status {status}, {short(err)}")
+            listed["ws_cat"] = set(FLAG_RE.findall(out)) - {"--help"}
         if args.chat_server:
             check_static_dir(args.chat_server, tmp)
         every = set().union(*listed.values())
-        if args.chat_server and len(clients) == len(CLIENTS) and args.game_server and \
-                args.iot_gateway:
+        documented = ("chat_server", "game_server", "game_bot", "iot_gateway", "iot_devices",
+                      "ws_cat")
+        if all(getattr(args, name) for name in documented):
             missing = sorted(documented_in_readme() - every)
             check(not missing, "every flag README.md shows for the examples is in an example's "
                   "--help (and so started above)", f"not taken by any example: {missing}")
