@@ -158,8 +158,10 @@ public:
                 continue;
             }
             if (subscribe) {
-                if (session.devices.count(d))
+                if (session.devices.count(d)) {
+                    done += ' ' + id; // already: nothing sent again
                     continue;
+                }
                 if (session.devices.size() >= options_.max_subscriptions) {
                     problems += " at most " + std::to_string(options_.max_subscriptions) +
                                 " subscriptions;";

@@ -2,7 +2,8 @@
 // (GET /devices) with a box each to subscribe, and a table of the latest reading of every
 // device subscribed to, decoded from the binary frames of telemetry.hpp.
 //
-// /?devices=ID,ID,... subscribes to those at load. For tests, `window.dashboard` holds what
+// /?devices=ID,ID,... subscribes to those at load, and again whenever one is missing (not
+// known yet, or the gateway restarted). For tests, `window.dashboard` holds what
 // the page received: per device the seqs in order, the latest reading, and every text line.
 #pragma once
 
@@ -40,6 +41,9 @@ inline constexpr const char* page = R"html(<!DOCTYPE html>
 const wanted = new Set((new URLSearchParams(location.search).get('devices') || '')
   .split(',').filter(Boolean));
 const dashboard = window.dashboard = { received: {}, latest: {}, texts: [], frames: 0 };
+// What the gateway confirmed on this connection: a wanted device missing here (not known yet,
+// or the gateway restarted) is asked for again when the device list shows it.
+let subscribed = new Set();
 const status = document.getElementById('status');
 const list = document.getElementById('devices');
 const rows = document.getElementById('readings');
@@ -116,6 +120,8 @@ async function refreshList() {
   try {
     const answer = await fetch('/devices', { cache: 'no-store' });
     const { devices } = await answer.json();
+    const missing = devices.map((d) => d.id).filter((id) => wanted.has(id) && !subscribed.has(id));
+    if (missing.length) send(`subscribe ${missing.join(' ')}`);
     for (const d of devices) {
       if (list.querySelector(`input[value="${d.id}"]`)) continue;
       const label = document.createElement('label');
@@ -138,11 +144,15 @@ function connect() {
   socket.binaryType = 'arraybuffer';
   socket.onopen = () => {
     status.textContent = 'connected';
+    subscribed = new Set();
     if (wanted.size) send(`subscribe ${[...wanted].join(' ')}`);
   };
   socket.onmessage = (event) => {
     if (typeof event.data === 'string') {
       dashboard.texts.push(event.data);
+      const [word, ...ids] = event.data.split(' ');
+      if (word === 'subscribed') ids.forEach((id) => subscribed.add(id));
+      if (word === 'unsubscribed') ids.forEach((id) => subscribed.delete(id));
       if (event.data.startsWith('error:')) status.textContent = event.data;
       return;
     }

@@ -13,6 +13,9 @@
 //   it left, and never received a frame of any other device;
 // - malformed telemetry through nginx is refused with 1007 and a reason naming the problem,
 //   text with 1003; a bad device id gets HTTP 404;
+// - a second connection of a device replaces the first, closed with 1008;
+// - the gateway restarted under running devices: they reconnect by themselves (ws::client's
+//   backoff), the page reconnects and subscribes again, and the readings go on;
 // - the gateway exits 0 on SIGTERM and removes its socket file.
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -192,6 +195,39 @@ await scenario('iot_gateway behind nginx on a Unix socket, 200 devices, a Chromi
     const badId = await refusal(`${base}/device/no%20spaces`, 'x');
     if (badId.status !== 404) throw new StepFailed(`bad id: ${short(badId)}`);
     return `${short5.code} "${short5.reason}", ${tooHot.code} "${tooHot.reason}"`;
+  });
+
+  await step('a second connection of a device replaces the first, which is closed with 1008', async () => {
+    const first = new WebSocket(`ws://127.0.0.1:${port}/device/twice`);
+    const closed = new Promise((resolve) => first.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    first.on('error', () => {});
+    await new Promise((resolve, reject) => { first.once('open', resolve); first.once('error', reject); });
+    const second = await refusal(`ws://127.0.0.1:${port}/device/twice`, Buffer.alloc(3));
+    const old = await Promise.race([closed, sleep(5000).then(() => ({ timeout: true }))]);
+    if (old.code !== 1008 || !old.reason.includes('replaced')) throw new StepFailed(`first: ${short(old)}`);
+    if (second.code !== 1007) throw new StepFailed(`second (then malformed): ${short(second)}`);
+    return `"${old.reason}"`;
+  });
+
+  await step('the gateway restarted under running devices: they come back, and so do the page\'s readings', async () => {
+    const running = new Child(args.iotDevices, ['--url', `ws://127.0.0.1:${port}/`, '--devices', '20', '--prefix', 'rs',
+      '--interval-ms', '100'], /^all (\d+) devices connected$/);
+    cleanups.push(() => running.stop().catch(() => {}));
+    await running.started;
+    const watcher = await context.newPage();
+    await watcher.goto(`http://127.0.0.1:${port}/?devices=rs-0007`);
+    const seq = () => watcher.evaluate(() => window.dashboard.latest['rs-0007']?.seq ?? 0);
+    const before = await until('rs-0007 reporting', seq, (n) => n >= 3);
+    await gateway.stop();
+    gateway = new Child(args.iotGateway, ['--unix', socket], /^listening on unix:(.+)$/);
+    await gateway.started;
+    const state = () => watcher.$eval('tr[data-device="rs-0007"] .state', (el) => el.textContent);
+    const after = await until('rs-0007 reporting again', seq, (n) => n >= before + 10, 10000);
+    await until('rs-0007 online again', state, (s) => s === 'online');
+    await running.stop();
+    const failed = running.lines.find((l) => l.startsWith('devices '));
+    if (failed !== 'devices 20, failed 0') throw new StepFailed(`iot_devices: ${short(running.lines.slice(-3))}`);
+    return `seq ${before} before the restart, ${after} after`;
   });
 });
 finish();
