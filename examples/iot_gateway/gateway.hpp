@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,7 +17,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <vector>
 
 namespace iot {
 
@@ -79,6 +77,7 @@ public:
 
     // --- devices ---------------------------------------------------------------------------
 
+    /// Device `id` connected as `conn`: it speaks for the device from now on.
     void device_opened(const std::string& id, const connection_ptr& conn) {
         device* d = find_or_make(id);
         if (!d)
@@ -96,6 +95,7 @@ public:
         conn->user_data() = device_session{d, 0};
     }
 
+    /// A reading from a device: checked, kept as its latest and sent to its subscribers.
     void device_message(const connection_ptr& conn, device_session& session,
                         const ws::message& msg) {
         if (!msg.is_binary())
@@ -122,6 +122,7 @@ public:
         d.subscribers.broadcast(frame);
     }
 
+    /// A device's connection ended: its subscribers see it offline (unless it was replaced).
     void device_closed(const connection_ptr& conn, device_session& session) {
         device& d = *session.at;
         std::lock_guard<std::mutex> lock{d.mutex};
@@ -135,8 +136,10 @@ public:
 
     // --- dashboards ------------------------------------------------------------------------
 
+    /// A dashboard connected: subscribed to nothing yet.
     void dashboard_opened(const connection_ptr& conn) { conn->user_data() = dashboard_session{}; }
 
+    /// A dashboard's command line: `subscribe ID...` or `unsubscribe ID...`.
     void dashboard_message(const connection_ptr& conn, dashboard_session& session,
                            const ws::message& msg) {
         if (!msg.is_text())
@@ -187,6 +190,7 @@ public:
             conn->send_text("error:" + problems);
     }
 
+    /// A dashboard left: it leaves every device's room.
     void dashboard_closed(const connection_ptr& conn, dashboard_session& session) {
         for (device* d : session.devices)
             d->subscribers.leave(conn);
