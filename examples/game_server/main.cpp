@@ -77,8 +77,11 @@ int main(int argc, char** argv) try {
         return *exit_status;
     // Inputs arrive once per tick per player; the server's rate limit must not refuse them.
     if (opts.server.max_messages_per_second > 0 &&
-        opts.server.max_messages_per_second < 2.0 * match_options.tick_hz)
+        opts.server.max_messages_per_second < 2.0 * match_options.tick_hz) {
         opts.server.max_messages_per_second = 2.0 * match_options.tick_hz;
+        std::cerr << "game_server: --max-messages-per-second raised to "
+                  << opts.server.max_messages_per_second << " (twice --tick-hz)" << std::endl;
+    }
 
     return examples::serve(opts, [&](auto& server) {
         using transport = typename std::decay_t<decltype(server)>::transport_type;
