@@ -235,6 +235,23 @@ TEST_CASE("client: refusals at the handshake, and close codes, decide whether it
         REQUIRE(record.errors.size() == 1);
         CHECK(record.errors[0] == ws::client_error::given_up);
     }
+    SECTION("close() while waiting to retry stops at once") {
+        opts.url = options_for(s.port(), "/busy").url;
+        opts.reconnect.initial_delay = 10s;
+        ws::client<> client{io, opts};
+        record.watch(client);
+        client.connect();
+        REQUIRE(test::run_until(io, [&] { return !record.closes.empty(); }));
+        CHECK(client.current_state() == ws::client_state::waiting);
+        CHECK(client.send_text("kept") == ws::send_status::queued_offline);
+        client.close(ws::close_code::normal, "never mind");
+        CHECK(record.closes.size() == 1); // reported from the io_context, not inside close()
+        REQUIRE(test::run_until(io, [&] { return record.closes.size() == 2; }));
+        CHECK_FALSE(record.closes[1].will_retry);
+        CHECK(record.closes[1].stop_reason == "closed by the application");
+        CHECK(client.current_state() == ws::client_state::stopped);
+        CHECK(client.offline_count() == 0);
+    }
     SECTION("1008 from the server: no retry") {
         opts.url = options_for(s.port(), "/policy").url;
         ws::client<> client{io, opts};
