@@ -2,6 +2,7 @@
 // ways, the close handshake with a code and a reason, the limits, the offline queue, what
 // makes it reconnect and what stops it, and a server killed and restarted.
 #include "support/client_loop.hpp"
+#include "support/conformance.hpp"
 #include "support/echo.hpp"
 #include "support/running_server.hpp"
 
@@ -11,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -233,6 +235,23 @@ TEST_CASE("client: refusals at the handshake, and close codes, decide whether it
         REQUIRE(record.errors.size() == 1);
         CHECK(record.errors[0] == ws::client_error::given_up);
     }
+    SECTION("close() while waiting to retry stops at once") {
+        opts.url = options_for(s.port(), "/busy").url;
+        opts.reconnect.initial_delay = 10s;
+        ws::client<> client{io, opts};
+        record.watch(client);
+        client.connect();
+        REQUIRE(test::run_until(io, [&] { return !record.closes.empty(); }));
+        CHECK(client.current_state() == ws::client_state::waiting);
+        CHECK(client.send_text("kept") == ws::send_status::queued_offline);
+        client.close(ws::close_code::normal, "never mind");
+        CHECK(record.closes.size() == 1); // reported from the io_context, not inside close()
+        REQUIRE(test::run_until(io, [&] { return record.closes.size() == 2; }));
+        CHECK_FALSE(record.closes[1].will_retry);
+        CHECK(record.closes[1].stop_reason == "closed by the application");
+        CHECK(client.current_state() == ws::client_state::stopped);
+        CHECK(client.offline_count() == 0);
+    }
     SECTION("1008 from the server: no retry") {
         opts.url = options_for(s.port(), "/policy").url;
         ws::client<> client{io, opts};
@@ -377,3 +396,44 @@ TEST_CASE("client: over a Unix socket", "[integration][client]") {
     CHECK(record.messages == std::vector<std::string>{"at /gateway?id=7", "over unix"});
 }
 #endif
+
+TEST_CASE("client: the server process killed (SIGKILL) and started again",
+          "[integration][client]") {
+    const char* echo_server = std::getenv("WSCHAT_ECHO_SERVER");
+    if (echo_server == nullptr || *echo_server == '\0') {
+        WARN("WSCHAT_ECHO_SERVER is not set (run through ctest): skipped");
+        return;
+    }
+    const auto start = [&](const std::string& port) {
+        auto process = std::make_unique<conformance::child_process>(
+            echo_server, std::vector<std::string>{"--address", "127.0.0.1", "--port", port});
+        const auto line = process->read_line(10s);
+        REQUIRE(line);
+        REQUIRE(line->rfind("listening on ws://127.0.0.1:", 0) == 0);
+        return std::make_pair(std::move(process), line->substr(28, line->size() - 29));
+    };
+    auto [server, port] = start("0");
+
+    asio::io_context io;
+    test::client_record record;
+    ws::client_options opts;
+    opts.url = "ws://127.0.0.1:" + port + "/";
+    opts.reconnect.initial_delay = 50ms;
+    opts.reconnect.max_delay = 200ms;
+    ws::client<> client{io, opts};
+    record.watch(client);
+    client.connect();
+    REQUIRE(test::run_until(io, [&] { return client.is_open(); }));
+    client.send_text("one");
+    REQUIRE(test::run_until(io, [&] { return record.messages.size() == 1; }));
+
+    server.reset(); // SIGKILL: no Close frame, the kernel resets or closes the socket
+    REQUIRE(test::run_until(io, [&] { return !record.closes.empty(); }));
+    CHECK(record.closes[0].code == 1006);
+    CHECK(record.closes[0].will_retry);
+    CHECK(client.send_text("two") == ws::send_status::queued_offline);
+    server = start(port).first;
+    REQUIRE(test::run_until(io, [&] { return record.messages.size() == 2; }));
+    CHECK(record.messages == std::vector<std::string>{"one", "two"});
+    CHECK(record.opens.size() == 2);
+}

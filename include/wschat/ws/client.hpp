@@ -69,14 +69,7 @@ public:
     /// How the client reaches the server.
     using transport_type = Transport;
     /// Where the client stands.
-    enum class state : std::uint8_t {
-        idle,       ///< connect() not called yet
-        connecting, ///< an attempt is under way
-        open,       ///< the connection is open
-        closing,    ///< close() was called; the close handshake is under way
-        waiting,    ///< between attempts (see client_closed::retry_delay)
-        stopped,    ///< closed by the application, or gave up (see stop_reason)
-    };
+    using state = client_state;
 
     /// A client with `options`; nothing happens until connect().
     explicit client(asio::io_context& io, client_options options = {})
@@ -108,7 +101,8 @@ public:
     send_status send_binary(std::string_view bytes) { return core_->send(opcode::binary, bytes); }
 
     /// Closes with `code` and `reason` (at most 123 bytes of UTF-8) and stops: no
-    /// reconnection. The offline queue is dropped. on_close follows with `will_retry` false.
+    /// reconnection. The offline queue is dropped. on_close follows (from the io_context, not
+    /// inside this call) with `will_retry` false.
     void close(close_code code = close_code::normal, std::string_view reason = {}) {
         core_->close(static_cast<std::uint16_t>(code), reason);
     }
@@ -152,7 +146,7 @@ public:
     }
 
     /// Where the client stands.
-    state current_state() const noexcept { return static_cast<state>(core_->current()); }
+    state current_state() const noexcept { return core_->current(); }
     /// True while the connection is open.
     bool is_open() const noexcept { return current_state() == state::open; }
     /// Messages waiting in the offline queue.

@@ -11,6 +11,16 @@
 
 WSCHAT_BEGIN_NAMESPACE(ws)
 
+/// Where a `ws::client` stands (`client::current_state`).
+enum class client_state : std::uint8_t {
+    idle,       ///< connect() not called yet
+    connecting, ///< an attempt is under way
+    open,       ///< the connection is open
+    closing,    ///< close() was called; the close handshake is under way
+    waiting,    ///< between attempts (see client_closed::retry_delay)
+    stopped,    ///< closed by the application, or gave up (see client_closed::stop_reason)
+};
+
 /// An attempt to connect begins (`client::on_connecting`).
 struct client_connecting {
     /// 1 for the first attempt, counting up while attempts fail in a row; back to 1 after

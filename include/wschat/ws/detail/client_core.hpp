@@ -67,8 +67,7 @@ public:
     using traits = client_transport<Transport>;
     using clock = std::chrono::steady_clock;
 
-    /// Where the client stands.
-    enum class state : std::uint8_t { idle, connecting, open, closing, waiting, stopped };
+    using state = client_state;
 
     client_core(asio::io_context& io, client_options options)
         : options_(std::move(options)), strand_(asio::make_strand(io)), time_(options_.clock),
@@ -138,13 +137,15 @@ public:
         }
         // Waiting to retry: nothing to close but the wait.
         state_ = state::stopped;
+        rearm();
         client_closed info;
         info.code = code;
         info.reason.assign(reason);
         info.stop_reason = "closed by the application";
-        rearm();
-        if (handlers.on_close)
-            handlers.on_close(info);
+        asio::post(strand_, [self = this->shared_from_this(), info = std::move(info)] {
+            if (self->handlers.on_close)
+                self->handlers.on_close(info);
+        });
     }
 
     std::size_t offline_count() const noexcept { return offline_.size(); }
@@ -269,6 +270,8 @@ private:
         } else {
             state_ = state::stopped;
             drop_offline();
+            if (info.stop_reason.rfind("gave up", 0) == 0)
+                report(client_error::given_up, info.stop_reason);
         }
         rearm();
         if (handlers.on_close)
@@ -278,7 +281,7 @@ private:
     void link_deadlines_changed() override { rearm(); }
 
     /// Why the client must not try again after `end`, or an empty string.
-    std::string why_stop(const link_end& end) {
+    std::string why_stop(const link_end& end) const {
         const client_reconnect_options& reconnect = options_.reconnect;
         if (user_closed_)
             return "closed by the application";
@@ -293,10 +296,8 @@ private:
             return "close code " + std::to_string(end.code) + " means do not retry";
         if (traits::permanent(end.error))
             return "TLS: " + end.error.message();
-        if (reconnect.max_attempts != 0 && attempts_ >= reconnect.max_attempts) {
-            report(client_error::given_up, "");
+        if (reconnect.max_attempts != 0 && attempts_ >= reconnect.max_attempts)
             return "gave up after " + std::to_string(attempts_) + " attempts";
-        }
         return {};
     }
 
