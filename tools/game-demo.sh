@@ -17,6 +17,7 @@ log="$(mktemp)"
 build/"$preset"/game_server --address 127.0.0.1 --port 0 --tick-hz "${TICK_HZ:-30}" >"$log" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'exit 130' INT TERM # the EXIT trap then stops what was started
 for _ in $(seq 100); do
     grep -q '^listening on' "$log" && break
     sleep 0.05

@@ -17,6 +17,7 @@ cmake --build --preset "$preset" --target iot_gateway iot_devices
 
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait' EXIT
+trap 'exit 130' INT TERM # the EXIT trap then stops what was started
 if [ -x /usr/sbin/nginx ]; then
     mkdir -p "$dir/tmp"
     rm -f "$dir/gateway.sock"
