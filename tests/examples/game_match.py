@@ -96,8 +96,9 @@ def check_bots(results):
             check(int(mismatches) == 0 and int(acked) == int(inputs) and verdict == "ok",
                   f"{name}: every position where its inputs put it, all {inputs} acknowledged",
                   m.group(0))
-            # One input per snapshot for SECONDS at HZ (give or take scheduling).
-            check(0.8 * SECONDS * HZ <= int(inputs) <= 1.2 * SECONDS * HZ + 2,
+            # One input per snapshot for SECONDS at HZ, give or take scheduling (a server far
+            # behind slows its ticks down rather than skip their numbers).
+            check(0.6 * SECONDS * HZ <= int(inputs) <= 1.2 * SECONDS * HZ + 2,
                   f"{name}: about {HZ} ticks a second", f"{inputs} inputs in {SECONDS} s")
             finals[(match, int(player))] = (int(x), int(y), int(acked), int(inputs))
         latency = [line for line in out.splitlines() if line.startswith("latency")]
