@@ -42,11 +42,15 @@ struct lobby_client_options {
 
 /// A chat message as a `lobby_client` delivers it.
 struct lobby_message {
+    /// The room it was said in.
     std::string room;
+    /// The sender's name.
     std::string from;
+    /// What was said.
     std::string text;
-    /// The room's history epoch and the message's sequence number in it.
+    /// The room's history epoch (a new one after the lobby lost the room's history).
     std::string epoch;
+    /// The message's sequence number in the room's epoch.
     std::uint64_t seq = 0;
 };
 
@@ -67,8 +71,11 @@ struct lobby_message {
 template <class Transport = ws::asio_tcp>
 class lobby_client {
 public:
+    /// The lobby's envelopes.
     using json = nlohmann::json;
 
+    /// A client of the lobby at `options.connection.url`, on `io`; nothing happens until
+    /// connect().
     lobby_client(asio::io_context& io, lobby_client_options options)
         : options_(std::move(options)), client_(io, with_replaced_code(options_.connection)),
           id_prefix_(ws::random_hex(4)) {

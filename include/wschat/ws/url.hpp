@@ -20,6 +20,7 @@ struct ws_url {
         wss,     ///< TLS over TCP, default port 443
         ws_unix, ///< a Unix domain socket file
     };
+    /// The scheme: ws, wss or ws+unix.
     scheme_kind scheme = scheme_kind::ws;
     /// The host as the Host header and TLS name it, without IPv6 brackets ("::1"); for
     /// ws+unix, "localhost".
