@@ -232,25 +232,29 @@ inline void print_usage(std::ostream& out, std::string_view argv0, const program
         for (const flag& f : flags)
             line(f.name + ' ' + f.value, f.help);
     };
-    list("common flags:", common);
+    if (!common.empty())
+        list("common flags:", common);
     if (!about.own_flags.empty())
-        list("flags of its own:", about.own_flags);
+        list(common.empty() ? "flags:" : "flags of its own:", about.own_flags);
     out << '\n';
     line("-h, --help", "print this help and exit");
 }
 
-/// Reads the command line into `opts` (the common flags) and through `about`'s own flags.
-/// Returns the status the program should exit with now: 0 after printing the usage for
-/// `--help` or `-h` (to stdout), 2 after a missing, unknown or bad flag (the problem and the
-/// usage to stderr); nothing when it should go on and serve. Flags are read in order, and
-/// the first problem ends the reading.
-inline std::optional<int> parse_options(int argc, char** argv, listen_options& opts,
-                                        const program& about = {}) {
-    const std::vector<flag> common = common_flags(opts);
+namespace detail {
+
+/// Writes `problem` and the usage to stderr; returns the exit status for a bad command line.
+inline int refuse(const char* argv0, const std::string& problem, const program& about,
+                  const std::vector<flag>& common) {
+    std::cerr << argv0 << ": " << problem << "\n\n";
+    print_usage(std::cerr, argv0, about, common);
+    return 2;
+}
+
+/// Reads the flags of `common` and `about` from the command line (see parse_options).
+inline std::optional<int> parse_flags(int argc, char** argv, const program& about,
+                                      const std::vector<flag>& common) {
     const auto bad = [&](const std::string& problem) {
-        std::cerr << argv[0] << ": " << problem << "\n\n";
-        print_usage(std::cerr, argv[0], about, common);
-        return 2;
+        return refuse(argv[0], problem, about, common);
     };
     const auto find = [&](std::string_view name) -> const flag* {
         for (const std::vector<flag>* flags : {&common, &about.own_flags})
@@ -274,6 +278,24 @@ inline std::optional<int> parse_options(int argc, char** argv, listen_options& o
         if (!problem.empty())
             return bad(name + ": " + problem);
     }
+    return std::nullopt;
+}
+
+} // namespace detail
+
+/// Reads the command line into `opts` (the common flags) and through `about`'s own flags.
+/// Returns the status the program should exit with now: 0 after printing the usage for
+/// `--help` or `-h` (to stdout), 2 after a missing, unknown or bad flag (the problem and the
+/// usage to stderr); nothing when it should go on and serve. Flags are read in order, and
+/// the first problem ends the reading.
+inline std::optional<int> parse_options(int argc, char** argv, listen_options& opts,
+                                        const program& about = {}) {
+    const std::vector<flag> common = common_flags(opts);
+    if (const auto exit_status = detail::parse_flags(argc, argv, about, common))
+        return exit_status;
+    const auto bad = [&](const std::string& problem) {
+        return detail::refuse(argv[0], problem, about, common);
+    };
     if (opts.tls_cert.empty() != opts.tls_key.empty())
         return bad("--tls-cert and --tls-key go together");
     if (!opts.tls_cert.empty() && !opts.unix_socket.empty())
@@ -283,6 +305,13 @@ inline std::optional<int> parse_options(int argc, char** argv, listen_options& o
         return bad("this build has no TLS support (install libssl-dev and rebuild)");
 #endif
     return std::nullopt;
+}
+
+/// Reads the command line of a program that connects rather than serves (a bot, a device
+/// simulator): only `about`'s flags, with the same usage, --help and exit statuses as
+/// parse_options.
+inline std::optional<int> parse_client_options(int argc, char** argv, const program& about) {
+    return detail::parse_flags(argc, argv, about, {});
 }
 
 namespace detail {

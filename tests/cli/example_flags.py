@@ -2,7 +2,9 @@
 """The examples' command lines as a user meets them, on the real binaries.
 
     python3 tests/cli/example_flags.py --minimal-chat PATH --echo-server PATH
-        [--chat-server PATH] [--tls yes|no|untested] [--deflate yes|no]
+        [--chat-server PATH] [--game-server PATH --game-bot PATH]
+        [--iot-gateway PATH --iot-devices PATH] [--ws-cat PATH] [--tls yes|no|untested]
+        [--deflate yes|no]
 
 --tls / --deflate say whether the build linked OpenSSL / zlib into the examples (then
 --tls-cert / --deflate shared must serve; otherwise they must be refused with a reason);
@@ -15,6 +17,10 @@ For every example:
   nothing served;
 - every flag documented (the example's header comment, its --help, README.md) is accepted:
   the example starts with it, prints its `listening on` line and exits 0 on SIGTERM.
+The programs that connect instead of serving (game_bot, iot_devices) take only their own
+flags: the same --help and refusals, and each documented flag is accepted: game_bot plays a
+short match on game_server with it and exits 0; iot_devices starts with it and exits 0 on
+SIGTERM.
 For chat_server: a --static-dir that is missing, a file, or a folder without index.html is
 refused at startup (a message naming it, exit 2); a folder with an index.html is served.
 
@@ -39,13 +45,19 @@ from checks import check, summary  # noqa: E402
 TIMEOUT = 10
 FLAG_RE = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 # Flags README.md shows for other programs (cmake, ctest, curl, bench/run.py).
-NOT_EXAMPLE_FLAGS = {"--cacert", "--install", "--preset", "--reps", "--servers", "--workflow",
-                     "--workloads"}
+NOT_EXAMPLE_FLAGS = {"--build", "--cacert", "--install", "--preset", "--reps", "--servers",
+                     "--target", "--workflow", "--workloads"}
 COMMON = ["--address", "--port", "--tls-cert", "--tls-key", "--unix", "--heartbeat-ms",
           "--max-message-size", "--max-connections", "--max-connections-per-address",
           "--max-messages-per-second", "--threads", "--deflate"]
 OWN = {"minimal_chat": ["--history", "--presence-ms", "--room"], "echo_server": [],
-       "chat_server": ["--static-dir", "--trusted-proxy", "--presence-ms"]}
+       "chat_server": ["--static-dir", "--trusted-proxy", "--presence-ms"],
+       "game_server": ["--tick-hz", "--max-players", "--max-matches"],
+       "iot_gateway": ["--max-devices", "--max-subscriptions"],
+       "game_bot": ["--url", "--bots", "--seconds"],
+       "iot_devices": ["--url", "--devices", "--prefix", "--interval-ms", "--readings"]}
+# Programs that connect instead of serving: no common flags.
+CLIENTS = {"game_bot", "iot_devices"}
 
 
 def short(text, limit=400):
@@ -122,14 +134,21 @@ def main():
     ap.add_argument("--minimal-chat", required=True)
     ap.add_argument("--echo-server", required=True)
     ap.add_argument("--chat-server")
+    ap.add_argument("--game-server")
+    ap.add_argument("--game-bot")
+    ap.add_argument("--iot-gateway")
+    ap.add_argument("--iot-devices")
+    ap.add_argument("--ws-cat")
     ap.add_argument("--tls", choices=["yes", "no", "untested"], default="no")
     ap.add_argument("--deflate", choices=["yes", "no"], default="no")
     args = ap.parse_args()
     processes.deadline(150, "example_flags.py")
 
     examples = {"minimal_chat": args.minimal_chat, "echo_server": args.echo_server}
-    if args.chat_server:
-        examples["chat_server"] = args.chat_server
+    for name in ("chat_server", "game_server", "iot_gateway"):
+        if getattr(args, name):
+            examples[name] = getattr(args, name)
+    clients = {name: getattr(args, name) for name in sorted(CLIENTS) if getattr(args, name)}
     tmp = tempfile.mkdtemp(prefix="wschat-flags-")
     try:
         cert = key = None
@@ -143,10 +162,25 @@ def main():
             check_bad_flags(name, path)
             check_flags_serve(name, path, listed[name], tmp, args.tls, cert, key,
                               args.deflate == "yes")
+        for name, path in clients.items():
+            listed[name] = check_help(name, path)
+            check_bad_flags(name, path)
+        if "game_bot" in clients and args.game_server:
+            check_game_bot_flags(clients["game_bot"], args.game_server, listed["game_bot"])
+        if "iot_devices" in clients:
+            check_iot_devices_flags(clients["iot_devices"], listed["iot_devices"])
+        if args.ws_cat:
+            # ws_cat has a usage line of its own (its tests are the client's).
+            status, out, err = run(args.ws_cat, ["--help"])
+            check(status == 0 and out.startswith("usage:") and not err,
+                  "ws_cat --help: the usage on stdout, exit 0", f"status {status}, {short(err)}")
+            listed["ws_cat"] = set(FLAG_RE.findall(out)) - {"--help"}
         if args.chat_server:
             check_static_dir(args.chat_server, tmp)
         every = set().union(*listed.values())
-        if args.chat_server:
+        documented = ("chat_server", "game_server", "game_bot", "iot_gateway", "iot_devices",
+                      "ws_cat")
+        if all(getattr(args, name) for name in documented):
             missing = sorted(documented_in_readme() - every)
             check(not missing, "every flag README.md shows for the examples is in an example's "
                   "--help (and so started above)", f"not taken by any example: {missing}")
@@ -158,7 +192,8 @@ def main():
 def check_help(name, path):
     """--help and -h; returns the flags the usage lists."""
     status, out, err = run(path, ["--help"])
-    expected = set(COMMON) | set(OWN[name]) | documented_in_header(name)
+    expected = (set() if name in CLIENTS else set(COMMON)) | set(OWN[name]) | \
+        documented_in_header(name)
     listed = help_flags(out)
     check(status == 0 and "usage:" in out and not err,
           f"{name} --help: the usage on stdout, nothing on stderr, exit 0",
@@ -168,13 +203,29 @@ def check_help(name, path):
     status_h, out_h, err_h = run(path, ["-h"])
     check(status_h == 0 and out_h == out and not err_h, f"{name} -h: the same as --help",
           f"status {status_h}, stdout {short(out_h)}, stderr {short(err_h)}")
-    status_l, out_l, _ = run(path, ["--port", "0", "--help"])
-    check(status_l == 0 and out_l == out, f"{name} --port 0 --help: the usage too, exit 0",
+    before = ["--url", "ws://127.0.0.1:9/"] if name in CLIENTS else ["--port", "0"]
+    status_l, out_l, _ = run(path, before + ["--help"])
+    check(status_l == 0 and out_l == out, f"{name} {' '.join(before)} --help: the usage too, exit 0",
           f"status {status_l}, stdout {short(out_l)}")
     return listed
 
 
 def check_bad_flags(name, path):
+    if name in CLIENTS:
+        cases = [(["--no-such-flag", "1"], "unknown flag"), (["--url"], "needs a value"),
+                 (["--port", "8080"], "unknown flag")]
+        cases += {"game_bot": [(["--bots", "0"], "--bots"), (["--seconds", "soon"], "--seconds")],
+                  "iot_devices": [(["--devices", "0"], "--devices"),
+                                  (["--interval-ms", "0"], "--interval-ms"),
+                                  (["--prefix", "a b"], "--prefix"),
+                                  (["--readings", "-1"], "--readings")]}[name]
+        for argv, says in cases:
+            status, out, err = run(path, argv)
+            first = err.splitlines()[0] if err else ""
+            check(status == 2 and not out and says in first and "usage:" in err,
+                  f"{name} {' '.join(argv)}: refused on stderr ('{says}', then the usage), exit 2",
+                  f"status {status}, stdout {short(out)}, stderr {short(err)}")
+        return
     cases = [
         (["--no-such-flag", "1"], "unknown flag"),
         (["--port"], "needs a value"),
@@ -194,6 +245,12 @@ def check_bad_flags(name, path):
     if name == "chat_server":
         cases += [(["--presence-ms", "soon"], "--presence-ms"),
                   (["--trusted-proxy"], "needs a value")]
+    if name == "game_server":
+        cases += [(["--tick-hz", "19"], "--tick-hz"), (["--tick-hz", "61"], "--tick-hz"),
+                  (["--max-players", "0"], "--max-players"), (["--max-matches", "0"], "--max-matches")]
+    if name == "iot_gateway":
+        cases += [(["--max-devices", "0"], "--max-devices"),
+                  (["--max-subscriptions", "many"], "--max-subscriptions")]
     for argv, says in cases:
         # On a free port, should a regression serve instead of refusing.
         status, out, err = run(path, ["--address", "127.0.0.1", "--port", "0"] + argv)
@@ -224,6 +281,11 @@ def check_flags_serve(name, path, listed, tmp, tls, cert, key, deflate):
         "--presence-ms": [["--presence-ms", "200"]],
         "--history": [["--history", "50"], ["--history", "0"]],
         "--room": [["--room", "off"], ["--room", "on"]],
+        "--tick-hz": [["--tick-hz", "20"], ["--tick-hz", "60"]],
+        "--max-players": [["--max-players", "4"]],
+        "--max-matches": [["--max-matches", "2"]],
+        "--max-devices": [["--max-devices", "10"]],
+        "--max-subscriptions": [["--max-subscriptions", "5"]],
     }
     for flag in sorted(listed):
         if flag == "--tls-key":
@@ -261,6 +323,47 @@ def check_flags_serve(name, path, listed, tmp, tls, cert, key, deflate):
         check(status == 2 and "no permessage-deflate" in err,
               f"{name} --deflate shared in a build without zlib: refused, exit 2",
               f"status {status}, stderr {short(err)}")
+
+
+def check_game_bot_flags(path, game_server, listed):
+    """game_bot with every flag it lists plays a short match on a real game_server."""
+    server = processes.track(subprocess.Popen(
+        [game_server, "--address", "127.0.0.1", "--port", "0", "--tick-hz", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        m = re.match(r"^listening on ws://127\.0\.0\.1:(\d+)/$",
+                     processes.LineReader(server.stdout).next(TIMEOUT) or "")
+        if not check(m is not None, "game_server starts for game_bot", "no listening line"):
+            return
+        argv = ["--url", f"ws://127.0.0.1:{m.group(1)}/match/flags", "--bots", "2", "--seconds", "1"]
+        check(set(argv[::2]) == listed, "game_bot: the flags tried are those --help lists",
+              f"listed {sorted(listed)}")
+        status, out, err = run(path, argv)
+        check(status == 0 and "all bots ok" in out and "latency" in out,
+              f"game_bot {' '.join(argv)}: plays, reports latency, exits 0",
+              f"status {status}, stdout {short(out)}, stderr {short(err)}")
+    finally:
+        processes.stop(server)
+
+
+def check_iot_devices_flags(path, listed):
+    """iot_devices with every flag it lists starts, and stops on SIGTERM with status 0 (no
+    gateway there: the devices keep trying until then)."""
+    argv = ["--url", "ws://127.0.0.1:9/", "--devices", "3", "--prefix", "flags",
+            "--interval-ms", "100", "--readings", "5"]
+    check(set(argv[::2]) == listed, "iot_devices: the flags tried are those --help lists",
+          f"listed {sorted(listed)}")
+    proc = processes.track(subprocess.Popen([path] + argv, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True))
+    try:
+        proc.wait(0.5)
+    except subprocess.TimeoutExpired:
+        pass
+    status = processes.stop(proc)
+    out = proc.stdout.read()
+    check(status == 0 and "device flags-0003" in out,
+          f"iot_devices {' '.join(argv)}: runs, a line per device on SIGTERM, exit 0",
+          f"status {status}, stdout {short(out)}, stderr {short(proc.stderr.read())}")
 
 
 def check_static_dir(path, tmp):
