@@ -38,7 +38,7 @@ struct seen {
     }
 };
 
-ws::client_options options_for(std::uint16_t port) {
+ws::client_options rfc_client_options(std::uint16_t port) {
     ws::client_options opts;
     opts.url = "ws://127.0.0.1:" + std::to_string(port) + "/rfc";
     opts.reconnect.enabled = false;
@@ -72,7 +72,7 @@ TEST_CASE("client: unmasked server frames are accepted, its own frames are maske
     }};
     asio::io_context io;
     test::client_record record;
-    ws::client<> client{io, options_for(server.port())};
+    ws::client<> client{io, rfc_client_options(server.port())};
     record.watch(client);
     client.on_message([&](const ws::message& m) {
         record.messages.push_back(m.is_text() ? std::string{m.data} : "bin:" + std::string{m.data});
@@ -158,7 +158,7 @@ TEST_CASE("client: what it refuses in the server's answer and frames",
     }};
     asio::io_context io;
     test::client_record record;
-    ws::client_options opts = options_for(server.port());
+    ws::client_options opts = rfc_client_options(server.port());
     opts.subprotocols = {"chat"};
     opts.reconnect.enabled = true;
     opts.reconnect.initial_delay = 10s; // one attempt is enough here
@@ -232,7 +232,7 @@ TEST_CASE("client: a server that never answers the handshake, and one that stops
     }};
     asio::io_context io;
     test::client_record record;
-    ws::client_options opts = options_for(server.port());
+    ws::client_options opts = rfc_client_options(server.port());
     opts.clock = clock;
     opts.handshake_timeout = 2s;
     opts.ping_interval = 20s;
@@ -296,7 +296,7 @@ TEST_CASE("client: backoff between attempts, reset after a stable connection",
     }};
     asio::io_context io;
     test::client_record record;
-    ws::client_options opts = options_for(server.port());
+    ws::client_options opts = rfc_client_options(server.port());
     opts.clock = clock;
     opts.reconnect.enabled = true;
     opts.reconnect.initial_delay = 100ms;
