@@ -11,6 +11,7 @@
 #                                   Prometheus' promtool (the /metrics test), Node (when
 #                                   missing) and `npm ci`: tools/run-tests.sh,
 #                                   tools/build-docs.sh
+#   tools/install-deps.sh --cluster + redis-server, hiredis and nginx: tools/cluster.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,8 +33,11 @@ case "$mode" in
     # pinning, Catch2 because the release preset also configures the tests.
     packages+=(libboost-dev gnuplot-nox util-linux python3 catch2)
     ;;
+--cluster)
+    packages+=(redis-server libhiredis-dev nginx)
+    ;;
 esac
-if [ -n "$mode" ] && ! command -v node >/dev/null; then
+if [ -n "$mode" ] && [ "$mode" != --cluster ] && ! command -v node >/dev/null; then
     packages+=(nodejs npm) # the Node interop client, the browser driver, the Node `ws` peer
 fi
 
@@ -65,6 +69,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
-if [ -n "$mode" ] && [ -f package.json ]; then
+if [ -n "$mode" ] && [ "$mode" != --cluster ] && [ -f package.json ]; then
     npm ci --no-audit --no-fund
 fi
