@@ -317,18 +317,19 @@ def joined_on(node):
     return names
 
 
-def in_one_order(members):
-    """'' when every member holds the same messages in the same order, numbered one after
-    the other in one epoch (so none twice, none missing); else what is wrong."""
-    reference = members[0].messages
+def in_one_order(members, skip=0):
+    """'' when every member holds the same messages (after its first `skip`) in the same
+    order, numbered one after the other in one epoch (so none twice, none missing); else what
+    is wrong."""
+    reference = members[0].messages[skip:]
     seqs = [(epoch, seq) for epoch, seq, *_ in reference]
     if seqs and seqs != [(seqs[0][0], seqs[0][1] + i) for i in range(len(seqs))]:
         return f"{members[0].name}'s messages are not numbered one after the other: {seqs}"
     for m in members[1:]:
-        if m.messages != reference:
-            at = next((i for i, (a, b) in enumerate(zip(m.messages, reference)) if a != b),
-                      min(len(m.messages), len(reference)))
-            return (f"{m.name} got {len(m.messages)} messages, {members[0].name} "
-                    f"{len(reference)}; they differ at #{at}: {m.messages[at:at + 1]} against "
-                    f"{reference[at:at + 1]}")
+        got = m.messages[skip:]
+        if got != reference:
+            at = next((i for i, (a, b) in enumerate(zip(got, reference)) if a != b),
+                      min(len(got), len(reference)))
+            return (f"{m.name} got {len(got)} messages, {members[0].name} {len(reference)}; "
+                    f"they differ at #{at}: {got[at:at + 1]} against {reference[at:at + 1]}")
     return ""
