@@ -66,7 +66,7 @@ async def scenario(c):
     others = [m for m in members if m not in on_node2]
     check(not any(m.closed.is_set() for m in others), "the other nodes' members stay connected")
 
-    returning, away = on_node2[STAY_AWAY:], on_node2[:STAY_AWAY]
+    returning = on_node2[STAY_AWAY:]  # the first STAY_AWAY closed their tabs
     answers = await asyncio.gather(*(m.resume(c.url) for m in returning),
                                    return_exceptions=True)
     failed = [(m.name, a) for m, a in zip(returning, answers)
