@@ -4,6 +4,7 @@
 // Not in the umbrella header: it needs nlohmann/json (Debian: nlohmann-json3-dev).
 #pragma once
 
+#include <wschat/chat/bus.hpp>
 #include <wschat/chat/detail/presence_window.hpp>
 #include <wschat/chat/history.hpp>
 #include <wschat/chat/json_policy.hpp>
@@ -29,6 +30,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -120,8 +122,16 @@ public:
     using connection_ptr = std::shared_ptr<ws::connection<Transport>>;
 
     /// A lobby with `options`; names and text follow `policy` (json_policy's settings).
-    explicit lobby(lobby_options options = {}, json_policy policy = {})
-        : state_(std::make_shared<state>(std::move(options), std::move(policy))) {}
+    /// Without `cluster`, the lobby numbers and delivers its rooms' messages itself (the
+    /// in-process bus); with one (`chat::redis_bus`), it publishes them through it and
+    /// delivers what it hears from it, so that its rooms span every lobby on that bus.
+    explicit lobby(lobby_options options = {}, json_policy policy = {},
+                   std::shared_ptr<bus> cluster = nullptr)
+        : state_(
+              std::make_shared<state>(std::move(options), std::move(policy), std::move(cluster))) {
+        if (state_->cluster)
+            state_->cluster->listen(state_);
+    }
 
     /// Makes every connection of `server` that opens from now on a lobby member. May be called
     /// from any thread, also while the io_context runs; a second attach to the same server
@@ -168,13 +178,17 @@ public:
     }
 
     /// Sends `text` to room `room` as from `from` (a system announcement, a bot): numbered,
-    /// stored and delivered like a member's message. False when the room does not exist.
+    /// stored and delivered like a member's message (with a bus: once the bus numbered it,
+    /// and not at all when the bus is away). False when the room does not exist here.
     bool publish(std::string_view room, std::string_view from, std::string_view text) {
         std::lock_guard<std::mutex> lock{state_->mutex};
         room_state* r = state_->find_room(room);
         if (!r)
             return false;
-        state_->publish(*r, from, text, nullptr);
+        if (state_->cluster)
+            state_->publish_on_bus(nullptr, r->name, from, text, std::nullopt);
+        else
+            state_->publish(*r, from, text, nullptr);
         return true;
     }
 
@@ -227,6 +241,14 @@ public:
         std::lock_guard<std::mutex> lock{state_->mutex};
         const room_state* r = state_->find_room(room);
         return r ? r->members.size() : 0;
+    }
+
+    /// Members of `room` now on every node of the lobby's bus (this one's alone without a
+    /// bus): the count its `presence` envelopes carry.
+    std::size_t online(std::string_view room) const {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        const room_state* r = state_->find_room(room);
+        return r ? r->members.size() + r->remote_count : 0;
     }
 
     /// The names in `room` now, in join order.
@@ -316,10 +338,18 @@ private:
         bool window_open = false;
         bool changed_in_window = false;
         room_counters counts; // the lobby's totals are counted beside (see count())
+        // With a bus: whether `messages` follows the bus's stream (synced since subscribed);
+        // replies that show the room's stream wait in `waiting` until it does.
+        bool ready = true;
+        std::vector<std::function<void()>> waiting;
+        // With a bus: the names other nodes have here, by node.
+        std::map<std::string, std::vector<std::string>, std::less<>> remote;
+        std::size_t remote_count = 0;
     };
 
-    struct state : std::enable_shared_from_this<state> {
-        state(lobby_options o, json_policy p) : options(std::move(o)), policy(std::move(p)) {}
+    struct state : std::enable_shared_from_this<state>, bus_listener {
+        state(lobby_options o, json_policy p, std::shared_ptr<bus> b)
+            : options(std::move(o)), policy(std::move(p)), cluster(std::move(b)) {}
 
         // --- connections --------------------------------------------------------------
 
@@ -360,10 +390,9 @@ private:
             who->name = unique_name(
                 policy.clean_name(chosen ? *chosen : json_policy::requested_name(conn->request())));
             who->id = ws::random_hex(8);
-            who->token = ws::random_hex(16);
             who->conn = conn;
             names[who->name] = who.get();
-            by_token[who->token] = who;
+            issue_token(who);
             by_connection[conn.get()] = who;
             conn->send(welcome(*who, false));
             const std::string_view path = conn->request().path();
@@ -456,6 +485,8 @@ private:
             if (client_id)
                 if (const std::optional<std::uint64_t> seq = delivered(who, r->name, *client_id))
                     return conn.send(ack(r->name, *client_id, *seq, true));
+            if (cluster)
+                return publish_on_bus(conn.shared_from_this(), r->name, who.name, words, client_id);
             const std::uint64_t seq =
                 publish(*r, who.name, words, client_id ? &*client_id : nullptr);
             if (client_id) {
@@ -539,7 +570,7 @@ private:
                 return false;
             }
             if (!r)
-                r = &rooms.try_emplace(room, room, options.history).first->second;
+                r = &make_room(room);
             add_member(*r, who);
             who.rooms.push_back(room);
             send_joined(conn, *r, history);
@@ -611,19 +642,16 @@ private:
                 conn.send(note); // the sender's copy, for its other views of the conversation
         }
 
+        /// The rooms a resume names, with the position its client saw in each (if it said).
+        using resume_list = std::vector<std::pair<std::string, std::optional<stream_position>>>;
+
         /// `{"type":"resume","token":T,"rooms":[{"room":R,"epoch":E,"seq":S}, …]}`: this
         /// connection becomes the member the token names (closing its old connection, if
-        /// still open), rejoins its rooms, and gets what it missed in each, or why not.
+        /// still open), rejoins its rooms, and gets what it missed in each, or why not. With
+        /// a bus, a token issued by another node is claimed from it: the member moves here.
         void resume(const connection_ptr& conn, std::shared_ptr<member> current,
                     const json& envelope) {
-            const auto found = by_token.find(string_field(envelope, "token"));
-            if (found == by_token.end())
-                return refuse(*conn, nullptr, refusal_reason::other,
-                              error("bad_token", "unknown or expired resume token"));
-            const std::shared_ptr<member> who = found->second;
-            if (who == current)
-                return conn->send(error("bad_token", "this connection is that member already"));
-            std::vector<std::pair<std::string, std::optional<stream_position>>> asked;
+            resume_list asked;
             if (const auto list = envelope.find("rooms"); list != envelope.end()) {
                 if (!list->is_array() || list->size() > options.max_rooms_per_member)
                     return conn->send(error("bad_json", "\"rooms\" is a short list"));
@@ -638,6 +666,53 @@ private:
                     asked.emplace_back(string_field(item, "room"), std::move(seen));
                 }
             }
+            const std::string token = string_field(envelope, "token");
+            const auto found = by_token.find(token);
+            if (found != by_token.end()) {
+                if (found->second == current)
+                    return conn->send(error("bad_token", "this connection is that member already"));
+                return take_over(conn, current, found->second, asked);
+            }
+            if (!cluster || token.empty())
+                return refuse(*conn, nullptr, refusal_reason::other,
+                              error("bad_token", "unknown or expired resume token"));
+            cluster->claim_member(
+                token, [weak = this->weak_from_this(), conn,
+                        asked = std::move(asked)](std::error_code ec, bus_member claimed) {
+                    if (auto self = weak.lock())
+                        self->locked([&] { self->claimed(conn, ec, std::move(claimed), asked); });
+                });
+        }
+
+        /// The answer of the bus to a claim of another node's token for `conn`.
+        void claimed(const connection_ptr& conn, std::error_code ec, bus_member claimed,
+                     const resume_list& asked) {
+            const auto at = by_connection.find(conn.get());
+            if (at == by_connection.end())
+                return; // gone meanwhile
+            if (ec)
+                return refuse(*conn, nullptr, refusal_reason::other,
+                              error("bad_token", ec == bus_errc::unknown_token
+                                                     ? "unknown or expired resume token"
+                                                     : "resume unavailable: " + ec.message()));
+            auto who = std::make_shared<member>();
+            who->name = unique_name(policy.clean_name(claimed.name));
+            who->id = std::move(claimed.id);
+            // The rooms it says it was in, as joins would take them.
+            for (const auto& [room, seen] : asked)
+                if (is_valid_room_name(room, options) && !banned(room, who->name) &&
+                    who->rooms.size() < options.max_rooms_per_member &&
+                    std::find(who->rooms.begin(), who->rooms.end(), room) == who->rooms.end() &&
+                    (find_room(room) || rooms.size() < options.max_rooms))
+                    who->rooms.push_back(room);
+            names[who->name] = who.get();
+            take_over(conn, at->second, who, asked);
+        }
+
+        /// `conn`, until now the provisional member `current`, becomes member `who`.
+        /// (By value: `who` and `current` may be the very pointers it erases from the maps.)
+        void take_over(const connection_ptr& conn, std::shared_ptr<member> current,
+                       std::shared_ptr<member> who, const resume_list& asked) {
             // The provisional member this connection was until now goes, unseen if it joined
             // nothing.
             for (const std::string& room : current->rooms)
@@ -656,14 +731,17 @@ private:
                 for (const std::string& room : who->rooms) {
                     room_state* r = find_room(room);
                     if (!r)
-                        r = &rooms.try_emplace(room, room, options.history).first->second;
+                        r = &make_room(room);
                     add_member(*r, *who);
                     presence_changed(*r);
                 }
             }
-            by_token.erase(found);
-            who->token = ws::random_hex(16);
-            by_token[who->token] = who;
+            if (!who->token.empty()) {
+                by_token.erase(who->token);
+                if (cluster)
+                    cluster->forget_member(who->token);
+            }
+            issue_token(who);
             who->conn = conn;
             by_connection[conn.get()] = who;
             conn->send(welcome(*who, true));
@@ -673,30 +751,60 @@ private:
                     conn->send(error("not_member", "this member was not in that room", {}, room));
                     continue;
                 }
-                recovery got =
-                    seen ? r->messages.since(*seen, options.max_replay, clock::now())
-                         : recovery{recovery_outcome::unknown_position, {}, r->messages.position()};
-                json reply = {{"type", "resumed"},
-                              {"room", room},
-                              {"recovered", got.result == recovery_outcome::recovered},
-                              {"epoch", got.position.epoch},
-                              {"seq", got.position.sequence}};
-                if (got.result != recovery_outcome::recovered)
-                    reply["reason"] = std::string{to_string(got.result)};
-                else
-                    reply["missed"] = got.frames.size();
-                count(r, [&](room_counters& c) {
-                    c.count_resume(got.result);
-                    for (const ws::shared_frame& missed : got.frames)
-                        c.count_sent(1, missed.size());
-                });
-                conn->send(frame(reply));
-                for (const ws::shared_frame& missed : got.frames)
-                    conn->send(missed);
+                when_ready(*r, *conn,
+                           [this, seen = seen](ws::connection<Transport>& c, room_state& in) {
+                               send_resumed(c, in, seen);
+                           });
             }
         }
 
+        /// `resumed` for room `r`: what the member missed since `seen`, or why not.
+        void send_resumed(ws::connection<Transport>& conn, room_state& r,
+                          const std::optional<stream_position>& seen) {
+            recovery got =
+                seen ? r.messages.since(*seen, options.max_replay, clock::now())
+                     : recovery{recovery_outcome::unknown_position, {}, r.messages.position()};
+            json reply = {{"type", "resumed"},
+                          {"room", r.name},
+                          {"recovered", got.result == recovery_outcome::recovered},
+                          {"epoch", got.position.epoch},
+                          {"seq", got.position.sequence}};
+            if (got.result != recovery_outcome::recovered)
+                reply["reason"] = std::string{to_string(got.result)};
+            else
+                reply["missed"] = got.frames.size();
+            count(&r, [&](room_counters& c) {
+                c.count_resume(got.result);
+                for (const ws::shared_frame& missed : got.frames)
+                    c.count_sent(1, missed.size());
+            });
+            conn.send(frame(reply));
+            for (const ws::shared_frame& missed : got.frames)
+                conn.send(missed);
+        }
+
         // --- rooms --------------------------------------------------------------------
+
+        room_state& make_room(const std::string& name) {
+            room_state& r = rooms.try_emplace(name, name, options.history).first->second;
+            r.ready = !cluster; // with a bus, once subscribed and synced
+            return r;
+        }
+
+        /// Runs `reply(conn, r)` now if `r`'s history follows its stream, or once it does
+        /// (if `conn` is then still a member of it).
+        template <class Reply>
+        void when_ready(room_state& r, ws::connection<Transport>& conn, Reply reply) {
+            if (r.ready)
+                return reply(conn, r);
+            r.waiting.push_back([this, conn = conn.shared_from_this(), name = r.name,
+                                 reply = std::move(reply)]() mutable {
+                room_state* in = find_room(name);
+                const auto at = by_connection.find(conn.get());
+                if (in && at != by_connection.end() && is_member(*in, *at->second))
+                    reply(*conn, *in);
+            });
+        }
 
         std::uint64_t publish(room_state& r, std::string_view from, std::string_view text,
                               const std::string* client_id) {
@@ -716,6 +824,11 @@ private:
             if (r.members.empty())
                 empty_rooms.erase(r.name);
             r.members.push_back(&who);
+            if (cluster) {
+                if (r.members.size() == 1)
+                    cluster->subscribe(r.name);
+                cluster->member_joined(r.name, who.name);
+            }
             note(r.joined, r.left, who.name); // announced by the caller's presence_changed()
             count(&r, [](room_counters& c) { c.count_join(); });
             if (on_join)
@@ -742,6 +855,11 @@ private:
             if (r.members.empty())
                 empty_rooms.insert(r.name);
             note(r.left, r.joined, who.name);
+            if (cluster) {
+                cluster->member_left(r.name, who.name);
+                if (r.members.empty())
+                    unsubscribe(r);
+            }
             count(&r, [](room_counters& c) { c.count_leave(); });
             if (on_leave)
                 changes.push_back({false, r.name, who.name});
@@ -770,9 +888,193 @@ private:
             return false;
         }
 
+        // --- the bus (only with one) -----------------------------------------------------
+
+        /// Publishes a message to `room` through the bus; the sender (`conn`, null for the
+        /// application's own) gets its `ack`, or the error, when the bus answers.
+        void publish_on_bus(const connection_ptr& conn, const std::string& room,
+                            std::string_view from, std::string_view text,
+                            const std::optional<std::string>& client_id) {
+            json fields = {{"from", from}, {"text", text}, {"time", detail::now_ms()}};
+            if (client_id)
+                fields["id"] = *client_id;
+            std::string body = fields.dump(-1, ' ', false, json::error_handler_t::replace);
+            body.front() = ','; // the fields after "seq" (see message_frame)
+            cluster->publish(room, std::move(body),
+                             [weak = this->weak_from_this(), conn, room,
+                              client_id](std::error_code ec, std::uint64_t seq) {
+                                 if (auto self = weak.lock(); self && conn)
+                                     self->locked(
+                                         [&] { self->published(*conn, room, client_id, ec, seq); });
+                             });
+        }
+
+        void published(ws::connection<Transport>& conn, const std::string& room,
+                       const std::optional<std::string>& client_id, std::error_code ec,
+                       std::uint64_t seq) {
+            if (ec)
+                return refuse(conn, find_room(room), refusal_reason::other,
+                              error("bus_unavailable", "not sent, try again later: " + ec.message(),
+                                    client_id, room));
+            if (!client_id)
+                return;
+            if (const auto at = by_connection.find(&conn); at != by_connection.end())
+                remember(*at->second, room, *client_id, seq);
+            conn.send(ack(room, *client_id, seq, false));
+        }
+
+        /// The room's last member here left: the node stops hearing it, and what it knew
+        /// of the other nodes' members goes stale.
+        void unsubscribe(room_state& r) {
+            cluster->unsubscribe(r.name);
+            r.ready = false;
+            r.waiting.clear();
+            r.remote.clear();
+            r.remote_count = 0;
+            r.joined.clear();
+            r.left.clear();
+        }
+
+        /// A room message's frame: the envelope's first fields, then `body` (`,"from":…}`),
+        /// the same bytes as publish() writes.
+        static ws::shared_frame message_frame(std::string_view room, std::string_view epoch,
+                                              std::uint64_t seq, std::string_view body) {
+            std::string text;
+            text.reserve(64 + room.size() + epoch.size() + body.size());
+            text += R"({"type":"message","room":")";
+            text += room;
+            text += R"(","epoch":")";
+            text += epoch;
+            text += R"(","seq":)";
+            text += std::to_string(seq);
+            text += body;
+            return ws::make_frame(ws::opcode::text, text);
+        }
+
+        static bool is_body(std::string_view body) {
+            return body.size() >= 2 && body.front() == ',' && body.back() == '}';
+        }
+
+        /// Runs `work` under the lobby's lock, its sends corked (a bus's handler is not).
+        template <class Work>
+        void from_bus(Work&& work) {
+            std::lock_guard<std::mutex> lock{mutex};
+            std::optional<ws::cork> corked;
+            if (executor)
+                corked.emplace(*executor);
+            work();
+        }
+
+        void bus_message(std::string_view room, std::string_view epoch, std::uint64_t seq,
+                         std::string_view body) override {
+            if (!is_body(body))
+                return;
+            from_bus([&] {
+                room_state* r = find_room(room);
+                if (!r || !r->ready)
+                    return;
+                if (seq != r->messages.next_sequence() || epoch != r->messages.epoch())
+                    r->messages.restart(std::string{epoch}, seq - 1);
+                const ws::shared_frame message = message_frame(room, epoch, seq, body);
+                r->messages.append(message, clock::now());
+                send_to_all(*r, message);
+            });
+        }
+
+        void bus_synced(std::string_view room, const stream_position& position,
+                        std::vector<bus_entry> tail, recovery_outcome why) override {
+            from_bus([&] {
+                room_state* r = find_room(room);
+                if (!r || r->members.empty())
+                    return; // unsubscribed meanwhile
+                const bool tell = r->ready && why != recovery_outcome::recovered;
+                r->messages.restart(position.epoch,
+                                    tail.empty() ? position.sequence : tail.front().seq - 1);
+                const auto now = clock::now();
+                for (const bus_entry& e : tail) {
+                    if (!is_body(e.body))
+                        continue;
+                    if (e.seq != r->messages.next_sequence())
+                        r->messages.restart(position.epoch, e.seq - 1);
+                    r->messages.append(message_frame(room, position.epoch, e.seq, e.body), now);
+                }
+                if (r->messages.last_sequence() != position.sequence)
+                    r->messages.restart(position.epoch, position.sequence);
+                if (tell)
+                    send_to_all(*r, frame({{"type", "reset"},
+                                           {"room", r->name},
+                                           {"reason", std::string{to_string(why)}},
+                                           {"epoch", position.epoch},
+                                           {"seq", position.sequence}}));
+                r->ready = true;
+                for (const auto& reply : std::exchange(r->waiting, {}))
+                    reply();
+                if (!r->joined.empty() || !r->left.empty())
+                    presence_changed(*r);
+            });
+        }
+
+        void bus_presence(std::string_view room, std::string_view node,
+                          std::vector<std::string> names) override {
+            std::sort(names.begin(), names.end());
+            from_bus([&] {
+                room_state* r = find_room(room);
+                if (!r || r->members.empty())
+                    return;
+                const auto at = r->remote.find(node);
+                const std::vector<std::string> none;
+                const std::vector<std::string>& had = at == r->remote.end() ? none : at->second;
+                std::vector<std::string> gone, came;
+                std::set_difference(had.begin(), had.end(), names.begin(), names.end(),
+                                    std::back_inserter(gone));
+                std::set_difference(names.begin(), names.end(), had.begin(), had.end(),
+                                    std::back_inserter(came));
+                if (gone.empty() && came.empty())
+                    return;
+                for (const std::string& name : gone)
+                    note(r->left, r->joined, name);
+                for (const std::string& name : came)
+                    note(r->joined, r->left, name);
+                r->remote_count = r->remote_count + names.size() - had.size();
+                if (names.empty())
+                    r->remote.erase(at);
+                else
+                    r->remote[std::string{node}] = std::move(names);
+                presence_changed(*r);
+            });
+        }
+
+        void bus_presence_delta(std::string_view room, std::string_view node, std::string_view name,
+                                bool joined) override {
+            from_bus([&] {
+                room_state* r = find_room(room);
+                if (!r || r->members.empty())
+                    return;
+                std::vector<std::string>& names = r->remote[std::string{node}];
+                const auto at = std::lower_bound(names.begin(), names.end(), name);
+                const bool there = at != names.end() && *at == name;
+                if (joined && !there) {
+                    names.insert(at, std::string{name});
+                    ++r->remote_count;
+                    note(r->joined, r->left, std::string{name});
+                } else if (!joined && there) {
+                    names.erase(at);
+                    --r->remote_count;
+                    note(r->left, r->joined, std::string{name});
+                }
+                const bool changed = joined != there;
+                if (names.empty())
+                    r->remote.erase(std::string{node});
+                if (changed)
+                    presence_changed(*r);
+            });
+        }
+
         // --- presence, coalesced per room (with the mutex held) ------------------------
 
         void presence_changed(room_state& r) {
+            if (!r.ready)
+                return; // announced once it is (see bus_synced)
             if (r.window_open) {
                 r.changed_in_window = true;
                 return;
@@ -802,7 +1104,7 @@ private:
             if (!r)
                 return;
             r->window_open = false;
-            if (!std::exchange(r->changed_in_window, false))
+            if (!std::exchange(r->changed_in_window, false) || !r->ready)
                 return;
             open_window(*r, announce_presence(*r));
         }
@@ -820,7 +1122,7 @@ private:
             };
             send_to_all(r, frame({{"type", "presence"},
                                   {"room", r.name},
-                                  {"online", r.members.size()},
+                                  {"online", r.members.size() + r.remote_count},
                                   {"joined", listed(r.joined)},
                                   {"left", listed(r.left)},
                                   {"time", detail::now_ms()}}));
@@ -843,6 +1145,12 @@ private:
         /// `joined`: the room's position, the first roster page and how many of its last
         /// messages follow, then those messages as they were delivered.
         void send_joined(ws::connection<Transport>& conn, room_state& r, std::size_t history) {
+            when_ready(r, conn, [this, history](ws::connection<Transport>& c, room_state& in) {
+                send_joined_now(c, in, history);
+            });
+        }
+
+        void send_joined_now(ws::connection<Transport>& conn, room_state& r, std::size_t history) {
             const std::vector<ws::shared_frame> past = r.messages.recent(history, clock::now());
             json reply = roster_envelope(r, 0);
             reply["type"] = "joined";
@@ -862,13 +1170,23 @@ private:
             return frame(roster_envelope(r, offset));
         }
 
+        /// A page of the room's names from `offset`: this node's members in join order,
+        /// then the other nodes'.
         json roster_envelope(const room_state& r, std::size_t offset) const {
             std::vector<std::string> page;
+            const std::size_t online = r.members.size() + r.remote_count;
             for (std::size_t i = offset; i < r.members.size() && page.size() < options.roster_page;
                  ++i)
                 page.push_back(r.members[i]->name);
-            const bool more = offset + page.size() < r.members.size();
-            return {{"type", "roster"}, {"room", r.name},  {"online", r.members.size()},
+            std::size_t skip = offset > r.members.size() ? offset - r.members.size() : 0;
+            for (const auto& [node, names] : r.remote) {
+                for (std::size_t i = std::min(skip, names.size());
+                     i < names.size() && page.size() < options.roster_page; ++i)
+                    page.push_back(names[i]);
+                skip -= std::min(skip, names.size());
+            }
+            const bool more = offset + page.size() < online;
+            return {{"type", "roster"}, {"room", r.name},  {"online", online},
                     {"offset", offset}, {"members", page}, {"more", more}};
         }
 
@@ -959,10 +1277,20 @@ private:
             return name;
         }
 
+        /// Gives `who` a new resume token (the bus's, so that any node can resume it).
+        void issue_token(const std::shared_ptr<member>& who) {
+            who->token = cluster ? cluster->new_token() : ws::random_hex(16);
+            by_token[who->token] = who;
+            if (cluster)
+                cluster->remember_member(who->token, {who->name, who->id});
+        }
+
         /// Drops `who` for good: its name and token become free.
         void forget(const std::shared_ptr<member>& who) {
             names.erase(who->name);
             by_token.erase(who->token);
+            if (cluster)
+                cluster->forget_member(who->token);
             const auto at = std::find(resumable.begin(), resumable.end(), who);
             if (at != resumable.end())
                 resumable.erase(at);
@@ -1012,6 +1340,7 @@ private:
         std::vector<membership_change> changes; // for them, told once the mutex is released
         mutable std::mutex mutex;
         std::optional<asio::io_context::executor_type> executor;
+        const std::shared_ptr<bus> cluster; // null: the in-process bus
         std::map<const ws::server<Transport>*, ws::handler_id> attached;
         std::map<std::string, room_state, std::less<>> rooms;
         std::set<std::string> empty_rooms; // rooms nobody is in, removed once history expires
