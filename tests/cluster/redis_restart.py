@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Redis restarted under a running cluster: while it is down a message is refused with the
-documented error envelope (code `unavailable`, the message's id) and nobody receives it; once
+documented error envelope (code `bus_unavailable`, the message's id) and nobody receives it; once
 it is back the nodes' buses reconnect and resubscribe by themselves, messages flow again to
 every member on every node, once each and in one order, and nothing from before is delivered
 twice. Redis runs without persistence here, so it comes back empty: the rooms start a new
@@ -47,8 +47,8 @@ async def scenario(c):
     await senders[1].say("while down", client_id="down-1")
     await senders[1].wait_for(lambda: senders[1].errors, "an error envelope")
     error = senders[1].errors[-1]
-    check(error.get("code") == "unavailable" and error.get("id") == "down-1",
-          "a message sent while Redis is down is refused: error `unavailable` with its id",
+    check(error.get("code") == "bus_unavailable" and error.get("id") == "down-1",
+          "a message sent while Redis is down is refused: error `bus_unavailable` with its id",
           f"{error}")
     await asyncio.sleep(0.5)
     check(all(len(m.messages) == BEFORE for m in members), "and nobody receives it")
