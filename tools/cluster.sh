@@ -131,7 +131,7 @@ start() {
 
     for i in 1 2 3; do
         nohup "$chat_server" --address 127.0.0.1 --port "$(node_port "$i")" \
-            --redis "redis://127.0.0.1:$redis_port" --node-id "node$i" \
+            --redis "redis://127.0.0.1:$redis_port" \
             --trusted-proxy 127.0.0.1 "$@" </dev/null >"$run_dir/node$i.log" 2>&1 &
         echo $! >"$run_dir/node$i.pid"
     done

@@ -40,8 +40,8 @@ await scenario('two pages on two nodes of one Redis', async (cleanups) => {
       '--appendonly', 'no', '--daemonize', 'no'], /ready to accept connections/i);
     cleanups.push(() => redis.stop());
     await redis.started;
-    for (const id of ['node1', 'node2']) {
-      const node = await startChatServer(args.chatServer, 0, ['--redis', `unix://${socket}`, '--node-id', id]);
+    for (let i = 0; i < 2; i++) {
+      const node = await startChatServer(args.chatServer, 0, ['--redis', `unix://${socket}`]);
       cleanups.push(() => node.stop());
       nodes.push(node);
     }

@@ -48,12 +48,13 @@ def add_arguments(parser):
 
 
 class Node:
-    """examples/chat_server on 127.0.0.1 with --redis; `lines` collects its stdout."""
+    """examples/chat_server on 127.0.0.1 with --redis; `lines` collects its stdout; `node_id`
+    names it in the test's messages."""
 
     def __init__(self, path, redis_url, node_id, extra=(), port=0):
         self.node_id = node_id
         self.argv = [path, "--address", "127.0.0.1", "--port", str(port), "--redis", redis_url,
-                     "--node-id", node_id, "--trusted-proxy", "127.0.0.1",
+                     "--trusted-proxy", "127.0.0.1",
                      # every member of the test comes from 127.0.0.1, nginx as well
                      "--max-connections-per-address", "10000",
                      "--max-messages-per-second", "0"] + list(extra)
@@ -170,7 +171,7 @@ class Cluster:
         return self
 
     def start_node(self, node_id, port=0):
-        return Node(self.args.chat_server, self.redis.url, node_id, self.node_flags, port)
+        return Node(self.args.chat_server, self.redis.url(), node_id, self.node_flags, port)
 
     def __exit__(self, kind, value, tb):
         if kind is not None and self.nginx:

@@ -41,7 +41,7 @@ async def scenario(c):
     problem = in_one_order(members)
     check(not problem, "before the restart: every message once, in one order", problem)
 
-    c.redis.stop()
+    c.redis.kill()  # as a crash: no goodbye to the nodes
     await until(lambda: not any(bus_up(n) for n in c.nodes), "the buses noticing", 10)
     check(True, "every node's /metrics says its bus is down")
     await senders[1].say("while down", client_id="down-1")
@@ -53,7 +53,7 @@ async def scenario(c):
     await asyncio.sleep(0.5)
     check(all(len(m.messages) == BEFORE for m in members), "and nobody receives it")
 
-    c.redis.start()  # the same port: the nodes reconnect with their backoff
+    c.redis.restart()  # empty, on the same port: the nodes reconnect with their backoff
     try:
         await until(lambda: all(bus_up(n) for n in c.nodes), "the buses reconnecting", 20)
         check(True, "every node's bus reconnects by itself")
