@@ -696,7 +696,9 @@ private:
                                                      ? "unknown or expired resume token"
                                                      : "resume unavailable: " + ec.message()));
             auto who = std::make_shared<member>();
-            who->name = unique_name(policy.clean_name(claimed.name));
+            // The provisional member this connection was goes (take_over), so the name it
+            // holds, often the very one asked for, is free for the member it resumes.
+            who->name = unique_name(policy.clean_name(claimed.name), at->second.get());
             who->id = std::move(claimed.id);
             // The rooms it says it was in, as joins would take them.
             for (const auto& [room, seen] : asked)
@@ -1270,9 +1272,14 @@ private:
         }
 
         /// `wanted`, or "wanted (2)", "wanted (3)" … while the name is taken.
-        std::string unique_name(const std::string& wanted) const {
+        /// `wanted`, or `wanted (2)`, `(3)` … if taken by a member other than `leaving`.
+        std::string unique_name(const std::string& wanted, const member* leaving = nullptr) const {
+            const auto taken = [&](const std::string& name) {
+                const auto at = names.find(name);
+                return at != names.end() && at->second != leaving;
+            };
             std::string name = wanted;
-            for (int n = 2; names.count(name); ++n)
+            for (int n = 2; taken(name); ++n)
                 name = wanted + " (" + std::to_string(n) + ")";
             return name;
         }
@@ -1287,7 +1294,10 @@ private:
 
         /// Drops `who` for good: its name and token become free.
         void forget(const std::shared_ptr<member>& who) {
-            names.erase(who->name);
+            // Its name may be another's already (a resumed member that took it over).
+            if (const auto named = names.find(who->name);
+                named != names.end() && named->second == who.get())
+                names.erase(named);
             by_token.erase(who->token);
             if (cluster)
                 cluster->forget_member(who->token);
