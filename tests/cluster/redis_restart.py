@@ -78,6 +78,9 @@ async def scenario(c):
     problem = in_one_order(members, skip=BEFORE)  # the new epoch's, on their own
     check(not problem, "after the restart: every message once, in one order, in a new epoch",
           problem)
+    epochs = {epoch for epoch, *_ in members[0].messages}
+    check(len(epochs) == 2, "Redis came back empty: the room numbers from a new epoch",
+          f"{epochs}")
     texts = [t for *_, t in members[0].messages[BEFORE:]]
     check(texts.count("while down") == 1, "the retried message is delivered once", f"{texts}")
     check(not [e for m in members for e in m.errors if m is not senders[1]],
