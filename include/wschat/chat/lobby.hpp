@@ -668,37 +668,46 @@ private:
             }
             const std::string token = string_field(envelope, "token");
             const auto found = by_token.find(token);
-            if (found != by_token.end()) {
-                if (found->second == current)
-                    return conn->send(error("bad_token", "this connection is that member already"));
-                return take_over(conn, current, found->second, asked);
+            if (found != by_token.end() && found->second == current)
+                return conn->send(error("bad_token", "this connection is that member already"));
+            if (cluster && !token.empty()) {
+                // Claimed through the bus even when issued here: a token resumes once,
+                // cluster-wide.
+                return cluster->claim_member(
+                    token, [weak = this->weak_from_this(), conn, token,
+                            asked = std::move(asked)](std::error_code ec, bus_member claimed) {
+                        if (auto self = weak.lock())
+                            self->locked(
+                                [&] { self->claimed(conn, token, ec, std::move(claimed), asked); });
+                    });
             }
-            if (!cluster || token.empty())
+            if (found == by_token.end())
                 return refuse(*conn, nullptr, refusal_reason::other,
                               error("bad_token", "unknown or expired resume token"));
-            cluster->claim_member(
-                token, [weak = this->weak_from_this(), conn,
-                        asked = std::move(asked)](std::error_code ec, bus_member claimed) {
-                    if (auto self = weak.lock())
-                        self->locked([&] { self->claimed(conn, ec, std::move(claimed), asked); });
-                });
+            take_over(conn, current, found->second, asked);
         }
 
-        /// The answer of the bus to a claim of another node's token for `conn`.
-        void claimed(const connection_ptr& conn, std::error_code ec, bus_member claimed,
-                     const resume_list& asked) {
+        /// The bus's answer to a claim of `token` for `conn`: the member, as this node holds
+        /// it or as another node described it. While the bus is away, a token issued here
+        /// still resumes here.
+        void claimed(const connection_ptr& conn, const std::string& token, std::error_code ec,
+                     bus_member claimed, const resume_list& asked) {
             const auto at = by_connection.find(conn.get());
             if (at == by_connection.end())
                 return; // gone meanwhile
-            if (ec)
+            const auto local = by_token.find(token);
+            if (ec && (local == by_token.end() || ec == bus_errc::unknown_token))
                 return refuse(*conn, nullptr, refusal_reason::other,
                               error("bad_token", ec == bus_errc::unknown_token
                                                      ? "unknown or expired resume token"
                                                      : "resume unavailable: " + ec.message()));
+            if (local != by_token.end()) {
+                if (local->second == at->second)
+                    return conn->send(error("bad_token", "this connection is that member already"));
+                return take_over(conn, at->second, local->second, asked);
+            }
             auto who = std::make_shared<member>();
-            // The provisional member this connection was goes (take_over), so the name it
-            // holds, often the very one asked for, is free for the member it resumes.
-            who->name = unique_name(policy.clean_name(claimed.name), at->second.get());
+            who->name = policy.clean_name(claimed.name); // made unique once it is here
             who->id = std::move(claimed.id);
             // The rooms it says it was in, as joins would take them.
             for (const auto& [room, seen] : asked)
@@ -707,7 +716,6 @@ private:
                     std::find(who->rooms.begin(), who->rooms.end(), room) == who->rooms.end() &&
                     (find_room(room) || rooms.size() < options.max_rooms))
                     who->rooms.push_back(room);
-            names[who->name] = who.get();
             take_over(conn, at->second, who, asked);
         }
 
@@ -721,6 +729,12 @@ private:
                 if (room_state* r = find_room(room))
                     remove_member(*r, *current);
             forget(current);
+            // A member from another node takes its name here, if still free.
+            if (const auto named = names.find(who->name);
+                named == names.end() || named->second != who.get()) {
+                who->name = unique_name(who->name);
+                names[who->name] = who.get();
+            }
             // The old connection, if any, hands its rooms over without a leave and a join.
             if (const connection_ptr old = who->conn) {
                 by_connection.erase(old.get());
@@ -1272,14 +1286,9 @@ private:
         }
 
         /// `wanted`, or "wanted (2)", "wanted (3)" … while the name is taken.
-        /// `wanted`, or `wanted (2)`, `(3)` … if taken by a member other than `leaving`.
-        std::string unique_name(const std::string& wanted, const member* leaving = nullptr) const {
-            const auto taken = [&](const std::string& name) {
-                const auto at = names.find(name);
-                return at != names.end() && at->second != leaving;
-            };
+        std::string unique_name(const std::string& wanted) const {
             std::string name = wanted;
-            for (int n = 2; taken(name); ++n)
+            for (int n = 2; names.count(name); ++n)
                 name = wanted + " (" + std::to_string(n) + ")";
             return name;
         }
@@ -1294,10 +1303,7 @@ private:
 
         /// Drops `who` for good: its name and token become free.
         void forget(const std::shared_ptr<member>& who) {
-            // Its name may be another's already (a resumed member that took it over).
-            if (const auto named = names.find(who->name);
-                named != names.end() && named->second == who.get())
-                names.erase(named);
+            names.erase(who->name);
             by_token.erase(who->token);
             if (cluster)
                 cluster->forget_member(who->token);
