@@ -1016,12 +1016,15 @@ private:
                 }
                 if (r->messages.last_sequence() != position.sequence)
                     r->messages.restart(position.epoch, position.sequence);
+                // Told as a resume that could not be filled is: clients join again for the
+                // recent history (and learn the new epoch from `joined`).
                 if (tell)
-                    send_to_all(*r, frame({{"type", "reset"},
+                    send_to_all(*r, frame({{"type", "resumed"},
                                            {"room", r->name},
-                                           {"reason", std::string{to_string(why)}},
+                                           {"recovered", false},
                                            {"epoch", position.epoch},
-                                           {"seq", position.sequence}}));
+                                           {"seq", position.sequence},
+                                           {"reason", std::string{to_string(why)}}}));
                 r->ready = true;
                 for (const auto& reply : std::exchange(r->waiting, {}))
                     reply();
