@@ -8,6 +8,7 @@
 #include "support/memory_client.hpp"
 
 #include <wschat/chat/lobby.hpp>
+#include <wschat/chat/prometheus.hpp>
 #include <wschat/chat/redis_bus.hpp>
 
 #include <catch2/catch.hpp>
@@ -322,6 +323,9 @@ TEST_CASE("redis bus: while Redis is down publishing answers an error; then it r
     CHECK(refused.at("id") == "2");
     CHECK(refused.at("room") == "r");
     CHECK(c.nodes[0]->bus->stats().publish_errors >= 1);
+    chat::prometheus_text page;
+    chat::append_bus(page, c.nodes[0]->bus->stats());
+    CHECK(page.str().find("\nwschat_bus_connected 0\n") != std::string::npos);
 
     c.redis.restart();
     REQUIRE(c.until([&] {
