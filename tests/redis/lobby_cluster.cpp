@@ -8,6 +8,7 @@
 #include "support/memory_client.hpp"
 
 #include <wschat/chat/lobby.hpp>
+#include <wschat/chat/prometheus.hpp>
 #include <wschat/chat/redis_bus.hpp>
 
 #include <catch2/catch.hpp>
@@ -322,18 +323,31 @@ TEST_CASE("redis bus: while Redis is down publishing answers an error; then it r
     CHECK(refused.at("id") == "2");
     CHECK(refused.at("room") == "r");
     CHECK(c.nodes[0]->bus->stats().publish_errors >= 1);
+    chat::prometheus_text page;
+    chat::append_bus(page, c.nodes[0]->bus->stats());
+    CHECK(page.str().find("\nwschat_bus_connected 0\n") != std::string::npos);
 
     c.redis.restart();
     REQUIRE(c.until([&] {
         return c.nodes[0]->bus->stats().connected == 1 && c.nodes[1]->bus->stats().connected == 1;
     }));
-    // Redis came back empty: each node finds a new epoch and tells its members.
-    REQUIRE(c.until(
-        [&] { return !alice->of_type("reset").empty() && !bob->of_type("reset").empty(); }));
-    const json reset = bob->of_type("reset").at(0);
+    // Redis came back empty: each node finds a new epoch and tells its members, as a resume
+    // that cannot be filled is told; they join again for the room's recent history.
+    const auto told = [](const peer& p) {
+        for (const json& e : p.of_type("resumed"))
+            if (e.at("recovered") == false)
+                return true;
+        return false;
+    };
+    REQUIRE(c.until([&] { return told(*alice) && told(*bob); }));
+    const json reset = bob->of_type("resumed").at(0);
     CHECK(reset.at("reason") == "epoch_changed");
     CHECK(reset.at("epoch") != epoch);
     CHECK(reset.at("seq") == 0);
+    bob->say({{"type", "join"}, {"room", "r"}, {"history", 10}});
+    REQUIRE(c.until([&] { return bob->of_type("joined").size() == 2; }));
+    CHECK(bob->of_type("joined").at(1).at("epoch") == reset.at("epoch"));
+    CHECK(bob->of_type("joined").at(1).at("history") == 0);
 
     alice->say({{"type", "message"}, {"room", "r"}, {"text", "two"}, {"id", "3"}});
     bob->say({{"type", "message"}, {"room", "r"}, {"text", "three"}, {"id", "4"}});
@@ -351,4 +365,67 @@ TEST_CASE("redis bus: while Redis is down publishing answers an error; then it r
     // Presence was written again into the new Redis.
     REQUIRE(c.until(
         [&] { return c.nodes[0]->lobby.online("r") == 2 && c.nodes[1]->lobby.online("r") == 2; }));
+}
+
+TEST_CASE("redis bus: messages a node missed while its subscription was down are fetched from "
+          "the stream; a gap longer than the stream holds restarts the room",
+          "[redis][server][bus]") {
+    cluster c{2};
+    auto alice = c.join(0, "/rooms/r?name=alice");
+    auto bob = c.join(1, "/rooms/r?name=bob");
+    REQUIRE(c.until(
+        [&] { return !alice->of_type("joined").empty() && !bob->of_type("joined").empty(); }));
+    bob->say({{"type", "message"}, {"room", "r"}, {"text", "m1"}});
+    REQUIRE(c.until([&] { return alice->of_type("message").size() == 1; }));
+
+    // Every subscriber connection is cut; node B publishes before node A has even run
+    // (its io_context waits), so A's subscription certainly misses them.
+    const auto cut_and_publish = [&](int count, int first) {
+        CHECK(c.redis.query({"CLIENT", "KILL", "TYPE", "pubsub"}).integer == 2);
+        const std::size_t acks = bob->of_type("ack").size();
+        for (int i = 0; i < count; ++i)
+            bob->say({{"type", "message"},
+                      {"room", "r"},
+                      {"text", "m" + std::to_string(first + i)},
+                      {"id", std::to_string(first + i)}});
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (bob->of_type("ack").size() < acks + count &&
+               std::chrono::steady_clock::now() < deadline) {
+            test::settle(c.nodes[1]->s.io);
+            bob->read();
+            std::this_thread::sleep_for(1ms);
+        }
+        REQUIRE(bob->of_type("ack").size() == acks + count);
+    };
+    cut_and_publish(3, 2);
+    REQUIRE(c.until([&] { return alice->of_type("message").size() == 4; }));
+    c.until([] { return false; }, 200ms);
+    CHECK(c.nodes[0]->bus->stats().gaps_filled >= 3);
+    CHECK(messages(*alice) == messages(*bob));
+    const auto got = messages(*alice);
+    REQUIRE(got.size() == 4);
+    for (std::size_t i = 0; i < 4; ++i)
+        CHECK(std::get<0>(got[i]) == i + 1);
+
+    // More than the stream holds (500 by default, fetched 500 at most): A cannot fill the gap
+    // and tells its member, which joins again; B heard them all.
+    const std::size_t before = alice->of_type("message").size();
+    cut_and_publish(510, 5);
+    REQUIRE(c.until([&] {
+        for (const json& e : alice->of_type("resumed"))
+            if (e.at("reason") == "too_old")
+                return true;
+        return false;
+    }));
+    const json reset = alice->of_type("resumed").at(0);
+    CHECK(reset.at("recovered") == false);
+    CHECK(reset.at("seq") == 514);
+    CHECK(alice->of_type("message").size() == before); // none of them, rather than some
+    CHECK(c.nodes[0]->bus->stats().resets == 1);
+    alice->say({{"type", "join"}, {"room", "r"}, {"history", 5}});
+    REQUIRE(c.until([&] { return alice->of_type("message").size() == before + 5; }));
+    CHECK(std::get<0>(messages(*alice).back()) == 514);
+    bob->say({{"type", "message"}, {"room", "r"}, {"text", "live"}});
+    REQUIRE(c.until([&] { return std::get<0>(messages(*alice).back()) == 515; }));
+    CHECK(c.nodes[0]->bus->stats().duplicates == 0);
 }

@@ -549,7 +549,8 @@ private:
             }
             room_state* r = find_room(room);
             if (r && is_member(*r, who)) {
-                send_joined(conn, *r, history);
+                if (r->ready) // else its first `joined` is on its way
+                    send_joined(conn, *r, history);
                 return true;
             }
             if (who.rooms.size() >= options.max_rooms_per_member) {
@@ -813,6 +814,9 @@ private:
         void when_ready(room_state& r, ws::connection<Transport>& conn, Reply reply) {
             if (r.ready)
                 return reply(conn, r);
+            if (r.waiting.size() >= options.max_members_per_room) // bounded while the bus is away
+                return conn.send(
+                    error("bus_unavailable", "the room is not available, try again", {}, r.name));
             r.waiting.push_back([this, conn = conn.shared_from_this(), name = r.name,
                                  reply = std::move(reply)]() mutable {
                 room_state* in = find_room(name);
@@ -1016,12 +1020,15 @@ private:
                 }
                 if (r->messages.last_sequence() != position.sequence)
                     r->messages.restart(position.epoch, position.sequence);
+                // Told as a resume that could not be filled is: clients join again for the
+                // recent history (and learn the new epoch from `joined`).
                 if (tell)
-                    send_to_all(*r, frame({{"type", "reset"},
+                    send_to_all(*r, frame({{"type", "resumed"},
                                            {"room", r->name},
-                                           {"reason", std::string{to_string(why)}},
+                                           {"recovered", false},
                                            {"epoch", position.epoch},
-                                           {"seq", position.sequence}}));
+                                           {"seq", position.sequence},
+                                           {"reason", std::string{to_string(why)}}}));
                 r->ready = true;
                 for (const auto& reply : std::exchange(r->waiting, {}))
                     reply();
