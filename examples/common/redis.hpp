@@ -106,28 +106,7 @@ public:
     void append_metrics(chat::prometheus_text& page) const {
         if (!bus_)
             return;
-        const chat::bus_stats s = bus_->stats();
-        page.gauge("wschat_bus_connected", "1 while the Redis bus can publish and hear its rooms.",
-                   {}, s.connected);
-        const auto counter = [&page](const char* name, const char* help, std::uint64_t value) {
-            page.counter(name, help, {}, value);
-        };
-        counter("wschat_bus_disconnects_total", "Times the bus lost Redis.", s.disconnects);
-        counter("wschat_bus_published_total", "Messages Redis numbered for this node.",
-                s.published);
-        counter("wschat_bus_publish_errors_total",
-                "Publishes refused: Redis away or too many waiting.", s.publish_errors);
-        counter("wschat_bus_delivered_total", "Messages the bus handed to the lobby, each once.",
-                s.delivered);
-        counter("wschat_bus_duplicates_total", "Messages heard again and skipped.", s.duplicates);
-        counter("wschat_bus_gaps_filled_total", "Missed messages fetched from a room's stream.",
-                s.gaps_filled);
-        counter("wschat_bus_resets_total", "Rooms restarted: a new epoch or a gap too old to fill.",
-                s.resets);
-        counter("wschat_bus_dropped_total", "Messages not kept while a room synced (refetched).",
-                s.dropped);
-        counter("wschat_bus_command_errors_total", "Other Redis commands that failed.",
-                s.command_errors);
+        chat::append_bus(page, bus_->stats());
     }
 
 private:
