@@ -2,10 +2,11 @@
 """The examples' command lines as a user meets them, on the real binaries.
 
     python3 tests/cli/example_flags.py --minimal-chat PATH --echo-server PATH
-        [--chat-server PATH] [--tls yes|no|untested] [--deflate yes|no]
+        [--chat-server PATH] [--tls yes|no|untested] [--deflate yes|no] [--redis yes|no]
 
---tls / --deflate say whether the build linked OpenSSL / zlib into the examples (then
---tls-cert / --deflate shared must serve; otherwise they must be refused with a reason);
+--tls / --deflate / --redis say whether the build linked OpenSSL / zlib / hiredis into the
+examples (then --tls-cert / --deflate shared / chat_server --redis must serve; otherwise they
+must be refused with a reason);
 --tls untested: it did, but there is no openssl here to make a certificate with.
 
 For every example:
@@ -45,7 +46,8 @@ COMMON = ["--address", "--port", "--tls-cert", "--tls-key", "--unix", "--heartbe
           "--max-message-size", "--max-connections", "--max-connections-per-address",
           "--max-messages-per-second", "--threads", "--deflate"]
 OWN = {"minimal_chat": ["--history", "--presence-ms", "--room"], "echo_server": [],
-       "chat_server": ["--static-dir", "--trusted-proxy", "--presence-ms"]}
+       "chat_server": ["--static-dir", "--trusted-proxy", "--presence-ms", "--redis",
+                       "--presence-ttl-ms"]}
 
 
 def short(text, limit=400):
@@ -124,6 +126,7 @@ def main():
     ap.add_argument("--chat-server")
     ap.add_argument("--tls", choices=["yes", "no", "untested"], default="no")
     ap.add_argument("--deflate", choices=["yes", "no"], default="no")
+    ap.add_argument("--redis", choices=["yes", "no"], default="no")
     args = ap.parse_args()
     processes.deadline(150, "example_flags.py")
 
@@ -142,7 +145,7 @@ def main():
             listed[name] = check_help(name, path)
             check_bad_flags(name, path)
             check_flags_serve(name, path, listed[name], tmp, args.tls, cert, key,
-                              args.deflate == "yes")
+                              args.deflate == "yes", args.redis == "yes")
         if args.chat_server:
             check_static_dir(args.chat_server, tmp)
         every = set().union(*listed.values())
@@ -193,7 +196,9 @@ def check_bad_flags(name, path):
                   (["--room", "maybe"], "--room"), (["--presence-ms", "soon"], "--presence-ms")]
     if name == "chat_server":
         cases += [(["--presence-ms", "soon"], "--presence-ms"),
-                  (["--trusted-proxy"], "needs a value")]
+                  (["--trusted-proxy"], "needs a value"),
+                  (["--redis", "http://127.0.0.1:6379"], "--redis"),
+                  (["--presence-ttl-ms", "10"], "--presence-ttl-ms")]
     for argv, says in cases:
         # On a free port, should a regression serve instead of refusing.
         status, out, err = run(path, ["--address", "127.0.0.1", "--port", "0"] + argv)
@@ -203,7 +208,7 @@ def check_bad_flags(name, path):
               f"status {status}, stdout {short(out)}, stderr {short(err)}")
 
 
-def check_flags_serve(name, path, listed, tmp, tls, cert, key, deflate):
+def check_flags_serve(name, path, listed, tmp, tls, cert, key, deflate, redis):
     """Starts the example once per flag its usage lists, with a sensible value."""
     ws_ready = re.compile(r"^listening on ws://127\.0\.0\.1:(\d+)/$")
     socket_path = os.path.join(tmp, f"{name}.sock")
@@ -222,6 +227,9 @@ def check_flags_serve(name, path, listed, tmp, tls, cert, key, deflate):
         "--static-dir": [["--static-dir", os.path.join(ROOT, "examples", "chat_server", "web")]],
         "--trusted-proxy": [["--trusted-proxy", "127.0.0.1", "--trusted-proxy", "::1"]],
         "--presence-ms": [["--presence-ms", "200"]],
+        # Nothing listens there: the server starts anyway, its bus retrying in the background.
+        "--redis": [["--redis", "redis://127.0.0.1:1"]],
+        "--presence-ttl-ms": [["--presence-ttl-ms", "3000"]],
         "--history": [["--history", "50"], ["--history", "0"]],
         "--room": [["--room", "off"], ["--room", "on"]],
     }
@@ -243,6 +251,12 @@ def check_flags_serve(name, path, listed, tmp, tls, cert, key, deflate):
                             re.compile(r"^listening on wss://127\.0\.0\.1:(\d+)/$"))
             check(problem is None, f"{name} --tls-cert FILE --tls-key FILE: serves wss://",
                   problem)
+            continue
+        if flag == "--redis" and not redis:
+            status, _, err = run(path, ["--redis", "redis://127.0.0.1:1"])
+            check(status == 2 and "no Redis bus" in err,
+                  f"{name} --redis in a build without hiredis: refused, exit 2",
+                  f"status {status}, stderr {short(err)}")
             continue
         if flag == "--unix":
             problem = serve(path, ["--unix", socket_path],
