@@ -218,5 +218,8 @@ TEST_CASE("redis subscriber: a frozen server is found by the health check",
     redis.thaw();
     REQUIRE(run_until(
         io, [&] { return p.sub_log.count(redis_state::connected) >= 2; }, 5s));
+    // The publishing connection went through the same (its PINGs went unanswered too).
+    REQUIRE(run_until(
+        io, [&] { return p.pub->state() == redis_state::connected; }, 5s));
     CHECK(p.publish("quiet", "awake") == 1);
 }
