@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what wschat needs on Debian 12, as root or as a user with sudo.
 #   tools/install-deps.sh           compiler, CMake, Ninja, Asio, nlohmann/json (for the
-#                                   browser chat), zlib (the examples' --deflate): enough for
-#                                   tools/start-chat.sh
+#                                   browser chat), zlib (the examples' --deflate), hiredis and
+#                                   redis-server (chat_server --redis, the Redis tests): enough
+#                                   for tools/start-chat.sh
 #   tools/install-deps.sh --bench   + Boost, gnuplot, taskset and Node: bench/run.sh
 #   tools/install-deps.sh --tests   + Catch2, Meson, clang (with its sanitizer and libFuzzer
 #                                   runtimes), clang-format, OpenSSL, Python websockets, Chromium
@@ -11,7 +12,7 @@
 #                                   Prometheus' promtool (the /metrics test), Node (when
 #                                   missing) and `npm ci`: tools/run-tests.sh,
 #                                   tools/build-docs.sh
-#   tools/install-deps.sh --cluster + redis-server, hiredis and nginx: tools/cluster.sh
+#   tools/install-deps.sh --cluster + nginx: tools/cluster.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,8 @@ if [ "$(id -u)" -ne 0 ]; then
     sudo="sudo"
 fi
 
-packages=(g++ cmake ninja-build pkgconf libasio-dev nlohmann-json3-dev zlib1g-dev ca-certificates)
+packages=(g++ cmake ninja-build pkgconf libasio-dev nlohmann-json3-dev zlib1g-dev ca-certificates
+    libhiredis-dev redis-server)
 mode="${1:-}"
 case "$mode" in
 --tests)
@@ -34,7 +36,7 @@ case "$mode" in
     packages+=(libboost-dev gnuplot-nox util-linux python3 catch2)
     ;;
 --cluster)
-    packages+=(redis-server libhiredis-dev nginx)
+    packages+=(nginx)
     ;;
 esac
 if [ -n "$mode" ] && [ "$mode" != --cluster ] && ! command -v node >/dev/null; then
@@ -47,9 +49,9 @@ for p in "${packages[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     $sudo apt-get update
-    # nginx and prometheus ship daemons that Debian starts as soon as they are installed
-    # (prometheus on every interface, port 9090); the tests start their own on 127.0.0.1 and
-    # need only the binaries. Debian's policy-rc.d hook refuses those starts while we install.
+    # nginx, prometheus and redis-server ship daemons that Debian starts as soon as they are
+    # installed (prometheus on every interface, port 9090; redis on 6379); the tests start
+    # their own on 127.0.0.1 and need only the binaries. Debian's policy-rc.d hook refuses those starts while we install.
     refuse_starts=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
@@ -66,6 +68,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     # Nor should a Prometheus server we installed for its promtool start at the next boot.
     if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
         $sudo systemctl disable prometheus >/dev/null 2>&1 || true
+    fi
+    # Nor the Redis installed for its binary: tests and tools/ start their own.
+    if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null; then
+        $sudo systemctl disable redis-server >/dev/null 2>&1 || true
     fi
 fi
 

@@ -160,7 +160,8 @@ class Cluster:
 
     def __enter__(self):
         try:
-            self.redis = RedisServer(self.args.redis_server)
+            os.environ["WSCHAT_REDIS_SERVER"] = self.args.redis_server  # the fixture's binary
+            self.redis = RedisServer()
             self.nodes = [self.start_node(f"node{i + 1}") for i in range(self.count)]
             self.port = free_port()
             self.url = f"ws://127.0.0.1:{self.port}/"
@@ -171,7 +172,7 @@ class Cluster:
         return self
 
     def start_node(self, node_id, port=0):
-        return Node(self.args.chat_server, self.redis.url(), node_id, self.node_flags, port)
+        return Node(self.args.chat_server, self.redis.url, node_id, self.node_flags, port)
 
     def __exit__(self, kind, value, tb):
         if kind is not None and self.nginx:

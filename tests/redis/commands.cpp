@@ -33,7 +33,8 @@ struct connected_client {
     // Stopped and run down while the test's outcomes, declared before it, still exist.
     ~connected_client() {
         conn->stop();
-        run_until(io, [&] { return log.last_is(redis_state::stopped); }, 2s);
+        run_until(
+            io, [&] { return log.last_is(redis_state::stopped); }, 2s);
     }
 };
 
@@ -82,7 +83,8 @@ TEST_CASE("redis connection: pipelined commands are answered in order", "[redis]
             errors += ec ? 1 : 0;
             seen.push_back(r.integer);
         });
-    REQUIRE(run_until(io, [&] { return seen.size() == count; }, 10s));
+    REQUIRE(run_until(
+        io, [&] { return seen.size() == count; }, 10s));
     CHECK(errors == 0);
     bool in_order = true;
     for (int i = 0; i < count; ++i)
@@ -107,7 +109,8 @@ TEST_CASE("redis connection: binary-safe values (NUL bytes, 1 MiB)", "[redis][se
     c.conn->command({"SET", std::string{"k\0ey"s}, mib}, ignore());
     c.conn->command({"STRLEN", std::string{"k\0ey"s}}, length.handler());
     c.conn->command({"GET", std::string{"k\0ey"s}}, big.handler());
-    REQUIRE(run_until(io, [&] { return big.done(); }, 10s));
+    REQUIRE(run_until(
+        io, [&] { return big.done(); }, 10s));
     CHECK(small.reply == redis_reply::string(nul));
     CHECK(length.reply == redis_reply::number(1 << 20));
     REQUIRE(big.reply.is_string());
@@ -248,8 +251,8 @@ TEST_CASE("redis connection: AUTH with a password", "[redis][server]") {
         CHECK(ping.reply == redis_reply::status("PONG"));
     }
     SECTION("a percent-encoded password in the URL") {
-        connected_client c{io, "redis://:pa%20ss%3Aw%40rd@127.0.0.1:" +
-                                   std::to_string(redis.port())};
+        connected_client c{io,
+                           "redis://:pa%20ss%3Aw%40rd@127.0.0.1:" + std::to_string(redis.port())};
         CHECK(c.log.count(redis_state::disconnected) == 0);
     }
     SECTION("a wrong password: handshake_failed with Redis' words, commands never sent") {

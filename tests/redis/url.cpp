@@ -62,13 +62,12 @@ TEST_CASE("redis URL: Unix socket forms", "[redis][url]") {
 }
 
 TEST_CASE("redis URL: anything else is refused with a reason", "[redis][url]") {
-    const char* bad = GENERATE("", "localhost:6379", "http://localhost", "rediss://host",
-                               "redis://", "redis://:6379", "redis://host:", "redis://host:0",
-                               "redis://host:65536", "redis://host:12ab", "redis://host/x",
-                               "redis://host/-1", "redis://user@host", "redis://:@host",
-                               "redis://[::1", "redis://[::1]x", "redis://:a%zz@host",
-                               "unix://relative.sock", "unix://", "unix:///s?db=x",
-                               "unix:///s?timeout=3", "unix:///s?user=u", "unix:///s?db");
+    const char* bad = GENERATE(
+        "", "localhost:6379", "http://localhost", "rediss://host", "redis://", "redis://:6379",
+        "redis://host:", "redis://host:0", "redis://host:65536", "redis://host:12ab",
+        "redis://host/x", "redis://host/-1", "redis://user@host", "redis://:@host", "redis://[::1",
+        "redis://[::1]x", "redis://:a%zz@host", "unix://relative.sock", "unix://", "unix:///s?db=x",
+        "unix:///s?timeout=3", "unix:///s?user=u", "unix:///s?db");
     std::error_code ec;
     std::string why;
     const auto ep = parse_redis_url(bad, ec, why);

@@ -5,9 +5,11 @@
 #pragma once
 
 #include <wschat/chat/bus.hpp>
+#include <wschat/chat/detail/lobby_envelopes.hpp>
 #include <wschat/chat/detail/presence_window.hpp>
 #include <wschat/chat/history.hpp>
 #include <wschat/chat/json_policy.hpp>
+#include <wschat/chat/lobby_options.hpp>
 #include <wschat/chat/metrics.hpp>
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/close_code.hpp>
@@ -43,63 +45,6 @@
 #include <vector>
 
 WSCHAT_BEGIN_NAMESPACE(chat)
-
-/// The limits and settings of a lobby. Every limit is on by default: each keeps one client
-/// from growing the server's memory or work without bound, and each is answered with an
-/// `error` envelope naming it.
-struct lobby_options {
-    /// Rooms that may exist at once; a join that would create one more gets `too_many_rooms`.
-    /// With `history`'s bounds it caps the frames histories hold: 1000 × 128 KiB = 128 MiB.
-    std::size_t max_rooms = 1000;
-    /// Members of one room; one more gets `room_full`.
-    std::size_t max_members_per_room = 10000;
-    /// Rooms one member may be in at once; one more gets `too_many_joined`.
-    std::size_t max_rooms_per_member = 32;
-    /// Longest room name, in bytes. Names are 1 to this many of `A-Z a-z 0-9 . _ -`, so they
-    /// are safe in URLs, logs and metric labels; others get `bad_room_name`.
-    std::size_t max_room_name_length = 64;
-    /// Most messages a join may ask for (`history`); more gets `history_too_large`.
-    std::size_t max_history_request = 200;
-    /// Most messages one resume replays per room; a longer gap is answered `too_many`, and the
-    /// client reloads instead (a day-old tab should not stream thousands of frames).
-    std::size_t max_replay = 1000;
-    /// Names per `roster` page (the joiner's first page, and each page asked for).
-    std::size_t roster_page = 200;
-    /// Client message ids remembered per member, to drop a retried message once delivered.
-    std::size_t remembered_client_ids = 256;
-    /// Longest client message id, in bytes; longer gets `bad_id`.
-    std::size_t max_client_id_length = 64;
-    /// Each room's history (count, bytes, age). A room that empties is removed once its
-    /// history has expired, so a page reloaded within `history.max_age` still finds it.
-    /// Smaller than a lone history's defaults, since there are up to `max_rooms` of them.
-    history_options history{500, 128 * 1024, std::chrono::seconds{600}};
-    /// Presence changes of a room are coalesced: the first is announced at once, later ones
-    /// at most once per interval with everyone who came and went meanwhile; zero announces
-    /// each at once. A join storm then costs each member O(storm / interval) frames.
-    std::chrono::milliseconds presence_interval{50};
-    /// And at most this many presence frames per second per room, on average, while members
-    /// keep coming and going (as `room_options::presence_frames_per_second`): after a delta to
-    /// N members the next waits N / this many seconds if that is longer than the interval.
-    /// Zero: the interval alone.
-    std::size_t presence_frames_per_second = 2000;
-    /// How long a member who disconnected may resume: its name stays reserved and its rooms
-    /// remembered for this long.
-    std::chrono::seconds resume_window{120};
-    /// Disconnected members kept for resume at once; beyond it the oldest is forgotten.
-    std::size_t max_resumable = 10000;
-    /// URL path prefix that joins a room on connect: `/rooms/general` joins `general`.
-    std::string room_path_prefix = "/rooms/";
-};
-
-/// Whether `name` is a valid room name under `options` (see `max_room_name_length`).
-inline bool is_valid_room_name(std::string_view name, const lobby_options& options) {
-    if (name.empty() || name.size() > options.max_room_name_length)
-        return false;
-    return std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '.' || c == '_' || c == '-';
-    });
-}
 
 /// Many named rooms on one server, for the browser chat and its kin: rooms created on first
 /// join and removed when empty (once their history expires), per-room presence, history with
@@ -347,7 +292,7 @@ private:
         std::size_t remote_count = 0;
     };
 
-    struct state : std::enable_shared_from_this<state>, bus_listener {
+    struct state : std::enable_shared_from_this<state>, bus_listener, detail::lobby_envelopes {
         state(lobby_options o, json_policy p, std::shared_ptr<bus> b)
             : options(std::move(o)), policy(std::move(p)), cluster(std::move(b)) {}
 
@@ -485,8 +430,16 @@ private:
             if (client_id)
                 if (const std::optional<std::uint64_t> seq = delivered(who, r->name, *client_id))
                     return conn.send(ack(r->name, *client_id, *seq, true));
-            if (cluster)
-                return publish_on_bus(conn.shared_from_this(), r->name, who.name, words, client_id);
+            if (cluster) {
+                // Published once the room follows its stream: numbered after the `joined`
+                // the sender may still wait for, so that it hears its own message.
+                return when_ready(*r, conn,
+                                  [this, from = who.name, words,
+                                   client_id](ws::connection<Transport>& c, room_state& in) {
+                                      publish_on_bus(c.shared_from_this(), in.name, from, words,
+                                                     client_id);
+                                  });
+            }
             const std::uint64_t seq =
                 publish(*r, who.name, words, client_id ? &*client_id : nullptr);
             if (client_id) {
@@ -829,12 +782,9 @@ private:
         std::uint64_t publish(room_state& r, std::string_view from, std::string_view text,
                               const std::string* client_id) {
             const std::uint64_t seq = r.messages.next_sequence();
-            json envelope = {
-                {"type", "message"}, {"room", r.name}, {"epoch", r.messages.epoch()}, {"seq", seq},
-                {"from", from},      {"text", text},   {"time", detail::now_ms()}};
-            if (client_id)
-                envelope["id"] = *client_id;
-            const ws::shared_frame message = frame(envelope);
+            const ws::shared_frame message =
+                message_frame(r.name, r.messages.epoch(), seq,
+                              message_body(from, text, client_id ? &*client_id : nullptr));
             r.messages.append(message, clock::now());
             send_to_all(r, message);
             return seq;
@@ -915,12 +865,7 @@ private:
         void publish_on_bus(const connection_ptr& conn, const std::string& room,
                             std::string_view from, std::string_view text,
                             const std::optional<std::string>& client_id) {
-            json fields = {{"from", from}, {"text", text}, {"time", detail::now_ms()}};
-            if (client_id)
-                fields["id"] = *client_id;
-            std::string body = fields.dump(-1, ' ', false, json::error_handler_t::replace);
-            body.front() = ','; // the fields after "seq" (see message_frame)
-            cluster->publish(room, std::move(body),
+            cluster->publish(room, message_body(from, text, client_id ? &*client_id : nullptr),
                              [weak = this->weak_from_this(), conn, room,
                               client_id](std::error_code ec, std::uint64_t seq) {
                                  if (auto self = weak.lock(); self && conn)
@@ -955,26 +900,6 @@ private:
             r.left.clear();
         }
 
-        /// A room message's frame: the envelope's first fields, then `body` (`,"from":…}`),
-        /// the same bytes as publish() writes.
-        static ws::shared_frame message_frame(std::string_view room, std::string_view epoch,
-                                              std::uint64_t seq, std::string_view body) {
-            std::string text;
-            text.reserve(64 + room.size() + epoch.size() + body.size());
-            text += R"({"type":"message","room":")";
-            text += room;
-            text += R"(","epoch":")";
-            text += epoch;
-            text += R"(","seq":)";
-            text += std::to_string(seq);
-            text += body;
-            return ws::make_frame(ws::opcode::text, text);
-        }
-
-        static bool is_body(std::string_view body) {
-            return body.size() >= 2 && body.front() == ',' && body.back() == '}';
-        }
-
         /// Runs `work` under the lobby's lock, its sends corked (a bus's handler is not).
         template <class Work>
         void from_bus(Work&& work) {
@@ -987,7 +912,7 @@ private:
 
         void bus_message(std::string_view room, std::string_view epoch, std::uint64_t seq,
                          std::string_view body) override {
-            if (!is_body(body))
+            if (!is_message_body(body))
                 return;
             from_bus([&] {
                 room_state* r = find_room(room);
@@ -1012,7 +937,7 @@ private:
                                     tail.empty() ? position.sequence : tail.front().seq - 1);
                 const auto now = clock::now();
                 for (const bus_entry& e : tail) {
-                    if (!is_body(e.body))
+                    if (!is_message_body(e.body))
                         continue;
                     if (e.seq != r->messages.next_sequence())
                         r->messages.restart(position.epoch, e.seq - 1);
@@ -1212,28 +1137,6 @@ private:
             return {{"type", "roster"}, {"room", r.name},  {"online", online},
                     {"offset", offset}, {"members", page}, {"more", more}};
         }
-
-        static ws::shared_frame ack(const std::string& room, const std::string& id,
-                                    std::uint64_t seq, bool duplicate) {
-            return frame({{"type", "ack"},
-                          {"room", room},
-                          {"id", id},
-                          {"seq", seq},
-                          {"duplicate", duplicate}});
-        }
-
-        static ws::shared_frame error(std::string_view code, std::string_view why,
-                                      const std::optional<std::string>& client_id = {},
-                                      std::string_view room = {}) {
-            json envelope = {{"type", "error"}, {"code", code}, {"message", why}};
-            if (!room.empty())
-                envelope["room"] = room;
-            if (client_id)
-                envelope["id"] = *client_id;
-            return frame(envelope);
-        }
-
-        static ws::shared_frame frame(const json& envelope) { return detail::json_frame(envelope); }
 
         // --- counting: each event in its room's counters and in the lobby's totals ------
 

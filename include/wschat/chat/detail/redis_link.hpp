@@ -354,9 +354,16 @@ private:
     }
 
     void handshake_reply(const redis_reply& reply) {
-        if (reply.is_error()) {
-            fail_connection(make_error_code(redis_errc::handshake_failed),
-                            std::string{reply.text()});
+        // AUTH and SELECT answer +OK, the closing PING +PONG; anything else (a refusal, or a
+        // server that speaks RESP but is not Redis) ends the attempt.
+        const std::string_view expected = handshake_left_ == 1 ? "PONG" : "OK";
+        if (!reply.is_status() || reply.text() != expected) {
+            fail_connection(
+                make_error_code(redis_errc::handshake_failed),
+                reply.is_error()
+                    ? std::string{reply.text()}
+                    : "unexpected answer to the connection's " +
+                          std::string{handshake_left_ == 1 ? "PING" : "AUTH or SELECT"});
             return;
         }
         if (--handshake_left_ == 0)
