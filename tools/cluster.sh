@@ -24,11 +24,17 @@ nodes=(node1 node2 node3)
 
 node_port() { echo $((port + $1)); } # node N (1-3) listens on port + N
 
+# Whether process $1 runs: exists and is not a zombie (one that exited but was not reaped yet,
+# as under a test harness that adopts orphans).
+running() {
+    kill -0 "$1" 2>/dev/null && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null
+}
+
 # Whether the process in pid file $1 runs and is the program $2 (a pid is reused once freed).
 alive() {
     local pid
     pid="$(cat "$run_dir/$1.pid" 2>/dev/null)" || return 1
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+    [ -n "$pid" ] && running "$pid" &&
         tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
 }
 
@@ -53,10 +59,10 @@ stop_one() {
     pid="$(cat "$run_dir/$name.pid")"
     kill "-$signal" "$pid"
     for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
+        running "$pid" || break
         sleep 0.1
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if running "$pid"; then
         echo "cluster.sh: $name (pid $pid) ignored SIG$signal for 10 s: killing it" >&2
         kill -KILL "$pid"
     fi
@@ -100,7 +106,7 @@ status() {
 
 start() {
     for name in redis node1 node2 node3 nginx; do
-        if [ -s "$run_dir/$name.pid" ] && kill -0 "$(cat "$run_dir/$name.pid")" 2>/dev/null; then
+        if [ -s "$run_dir/$name.pid" ] && running "$(cat "$run_dir/$name.pid")"; then
             echo "cluster.sh: $name is running already (pid $(cat "$run_dir/$name.pid")):" \
                 "bash tools/cluster.sh stop first" >&2
             exit 1

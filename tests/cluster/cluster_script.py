@@ -60,10 +60,11 @@ def pids(run_dir):
 
 
 def alive(pid):
+    """Whether `pid` runs: not gone, not a zombie (the guard adopts the script's orphans)."""
     try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
 
 
