@@ -51,9 +51,9 @@ class Node:
     """examples/chat_server on 127.0.0.1 with --redis; `lines` collects its stdout; `node_id`
     names it in the test's messages."""
 
-    def __init__(self, path, redis_url, node_id, extra=(), port=0):
+    def __init__(self, path, redis_url, node_id, extra=()):
         self.node_id = node_id
-        self.argv = [path, "--address", "127.0.0.1", "--port", str(port), "--redis", redis_url,
+        self.argv = [path, "--address", "127.0.0.1", "--port", "0", "--redis", redis_url,
                      "--trusted-proxy", "127.0.0.1",
                      # every member of the test comes from 127.0.0.1, nginx as well
                      "--max-connections-per-address", "10000",
@@ -69,9 +69,6 @@ class Node:
             raise RuntimeError(f"chat_server {node_id} said {first!r}")
         self.port = int(m.group(1))
         self.url = f"ws://127.0.0.1:{self.port}/"
-
-    def running(self):
-        return self.proc.poll() is None
 
     def kill(self):
         """SIGKILL: no close frames, no goodbye to Redis."""
@@ -162,7 +159,8 @@ class Cluster:
         try:
             os.environ["WSCHAT_REDIS_SERVER"] = self.args.redis_server  # the fixture's binary
             self.redis = RedisServer()
-            self.nodes = [self.start_node(f"node{i + 1}") for i in range(self.count)]
+            self.nodes = [Node(self.args.chat_server, self.redis.url, f"node{i + 1}",
+                               self.node_flags) for i in range(self.count)]
             self.port = free_port()
             self.url = f"ws://127.0.0.1:{self.port}/"
             self.nginx = Nginx(self.args.nginx, self.port, [n.port for n in self.nodes])
@@ -170,9 +168,6 @@ class Cluster:
             self.__exit__(None, None, None)
             raise
         return self
-
-    def start_node(self, node_id, port=0):
-        return Node(self.args.chat_server, self.redis.url, node_id, self.node_flags, port)
 
     def __exit__(self, kind, value, tb):
         if kind is not None and self.nginx:
@@ -200,6 +195,7 @@ class Member:
         self.welcomes = []
         self.messages = []  # (epoch, seq, from, text)
         self.online = None  # the latest count from joined/presence/roster
+        self.joined = None  # the `joined` envelope of the room
         self.errors = []
         self.resumed = []
         self.rosters = []
@@ -250,8 +246,7 @@ class Member:
         """(epoch, seq) of the last message seen, or of the room when joined; None before."""
         if self.messages:
             return self.messages[-1][:2]
-        joined = getattr(self, "joined", None)
-        return (joined["epoch"], joined["seq"]) if joined else None
+        return (self.joined["epoch"], self.joined["seq"]) if self.joined else None
 
     async def wait_for(self, predicate, what, timeout=TIMEOUT):
         deadline = time.monotonic() + timeout
@@ -303,10 +298,6 @@ async def until(predicate, what, timeout=TIMEOUT):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not within {timeout} s")
         await asyncio.sleep(0.05)
-
-
-def texts(member):
-    return [m[3] for m in member.messages]
 
 
 def joined_on(node):
