@@ -4,7 +4,7 @@
 #   bash tools/cluster.sh start [FLAG VALUE]...  installs what is missing, builds chat_server
 #                       (release preset), starts redis-server, three chat_server nodes and nginx
 #                       (examples/nginx/cluster.conf), prints the URL; extra flags go to every node
-#   bash tools/cluster.sh status                 which of them run, and where
+#   bash tools/cluster.sh status                 which of them run, and where (exit 0: all five)
 #   bash tools/cluster.sh stop                   stops every one of them
 #
 # Ports: nginx on $WSCHAT_CLUSTER_PORT (default 8080), the nodes on the next three (8081-8083),
