@@ -117,7 +117,7 @@ start() {
         bash tools/install-deps.sh --cluster
         cmake --preset release -DWSCHAT_BUILD_TESTS=OFF -DWSCHAT_BUILD_BENCH=OFF >/dev/null
         cmake --build --preset release --target chat_server
-        chat_server="$root/build/release/chat_server"
+        chat_server="$root/build/release/examples/chat_server/chat_server"
     fi
     for program in redis-server nginx; do
         command -v "$program" >/dev/null || PATH="$PATH:/usr/sbin"
