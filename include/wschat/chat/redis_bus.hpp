@@ -636,7 +636,7 @@ return v
         }
     }
 
-    /// Every period: each room's presence (and a sync for a room that could not sync), and
+    /// Every period: each room's presence (and a read for a room whose last one failed), and
     /// the resume tokens' TTL.
     void tick() {
         if (stopped_)
@@ -646,7 +646,7 @@ return v
                 if (!c.subscribed)
                     continue;
                 refresh(room, c);
-                if (!c.syncing && (!c.synced || c.overflowed) &&
+                if (!c.syncing && (!c.synced || c.overflowed || !c.buffer.empty()) &&
                     sub_->state() == detail::redis_state::connected)
                     read(room, c);
             }
