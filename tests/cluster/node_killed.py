@@ -28,6 +28,8 @@ MESSAGES = 80
 KILL_AFTER = 20  # messages
 PRESENCE_TTL_S = 3  # the nodes' --presence-ttl-ms, short for the test
 NODE_FLAGS = ["--presence-ttl-ms", str(PRESENCE_TTL_S * 1000)]
+# The roster polls every 0.1 s, each a round trip through a loaded machine.
+SLACK_S = 1.0
 
 
 async def roster_count(member):
@@ -113,9 +115,10 @@ async def scenario(c):
     finally:
         polling.cancel()
     settled = next((t for t, seen in presence_log if seen == [expected, expected]), None)
-    check(settled is not None and settled <= PRESENCE_TTL_S + 0.5 and
+    check(settled is not None and settled <= PRESENCE_TTL_S + SLACK_S and
           presence_log[-1][1] == [expected, expected],
-          f"the dead node's presence is gone within the TTL ({PRESENCE_TTL_S} s): "
+          f"the dead node's presence is gone within the TTL ({PRESENCE_TTL_S} s, + {SLACK_S} s "
+          "to see it): "
           f"both live nodes count {expected} and stay there",
           f"counts after the kill: {[(round(t, 1), seen) for t, seen in presence_log][::5]}")
     print(f"# presence settled at {expected} {settled:.2f} s after the kill" if settled else
