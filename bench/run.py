@@ -14,6 +14,8 @@ of medians with wschat's ratios to the peers; writes results.json, table.md and 
                                                        # a join storm, with and without a room
     /usr/bin/python3 bench/run.py --servers wschat,wschat-history,lobby \
         --workloads w1,w1-64,rooms,rooms-1x1000        # history on/off; the lobby's rooms
+    /usr/bin/python3 bench/run.py --servers lobby,lobby-redis,cluster \
+        --workloads cross-node                         # one room over 3 nodes on Redis vs 1
 
 It builds nothing: bash bench/run.sh builds the release preset and runs this. Every process it
 starts is stopped by pid at exit, on Ctrl-C and on errors. Python 3 standard library only.
@@ -44,6 +46,10 @@ HISTORY_WORKLOADS = {"w1", "w1-64"}
 # "lobby" (bench/servers/lobby_server.cpp) is chat::lobby: it speaks JSON envelopes, so it runs
 # the workloads in workloads.LOBBY_WORKLOADS, and they run only on it.
 LOBBY_SERVERS = {"lobby"}
+# The same lobby_server on a fresh redis-server (`--redis`): "lobby-redis" one node, "cluster"
+# three, all on the server's core. They run only workloads.CLUSTER_WORKLOADS, and are run only
+# when asked for (they need redis-server and a lobby_server built with hiredis).
+CLUSTER_SERVERS = {"lobby-redis": 1, "cluster": 3}
 DEFAULT_SERVERS = ["wschat", "wschat-2t", "beast", "node"] + list(DEFLATE_SERVERS) + \
     list(HISTORY_SERVERS) + list(LOBBY_SERVERS)
 # "wschat-noroom" is minimal_chat with `--room off`: the same binary, options and event loop,
@@ -55,7 +61,7 @@ NOROOM_WORKLOADS = {"w5", "w5-storm"}
 # bare epoll broadcaster that shows how far the load generator can go.
 # "baseline" is minimal_chat from another build (--baseline-server), e.g. the previous main,
 # run only when asked for: a change's before/after figures from one run.
-ALL_SERVERS = DEFAULT_SERVERS + ["wschat-noroom", "ceiling", "baseline"]
+ALL_SERVERS = DEFAULT_SERVERS + ["wschat-noroom", "ceiling", "baseline"] + list(CLUSTER_SERVERS)
 # examples/minimal_chat with the limits a load test needs lifted (the benchmark opens up to
 # 1000 connections from one address and sends as fast as the room delivers).
 WSCHAT_FLAGS = ["--max-connections", "100000", "--max-connections-per-address", "100000",
@@ -110,6 +116,12 @@ def built_with_deflate(minimal):
     return "no permessage-deflate" not in probe.stderr
 
 
+def redis_server():
+    """redis-server's path (Debian puts it in /usr/bin), or None."""
+    return shutil.which("redis-server") or next(
+        (p for p in ["/usr/bin/redis-server"] if os.access(p, os.X_OK)), None)
+
+
 def server_commands(args):
     """{server: command} for the servers that can run here, and {server: why not} for the rest."""
     commands, missing = {}, {}
@@ -136,6 +148,17 @@ def server_commands(args):
         commands["lobby"] = [lobby, "--port", "0"] + WSCHAT_FLAGS + ["--threads", "1"]
     else:
         missing["lobby"] = "lobby_server not built (needs nlohmann-json3-dev)"
+    redis = redis_server()
+    for name in CLUSTER_SERVERS:
+        if not lobby:
+            missing[name] = missing["lobby"]
+        elif not redis:
+            missing[name] = "redis-server not installed (Debian: redis-server)"
+        elif "--redis" not in subprocess.run([lobby, "--help"], capture_output=True, text=True,
+                                             timeout=30).stdout:
+            missing[name] = "lobby_server built without hiredis (libhiredis-dev)"
+        else:
+            commands[name] = commands["lobby"]
     if args.baseline_server:
         commands["baseline"] = [args.baseline_server, "--port", "0"] + WSCHAT_FLAGS + \
             ["--threads", "1"]
@@ -165,6 +188,8 @@ def runs_on(server, workload):
     on, the room-less variant only the joins, the lobby only the workloads in its envelopes, and they only on it."""
     if server in HISTORY_SERVERS:
         return workload in HISTORY_WORKLOADS
+    if server in CLUSTER_SERVERS:
+        return workload in workloads.CLUSTER_WORKLOADS
     if server == "wschat-noroom":
         return workload in NOROOM_WORKLOADS
     return (server in LOBBY_SERVERS) == (workload in workloads.LOBBY_WORKLOADS)
@@ -215,9 +240,13 @@ def main(argv=None):
                     continue  # its messages stay uncompressed: it would measure plain wschat
                 if not runs_on(server, workload):
                     continue
+                cluster = None
+                if server in CLUSTER_SERVERS:
+                    cluster = (CLUSTER_SERVERS[server], redis_server())
                 try:
                     r = workloads.run_once(workload, commands[server], loadgen, cores,
-                                           args.quick, ROOT, deflate=server in DEFLATE_SERVERS)
+                                           args.quick, ROOT, deflate=server in DEFLATE_SERVERS,
+                                           cluster=cluster)
                 except (RuntimeError, OSError) as e:
                     r = {"error": str(e)}
                 lacking = [k for k, *_ in workloads.METRICS[workload] if k not in r]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what wschat needs on Debian 12, as root or as a user with sudo.
 #   tools/install-deps.sh           compiler, CMake, Ninja, Asio, nlohmann/json (for the
-#                                   browser chat), zlib (the examples' --deflate): enough for
-#                                   tools/start-chat.sh
+#                                   browser chat), zlib (the examples' --deflate), hiredis and
+#                                   redis-server (chat_server --redis, the Redis tests): enough
+#                                   for tools/start-chat.sh
 #   tools/install-deps.sh --bench   + Boost, gnuplot, taskset and Node: bench/run.sh
 #   tools/install-deps.sh --tests   + Catch2, Meson, clang (with its sanitizer and libFuzzer
 #                                   runtimes), clang-format, OpenSSL, Python websockets, Chromium
@@ -11,6 +12,7 @@
 #                                   Prometheus' promtool (the /metrics test), Node (when
 #                                   missing) and `npm ci`: tools/run-tests.sh,
 #                                   tools/build-docs.sh
+#   tools/install-deps.sh --cluster + nginx: tools/cluster.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +21,8 @@ if [ "$(id -u)" -ne 0 ]; then
     sudo="sudo"
 fi
 
-packages=(g++ cmake ninja-build pkgconf libasio-dev nlohmann-json3-dev zlib1g-dev ca-certificates)
+packages=(g++ cmake ninja-build pkgconf libasio-dev nlohmann-json3-dev zlib1g-dev ca-certificates
+    libhiredis-dev redis-server)
 mode="${1:-}"
 case "$mode" in
 --tests)
@@ -32,8 +35,11 @@ case "$mode" in
     # pinning, Catch2 because the release preset also configures the tests.
     packages+=(libboost-dev gnuplot-nox util-linux python3 catch2)
     ;;
+--cluster)
+    packages+=(nginx)
+    ;;
 esac
-if [ -n "$mode" ] && ! command -v node >/dev/null; then
+if [ -n "$mode" ] && [ "$mode" != --cluster ] && ! command -v node >/dev/null; then
     packages+=(nodejs npm) # the Node interop client, the browser driver, the Node `ws` peer
 fi
 
@@ -43,9 +49,9 @@ for p in "${packages[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     $sudo apt-get update
-    # nginx and prometheus ship daemons that Debian starts as soon as they are installed
-    # (prometheus on every interface, port 9090); the tests start their own on 127.0.0.1 and
-    # need only the binaries. Debian's policy-rc.d hook refuses those starts while we install.
+    # nginx, prometheus and redis-server ship daemons that Debian starts as soon as they are
+    # installed (prometheus on every interface, port 9090; redis on 6379); the tests start
+    # their own on 127.0.0.1 and need only the binaries. Debian's policy-rc.d hook refuses those starts while we install.
     refuse_starts=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
@@ -63,8 +69,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
         $sudo systemctl disable prometheus >/dev/null 2>&1 || true
     fi
+    # Nor the Redis installed for its binary: tests and tools/ start their own.
+    if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null; then
+        $sudo systemctl disable redis-server >/dev/null 2>&1 || true
+    fi
 fi
 
-if [ -n "$mode" ] && [ -f package.json ]; then
+if [ -n "$mode" ] && [ "$mode" != --cluster ] && [ -f package.json ]; then
     npm ci --no-audit --no-fund
 fi

@@ -27,6 +27,12 @@ if pkg-config --exists zlib && [ ! -x "$tmp/find_package/chat_deflate" ]; then
     exit 1
 fi
 
+# hiredis likewise: the installed package must offer wschat::redis.
+if pkg-config --exists hiredis && [ ! -x "$tmp/find_package/chat_redis" ]; then
+    echo "test_packages.sh: FAILED: hiredis is installed but find_package(wschat) gave no wschat::redis" >&2
+    exit 1
+fi
+
 echo "-- pkg-config (installed wschat.pc)"
 export PKG_CONFIG_PATH="$tmp/prefix/share/pkgconfig"
 # shellcheck disable=SC2046 # word splitting of the flags is wanted

@@ -18,8 +18,13 @@ CHART_LABELS = dict(SERVER_LABELS, **{"wschat-2t": "wschat 2t", "ceiling": "bare
                                       "wschat-noroom": "no room",
                                       "wschat-deflate-shared": "defl shared",
                                       "wschat-deflate-conn": "defl conn"})
-SERVER_LABELS.update({"wschat-history": "wschat history 1000", "lobby": "lobby"})
-CHART_LABELS.update({"wschat-history": "history 1000", "lobby": "lobby"})
+SERVER_LABELS.update({"wschat-history": "wschat history 1000", "lobby": "lobby",
+                      "lobby-redis": "lobby on Redis, 1 node",
+                      "cluster": "lobby on Redis, 3 nodes"})
+CHART_LABELS.update({"wschat-history": "history 1000", "lobby": "lobby",
+                     "lobby-redis": "Redis 1 node", "cluster": "Redis 3 nodes"})
+# The lobby on Redis, compared with the lobby on one node (their figure divided by its).
+CLUSTER_VARIANTS = ("lobby-redis", "cluster")
 # The variants compared with plain wschat (their figure divided by its).
 DEFLATE_VARIANTS = ("wschat-deflate-shared", "wschat-deflate-conn")
 HISTORY_VARIANTS = ("wschat-history",)
@@ -145,6 +150,8 @@ def table(results, micro, servers):
     head += ["wschat / %s" % SERVER_LABELS[p] for p in ratio_peers]
     variants = [v for v in DEFLATE_VARIANTS + HISTORY_VARIANTS if v in cols and "wschat" in cols]
     head += ["%s / wschat" % SERVER_LABELS[v] for v in variants]
+    scaled = [v for v in CLUSTER_VARIANTS if v in cols and "lobby" in cols]
+    head += ["%s / lobby" % SERVER_LABELS[v] for v in scaled]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for workload, metrics in METRICS.items():
         for key, label, unit, _ in metrics:
@@ -157,6 +164,10 @@ def table(results, micro, servers):
                 row.append("%.2fx" % r if r else "-")
             for variant in variants:
                 r = _ratio(med.get(variant, {}).get((workload, key)), plain)
+                row.append("%.2fx" % r if r else "-")
+            one_node = med.get("lobby", {}).get((workload, key))
+            for variant in scaled:
+                r = _ratio(med.get(variant, {}).get((workload, key)), one_node)
                 row.append("%.2fx" % r if r else "-")
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines), med

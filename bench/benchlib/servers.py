@@ -5,6 +5,7 @@ import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -81,6 +82,42 @@ def start_server(command, core, cwd=None, timeout=15):
     err = proc.stderr.read() if proc.poll() is not None else ""
     stop(proc)
     raise RuntimeError("%s did not start: %s" % (" ".join(command), err.strip()[:300]))
+
+
+def start_cluster(command, nodes, core, redis_server, timeout=15):
+    """redis-server on a free port, then `nodes` servers `command --redis URL` on it, all on
+    `core`; returns (processes, the nodes' ports), redis-server's process first. Whatever
+    started is stopped again when one of them does not start."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    try:
+        # Warnings only: its log goes to a pipe nobody reads after this, which must not fill.
+        redis = start(pinned([redis_server, "--port", str(port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--daemonize", "no",
+                              "--loglevel", "warning"], core))
+        procs.append(redis)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or redis.poll() is not None:
+                    raise RuntimeError("redis-server did not start on port %d" % port)
+                time.sleep(0.05)
+        ports = []
+        for _ in range(nodes):
+            proc, node_port = start_server(command + ["--redis", "redis://127.0.0.1:%d" % port],
+                                           core, timeout=timeout)
+            procs.append(proc)
+            ports.append(node_port)
+        return procs, ports
+    except BaseException:
+        for proc in procs:
+            stop(proc)
+        raise
 
 
 def memory_kib(pid):

@@ -44,8 +44,17 @@ WORKLOADS.update({
     "rooms-1x1000": ("rooms", {"rooms": 1, "members": 1000, "in-flight": 16, "warmup": 1,
                                "duration": 5, "grace": 2, "hold": 1}),
 })
+# Scale-out (issue 18): one room of 1000 spread over the nodes of a cluster on Redis
+# (lobby_server --redis, loadgen --ports): member i on node i mod n, the sender on the first,
+# so on three nodes two thirds of the deliveries reach their node through Redis. Run on
+# `lobby` (one node, the in-process bus: the figure a cluster is compared with), `lobby-redis`
+# (one node on Redis: what the bus costs) and `cluster` (three nodes on one Redis).
+WORKLOADS["cross-node"] = ("rooms", {"rooms": 1, "members": 1000, "in-flight": 16, "warmup": 1,
+                                     "duration": 5, "grace": 2})
+# The workloads the cluster servers run, and only those.
+CLUSTER_WORKLOADS = {"cross-node"}
 # The workloads the lobby server runs, and the only ones it runs (it speaks envelopes).
-LOBBY_WORKLOADS = {"rooms", "rooms-1x1000"}
+LOBBY_WORKLOADS = {"rooms", "rooms-1x1000"} | CLUSTER_WORKLOADS
 # The workloads whose messages a deflate server compresses (it leaves messages under 128 bytes
 # as they are): the only ones its variants run, elsewhere they would measure plain wschat.
 DEFLATE_WORKLOADS = {"w1-json"}
@@ -64,6 +73,7 @@ QUICK_ARGS = {
 QUICK_ARGS.update({
     "rooms": {"rooms": 20, "members": 10, "warmup": 0.2, "duration": 1, "grace": 1, "hold": 0.8},
     "rooms-1x1000": {"members": 200, "warmup": 0.2, "duration": 1, "grace": 1, "hold": 0.8},
+    "cross-node": {"members": 300, "warmup": 0.2, "duration": 1, "grace": 1},
 })
 
 # The figures each workload yields, in table order: (key, label, unit, higher_is_better).
@@ -111,6 +121,13 @@ METRICS.update({
                      ("server_ns_per_delivery", "Lobby 1 x 1000: server CPU per delivery", "ns",
                       False)],
 })
+METRICS["cross-node"] = [
+    ("deliveries_per_s", "Cross-node fan-out, 1 room x 1000 spread over the nodes: deliveries/s",
+     "/s", True),
+    ("p50_us", "Cross-node fan-out: latency p50", "us", False),
+    ("p99_us", "Cross-node fan-out: latency p99", "us", False),
+    ("server_cpu", "Cross-node fan-out: CPU of the nodes and redis-server (whole run)", "cores",
+     False)]
 # What a room's history costs W1 (wschat-history against wschat): the server's CPU per
 # delivery, which other load on the machine disturbs less than the rate, and its memory when
 # the run is over.
@@ -135,37 +152,50 @@ def loadgen_args(name, quick):
     return flat, args
 
 
-def run_once(name, server_command, loadgen, cores, quick, cwd, deflate=False):
+def run_once(name, server_command, loadgen, cores, quick, cwd, deflate=False, cluster=None):
     """One repetition of workload `name` against a fresh server; a dict of figures. With
-    `deflate` the load generator offers permessage-deflate (and requires it)."""
+    `deflate` the load generator offers permessage-deflate (and requires it). With `cluster`
+    ((nodes, redis-server's path)) the server is that many nodes of `server_command` on a fresh
+    redis-server, all on the server's core, and its CPU is theirs together."""
     args, values = loadgen_args(name, quick)
-    proc, port = servers.start_server(server_command, cores[0], cwd=cwd)
-    try:
-        command = [loadgen] + args + ["--port", str(port)]
+    if cluster:
+        procs, ports = servers.start_cluster(server_command, cluster[0], cores[0], cluster[1])
+        args += ["--ports", ",".join(str(p) for p in ports)]
+    else:
+        proc, port = servers.start_server(server_command, cores[0], cwd=cwd)
+        procs = [proc]
+        args += ["--port", str(port)]
         if WORKLOADS[name][0] != "w5":
-            command += ["--server-pid", str(proc.pid)]  # its CPU inside the measured window
+            args += ["--server-pid", str(proc.pid)]  # its CPU inside the measured window
+    try:
+        command = [loadgen] + args
         if deflate:
             command += ["--deflate", "on"]
         timeout = 90 + sum(float(values.get(k, 0)) for k in ("warmup", "duration", "grace", "hold"))
-        cpu_before, wall_before = servers.cpu_seconds(proc.pid), time.monotonic()
+        cpu_before = sum(servers.cpu_seconds(p.pid) for p in procs)
+        wall_before = time.monotonic()
         busy_before = servers.machine_busy_seconds()
-        if WORKLOADS[name][0] == "rooms":
-            result = _memory_per_room(proc, command, cores[1], timeout, values["rooms"])
+        if WORKLOADS[name][0] == "rooms" and "hold" in values:
+            result = _memory_per_room(procs[0], command, cores[1], timeout, values["rooms"])
         elif "hold" in values:
-            result = _memory_when_ready(proc, command, cores[1], timeout, values["members"])
+            result = _memory_when_ready(procs[0], command, cores[1], timeout, values["members"])
         else:
             result = servers.run_loadgen(command, cores[1], timeout)
-        if proc.poll() is not None:
-            result.setdefault("error", "server exited with %s" % proc.returncode)
+        exited = [p for p in procs if p.poll() is not None]
+        if exited:
+            result.setdefault("error", "server exited with %s" % exited[0].returncode)
         else:
             wall = time.monotonic() - wall_before
-            result["server_cpu"] = (servers.cpu_seconds(proc.pid) - cpu_before) / wall
+            cpu = sum(servers.cpu_seconds(p.pid) for p in procs)
+            result["server_cpu"] = (cpu - cpu_before) / wall
             # Cores' worth of CPU the whole machine was busy with during the run: well above
             # server + load generator means other processes competed for the cores.
             result["machine_cpu"] = (servers.machine_busy_seconds() - busy_before) / wall
-            result["server_rss_anon_end"] = servers.memory_kib(proc.pid)["RssAnon"] * 1024.0
+            result["server_rss_anon_end"] = sum(servers.memory_kib(p.pid)["RssAnon"]
+                                                for p in procs) * 1024.0
     finally:
-        servers.stop(proc)
+        for p in procs:
+            servers.stop(p)
     if "error" not in result and name in ("w2",):
         result["undelivered_pct"] = 100.0 * (1.0 - result["delivered_fraction"])
     if "error" not in result and result.get("server_cpu_window") is not None and \

@@ -98,6 +98,13 @@ inline std::uint64_t to_ns(double seconds) noexcept {
     return static_cast<std::uint64_t>(seconds * 1e9);
 }
 
+/// Microseconds, or null (JSON) for a latency that never arrived.
+inline std::optional<double> micros(std::optional<std::uint64_t> ns) {
+    if (!ns)
+        return std::nullopt;
+    return static_cast<double>(*ns) / 1e3;
+}
+
 inline sockaddr_in ipv4_address(const std::string& host, std::uint16_t port) {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;

@@ -8,8 +8,13 @@
 // member checks every message of its room: the room it is addressed to, its `seq` (each room
 // numbers its messages 1, 2, 3 …; a number skipped is a gap, one seen again a duplicate) and
 // its text, byte for byte. Reports deliveries/s (messages received by all members, counted by
-// arrival time inside the measured window). Senders have an epoll set of their own, looked at
-// between every few receivers' events, as in W1 (room_load.hpp).
+// arrival time inside the measured window) and the latency of the messages sent inside the
+// window, from the send() to each member's read() (p50, p99; one never delivered counts as
+// infinitely late). Senders have an epoll set of their own, looked at between every few
+// receivers' events, as in W1 (room_load.hpp).
+//
+// With --ports P1,P2,P3 (the nodes of one cluster) member i connects to the (i mod 3)-th: a
+// room spread over the nodes, its sender on the first.
 //
 // With --hold S it prints {"event": "ready", "phase": "joined"} once every member has seen
 // its room complete and idles S seconds, and likewise {"event": "ready", "phase": "after"}
@@ -18,6 +23,7 @@
 
 #include "client.hpp"
 #include "common.hpp"
+#include "histogram.hpp"
 #include "json_payload.hpp"
 #include "options.hpp"
 #include "payload.hpp"
@@ -34,9 +40,12 @@ namespace loadgen {
 class lobby_load {
 public:
     explicit lobby_load(const options& opts)
-        : opts_(opts), address_(ipv4_address(opts.host, opts.port)),
-          host_header_(opts.host + ':' + std::to_string(opts.port)),
-          members_(opts.rooms * opts.members), rooms_(opts.rooms), buffer_(256 * 1024) {
+        : opts_(opts), members_(opts.rooms * opts.members), rooms_(opts.rooms),
+          buffer_(256 * 1024) {
+        for (const std::uint16_t port : opts.ports) {
+            addresses_.push_back(ipv4_address(opts.host, port));
+            host_headers_.push_back(opts.host + ':' + std::to_string(port));
+        }
         epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
         sender_epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
         epoll_event ev{};
@@ -65,6 +74,7 @@ public:
         out.add("mode", opts_.mode)
             .add("rooms", std::uint64_t{opts_.rooms})
             .add("members", std::uint64_t{opts_.members})
+            .add("nodes", std::uint64_t{addresses_.size()})
             .add("connections", std::uint64_t{members_.size()});
         const std::uint64_t setup_start = now_ns();
         if (!connect_and_join(out))
@@ -98,6 +108,7 @@ private:
     struct sent_text {
         std::string text;
         std::uint64_t number = ~std::uint64_t{0};
+        std::uint64_t sent_ns = 0; ///< when it was handed to send()
     };
 
     struct room {
@@ -130,8 +141,9 @@ private:
         while (complete_ < members_.size() && now_ns() < deadline) {
             while (started < members_.size() && started - open_ < opts_.connect_batch) {
                 const int set = is_sender(started) ? sender_epoll_fd_ : epoll_fd_;
-                if (!members_[started].conn.start(set, address_, host_header_, started,
-                                                  started + 1))
+                const std::size_t node = started % addresses_.size();
+                if (!members_[started].conn.start(set, addresses_[node], host_headers_[node],
+                                                  started, started + 1))
                     return fail(out, "connect failed");
                 ++started;
             }
@@ -193,6 +205,9 @@ private:
         room& r = rooms_[room_index];
         sent_text& slot = r.texts[r.sent % ring_size];
         slot.number = r.sent;
+        slot.sent_ns = now_ns();
+        if (slot.sent_ns >= window_start_ && slot.sent_ns < window_end_)
+            ++window_sent_;
         slot.text.clear();
         json_envelopes::append_text({room_index, static_cast<std::uint32_t>(r.sent), 0}, slot.text);
         ++r.sent;
@@ -207,6 +222,7 @@ private:
         for (const room& r : rooms_)
             sent += r.sent;
         const double seconds = opts_.duration;
+        const std::uint64_t population = window_sent_ * opts_.members;
         out.add("in_flight", std::uint64_t{opts_.in_flight})
             .add("duration_s", seconds)
             .add("sent", sent)
@@ -215,6 +231,10 @@ private:
             .add("undelivered", expected_ > delivered_ ? expected_ - delivered_ : 0)
             .add("window_deliveries", window_deliveries_)
             .add("deliveries_per_s", static_cast<double>(window_deliveries_) / seconds)
+            .add("latency_samples", latency_.count())
+            .add("latency_population", population)
+            .add("p50_us", micros(latency_.quantile(0.50, population)))
+            .add("p99_us", micros(latency_.quantile(0.99, population)))
             .add("loadgen_cpu", cpu_.loadgen_share(seconds));
         if (const std::optional<double> server = cpu_.server_share(seconds))
             out.add("server_cpu_window", *server);
@@ -325,6 +345,8 @@ private:
         const sent_text& slot = r.texts[number % ring_size];
         if (slot.number == number) {
             corrupt_ += text == slot.text ? 0 : 1;
+            if (slot.sent_ns >= window_start_ && slot.sent_ns < window_end_)
+                latency_.record(read_time_ - slot.sent_ns);
         } else {
             scratch_.clear();
             json_envelopes::append_text({m.room, static_cast<std::uint32_t>(number), 0}, scratch_);
@@ -388,8 +410,8 @@ private:
     }
 
     options opts_;
-    sockaddr_in address_;
-    std::string host_header_;
+    std::vector<sockaddr_in> addresses_; ///< the nodes (one unless --ports)
+    std::vector<std::string> host_headers_;
     int epoll_fd_ = -1;
     int sender_epoll_fd_ = -1;
     std::vector<member> members_; ///< member i is in room i / members; the first of each sends
@@ -411,6 +433,8 @@ private:
     std::uint64_t expected_ = 0;
     std::uint64_t delivered_ = 0;
     std::uint64_t window_deliveries_ = 0;
+    std::uint64_t window_sent_ = 0; ///< messages sent inside the window
+    histogram latency_;             ///< of the messages sent inside the window
     std::uint64_t gaps_ = 0;
     std::uint64_t duplicates_ = 0;
     std::uint64_t wrong_room_ = 0;

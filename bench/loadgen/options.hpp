@@ -1,12 +1,14 @@
 // loadgen — the command line.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace loadgen {
 
@@ -14,14 +16,17 @@ struct options {
     std::string mode;               ///< w1, w2, w3, w4, w5, storm or rooms
     std::string host = "127.0.0.1"; ///< server address (IPv4)
     std::uint16_t port = 8080;      ///< server port
-    std::size_t members = 1000;     ///< room members (w1-w4, storm; rooms: per room)
-    std::size_t rooms = 100;        ///< rooms: lobby rooms, one sender each
-    std::size_t senders = 1;        ///< members that send (w2/w3; w1 always has one)
-    std::size_t in_flight = 16;     ///< w1, rooms: a sender's messages outstanding at once
-    double rate = 10;               ///< w2/w3: messages per second per sender
-    double warmup = 1;              ///< seconds before the measured window
-    double duration = 5;            ///< seconds of the measured window (w5: of the run)
-    double grace = 2;               ///< seconds to wait for late deliveries (storm: to settle)
+    /// rooms: the ports of several nodes of one cluster, member i connecting to the
+    /// (i mod n)-th; by default {port}
+    std::vector<std::uint16_t> ports;
+    std::size_t members = 1000; ///< room members (w1-w4, storm; rooms: per room)
+    std::size_t rooms = 100;    ///< rooms: lobby rooms, one sender each
+    std::size_t senders = 1;    ///< members that send (w2/w3; w1 always has one)
+    std::size_t in_flight = 16; ///< w1, rooms: a sender's messages outstanding at once
+    double rate = 10;           ///< w2/w3: messages per second per sender
+    double warmup = 1;          ///< seconds before the measured window
+    double duration = 5;        ///< seconds of the measured window (w5: of the run)
+    double grace = 2;           ///< seconds to wait for late deliveries (storm: to settle)
     double hold = -1; ///< seconds the members stay open after the run (w4: 2, else 0 by default)
     std::size_t concurrency = 32;       ///< w5: connect-upgrade-close loops at once
     std::size_t connect_batch = 128;    ///< connections in their handshake at once
@@ -40,7 +45,16 @@ inline const char* usage_text() {
            "  --host A --port P --rooms R --members N --senders S --in-flight K --rate R\n"
            "  --warmup S --duration S --grace S --hold S --concurrency C --connect-batch B\n"
            "  --join-timeout S --source-addresses N --payload fixed|json --deflate on|off\n"
-           "  --server-pid PID\n";
+           "  --server-pid PID --ports P1,P2,... (rooms: members spread over the nodes of a "
+           "cluster)\n";
+}
+
+/// A TCP port from 1 to 65535; throws std::invalid_argument otherwise.
+inline std::uint16_t port_number(const std::string& text) {
+    const unsigned long port = std::stoul(text);
+    if (port == 0 || port > 65535)
+        throw std::invalid_argument("not a port: " + text);
+    return static_cast<std::uint16_t>(port);
 }
 
 /// Parses argv; throws std::invalid_argument with a message on a bad command line.
@@ -61,7 +75,13 @@ inline options parse_options(int argc, char** argv) {
         if (flag == "--host")
             o.host = value;
         else if (flag == "--port")
-            o.port = static_cast<std::uint16_t>(std::stoul(value));
+            o.port = port_number(value);
+        else if (flag == "--ports")
+            for (std::size_t at = 0; at <= value.size();) {
+                const std::size_t comma = std::min(value.find(',', at), value.size());
+                o.ports.push_back(port_number(value.substr(at, comma - at)));
+                at = comma + 1;
+            }
         else if (flag == "--members")
             o.members = count();
         else if (flag == "--rooms")
@@ -100,6 +120,10 @@ inline options parse_options(int argc, char** argv) {
     }
     if (o.mode == "w1" || o.mode == "rooms")
         o.senders = 1;
+    if (!o.ports.empty() && o.mode != "rooms")
+        throw std::invalid_argument("--ports is for the rooms mode");
+    if (o.ports.empty())
+        o.ports.push_back(o.port);
     if (o.rooms == 0 || o.rooms > 100000)
         throw std::invalid_argument("--rooms must be 1 to 100000");
     if (o.hold < 0)

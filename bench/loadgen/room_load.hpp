@@ -309,13 +309,6 @@ private:
         add_counters(out);
     }
 
-    /// Microseconds, or null (JSON) for a latency that never arrived.
-    static std::optional<double> micros(std::optional<std::uint64_t> ns) {
-        if (!ns)
-            return std::nullopt;
-        return static_cast<double>(*ns) / 1e3;
-    }
-
     void add_counters(json_line& out) {
         out.add("gaps", gaps_)
             .add("duplicates", duplicates_)

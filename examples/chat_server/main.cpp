@@ -4,12 +4,17 @@
 //     chat_server --port 8080      then open http://127.0.0.1:8080/ in two browser tabs
 //     chat_server --port 8080 --trusted-proxy 127.0.0.1      behind nginx (examples/nginx/)
 //     chat_server --port 8443 --tls-cert cert.pem --tls-key key.pem    https:// and wss://
+//     chat_server --port 8081 --redis redis://127.0.0.1:6379    one of several servers whose
+//         rooms are one (behind nginx: examples/nginx/cluster.conf, tools/cluster.sh)
 //
 // Flags of its own, besides the common ones (--address, --port, --heartbeat-ms, …):
 //   --static-dir DIR      where the page lives (default: this example's web/ folder)
 //   --trusted-proxy ADDR  believe X-Real-IP / X-Forwarded-For from ADDR (repeatable)
 //   --presence-ms N       coalesce presence announcements over N ms (default 50)
+//   --redis URL           share the rooms with every server on this Redis (chat::redis_bus)
+//   --presence-ttl-ms N   with --redis: a dead server leaves the counts within N ms
 #include "../common/cli.hpp"
+#include "../common/redis.hpp"
 #include "static_files.hpp"
 
 #include <wschat/chat/lobby.hpp>
@@ -20,6 +25,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #ifndef WSCHAT_CHAT_WEB_DIR
@@ -32,11 +38,12 @@ struct chat_flags {
     std::string static_dir = WSCHAT_CHAT_WEB_DIR;
     std::vector<std::string> trusted_proxies;
     std::chrono::milliseconds presence_interval{50};
+    examples::redis_flags redis;
 };
 
 /// chat_server's own flags, stored into `flags`.
 std::vector<examples::flag> own_flags(chat_flags& flags) {
-    return {
+    std::vector<examples::flag> own{
         {"--static-dir", "DIR", "where the page lives (default " + flags.static_dir + ")",
          [&flags](const std::string& dir) {
              flags.static_dir = dir;
@@ -52,6 +59,9 @@ std::vector<examples::flag> own_flags(chat_flags& flags) {
              std::to_string(flags.presence_interval.count()) + ")",
          examples::store_milliseconds(flags.presence_interval)},
     };
+    for (examples::flag& f : examples::redis_bus_flags(flags.redis))
+        own.push_back(std::move(f));
+    return own;
 }
 
 } // namespace
@@ -71,11 +81,14 @@ int main(int argc, char** argv) try {
     }
     opts.server.trusted_proxies = flags.trusted_proxies;
 
-    return examples::serve(opts, [&flags](auto& server) {
+    return examples::serve(opts, [&flags](auto& server, asio::io_context& io) {
         using transport = typename std::decay_t<decltype(server)>::transport_type;
         chat::lobby_options options;
         options.presence_interval = flags.presence_interval;
-        auto lobby = std::make_unique<chat::lobby<transport>>(options);
+        // With --redis, the rooms are shared with every server on that Redis.
+        auto bus = std::make_unique<examples::cluster_bus>(io, flags.redis, options);
+        auto lobby =
+            std::make_unique<chat::lobby<transport>>(options, chat::json_policy{}, bus->get());
         using connection_ptr = typename chat::lobby<transport>::connection_ptr;
 
         // Added before attach(), so the lobby still knows the member when this runs: a
@@ -116,7 +129,7 @@ int main(int argc, char** argv) try {
         // is the page. The handlers hold the metrics' counters, on_http the object.
         auto metrics = std::make_shared<chat::server_metrics>();
         metrics->attach(server);
-        server.on_http([dir = flags.static_dir, metrics, lobby = lobby.get(),
+        server.on_http([dir = flags.static_dir, metrics, lobby = lobby.get(), bus = bus.get(),
                         &server](const ws::http_request& request, ws::http_response& response) {
             if (request.method != "GET" || request.path() != "/metrics")
                 return chat_server::serve_file(dir, request, response);
@@ -126,11 +139,12 @@ int main(int argc, char** argv) try {
                 chat::append_room_members(page, room.name, room.members);
                 chat::append_room(page, room.name, room.counts);
             }
+            bus->append_metrics(page);
             response.set_header("Content-Type", chat::prometheus_text::content_type);
             response.set_header("Cache-Control", "no-store");
             response.body = page.str();
         });
-        return lobby; // lives as long as the server
+        return std::make_pair(std::move(bus), std::move(lobby)); // live as long as the server
     });
 } catch (const std::exception& e) {
     std::cerr << "chat_server: " << e.what() << '\n';

@@ -4,10 +4,11 @@
     python3 tests/cli/example_flags.py --minimal-chat PATH --echo-server PATH
         [--chat-server PATH] [--game-server PATH --game-bot PATH]
         [--iot-gateway PATH --iot-devices PATH] [--ws-cat PATH] [--tls yes|no|untested]
-        [--deflate yes|no]
+        [--deflate yes|no] [--redis yes|no]
 
---tls / --deflate say whether the build linked OpenSSL / zlib into the examples (then
---tls-cert / --deflate shared must serve; otherwise they must be refused with a reason);
+--tls / --deflate / --redis say whether the build linked OpenSSL / zlib / hiredis into the
+examples (then --tls-cert / --deflate shared / chat_server --redis must serve; otherwise they
+must be refused with a reason);
 --tls untested: it did, but there is no openssl here to make a certificate with.
 
 For every example:
@@ -51,7 +52,8 @@ COMMON = ["--address", "--port", "--tls-cert", "--tls-key", "--unix", "--heartbe
           "--max-message-size", "--max-connections", "--max-connections-per-address",
           "--max-messages-per-second", "--threads", "--deflate"]
 OWN = {"minimal_chat": ["--history", "--presence-ms", "--room"], "echo_server": [],
-       "chat_server": ["--static-dir", "--trusted-proxy", "--presence-ms"],
+       "chat_server": ["--static-dir", "--trusted-proxy", "--presence-ms", "--redis",
+                       "--presence-ttl-ms"],
        "game_server": ["--tick-hz", "--max-players", "--max-matches"],
        "iot_gateway": ["--max-devices", "--max-subscriptions"],
        "game_bot": ["--url", "--bots", "--seconds"],
@@ -141,6 +143,7 @@ def main():
     ap.add_argument("--ws-cat")
     ap.add_argument("--tls", choices=["yes", "no", "untested"], default="no")
     ap.add_argument("--deflate", choices=["yes", "no"], default="no")
+    ap.add_argument("--redis", choices=["yes", "no"], default="no")
     args = ap.parse_args()
     processes.deadline(150, "example_flags.py")
 
@@ -161,7 +164,7 @@ def main():
             listed[name] = check_help(name, path)
             check_bad_flags(name, path)
             check_flags_serve(name, path, listed[name], tmp, args.tls, cert, key,
-                              args.deflate == "yes")
+                              args.deflate == "yes", args.redis == "yes")
         for name, path in clients.items():
             listed[name] = check_help(name, path)
             check_bad_flags(name, path)
@@ -244,7 +247,9 @@ def check_bad_flags(name, path):
                   (["--room", "maybe"], "--room"), (["--presence-ms", "soon"], "--presence-ms")]
     if name == "chat_server":
         cases += [(["--presence-ms", "soon"], "--presence-ms"),
-                  (["--trusted-proxy"], "needs a value")]
+                  (["--trusted-proxy"], "needs a value"),
+                  (["--redis", "http://127.0.0.1:6379"], "--redis"),
+                  (["--presence-ttl-ms", "10"], "--presence-ttl-ms")]
     if name == "game_server":
         cases += [(["--tick-hz", "19"], "--tick-hz"), (["--tick-hz", "61"], "--tick-hz"),
                   (["--max-players", "0"], "--max-players"), (["--max-matches", "0"], "--max-matches")]
@@ -260,7 +265,7 @@ def check_bad_flags(name, path):
               f"status {status}, stdout {short(out)}, stderr {short(err)}")
 
 
-def check_flags_serve(name, path, listed, tmp, tls, cert, key, deflate):
+def check_flags_serve(name, path, listed, tmp, tls, cert, key, deflate, redis):
     """Starts the example once per flag its usage lists, with a sensible value."""
     ws_ready = re.compile(r"^listening on ws://127\.0\.0\.1:(\d+)/$")
     socket_path = os.path.join(tmp, f"{name}.sock")
@@ -279,6 +284,9 @@ def check_flags_serve(name, path, listed, tmp, tls, cert, key, deflate):
         "--static-dir": [["--static-dir", os.path.join(ROOT, "examples", "chat_server", "web")]],
         "--trusted-proxy": [["--trusted-proxy", "127.0.0.1", "--trusted-proxy", "::1"]],
         "--presence-ms": [["--presence-ms", "200"]],
+        # Nothing listens there: the server starts anyway, its bus retrying in the background.
+        "--redis": [["--redis", "redis://127.0.0.1:1"]],
+        "--presence-ttl-ms": [["--presence-ttl-ms", "3000"]],
         "--history": [["--history", "50"], ["--history", "0"]],
         "--room": [["--room", "off"], ["--room", "on"]],
         "--tick-hz": [["--tick-hz", "20"], ["--tick-hz", "60"]],
@@ -305,6 +313,12 @@ def check_flags_serve(name, path, listed, tmp, tls, cert, key, deflate):
                             re.compile(r"^listening on wss://127\.0\.0\.1:(\d+)/$"))
             check(problem is None, f"{name} --tls-cert FILE --tls-key FILE: serves wss://",
                   problem)
+            continue
+        if flag == "--redis" and not redis:
+            status, _, err = run(path, ["--redis", "redis://127.0.0.1:1"])
+            check(status == 2 and "no Redis bus" in err,
+                  f"{name} --redis in a build without hiredis: refused, exit 2",
+                  f"status {status}, stderr {short(err)}")
             continue
         if flag == "--unix":
             problem = serve(path, ["--unix", socket_path],

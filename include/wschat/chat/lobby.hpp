@@ -4,9 +4,12 @@
 // Not in the umbrella header: it needs nlohmann/json (Debian: nlohmann-json3-dev).
 #pragma once
 
+#include <wschat/chat/bus.hpp>
+#include <wschat/chat/detail/lobby_envelopes.hpp>
 #include <wschat/chat/detail/presence_window.hpp>
 #include <wschat/chat/history.hpp>
 #include <wschat/chat/json_policy.hpp>
+#include <wschat/chat/lobby_options.hpp>
 #include <wschat/chat/metrics.hpp>
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/close_code.hpp>
@@ -29,6 +32,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,63 +45,6 @@
 #include <vector>
 
 WSCHAT_BEGIN_NAMESPACE(chat)
-
-/// The limits and settings of a lobby. Every limit is on by default: each keeps one client
-/// from growing the server's memory or work without bound, and each is answered with an
-/// `error` envelope naming it.
-struct lobby_options {
-    /// Rooms that may exist at once; a join that would create one more gets `too_many_rooms`.
-    /// With `history`'s bounds it caps the frames histories hold: 1000 × 128 KiB = 128 MiB.
-    std::size_t max_rooms = 1000;
-    /// Members of one room; one more gets `room_full`.
-    std::size_t max_members_per_room = 10000;
-    /// Rooms one member may be in at once; one more gets `too_many_joined`.
-    std::size_t max_rooms_per_member = 32;
-    /// Longest room name, in bytes. Names are 1 to this many of `A-Z a-z 0-9 . _ -`, so they
-    /// are safe in URLs, logs and metric labels; others get `bad_room_name`.
-    std::size_t max_room_name_length = 64;
-    /// Most messages a join may ask for (`history`); more gets `history_too_large`.
-    std::size_t max_history_request = 200;
-    /// Most messages one resume replays per room; a longer gap is answered `too_many`, and the
-    /// client reloads instead (a day-old tab should not stream thousands of frames).
-    std::size_t max_replay = 1000;
-    /// Names per `roster` page (the joiner's first page, and each page asked for).
-    std::size_t roster_page = 200;
-    /// Client message ids remembered per member, to drop a retried message once delivered.
-    std::size_t remembered_client_ids = 256;
-    /// Longest client message id, in bytes; longer gets `bad_id`.
-    std::size_t max_client_id_length = 64;
-    /// Each room's history (count, bytes, age). A room that empties is removed once its
-    /// history has expired, so a page reloaded within `history.max_age` still finds it.
-    /// Smaller than a lone history's defaults, since there are up to `max_rooms` of them.
-    history_options history{500, 128 * 1024, std::chrono::seconds{600}};
-    /// Presence changes of a room are coalesced: the first is announced at once, later ones
-    /// at most once per interval with everyone who came and went meanwhile; zero announces
-    /// each at once. A join storm then costs each member O(storm / interval) frames.
-    std::chrono::milliseconds presence_interval{50};
-    /// And at most this many presence frames per second per room, on average, while members
-    /// keep coming and going (as `room_options::presence_frames_per_second`): after a delta to
-    /// N members the next waits N / this many seconds if that is longer than the interval.
-    /// Zero: the interval alone.
-    std::size_t presence_frames_per_second = 2000;
-    /// How long a member who disconnected may resume: its name stays reserved and its rooms
-    /// remembered for this long.
-    std::chrono::seconds resume_window{120};
-    /// Disconnected members kept for resume at once; beyond it the oldest is forgotten.
-    std::size_t max_resumable = 10000;
-    /// URL path prefix that joins a room on connect: `/rooms/general` joins `general`.
-    std::string room_path_prefix = "/rooms/";
-};
-
-/// Whether `name` is a valid room name under `options` (see `max_room_name_length`).
-inline bool is_valid_room_name(std::string_view name, const lobby_options& options) {
-    if (name.empty() || name.size() > options.max_room_name_length)
-        return false;
-    return std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '.' || c == '_' || c == '-';
-    });
-}
 
 /// Many named rooms on one server, for the browser chat and its kin: rooms created on first
 /// join and removed when empty (once their history expires), per-room presence, history with
@@ -120,8 +67,16 @@ public:
     using connection_ptr = std::shared_ptr<ws::connection<Transport>>;
 
     /// A lobby with `options`; names and text follow `policy` (json_policy's settings).
-    explicit lobby(lobby_options options = {}, json_policy policy = {})
-        : state_(std::make_shared<state>(std::move(options), std::move(policy))) {}
+    /// Without `cluster`, the lobby numbers and delivers its rooms' messages itself (the
+    /// in-process bus); with one (`chat::redis_bus`), it publishes them through it and
+    /// delivers what it hears from it, so that its rooms span every lobby on that bus.
+    explicit lobby(lobby_options options = {}, json_policy policy = {},
+                   std::shared_ptr<bus> cluster = nullptr)
+        : state_(
+              std::make_shared<state>(std::move(options), std::move(policy), std::move(cluster))) {
+        if (state_->cluster)
+            state_->cluster->listen(state_);
+    }
 
     /// Makes every connection of `server` that opens from now on a lobby member. May be called
     /// from any thread, also while the io_context runs; a second attach to the same server
@@ -168,13 +123,17 @@ public:
     }
 
     /// Sends `text` to room `room` as from `from` (a system announcement, a bot): numbered,
-    /// stored and delivered like a member's message. False when the room does not exist.
+    /// stored and delivered like a member's message (with a bus: once the bus numbered it,
+    /// and not at all when the bus is away). False when the room does not exist here.
     bool publish(std::string_view room, std::string_view from, std::string_view text) {
         std::lock_guard<std::mutex> lock{state_->mutex};
         room_state* r = state_->find_room(room);
         if (!r)
             return false;
-        state_->publish(*r, from, text, nullptr);
+        if (state_->cluster)
+            state_->publish_on_bus(nullptr, r->name, from, text, std::nullopt);
+        else
+            state_->publish(*r, from, text, nullptr);
         return true;
     }
 
@@ -227,6 +186,14 @@ public:
         std::lock_guard<std::mutex> lock{state_->mutex};
         const room_state* r = state_->find_room(room);
         return r ? r->members.size() : 0;
+    }
+
+    /// Members of `room` now on every node of the lobby's bus (this one's alone without a
+    /// bus): the count its `presence` envelopes carry.
+    std::size_t online(std::string_view room) const {
+        std::lock_guard<std::mutex> lock{state_->mutex};
+        const room_state* r = state_->find_room(room);
+        return r ? r->members.size() + r->remote_count : 0;
     }
 
     /// The names in `room` now, in join order.
@@ -316,10 +283,18 @@ private:
         bool window_open = false;
         bool changed_in_window = false;
         room_counters counts; // the lobby's totals are counted beside (see count())
+        // With a bus: whether `messages` follows the bus's stream (synced since subscribed);
+        // replies that show the room's stream wait in `waiting` until it does.
+        bool ready = true;
+        std::vector<std::function<void()>> waiting;
+        // With a bus: the names other nodes have here, by node.
+        std::map<std::string, std::vector<std::string>, std::less<>> remote;
+        std::size_t remote_count = 0;
     };
 
-    struct state : std::enable_shared_from_this<state> {
-        state(lobby_options o, json_policy p) : options(std::move(o)), policy(std::move(p)) {}
+    struct state : std::enable_shared_from_this<state>, bus_listener, detail::lobby_envelopes {
+        state(lobby_options o, json_policy p, std::shared_ptr<bus> b)
+            : options(std::move(o)), policy(std::move(p)), cluster(std::move(b)) {}
 
         // --- connections --------------------------------------------------------------
 
@@ -360,10 +335,9 @@ private:
             who->name = unique_name(
                 policy.clean_name(chosen ? *chosen : json_policy::requested_name(conn->request())));
             who->id = ws::random_hex(8);
-            who->token = ws::random_hex(16);
             who->conn = conn;
             names[who->name] = who.get();
-            by_token[who->token] = who;
+            issue_token(who);
             by_connection[conn.get()] = who;
             conn->send(welcome(*who, false));
             const std::string_view path = conn->request().path();
@@ -456,6 +430,16 @@ private:
             if (client_id)
                 if (const std::optional<std::uint64_t> seq = delivered(who, r->name, *client_id))
                     return conn.send(ack(r->name, *client_id, *seq, true));
+            if (cluster) {
+                // Published once the room follows its stream: numbered after the `joined`
+                // the sender may still wait for, so that it hears its own message.
+                return when_ready(*r, conn,
+                                  [this, from = who.name, words,
+                                   client_id](ws::connection<Transport>& c, room_state& in) {
+                                      publish_on_bus(c.shared_from_this(), in.name, from, words,
+                                                     client_id);
+                                  });
+            }
             const std::uint64_t seq =
                 publish(*r, who.name, words, client_id ? &*client_id : nullptr);
             if (client_id) {
@@ -518,7 +502,8 @@ private:
             }
             room_state* r = find_room(room);
             if (r && is_member(*r, who)) {
-                send_joined(conn, *r, history);
+                if (r->ready) // else its first `joined` is on its way
+                    send_joined(conn, *r, history);
                 return true;
             }
             if (who.rooms.size() >= options.max_rooms_per_member) {
@@ -539,7 +524,7 @@ private:
                 return false;
             }
             if (!r)
-                r = &rooms.try_emplace(room, room, options.history).first->second;
+                r = &make_room(room);
             add_member(*r, who);
             who.rooms.push_back(room);
             send_joined(conn, *r, history);
@@ -611,19 +596,16 @@ private:
                 conn.send(note); // the sender's copy, for its other views of the conversation
         }
 
+        /// The rooms a resume names, with the position its client saw in each (if it said).
+        using resume_list = std::vector<std::pair<std::string, std::optional<stream_position>>>;
+
         /// `{"type":"resume","token":T,"rooms":[{"room":R,"epoch":E,"seq":S}, …]}`: this
         /// connection becomes the member the token names (closing its old connection, if
-        /// still open), rejoins its rooms, and gets what it missed in each, or why not.
+        /// still open), rejoins its rooms, and gets what it missed in each, or why not. With
+        /// a bus, a token issued by another node is claimed from it: the member moves here.
         void resume(const connection_ptr& conn, std::shared_ptr<member> current,
                     const json& envelope) {
-            const auto found = by_token.find(string_field(envelope, "token"));
-            if (found == by_token.end())
-                return refuse(*conn, nullptr, refusal_reason::other,
-                              error("bad_token", "unknown or expired resume token"));
-            const std::shared_ptr<member> who = found->second;
-            if (who == current)
-                return conn->send(error("bad_token", "this connection is that member already"));
-            std::vector<std::pair<std::string, std::optional<stream_position>>> asked;
+            resume_list asked;
             if (const auto list = envelope.find("rooms"); list != envelope.end()) {
                 if (!list->is_array() || list->size() > options.max_rooms_per_member)
                     return conn->send(error("bad_json", "\"rooms\" is a short list"));
@@ -638,12 +620,75 @@ private:
                     asked.emplace_back(string_field(item, "room"), std::move(seen));
                 }
             }
+            const std::string token = string_field(envelope, "token");
+            const auto found = by_token.find(token);
+            if (found != by_token.end() && found->second == current)
+                return conn->send(error("bad_token", "this connection is that member already"));
+            if (cluster && !token.empty()) {
+                // Claimed through the bus even when issued here: a token resumes once,
+                // cluster-wide.
+                return cluster->claim_member(
+                    token, [weak = this->weak_from_this(), conn, token,
+                            asked = std::move(asked)](std::error_code ec, bus_member claimed) {
+                        if (auto self = weak.lock())
+                            self->locked(
+                                [&] { self->claimed(conn, token, ec, std::move(claimed), asked); });
+                    });
+            }
+            if (found == by_token.end())
+                return refuse(*conn, nullptr, refusal_reason::other,
+                              error("bad_token", "unknown or expired resume token"));
+            take_over(conn, current, found->second, asked);
+        }
+
+        /// The bus's answer to a claim of `token` for `conn`: the member, as this node holds
+        /// it or as another node described it. While the bus is away, a token issued here
+        /// still resumes here.
+        void claimed(const connection_ptr& conn, const std::string& token, std::error_code ec,
+                     bus_member claimed, const resume_list& asked) {
+            const auto at = by_connection.find(conn.get());
+            if (at == by_connection.end())
+                return; // gone meanwhile
+            const auto local = by_token.find(token);
+            if (ec && (local == by_token.end() || ec == bus_errc::unknown_token))
+                return refuse(*conn, nullptr, refusal_reason::other,
+                              error("bad_token", ec == bus_errc::unknown_token
+                                                     ? "unknown or expired resume token"
+                                                     : "resume unavailable: " + ec.message()));
+            if (local != by_token.end()) {
+                if (local->second == at->second)
+                    return conn->send(error("bad_token", "this connection is that member already"));
+                return take_over(conn, at->second, local->second, asked);
+            }
+            auto who = std::make_shared<member>();
+            who->name = policy.clean_name(claimed.name); // made unique once it is here
+            who->id = std::move(claimed.id);
+            // The rooms it says it was in, as joins would take them.
+            for (const auto& [room, seen] : asked)
+                if (is_valid_room_name(room, options) && !banned(room, who->name) &&
+                    who->rooms.size() < options.max_rooms_per_member &&
+                    std::find(who->rooms.begin(), who->rooms.end(), room) == who->rooms.end() &&
+                    (find_room(room) || rooms.size() < options.max_rooms))
+                    who->rooms.push_back(room);
+            take_over(conn, at->second, who, asked);
+        }
+
+        /// `conn`, until now the provisional member `current`, becomes member `who`.
+        /// (By value: `who` and `current` may be the very pointers it erases from the maps.)
+        void take_over(const connection_ptr& conn, std::shared_ptr<member> current,
+                       std::shared_ptr<member> who, const resume_list& asked) {
             // The provisional member this connection was until now goes, unseen if it joined
             // nothing.
             for (const std::string& room : current->rooms)
                 if (room_state* r = find_room(room))
                     remove_member(*r, *current);
             forget(current);
+            // A member from another node takes its name here, if still free.
+            if (const auto named = names.find(who->name);
+                named == names.end() || named->second != who.get()) {
+                who->name = unique_name(who->name);
+                names[who->name] = who.get();
+            }
             // The old connection, if any, hands its rooms over without a leave and a join.
             if (const connection_ptr old = who->conn) {
                 by_connection.erase(old.get());
@@ -656,14 +701,17 @@ private:
                 for (const std::string& room : who->rooms) {
                     room_state* r = find_room(room);
                     if (!r)
-                        r = &rooms.try_emplace(room, room, options.history).first->second;
+                        r = &make_room(room);
                     add_member(*r, *who);
                     presence_changed(*r);
                 }
             }
-            by_token.erase(found);
-            who->token = ws::random_hex(16);
-            by_token[who->token] = who;
+            if (!who->token.empty()) {
+                by_token.erase(who->token);
+                if (cluster)
+                    cluster->forget_member(who->token);
+            }
+            issue_token(who);
             who->conn = conn;
             by_connection[conn.get()] = who;
             conn->send(welcome(*who, true));
@@ -673,40 +721,70 @@ private:
                     conn->send(error("not_member", "this member was not in that room", {}, room));
                     continue;
                 }
-                recovery got =
-                    seen ? r->messages.since(*seen, options.max_replay, clock::now())
-                         : recovery{recovery_outcome::unknown_position, {}, r->messages.position()};
-                json reply = {{"type", "resumed"},
-                              {"room", room},
-                              {"recovered", got.result == recovery_outcome::recovered},
-                              {"epoch", got.position.epoch},
-                              {"seq", got.position.sequence}};
-                if (got.result != recovery_outcome::recovered)
-                    reply["reason"] = std::string{to_string(got.result)};
-                else
-                    reply["missed"] = got.frames.size();
-                count(r, [&](room_counters& c) {
-                    c.count_resume(got.result);
-                    for (const ws::shared_frame& missed : got.frames)
-                        c.count_sent(1, missed.size());
-                });
-                conn->send(frame(reply));
-                for (const ws::shared_frame& missed : got.frames)
-                    conn->send(missed);
+                when_ready(*r, *conn,
+                           [this, seen = seen](ws::connection<Transport>& c, room_state& in) {
+                               send_resumed(c, in, seen);
+                           });
             }
+        }
+
+        /// `resumed` for room `r`: what the member missed since `seen`, or why not.
+        void send_resumed(ws::connection<Transport>& conn, room_state& r,
+                          const std::optional<stream_position>& seen) {
+            recovery got =
+                seen ? r.messages.since(*seen, options.max_replay, clock::now())
+                     : recovery{recovery_outcome::unknown_position, {}, r.messages.position()};
+            json reply = {{"type", "resumed"},
+                          {"room", r.name},
+                          {"recovered", got.result == recovery_outcome::recovered},
+                          {"epoch", got.position.epoch},
+                          {"seq", got.position.sequence}};
+            if (got.result != recovery_outcome::recovered)
+                reply["reason"] = std::string{to_string(got.result)};
+            else
+                reply["missed"] = got.frames.size();
+            count(&r, [&](room_counters& c) {
+                c.count_resume(got.result);
+                for (const ws::shared_frame& missed : got.frames)
+                    c.count_sent(1, missed.size());
+            });
+            conn.send(frame(reply));
+            for (const ws::shared_frame& missed : got.frames)
+                conn.send(missed);
         }
 
         // --- rooms --------------------------------------------------------------------
 
+        room_state& make_room(const std::string& name) {
+            room_state& r = rooms.try_emplace(name, name, options.history).first->second;
+            r.ready = !cluster; // with a bus, once subscribed and synced
+            return r;
+        }
+
+        /// Runs `reply(conn, r)` now if `r`'s history follows its stream, or once it does
+        /// (if `conn` is then still a member of it).
+        template <class Reply>
+        void when_ready(room_state& r, ws::connection<Transport>& conn, Reply reply) {
+            if (r.ready)
+                return reply(conn, r);
+            if (r.waiting.size() >= options.max_members_per_room) // bounded while the bus is away
+                return conn.send(
+                    error("bus_unavailable", "the room is not available, try again", {}, r.name));
+            r.waiting.push_back([this, conn = conn.shared_from_this(), name = r.name,
+                                 reply = std::move(reply)]() mutable {
+                room_state* in = find_room(name);
+                const auto at = by_connection.find(conn.get());
+                if (in && at != by_connection.end() && is_member(*in, *at->second))
+                    reply(*conn, *in);
+            });
+        }
+
         std::uint64_t publish(room_state& r, std::string_view from, std::string_view text,
                               const std::string* client_id) {
             const std::uint64_t seq = r.messages.next_sequence();
-            json envelope = {
-                {"type", "message"}, {"room", r.name}, {"epoch", r.messages.epoch()}, {"seq", seq},
-                {"from", from},      {"text", text},   {"time", detail::now_ms()}};
-            if (client_id)
-                envelope["id"] = *client_id;
-            const ws::shared_frame message = frame(envelope);
+            const ws::shared_frame message =
+                message_frame(r.name, r.messages.epoch(), seq,
+                              message_body(from, text, client_id ? &*client_id : nullptr));
             r.messages.append(message, clock::now());
             send_to_all(r, message);
             return seq;
@@ -716,6 +794,11 @@ private:
             if (r.members.empty())
                 empty_rooms.erase(r.name);
             r.members.push_back(&who);
+            if (cluster) {
+                if (r.members.size() == 1)
+                    cluster->subscribe(r.name);
+                cluster->member_joined(r.name, who.name);
+            }
             note(r.joined, r.left, who.name); // announced by the caller's presence_changed()
             count(&r, [](room_counters& c) { c.count_join(); });
             if (on_join)
@@ -742,6 +825,11 @@ private:
             if (r.members.empty())
                 empty_rooms.insert(r.name);
             note(r.left, r.joined, who.name);
+            if (cluster) {
+                cluster->member_left(r.name, who.name);
+                if (r.members.empty())
+                    unsubscribe(r);
+            }
             count(&r, [](room_counters& c) { c.count_leave(); });
             if (on_leave)
                 changes.push_back({false, r.name, who.name});
@@ -770,9 +858,171 @@ private:
             return false;
         }
 
+        // --- the bus (only with one) -----------------------------------------------------
+
+        /// Publishes a message to `room` through the bus; the sender (`conn`, null for the
+        /// application's own) gets its `ack`, or the error, when the bus answers.
+        void publish_on_bus(const connection_ptr& conn, const std::string& room,
+                            std::string_view from, std::string_view text,
+                            const std::optional<std::string>& client_id) {
+            cluster->publish(room, message_body(from, text, client_id ? &*client_id : nullptr),
+                             [weak = this->weak_from_this(), conn, room,
+                              client_id](std::error_code ec, std::uint64_t seq) {
+                                 if (auto self = weak.lock(); self && conn)
+                                     self->locked(
+                                         [&] { self->published(*conn, room, client_id, ec, seq); });
+                             });
+        }
+
+        void published(ws::connection<Transport>& conn, const std::string& room,
+                       const std::optional<std::string>& client_id, std::error_code ec,
+                       std::uint64_t seq) {
+            if (ec)
+                return refuse(conn, find_room(room), refusal_reason::other,
+                              error("bus_unavailable", "not sent, try again later: " + ec.message(),
+                                    client_id, room));
+            if (!client_id)
+                return;
+            if (const auto at = by_connection.find(&conn); at != by_connection.end())
+                remember(*at->second, room, *client_id, seq);
+            conn.send(ack(room, *client_id, seq, false));
+        }
+
+        /// The room's last member here left: the node stops hearing it, and what it knew
+        /// of the other nodes' members goes stale.
+        void unsubscribe(room_state& r) {
+            cluster->unsubscribe(r.name);
+            r.ready = false;
+            r.waiting.clear();
+            r.remote.clear();
+            r.remote_count = 0;
+            r.joined.clear();
+            r.left.clear();
+        }
+
+        /// Runs `work` under the lobby's lock, its sends corked (a bus's handler is not).
+        template <class Work>
+        void from_bus(Work&& work) {
+            std::lock_guard<std::mutex> lock{mutex};
+            std::optional<ws::cork> corked;
+            if (executor)
+                corked.emplace(*executor);
+            work();
+        }
+
+        void bus_message(std::string_view room, std::string_view epoch, std::uint64_t seq,
+                         std::string_view body) override {
+            if (!is_message_body(body))
+                return;
+            from_bus([&] {
+                room_state* r = find_room(room);
+                if (!r || !r->ready)
+                    return;
+                if (seq != r->messages.next_sequence() || epoch != r->messages.epoch())
+                    r->messages.restart(std::string{epoch}, seq - 1);
+                const ws::shared_frame message = message_frame(room, epoch, seq, body);
+                r->messages.append(message, clock::now());
+                send_to_all(*r, message);
+            });
+        }
+
+        void bus_synced(std::string_view room, const stream_position& position,
+                        std::vector<bus_entry> tail, recovery_outcome why) override {
+            from_bus([&] {
+                room_state* r = find_room(room);
+                if (!r || r->members.empty())
+                    return; // unsubscribed meanwhile
+                const bool tell = r->ready && why != recovery_outcome::recovered;
+                r->messages.restart(position.epoch,
+                                    tail.empty() ? position.sequence : tail.front().seq - 1);
+                const auto now = clock::now();
+                for (const bus_entry& e : tail) {
+                    if (!is_message_body(e.body))
+                        continue;
+                    if (e.seq != r->messages.next_sequence())
+                        r->messages.restart(position.epoch, e.seq - 1);
+                    r->messages.append(message_frame(room, position.epoch, e.seq, e.body), now);
+                }
+                if (r->messages.last_sequence() != position.sequence)
+                    r->messages.restart(position.epoch, position.sequence);
+                // Told as a resume that could not be filled is: clients join again for the
+                // recent history (and learn the new epoch from `joined`).
+                if (tell)
+                    send_to_all(*r, frame({{"type", "resumed"},
+                                           {"room", r->name},
+                                           {"recovered", false},
+                                           {"epoch", position.epoch},
+                                           {"seq", position.sequence},
+                                           {"reason", std::string{to_string(why)}}}));
+                r->ready = true;
+                for (const auto& reply : std::exchange(r->waiting, {}))
+                    reply();
+                if (!r->joined.empty() || !r->left.empty())
+                    presence_changed(*r);
+            });
+        }
+
+        void bus_presence(std::string_view room, std::string_view node,
+                          std::vector<std::string> names) override {
+            std::sort(names.begin(), names.end());
+            from_bus([&] {
+                room_state* r = find_room(room);
+                if (!r || r->members.empty())
+                    return;
+                const auto at = r->remote.find(node);
+                const std::vector<std::string> none;
+                const std::vector<std::string>& had = at == r->remote.end() ? none : at->second;
+                std::vector<std::string> gone, came;
+                std::set_difference(had.begin(), had.end(), names.begin(), names.end(),
+                                    std::back_inserter(gone));
+                std::set_difference(names.begin(), names.end(), had.begin(), had.end(),
+                                    std::back_inserter(came));
+                if (gone.empty() && came.empty())
+                    return;
+                for (const std::string& name : gone)
+                    note(r->left, r->joined, name);
+                for (const std::string& name : came)
+                    note(r->joined, r->left, name);
+                r->remote_count = r->remote_count + names.size() - had.size();
+                if (names.empty())
+                    r->remote.erase(at);
+                else
+                    r->remote[std::string{node}] = std::move(names);
+                presence_changed(*r);
+            });
+        }
+
+        void bus_presence_delta(std::string_view room, std::string_view node, std::string_view name,
+                                bool joined) override {
+            from_bus([&] {
+                room_state* r = find_room(room);
+                if (!r || r->members.empty())
+                    return;
+                std::vector<std::string>& names = r->remote[std::string{node}];
+                const auto at = std::lower_bound(names.begin(), names.end(), name);
+                const bool there = at != names.end() && *at == name;
+                if (joined && !there) {
+                    names.insert(at, std::string{name});
+                    ++r->remote_count;
+                    note(r->joined, r->left, std::string{name});
+                } else if (!joined && there) {
+                    names.erase(at);
+                    --r->remote_count;
+                    note(r->left, r->joined, std::string{name});
+                }
+                const bool changed = joined != there;
+                if (names.empty())
+                    r->remote.erase(std::string{node});
+                if (changed)
+                    presence_changed(*r);
+            });
+        }
+
         // --- presence, coalesced per room (with the mutex held) ------------------------
 
         void presence_changed(room_state& r) {
+            if (!r.ready)
+                return; // announced once it is (see bus_synced)
             if (r.window_open) {
                 r.changed_in_window = true;
                 return;
@@ -802,7 +1052,7 @@ private:
             if (!r)
                 return;
             r->window_open = false;
-            if (!std::exchange(r->changed_in_window, false))
+            if (!std::exchange(r->changed_in_window, false) || !r->ready)
                 return;
             open_window(*r, announce_presence(*r));
         }
@@ -820,7 +1070,7 @@ private:
             };
             send_to_all(r, frame({{"type", "presence"},
                                   {"room", r.name},
-                                  {"online", r.members.size()},
+                                  {"online", r.members.size() + r.remote_count},
                                   {"joined", listed(r.joined)},
                                   {"left", listed(r.left)},
                                   {"time", detail::now_ms()}}));
@@ -843,6 +1093,12 @@ private:
         /// `joined`: the room's position, the first roster page and how many of its last
         /// messages follow, then those messages as they were delivered.
         void send_joined(ws::connection<Transport>& conn, room_state& r, std::size_t history) {
+            when_ready(r, conn, [this, history](ws::connection<Transport>& c, room_state& in) {
+                send_joined_now(c, in, history);
+            });
+        }
+
+        void send_joined_now(ws::connection<Transport>& conn, room_state& r, std::size_t history) {
             const std::vector<ws::shared_frame> past = r.messages.recent(history, clock::now());
             json reply = roster_envelope(r, 0);
             reply["type"] = "joined";
@@ -862,37 +1118,25 @@ private:
             return frame(roster_envelope(r, offset));
         }
 
+        /// A page of the room's names from `offset`: this node's members in join order,
+        /// then the other nodes'.
         json roster_envelope(const room_state& r, std::size_t offset) const {
             std::vector<std::string> page;
+            const std::size_t online = r.members.size() + r.remote_count;
             for (std::size_t i = offset; i < r.members.size() && page.size() < options.roster_page;
                  ++i)
                 page.push_back(r.members[i]->name);
-            const bool more = offset + page.size() < r.members.size();
-            return {{"type", "roster"}, {"room", r.name},  {"online", r.members.size()},
+            std::size_t skip = offset > r.members.size() ? offset - r.members.size() : 0;
+            for (const auto& [node, names] : r.remote) {
+                for (std::size_t i = std::min(skip, names.size());
+                     i < names.size() && page.size() < options.roster_page; ++i)
+                    page.push_back(names[i]);
+                skip -= std::min(skip, names.size());
+            }
+            const bool more = offset + page.size() < online;
+            return {{"type", "roster"}, {"room", r.name},  {"online", online},
                     {"offset", offset}, {"members", page}, {"more", more}};
         }
-
-        static ws::shared_frame ack(const std::string& room, const std::string& id,
-                                    std::uint64_t seq, bool duplicate) {
-            return frame({{"type", "ack"},
-                          {"room", room},
-                          {"id", id},
-                          {"seq", seq},
-                          {"duplicate", duplicate}});
-        }
-
-        static ws::shared_frame error(std::string_view code, std::string_view why,
-                                      const std::optional<std::string>& client_id = {},
-                                      std::string_view room = {}) {
-            json envelope = {{"type", "error"}, {"code", code}, {"message", why}};
-            if (!room.empty())
-                envelope["room"] = room;
-            if (client_id)
-                envelope["id"] = *client_id;
-            return frame(envelope);
-        }
-
-        static ws::shared_frame frame(const json& envelope) { return detail::json_frame(envelope); }
 
         // --- counting: each event in its room's counters and in the lobby's totals ------
 
@@ -959,10 +1203,20 @@ private:
             return name;
         }
 
+        /// Gives `who` a new resume token (the bus's, so that any node can resume it).
+        void issue_token(const std::shared_ptr<member>& who) {
+            who->token = cluster ? cluster->new_token() : ws::random_hex(16);
+            by_token[who->token] = who;
+            if (cluster)
+                cluster->remember_member(who->token, {who->name, who->id});
+        }
+
         /// Drops `who` for good: its name and token become free.
         void forget(const std::shared_ptr<member>& who) {
             names.erase(who->name);
             by_token.erase(who->token);
+            if (cluster)
+                cluster->forget_member(who->token);
             const auto at = std::find(resumable.begin(), resumable.end(), who);
             if (at != resumable.end())
                 resumable.erase(at);
@@ -1012,6 +1266,7 @@ private:
         std::vector<membership_change> changes; // for them, told once the mutex is released
         mutable std::mutex mutex;
         std::optional<asio::io_context::executor_type> executor;
+        const std::shared_ptr<bus> cluster; // null: the in-process bus
         std::map<const ws::server<Transport>*, ws::handler_id> attached;
         std::map<std::string, room_state, std::less<>> rooms;
         std::set<std::string> empty_rooms; // rooms nobody is in, removed once history expires

@@ -141,6 +141,53 @@ private:
     std::array<counter, recovery_outcome_count> resumes_{};
 };
 
+/// What a cluster bus (`chat::redis_bus`) did, as counted by its `bus_counters` at one moment.
+struct bus_stats {
+    /// 1 while the bus can publish and hear its rooms (both its broker connections are up),
+    /// else 0.
+    std::uint64_t connected = 0;
+    std::uint64_t disconnects = 0;    ///< times it lost its broker
+    std::uint64_t published = 0;      ///< messages the broker numbered for this node
+    std::uint64_t publish_errors = 0; ///< publishes answered with an error (broker away, busy)
+    std::uint64_t delivered = 0;      ///< messages handed to the lobby, each once
+    std::uint64_t duplicates = 0;     ///< messages heard again and skipped
+    std::uint64_t gaps_filled = 0;    ///< missed messages fetched from the room's stream
+    std::uint64_t resets = 0;         ///< rooms restarted: a new epoch or a gap too old to fill
+    std::uint64_t dropped = 0;        ///< messages not kept while a room synced (refetched)
+    std::uint64_t command_errors = 0; ///< other broker commands that failed (presence, syncs)
+};
+
+/// The counters a bus bumps as it works; relaxed atomics like `room_counters`.
+///
+/// Thread safety: every member may be called from any thread at any time.
+class bus_counters {
+public:
+    using counter = std::atomic<std::uint64_t>;
+    counter connected{0};
+    counter disconnects{0};
+    counter published{0};
+    counter publish_errors{0};
+    counter delivered{0};
+    counter duplicates{0};
+    counter gaps_filled{0};
+    counter resets{0};
+    counter dropped{0};
+    counter command_errors{0};
+
+    /// Adds `n` to `c`.
+    static void add(counter& c, std::uint64_t n = 1) noexcept {
+        c.fetch_add(n, std::memory_order_relaxed);
+    }
+
+    /// Every count, read now.
+    bus_stats snapshot() const noexcept {
+        const auto read = [](const counter& c) { return c.load(std::memory_order_relaxed); };
+        return {read(connected), read(disconnects),   read(published),   read(publish_errors),
+                read(delivered), read(duplicates),    read(gaps_filled), read(resets),
+                read(dropped),   read(command_errors)};
+    }
+};
+
 /// The number of `ws::limit` values (for tables indexed by limit).
 inline constexpr std::size_t limit_count = static_cast<std::size_t>(ws::limit::origin) + 1;
 

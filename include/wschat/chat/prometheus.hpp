@@ -241,4 +241,30 @@ inline void append_room_members(prometheus_text& page, std::string_view room, st
     page.gauge("wschat_room_members", "Members in the room now.", {{"room", room}}, members);
 }
 
+/// Appends a cluster bus's figures (`redis_bus::stats()`): whether it is connected, and its
+/// publishes, deliveries, gaps and errors.
+inline void append_bus(prometheus_text& page, const bus_stats& s) {
+    page.gauge("wschat_bus_connected", "1 while the cluster bus can publish and hear its rooms.",
+               {}, s.connected);
+    page.counter("wschat_bus_disconnects_total", "Times the cluster bus lost its broker.", {},
+                 s.disconnects);
+    page.counter("wschat_bus_published_total", "Messages the broker numbered for this node.", {},
+                 s.published);
+    page.counter("wschat_bus_publish_errors_total",
+                 "Publishes answered with an error (broker away or busy).", {}, s.publish_errors);
+    page.counter("wschat_bus_delivered_total", "Room messages the bus delivered, each once.", {},
+                 s.delivered);
+    page.counter("wschat_bus_duplicates_total", "Room messages heard again and skipped.", {},
+                 s.duplicates);
+    page.counter("wschat_bus_gaps_filled_total", "Missed messages fetched from a room's stream.",
+                 {}, s.gaps_filled);
+    page.counter("wschat_bus_resets_total",
+                 "Rooms restarted: a new epoch, or a gap too old to fill.", {}, s.resets);
+    page.counter("wschat_bus_dropped_total", "Messages not kept while a room synced (refetched).",
+                 {}, s.dropped);
+    page.counter("wschat_bus_command_errors_total",
+                 "Other broker commands that failed (presence, syncs, tokens).", {},
+                 s.command_errors);
+}
+
 WSCHAT_END_NAMESPACE
