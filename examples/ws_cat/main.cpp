@@ -2,10 +2,10 @@
 // from stdin is sent as a text message, every message received is printed, and a lost
 // connection comes back by itself (with backoff). End of input closes with 1000.
 //
-//   build/dev/examples/ws_cat ws://127.0.0.1:8080/
-//   build/dev/examples/ws_cat wss://example.com/chat --ca-file ca.pem
-//   build/dev/examples/ws_cat ws+unix:///run/chat.sock:/rooms/a
-//   build/dev/examples/ws_cat ws://10.0.0.5:8080/ --proxy http://user:pw@proxy:3128
+//   build/dev/ws_cat ws://127.0.0.1:8080/
+//   build/dev/ws_cat wss://example.com/chat --ca-file ca.pem
+//   build/dev/ws_cat ws+unix:///run/chat.sock:/rooms/a
+//   build/dev/ws_cat ws://10.0.0.5:8080/ --proxy http://user:pw@proxy:3128
 #include <wschat/ws/client.hpp>
 #if defined(WSCHAT_EXAMPLES_TLS)
 #include <wschat/ws/client_tls.hpp>
