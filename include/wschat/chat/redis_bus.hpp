@@ -206,10 +206,11 @@ private:
         bool syncing = false;   // a read of the stream is on its way
         bool subscribed = false;
         std::uint64_t generation = 0; // new at each subscribe: stale replies are ignored
+        /// A message heard on the room's channel.
         struct heard_message {
-            std::string epoch;
-            std::uint64_t seq;
-            std::string body;
+            std::string epoch; ///< its room's epoch
+            std::uint64_t seq; ///< its number
+            std::string body;  ///< its fields after `seq`
         };
         std::deque<heard_message> buffer; // heard while syncing
         bool overflowed = false;          // some were dropped: read again
