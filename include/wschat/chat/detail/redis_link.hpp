@@ -2,10 +2,10 @@
 // stall, reconnect with backoff. The base of redis_connection and redis_subscriber.
 #pragma once
 
-#include <wschat/chat/detail/redis_error.hpp>
 #include <wschat/chat/detail/redis_protocol.hpp>
 #include <wschat/chat/detail/redis_reply.hpp>
 #include <wschat/chat/detail/redis_url.hpp>
+#include <wschat/chat/redis_error.hpp>
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/detail/steady_timer_on.hpp>
 #include <wschat/ws/transport.hpp>
