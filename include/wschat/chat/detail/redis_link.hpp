@@ -171,7 +171,6 @@ protected:
 
     // --- what the derived classes use ------------------------------------------------------
 
-    bool on_strand() const noexcept { return strand_.running_in_this_thread(); }
     redis_state current_state() const noexcept { return state_; }
 
     /// Appends formatted commands to the write buffer and starts writing if idle. Only while
