@@ -8,6 +8,7 @@
 #include <wschat/chat/detail/redis_subscriber.hpp>
 #include <wschat/chat/detail/redis_url.hpp>
 #include <wschat/chat/metrics.hpp>
+#include <wschat/chat/redis_error.hpp>
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/random.hpp>
 
