@@ -673,10 +673,11 @@ return v
     void state_changed(const detail::redis_state_event& e) {
         const bool up = conn_->state() == detail::redis_state::connected &&
                         sub_->state() == detail::redis_state::connected;
-        if (e.state == detail::redis_state::disconnected && counters_->connected.exchange(0))
-            bus_counters::add(counters_->disconnects);
-        if (!up)
+        if (!up) {
+            if (counters_->connected.exchange(0) && e.state == detail::redis_state::disconnected)
+                bus_counters::add(counters_->disconnects);
             return;
+        }
         counters_->connected = 1;
         // Both links are up (the subscriber has every channel again): each room reads what
         // it missed meanwhile, and rewrites its presence (Redis may have restarted empty).
