@@ -162,17 +162,17 @@ struct bus_stats {
 /// Thread safety: every member may be called from any thread at any time.
 class bus_counters {
 public:
-    using counter = std::atomic<std::uint64_t>;
-    counter connected{0};
-    counter disconnects{0};
-    counter published{0};
-    counter publish_errors{0};
-    counter delivered{0};
-    counter duplicates{0};
-    counter gaps_filled{0};
-    counter resets{0};
-    counter dropped{0};
-    counter command_errors{0};
+    using counter = std::atomic<std::uint64_t>; ///< one count
+    counter connected{0};                       ///< see `bus_stats::connected`
+    counter disconnects{0};                     ///< see `bus_stats::disconnects`
+    counter published{0};                       ///< see `bus_stats::published`
+    counter publish_errors{0};                  ///< see `bus_stats::publish_errors`
+    counter delivered{0};                       ///< see `bus_stats::delivered`
+    counter duplicates{0};                      ///< see `bus_stats::duplicates`
+    counter gaps_filled{0};                     ///< see `bus_stats::gaps_filled`
+    counter resets{0};                          ///< see `bus_stats::resets`
+    counter dropped{0};                         ///< see `bus_stats::dropped`
+    counter command_errors{0};                  ///< see `bus_stats::command_errors`
 
     /// Adds `n` to `c`.
     static void add(counter& c, std::uint64_t n = 1) noexcept {

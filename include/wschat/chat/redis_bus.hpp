@@ -8,6 +8,7 @@
 #include <wschat/chat/detail/redis_subscriber.hpp>
 #include <wschat/chat/detail/redis_url.hpp>
 #include <wschat/chat/metrics.hpp>
+#include <wschat/chat/redis_error.hpp>
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/random.hpp>
 
@@ -176,34 +177,25 @@ public:
     std::string new_token() override { return node_ + ws::random_hex(16); }
 
     void remember_member(const std::string& token, const bus_member& who) override {
-        conn_->command({"HSET", members_key(node_), token, who.id + ' ' + who.name},
-                       counted_failure());
-        conn_->command({"PEXPIRE", members_key(node_), std::to_string(resume_ms())},
-                       counted_failure());
+        asio::post(strand_, [self = shared_from_this(), token, value = who.id + ' ' + who.name] {
+            const std::string key = self->members_key(self->node_);
+            self->conn_->command({"HSET", key, token, value}, self->counted_failure());
+            self->conn_->command({"PEXPIRE", key, std::to_string(self->resume_ms())},
+                                 self->counted_failure());
+        });
     }
 
     void forget_member(const std::string& token) override {
-        conn_->command({"HDEL", members_key(node_), token}, counted_failure());
+        asio::post(strand_, [self = shared_from_this(), token] {
+            self->conn_->command({"HDEL", self->members_key(self->node_), token},
+                                 self->counted_failure());
+        });
     }
 
     void claim_member(const std::string& token, claim_handler done) override {
-        const bool well_formed = token.size() == node_.size() + 32 &&
-                                 token.find_first_not_of("0123456789abcdef") == std::string::npos;
-        if (!well_formed) {
-            asio::post(strand_, [done = std::move(done)] {
-                done(make_error_code(bus_errc::unknown_token), {});
-            });
-            return;
-        }
-        conn_->run_script(scripts_->claim, {members_key(token.substr(0, node_.size()))}, {token},
-                          [done = std::move(done)](std::error_code ec, detail::redis_reply r) {
-                              if (ec)
-                                  return done(ec, {});
-                              const std::size_t space = r.str.find(' ');
-                              if (!r.is_string() || space == std::string::npos)
-                                  return done(make_error_code(bus_errc::unknown_token), {});
-                              done({}, {r.str.substr(space + 1), r.str.substr(0, space)});
-                          });
+        asio::post(strand_, [self = shared_from_this(), token, done = std::move(done)]() mutable {
+            self->claim(token, std::move(done));
+        });
     }
 
 private:
@@ -215,10 +207,11 @@ private:
         bool syncing = false;   // a read of the stream is on its way
         bool subscribed = false;
         std::uint64_t generation = 0; // new at each subscribe: stale replies are ignored
+        /// A message heard on the room's channel.
         struct heard_message {
-            std::string epoch;
-            std::uint64_t seq;
-            std::string body;
+            std::string epoch; ///< its room's epoch
+            std::uint64_t seq; ///< its number
+            std::string body;  ///< its fields after `seq`
         };
         std::deque<heard_message> buffer; // heard while syncing
         bool overflowed = false;          // some were dropped: read again
@@ -385,6 +378,22 @@ return v
     void run(const detail::redis_script& script, std::vector<std::string> keys,
              std::vector<std::string> args) {
         conn_->run_script(script, std::move(keys), std::move(args), counted_failure());
+    }
+
+    void claim(const std::string& token, claim_handler done) {
+        const bool well_formed = token.size() == node_.size() + 32 &&
+                                 token.find_first_not_of("0123456789abcdef") == std::string::npos;
+        if (!well_formed)
+            return done(make_error_code(bus_errc::unknown_token), {});
+        conn_->run_script(scripts_->claim, {members_key(token.substr(0, node_.size()))}, {token},
+                          [done = std::move(done)](std::error_code ec, detail::redis_reply r) {
+                              if (ec)
+                                  return done(ec, {});
+                              const std::size_t space = r.str.find(' ');
+                              if (!r.is_string() || space == std::string::npos)
+                                  return done(make_error_code(bus_errc::unknown_token), {});
+                              done({}, {r.str.substr(space + 1), r.str.substr(0, space)});
+                          });
     }
 
     void send(const std::string& room, std::string body, publish_handler done) {
@@ -664,10 +673,11 @@ return v
     void state_changed(const detail::redis_state_event& e) {
         const bool up = conn_->state() == detail::redis_state::connected &&
                         sub_->state() == detail::redis_state::connected;
-        if (e.state == detail::redis_state::disconnected && counters_->connected.exchange(0))
-            bus_counters::add(counters_->disconnects);
-        if (!up)
+        if (!up) {
+            if (counters_->connected.exchange(0) && e.state == detail::redis_state::disconnected)
+                bus_counters::add(counters_->disconnects);
             return;
+        }
         counters_->connected = 1;
         // Both links are up (the subscriber has every channel again): each room reads what
         // it missed meanwhile, and rewrites its presence (Redis may have restarted empty).

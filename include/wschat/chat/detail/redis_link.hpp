@@ -2,10 +2,10 @@
 // stall, reconnect with backoff. The base of redis_connection and redis_subscriber.
 #pragma once
 
-#include <wschat/chat/detail/redis_error.hpp>
 #include <wschat/chat/detail/redis_protocol.hpp>
 #include <wschat/chat/detail/redis_reply.hpp>
 #include <wschat/chat/detail/redis_url.hpp>
+#include <wschat/chat/redis_error.hpp>
 #include <wschat/detail/config.hpp>
 #include <wschat/ws/detail/steady_timer_on.hpp>
 #include <wschat/ws/transport.hpp>
@@ -171,7 +171,6 @@ protected:
 
     // --- what the derived classes use ------------------------------------------------------
 
-    bool on_strand() const noexcept { return strand_.running_in_this_thread(); }
     redis_state current_state() const noexcept { return state_; }
 
     /// Appends formatted commands to the write buffer and starts writing if idle. Only while

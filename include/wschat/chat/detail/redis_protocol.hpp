@@ -1,8 +1,8 @@
 // wschat — RESP without I/O: hiredis' reply reader fed with bytes, and its command formatter.
 #pragma once
 
-#include <wschat/chat/detail/redis_error.hpp>
 #include <wschat/chat/detail/redis_reply.hpp>
+#include <wschat/chat/redis_error.hpp>
 #include <wschat/detail/config.hpp>
 
 #include <hiredis/hiredis.h>

@@ -2,10 +2,10 @@
 // Needs hiredis.
 #pragma once
 
-#include <wschat/chat/detail/redis_error.hpp>
 #include <wschat/chat/detail/redis_link.hpp>
 #include <wschat/chat/detail/redis_protocol.hpp>
 #include <wschat/chat/detail/redis_reply.hpp>
+#include <wschat/chat/redis_error.hpp>
 #include <wschat/detail/config.hpp>
 
 #include <asio/dispatch.hpp>

@@ -1,7 +1,7 @@
 // wschat — where a Redis server is and how to log in: parsed from a redis:// or unix:// URL.
 #pragma once
 
-#include <wschat/chat/detail/redis_error.hpp>
+#include <wschat/chat/redis_error.hpp>
 #include <wschat/detail/config.hpp>
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// wschat — the error codes of the Redis client layer and their std::error_category.
+// wschat — the error codes of the Redis client layer and bus, and their std::error_category.
 #pragma once
 
 #include <wschat/detail/config.hpp>
@@ -9,9 +9,8 @@
 
 WSCHAT_BEGIN_NAMESPACE(chat)
 
-/// Every failure the Redis client layer (`<wschat/chat/detail/redis_connection.hpp>`) reports
-/// to a command's or a subscription's handler. The name is public (`chat::redis_errc`) because
-/// the Redis bus passes these codes on to the application.
+/// Every failure the Redis client layer (the connection under `chat::redis_bus`) reports to a
+/// command's or a subscription's handler, and the Redis bus passes on to the application.
 ///
 /// What matters to a caller is whether the command may have run: `unavailable`, `queue_full`
 /// and `stopped` say it was never sent; `connection_lost` and `timeout` say it was sent and
@@ -80,6 +79,7 @@ inline std::error_code make_error_code(redis_errc e) noexcept {
 WSCHAT_END_NAMESPACE
 
 namespace std {
+/// Makes `chat::redis_errc` an error code enum: it converts to `std::error_code` implicitly.
 template <>
 struct is_error_code_enum<chat::redis_errc> : true_type {};
 } // namespace std
