@@ -49,6 +49,7 @@ TEST_CASE("client: messages of every size both ways with wschat's server",
     ws::server_options sopts = test::loopback_options();
     sopts.subprotocols = {"chat.v1"};
     sopts.max_message_size = 2 * 1024 * 1024;
+    server_closes closes; // outlives the server, whose handler records into it
     test::running_server s{sopts};
     test::echo(s.server);
     s.start();
@@ -85,7 +86,6 @@ TEST_CASE("client: messages of every size both ways with wschat's server",
     CHECK(record.messages == expected);
 
     SECTION("a close with a code and a reason reaches the server, and the client stops") {
-        server_closes closes;
         s.server.on_close([&](const auto&, const ws::close_info& info) { closes.add(info); });
         client.close(static_cast<std::uint16_t>(4000), "bye now");
         REQUIRE(test::run_until(io, [&] { return !record.closes.empty(); }));
@@ -101,6 +101,13 @@ TEST_CASE("client: messages of every size both ways with wschat's server",
         CHECK(closes.seen[0].code == 4000);
         CHECK(closes.seen[0].reason == "bye now");
         CHECK(client.send_text("late") == ws::send_status::closed);
+        // A stopped client starts again with connect().
+        client.connect();
+        REQUIRE(test::run_until(io, [&] { return client.is_open(); }));
+        CHECK(record.opens.size() == 2);
+        CHECK(record.attempts == std::vector<unsigned>{1, 1});
+        CHECK(client.send_text("again") == ws::send_status::sent);
+        REQUIRE(test::run_until(io, [&] { return record.messages.back() == "again"; }));
     }
 }
 
