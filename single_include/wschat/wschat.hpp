@@ -7657,6 +7657,14 @@ public:
         clear();
     }
 
+    /// The history takes up a numbering kept elsewhere (a cluster bus's): epoch `epoch`,
+    /// message `last` the last one, nothing held; the next appended is `last + 1`.
+    void restart(std::string epoch, std::uint64_t last) {
+        epoch_ = std::move(epoch);
+        last_ = last;
+        clear();
+    }
+
 private:
     struct entry {
         clock::time_point time;
