@@ -126,6 +126,35 @@ TEST_CASE("redis reader: bytes that are not RESP fail it for good", "[redis][rea
     }
 }
 
+TEST_CASE("redis reader: replies before the bad bytes are still returned", "[redis][reader]") {
+    redis_reader reader;
+    reader.feed("+OK\r\n:7\r\n!nope\r\n:8\r\n");
+    CHECK(reader.error() == chat::redis_errc::protocol);
+    CHECK(reader.next() == redis_reply::status("OK"));
+    CHECK(reader.next() == redis_reply::number(7));
+    CHECK_FALSE(reader.next());
+}
+
+TEST_CASE("redis reader: a large feed of small replies (the read buffer's size)",
+          "[redis][reader]") {
+    std::string wire;
+    std::size_t count = 0;
+    for (; wire.size() < 65536 * 3; ++count)
+        wire += "*3\r\n$7\r\nmessage\r\n$4\r\nroom\r\n$" + std::to_string(count % 100) + "\r\n" +
+                std::string(count % 100, 'x') + "\r\n";
+    redis_reader reader;
+    reader.feed(wire);
+    std::size_t got = 0;
+    bool all_right = true;
+    while (auto r = reader.next()) {
+        all_right = all_right && r->elements.size() == 3 && r->elements[2].str.size() == got % 100;
+        ++got;
+    }
+    CHECK(got == count);
+    CHECK(all_right);
+    CHECK(reader.buffered() == 0);
+}
+
 TEST_CASE("redis reader: limits refuse what would allocate without bound", "[redis][reader]") {
     SECTION("an array count past max_elements fails before any element arrives") {
         chat::detail::redis_reader_limits limits;

@@ -48,18 +48,21 @@ struct pubsub_pair {
 
     /// Subscribes and waits for Redis' confirmation; the error the done handler got.
     std::error_code subscribe(const std::string& channel) {
-        std::optional<std::error_code> done;
-        sub->subscribe(channel, [&](std::error_code ec) { done = ec; });
-        REQUIRE(run_until(io, [&] { return done.has_value(); }));
-        return *done;
+        // Shared with the handler: if the wait fails, the handler may still run during the
+        // clean-up, and must not write into this frame.
+        auto done = std::make_shared<std::optional<std::error_code>>();
+        sub->subscribe(channel, [done](std::error_code ec) { *done = ec; });
+        REQUIRE(run_until(io, [&] { return done->has_value(); }));
+        return **done;
     }
     /// PUBLISH, waiting for the reply: the number of subscribers Redis delivered to.
     long long publish(const std::string& channel, const std::string& payload) {
-        outcome o;
-        pub->command({"PUBLISH", channel, payload}, o.handler());
-        REQUIRE(run_until(io, [&] { return o.done(); }));
-        REQUIRE_FALSE(o.ec);
-        return o.reply.integer;
+        auto o = std::make_shared<outcome>();
+        pub->command({"PUBLISH", channel, payload},
+                     [o](std::error_code ec, redis_reply r) { o->handler()(ec, std::move(r)); });
+        REQUIRE(run_until(io, [&] { return o->done(); }));
+        REQUIRE_FALSE(o->ec);
+        return o->reply.integer;
     }
 };
 
@@ -134,10 +137,10 @@ TEST_CASE("redis subscriber: subscribe and unsubscribe", "[redis][server][pubsub
               std::vector<std::pair<std::string, std::string>>{{"b", "still here"}, {"b", "end"}});
     }
     SECTION("unsubscribe's done handler runs once Redis confirmed") {
-        std::optional<std::error_code> done;
-        p.sub->unsubscribe("b", [&](std::error_code ec) { done = ec; });
-        REQUIRE(run_until(io, [&] { return done.has_value(); }));
-        CHECK_FALSE(*done);
+        auto done = std::make_shared<std::optional<std::error_code>>();
+        p.sub->unsubscribe("b", [done](std::error_code ec) { *done = ec; });
+        REQUIRE(run_until(io, [&] { return done->has_value(); }));
+        CHECK_FALSE(**done);
         CHECK(redis.query({"PUBSUB", "NUMSUB", "b"}).elements.at(1) == redis_reply::number(0));
         SECTION("and subscribing again works") {
             CHECK_FALSE(p.subscribe("b"));
@@ -147,9 +150,9 @@ TEST_CASE("redis subscriber: subscribe and unsubscribe", "[redis][server][pubsub
     }
     SECTION("unsubscribing the last channel leaves a working connection") {
         p.sub->unsubscribe("a");
-        std::optional<std::error_code> done;
-        p.sub->unsubscribe("b", [&](std::error_code ec) { done = ec; });
-        REQUIRE(run_until(io, [&] { return done.has_value(); }));
+        auto done = std::make_shared<std::optional<std::error_code>>();
+        p.sub->unsubscribe("b", [done](std::error_code ec) { *done = ec; });
+        REQUIRE(run_until(io, [&] { return done->has_value(); }));
         CHECK_FALSE(p.subscribe("c"));
         CHECK(p.publish("c", "x") == 1);
         REQUIRE(run_until(io, [&] { return p.messages.size() == 1; }));
@@ -170,10 +173,10 @@ TEST_CASE("redis subscriber: after a Redis restart the channel set is subscribed
     redis.kill();
     REQUIRE(run_until(io, [&] { return p.sub_log.count(redis_state::disconnected) > 0; }));
     // While down: the channel joins the set; its handler says it is not live yet.
-    std::optional<std::error_code> while_down;
-    p.sub->subscribe("z", [&](std::error_code ec) { while_down = ec; });
-    REQUIRE(run_until(io, [&] { return while_down.has_value(); }));
-    CHECK(*while_down == chat::redis_errc::unavailable);
+    auto while_down = std::make_shared<std::optional<std::error_code>>();
+    p.sub->subscribe("z", [while_down](std::error_code ec) { *while_down = ec; });
+    REQUIRE(run_until(io, [&] { return while_down->has_value(); }));
+    CHECK(**while_down == chat::redis_errc::unavailable);
 
     redis.restart();
     // `connected` comes only once every channel of the set is confirmed again.

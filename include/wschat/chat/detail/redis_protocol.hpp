@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdlib>
+#include <deque>
 #include <limits>
 #include <memory>
 #include <new>
@@ -39,9 +40,9 @@ struct redis_reader_limits {
 /// buffer into its owning strings.
 ///
 /// After a protocol error the reader stays failed (the byte stream cannot be resynchronised):
-/// `next` returns nothing and `error()` says `redis_errc::protocol`, with hiredis' description
-/// in `error_text()`. Not thread-safe; neither copyable nor movable (hiredis keeps a pointer
-/// to the limits): hold it in a `std::optional` or by pointer to start afresh.
+/// it takes no more bytes, and `error()` says `redis_errc::protocol`, with hiredis'
+/// description in `error_text()`. Not thread-safe; neither copyable nor movable (hiredis keeps a
+/// pointer to the limits): hold it in a `std::optional` or by pointer to start afresh.
 class redis_reader {
 public:
     explicit redis_reader(redis_reader_limits limits = {})
@@ -54,32 +55,37 @@ public:
     redis_reader(const redis_reader&) = delete;
     redis_reader& operator=(const redis_reader&) = delete;
 
-    /// Appends `bytes` to what is buffered. Fails (and stays failed) when the buffered,
-    /// incomplete reply passes `max_buffered`.
+    /// Parses `bytes` as far as they go; the replies they complete are then returned by
+    /// `next`. Fails (and stays failed) on bytes that are not RESP, or when an incomplete
+    /// reply passes `max_buffered`.
     void feed(std::string_view bytes) {
-        if (failed_ || bytes.empty())
-            return;
-        if (redisReaderFeed(reader_.get(), bytes.data(), bytes.size()) != REDIS_OK) {
-            fail(reader_->errstr);
-            return;
+        // hiredis 0.14 moves its unread bytes to the front of its buffer each time it has
+        // consumed 1 KiB, so one large feed of many small replies copies quadratically (60% of
+        // the reader's instructions for 64 KiB of pub/sub messages, measured with callgrind).
+        // Fed in small slices, with complete replies taken out between them, its buffer
+        // stays small and the copying negligible.
+        constexpr std::size_t slice = 4096;
+        while (!failed_ && !bytes.empty()) {
+            const std::string_view piece = bytes.substr(0, slice);
+            bytes.remove_prefix(piece.size());
+            if (redisReaderFeed(reader_.get(), piece.data(), piece.size()) != REDIS_OK) {
+                fail(reader_->errstr);
+                return;
+            }
+            take_replies();
+            if (!failed_ && buffered() > limits_.max_buffered)
+                fail("reply larger than the reader's limit");
         }
-        if (reader_->len - reader_->pos > limits_.max_buffered)
-            fail("reply larger than the reader's limit");
     }
 
-    /// The next complete reply, or nothing when more bytes are needed or the reader failed.
+    /// The next complete reply, or nothing when more bytes are needed. Replies completed
+    /// before a protocol error are still returned.
     std::optional<redis_reply> next() {
-        if (failed_)
+        if (ready_.empty())
             return std::nullopt;
-        void* raw = nullptr;
-        if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) {
-            fail(reader_->errstr);
-            return std::nullopt;
-        }
-        if (!raw)
-            return std::nullopt;
-        std::unique_ptr<redis_reply> reply{static_cast<redis_reply*>(raw)};
-        return std::move(*reply);
+        redis_reply reply = std::move(ready_.front());
+        ready_.pop_front();
+        return reply;
     }
 
     /// `redis_errc::protocol` once the bytes were not RESP (or passed a limit); empty before.
@@ -89,7 +95,7 @@ public:
     /// What was wrong, in hiredis' words ("Protocol error, got \"x\" as reply type byte").
     const std::string& error_text() const noexcept { return error_text_; }
 
-    /// Bytes fed and not yet consumed by a complete reply.
+    /// Bytes fed and not yet part of a complete reply.
     std::size_t buffered() const noexcept { return reader_->len - reader_->pos; }
 
 private:
@@ -100,6 +106,20 @@ private:
     void fail(const char* why) {
         failed_ = true;
         error_text_ = why;
+    }
+
+    void take_replies() {
+        for (;;) {
+            void* raw = nullptr;
+            if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) {
+                fail(reader_->errstr);
+                return;
+            }
+            if (!raw)
+                return;
+            std::unique_ptr<redis_reply> reply{static_cast<redis_reply*>(raw)};
+            ready_.push_back(std::move(*reply));
+        }
     }
 
     // hiredis calls these C hooks for each value it has parsed. A value inside an array is
@@ -174,6 +194,7 @@ private:
 
     redis_reader_limits limits_;
     std::unique_ptr<redisReader, reader_deleter> reader_;
+    std::deque<redis_reply> ready_; // complete, not yet taken by next()
     bool failed_ = false;
     std::string error_text_;
 };
