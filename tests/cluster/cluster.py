@@ -12,11 +12,9 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
@@ -26,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 import processes  # noqa: E402
+from nginx import Nginx  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
 
 TIMEOUT = 10
@@ -97,50 +96,12 @@ class Node:
         return int(self.metrics().get(f'wschat_room_members{{room="{room}"}}', 0))
 
 
-class Nginx:
-    """nginx as an unprivileged process running examples/nginx/cluster.conf with the test's
-    ports: everything under a temp prefix."""
-
-    def __init__(self, binary, listen_port, node_ports):
-        self.dir = tempfile.mkdtemp(prefix="wschat-cluster-nginx-")
-        os.makedirs(os.path.join(self.dir, "tmp"))
-        with open(TEMPLATE, encoding="utf-8") as f:
-            conf = f.read()
-        swaps = [("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{listen_port};")]
-        swaps += [(f"server 127.0.0.1:{8081 + i} ", f"server 127.0.0.1:{port} ")
-                  for i, port in enumerate(node_ports)]
-        for old, new in swaps:
-            if old not in conf:
-                raise RuntimeError(f"{TEMPLATE} no longer contains {old!r}")
-            conf = conf.replace(old, new)
-        self.conf = os.path.join(self.dir, "nginx.conf")
-        with open(self.conf, "w", encoding="utf-8") as f:
-            f.write(conf)
-        self.proc = processes.track(subprocess.Popen(
-            [binary, "-p", self.dir, "-e", os.path.join(self.dir, "error.log"), "-c", self.conf,
-             "-g", "daemon off;"]))
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", listen_port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    log = self.error_log()
-                    self.stop()
-                    raise RuntimeError("nginx did not start: " + log)
-                time.sleep(0.05)
-
-    def error_log(self):
-        try:
-            with open(os.path.join(self.dir, "error.log"), encoding="utf-8") as f:
-                return f.read()[-2000:]
-        except OSError:
-            return "(no error.log)"
-
-    def stop(self):
-        processes.stop(self.proc, signal.SIGQUIT)  # graceful
-        shutil.rmtree(self.dir, ignore_errors=True)
+def start_nginx(binary, listen_port, node_ports):
+    """nginx running examples/nginx/cluster.conf in front of the test's nodes."""
+    swaps = [("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{listen_port};")]
+    swaps += [(f"server 127.0.0.1:{8081 + i} ", f"server 127.0.0.1:{port} ")
+              for i, port in enumerate(node_ports)]
+    return Nginx(binary, TEMPLATE, swaps, listen_port, TIMEOUT)
 
 
 class Cluster:
@@ -163,7 +124,7 @@ class Cluster:
                                self.node_flags) for i in range(self.count)]
             self.port = free_port()
             self.url = f"ws://127.0.0.1:{self.port}/"
-            self.nginx = Nginx(self.args.nginx, self.port, [n.port for n in self.nodes])
+            self.nginx = start_nginx(self.args.nginx, self.port, [n.port for n in self.nodes])
         except BaseException:
             self.__exit__(None, None, None)
             raise

@@ -18,12 +18,9 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import time
 import urllib.request
 
 import websockets
@@ -32,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 import processes  # noqa: E402
 from checks import check, summary  # noqa: E402
+from nginx import Nginx  # noqa: E402
 
 TIMEOUT = 10
 TEMPLATE = os.path.join(ROOT, "examples", "nginx", "nginx.conf")
@@ -69,79 +67,6 @@ class ChatServer:
         return status
 
 
-class Nginx:
-    """nginx as an unprivileged process: everything under a temp prefix."""
-
-    def __init__(self, binary, listen_port, backend_port):
-        self.dir = tempfile.mkdtemp(prefix="wschat-nginx-")
-        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            os.makedirs(os.path.join(self.dir, "tmp", sub))
-        with open(TEMPLATE, encoding="utf-8") as f:
-            conf = f.read()
-        for old, new in (("listen 127.0.0.1:8081;", f"listen 127.0.0.1:{listen_port};"),
-                         ("server 127.0.0.1:8080;", f"server 127.0.0.1:{backend_port};")):
-            if old not in conf:
-                raise RuntimeError(f"{TEMPLATE} no longer contains {old!r}")
-            conf = conf.replace(old, new)
-        self.conf = os.path.join(self.dir, "nginx.conf")
-        with open(self.conf, "w", encoding="utf-8") as f:
-            f.write(conf)
-        self.proc = processes.track(subprocess.Popen(
-            [binary, "-p", self.dir, "-e", os.path.join(self.dir, "error.log"), "-c", self.conf,
-             "-g", "daemon off;"]))
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", listen_port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    log = self.error_log()
-                    self.stop()
-                    raise RuntimeError("nginx did not start: " + log)
-                time.sleep(0.05)
-
-    def error_log(self):
-        try:
-            with open(os.path.join(self.dir, "error.log"), encoding="utf-8") as f:
-                return f.read()[-2000:]
-        except OSError:
-            return "(no error.log)"
-
-    def stop(self):
-        processes.stop(self.proc, signal.SIGQUIT)  # graceful
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-async def envelope(ws, type_, timeout=5):
-    """The next envelope of `type_`, skipping others."""
-    async def wait():
-        while True:
-            e = json.loads(await ws.recv())
-            if e["type"] == type_:
-                return e
-    return await asyncio.wait_for(wait(), timeout)
-
-
-async def chat_through(url):
-    """alice (from 127.0.0.2, forging X-Forwarded-For) and bob (from 127.0.0.3) chat."""
-    alice = await websockets.connect(f"{url}rooms/general?name=alice", local_addr=("127.0.0.2", 0),
-                                     extra_headers={"X-Forwarded-For": FORGED})
-    bob = await websockets.connect(f"{url}rooms/general?name=bob", local_addr=("127.0.0.3", 0))
-    try:
-        check((await envelope(alice, "welcome"))["name"] == "alice", "alice is welcomed through nginx")
-        check((await envelope(bob, "welcome"))["name"] == "bob", "bob is welcomed through nginx")
-        await alice.send(json.dumps({"type": "message", "text": "hello through nginx 你好 👋"}))
-        got = await envelope(bob, "message")
-        check(got["from"] == "alice" and got["text"] == "hello through nginx 你好 👋",
-              "bob receives alice's message with her name", repr(got))
-        await alice.send('{"type":"ping"}')
-        check((await envelope(alice, "pong"))["type"] == "pong", "ping/pong through nginx")
-    finally:
-        await alice.close()
-        await bob.close()
-
-
 def joins(server):
     return {m.group(1): m.group(2) for m in (re.fullmatch(r"join (\S+) from (\S+)", l) for l in server.lines) if m}
 
@@ -161,7 +86,10 @@ def main():
     nginx = None
     try:
         server = ChatServer(args.chat_server, 0, trusted=True)
-        nginx = Nginx(args.nginx, listen_port, server.port)
+        nginx = Nginx(args.nginx, TEMPLATE,
+                      (("listen 127.0.0.1:8081;", f"listen 127.0.0.1:{listen_port};"),
+                       ("server 127.0.0.1:8080;", f"server 127.0.0.1:{server.port};")),
+                      listen_port, TIMEOUT)
         page = urllib.request.urlopen(f"http://127.0.0.1:{listen_port}/", timeout=5)
         check(page.status == 200 and b"app.js" in page.read(),
               "nginx serves chat_server's page")
