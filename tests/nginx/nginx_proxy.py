@@ -67,6 +67,35 @@ class ChatServer:
         return status
 
 
+async def envelope(ws, type_, timeout=5):
+    """The next envelope of `type_`, skipping others."""
+    async def wait():
+        while True:
+            e = json.loads(await ws.recv())
+            if e["type"] == type_:
+                return e
+    return await asyncio.wait_for(wait(), timeout)
+
+
+async def chat_through(url):
+    """alice (from 127.0.0.2, forging X-Forwarded-For) and bob (from 127.0.0.3) chat."""
+    alice = await websockets.connect(f"{url}rooms/general?name=alice", local_addr=("127.0.0.2", 0),
+                                     extra_headers={"X-Forwarded-For": FORGED})
+    bob = await websockets.connect(f"{url}rooms/general?name=bob", local_addr=("127.0.0.3", 0))
+    try:
+        check((await envelope(alice, "welcome"))["name"] == "alice", "alice is welcomed through nginx")
+        check((await envelope(bob, "welcome"))["name"] == "bob", "bob is welcomed through nginx")
+        await alice.send(json.dumps({"type": "message", "text": "hello through nginx 你好 👋"}))
+        got = await envelope(bob, "message")
+        check(got["from"] == "alice" and got["text"] == "hello through nginx 你好 👋",
+              "bob receives alice's message with her name", repr(got))
+        await alice.send('{"type":"ping"}')
+        check((await envelope(alice, "pong"))["type"] == "pong", "ping/pong through nginx")
+    finally:
+        await alice.close()
+        await bob.close()
+
+
 def joins(server):
     return {m.group(1): m.group(2) for m in (re.fullmatch(r"join (\S+) from (\S+)", l) for l in server.lines) if m}
 
