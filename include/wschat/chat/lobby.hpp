@@ -292,7 +292,9 @@ private:
         std::size_t remote_count = 0;
     };
 
-    struct state : std::enable_shared_from_this<state>, bus_listener, detail::lobby_envelopes {
+    struct state final : std::enable_shared_from_this<state>,
+                         bus_listener,
+                         detail::lobby_envelopes {
         state(lobby_options o, json_policy p, std::shared_ptr<bus> b)
             : options(std::move(o)), policy(std::move(p)), cluster(std::move(b)) {}
 
